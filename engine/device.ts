@@ -1,0 +1,157 @@
+// Finding a WebGPU adapter and opening a device, in a browser (navigator.gpu) or in Node (Dawn, via the `webgpu`
+// package, imported dynamically so browser bundles never contain it). A real GPU is tried first; in Node the
+// SwiftShader CPU driver that Debian's chromium package ships is the fallback.
+
+import { NoAdapterError } from './errors.ts';
+
+export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+export const PREREQUISITES_COMMAND = 'apt-get install -y chromium libvulkan1';
+export const NO_ADAPTER_MESSAGE =
+  'No WebGPU adapter found. Hiero needs a GPU with Vulkan/Metal/D3D12 drivers, or the SwiftShader CPU driver: ' +
+  `on Debian/Ubuntu run \`${PREREQUISITES_COMMAND}\` (as root), which provides ${SWIFTSHADER_ICD}. ` +
+  'In a browser, use one with WebGPU enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).';
+
+export interface AdapterReport {
+  runtime: 'browser' | 'node';
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True when running on a CPU implementation (SwiftShader): correct, but slow. */
+  software: boolean;
+  limits: Record<string, number>;
+  features: string[];
+}
+
+export interface DeviceOptions {
+  /** 'auto' (default): real GPU first, SwiftShader fallback. 'software': SwiftShader only. 'hardware': never SwiftShader. */
+  adapter?: 'auto' | 'software' | 'hardware';
+  powerPreference?: GPUPowerPreference;
+}
+
+export interface AcquiredDevice {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  report: AdapterReport;
+  /** Drops the device and, in Node, Dawn's instance, so the process can exit. */
+  release(): void;
+}
+
+// The limits Hiero raises to the adapter's maximum; everything else stays at WebGPU's defaults.
+const RAISED_LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+] as const;
+
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
+
+function isSoftware(info: GPUAdapterInfo): boolean {
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  return text.includes('swiftshader') || text.includes('llvmpipe') || text.includes('lavapipe');
+}
+
+interface NodeGpu {
+  gpu: GPU;
+}
+
+async function nodeGpu(): Promise<NodeGpu> {
+  // A computed specifier keeps bundlers from following this import into browser builds.
+  const specifier = 'webgpu';
+  const mod = (await import(/* @vite-ignore */ specifier)) as {
+    create(flags: string[]): GPU;
+    globals: Record<string, unknown>;
+  };
+  Object.assign(globalThis, mod.globals);
+  return { gpu: mod.create([]) };
+}
+
+function nodeEnv(): Record<string, string | undefined> | undefined {
+  const proc = (globalThis as { process?: { env: Record<string, string | undefined>; versions?: { node?: string } } })
+    .process;
+  return proc?.versions?.node ? proc.env : undefined;
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  const specifier = 'node:fs';
+  const fs = (await import(/* @vite-ignore */ specifier)) as { existsSync(p: string): boolean };
+  return fs.existsSync(path);
+}
+
+export async function acquireDevice(options: DeviceOptions = {}): Promise<AcquiredDevice> {
+  const mode = options.adapter ?? ((nodeEnv()?.HIERO_ADAPTER as DeviceOptions['adapter']) || 'auto');
+  const request: GPURequestAdapterOptions = { powerPreference: options.powerPreference ?? 'high-performance' };
+  const browserGpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  let holder: NodeGpu | undefined;
+  let adapter: GPUAdapter | null = null;
+  let runtime: AdapterReport['runtime'];
+
+  if (browserGpu) {
+    runtime = 'browser';
+    adapter = await browserGpu.requestAdapter(request);
+  } else {
+    const env = nodeEnv();
+    if (!env) throw new NoAdapterError(NO_ADAPTER_MESSAGE);
+    runtime = 'node';
+    // The SwiftShader driver is off while a real GPU is sought, so 'auto' never picks it over hardware.
+    const userIcd = env.VK_ICD_FILENAMES;
+    env.XDG_RUNTIME_DIR ??= '/tmp';
+    if (mode !== 'software') {
+      holder = await nodeGpu();
+      adapter = await holder.gpu.requestAdapter(request);
+      if (adapter && isSoftware(adapter.info) && mode === 'hardware') adapter = null;
+    }
+    if (!adapter && mode !== 'hardware' && (await fileExists(SWIFTSHADER_ICD))) {
+      env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+      holder = await nodeGpu();
+      adapter = await holder.gpu.requestAdapter(request);
+      if (userIcd === undefined && !adapter) delete env.VK_ICD_FILENAMES;
+    }
+  }
+  if (!adapter) throw new NoAdapterError(NO_ADAPTER_MESSAGE);
+
+  const requiredLimits: Record<string, number> = {};
+  for (const name of RAISED_LIMITS) {
+    const value = (adapter.limits as unknown as Record<string, number>)[name];
+    if (typeof value === 'number') requiredLimits[name] = value;
+  }
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter!.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+
+  const limits: Record<string, number> = {};
+  for (const key in device.limits) {
+    const value = (device.limits as unknown as Record<string, number>)[key];
+    if (typeof value === 'number') limits[key] = value;
+  }
+  const info = adapter.info;
+  const report: AdapterReport = {
+    runtime,
+    vendor: info.vendor || 'unknown',
+    architecture: info.architecture || 'unknown',
+    device: info.device || '',
+    description: info.description || '',
+    software: isSoftware(info),
+    limits,
+    features: [...device.features].map(String).sort(),
+  };
+  return {
+    device,
+    adapter,
+    report,
+    release() {
+      device.destroy();
+      holder = undefined;
+    },
+  };
+}
+
+export function describeAdapter(report: AdapterReport): string {
+  const name = [report.vendor, report.architecture, report.description].filter(Boolean).join(' / ');
+  return `${name}${report.software ? ' (software, CPU)' : ''} via ${report.runtime === 'node' ? 'Dawn (Node)' : 'browser WebGPU'}`;
+}

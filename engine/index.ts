@@ -1,0 +1,32 @@
+// Hiero's public API.
+import './tensor-methods.ts';
+
+export { init, shutdown, runtime, isInitialised } from './context.ts';
+export { acquireDevice, describeAdapter, NO_ADAPTER_MESSAGE, PREREQUISITES_COMMAND, SWIFTSHADER_ICD } from './device.ts';
+export type { AdapterReport, DeviceOptions } from './device.ts';
+export * from './errors.ts';
+export { Tensor, scope, keep, DTYPES, numel } from './tensor.ts';
+export type { DType, AnyTypedArray } from './tensor.ts';
+export { noGrad, isGradEnabled, backward } from './autograd.ts';
+export type { BackwardOptions } from './autograd.ts';
+export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed } from './ops/creation.ts';
+export type { TensorOptions, RandomOptions } from './ops/creation.ts';
+export {
+  unary, binary, neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, silu, gelu, softplus, square, sin, cos,
+  reciprocal, add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, where, contiguous, astype,
+  UNARY_OPS, BINARY_OPS,
+} from './ops/elementwise.ts';
+export type { UnaryOpName, BinaryOpName } from './ops/elementwise.ts';
+export { sum, mean, max, min, argmax, argmin, logsumexp } from './ops/reduce.ts';
+export { reshape, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, expand, detach } from './ops/views.ts';
+export type { SliceSpec } from './ops/views.ts';
+export { matmul, setMatmulTiles, getMatmulTiles } from './ops/matmul.ts';
+export type { MatmulTiles } from './ops/matmul.ts';
+
+import { runtime } from './context.ts';
+/** GPU memory held for tensors (bytes in use by live tensors, pooled for reuse, total). */
+export const memory = () => runtime().memory();
+/** Submits all encoded GPU work now (a step boundary). */
+export const flush = () => runtime().flush();
+/** Waits for all submitted GPU work; throws any GPU error it raised. */
+export const sync = () => runtime().sync();

@@ -1,0 +1,121 @@
+// Helpers shared by the op modules: output allocation, broadcasting, and the uniform layout of the elementwise
+// family (shaders/elementwise.wgsl, struct MapParams).
+
+import { runtime } from '../context.ts';
+import { formatShape, ShapeError } from '../errors.ts';
+import { Uniforms, type Overrides } from '../runtime.ts';
+import { DTYPE_CODE, MAX_RANK, numel, Storage, Tensor, type DType } from '../tensor.ts';
+
+export const ELEMENTWISE_WG = 256;
+
+/** A new contiguous tensor with uninitialised contents. */
+export function empty(shape: readonly number[], dtype: DType, label: string): Tensor {
+  const bytes = Math.max(numel(shape), 1) * 4;
+  return new Tensor(new Storage(runtime().alloc(bytes, `${label} ${formatShape(shape)}`), bytes), shape, dtype);
+}
+
+export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): number[] {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  const out = new Array<number>(rank).fill(1);
+  for (let i = 0; i < rank; i++) {
+    for (const s of shapes) {
+      const d = s[s.length - rank + i] ?? 1;
+      if (d === 1) continue;
+      if (out[i] !== 1 && out[i] !== d) {
+        throw new ShapeError(
+          `${op}: shapes ${shapes.map(formatShape).join(' and ')} cannot be broadcast together ` +
+            `(axis ${i - rank}: ${out[i]} vs ${d})`,
+        );
+      }
+      out[i] = d;
+    }
+  }
+  return out;
+}
+
+/** Strides that read `t` as if it had `shape` (right-aligned), with 0 along broadcast axes. */
+export function broadcastStrides(t: Tensor, shape: readonly number[]): number[] {
+  const lead = shape.length - t.rank;
+  return shape.map((d, i) => {
+    if (i < lead) return 0;
+    const own = t.shape[i - lead];
+    return own === 1 && d !== 1 ? 0 : t.strides[i - lead];
+  });
+}
+
+export interface MapOperand {
+  strides: readonly number[];
+  offset: number;
+}
+
+export function operand(t: Tensor, shape: readonly number[]): MapOperand {
+  return { strides: broadcastStrides(t, shape), offset: t.offset };
+}
+
+const NONE: MapOperand = { strides: [], offset: 0 };
+
+export function mapParams(
+  shape: readonly number[],
+  a: MapOperand = NONE,
+  b: MapOperand = NONE,
+  c: MapOperand = NONE,
+  scalar = 0,
+  scalar2 = 0,
+): ArrayBuffer {
+  if (shape.length > MAX_RANK) throw new ShapeError(`rank ${shape.length} exceeds ${MAX_RANK}`);
+  const u = new Uniforms();
+  u.vec(shape, 8).vec(a.strides, 8).vec(b.strides, 8).vec(c.strides, 8);
+  u.u32(numel(shape)).u32(shape.length).u32(a.offset).u32(b.offset).u32(c.offset).f32(scalar).f32(scalar2).u32(0);
+  return u.build();
+}
+
+
+/** True when every operand is contiguous with exactly `shape`: the kernel can skip index arithmetic. */
+export function allDense(shape: readonly number[], ...tensors: Tensor[]): boolean {
+  return tensors.every(
+    (t) => t.isContiguous && t.rank === shape.length && t.shape.every((d, i) => d === shape[i]),
+  );
+}
+
+export interface ElementwiseLaunch {
+  entry: string;
+  label: string;
+  shape: readonly number[];
+  dtype: DType;
+  /** Bound in order as a, b, c; missing ones are bound to a placeholder. */
+  inputs: Tensor[];
+  uniforms: ArrayBuffer;
+  overrides?: Overrides;
+  /** Write into this tensor instead of allocating (strided copies into a region). */
+  into?: Tensor;
+}
+
+export function launchElementwise(spec: ElementwiseLaunch): Tensor {
+  const rt = runtime();
+  const out = spec.into ?? empty(spec.shape, spec.dtype, spec.label);
+  const buffers = spec.inputs.map((t) => t.buffer(spec.label));
+  const placeholder = buffers[0] ?? rt.unusedBinding;
+  while (buffers.length < 3) buffers.push(placeholder);
+  rt.dispatch({
+    family: 'elementwise',
+    entry: spec.entry,
+    overrides: { WG: ELEMENTWISE_WG, ...spec.overrides },
+    uniforms: spec.uniforms,
+    outputs: [out.buffer(spec.label)],
+    inputs: buffers,
+    workgroups: rt.grid(numel(spec.shape), ELEMENTWISE_WG, spec.label),
+    label: spec.label,
+  });
+  return out;
+}
+
+export function dtypeCode(dtype: DType): number {
+  return DTYPE_CODE[dtype];
+}
+
+export function normaliseAxis(op: string, axis: number, rank: number): number {
+  if (!Number.isInteger(axis) || axis < -rank || axis >= Math.max(rank, 1)) {
+    throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
+  }
+  return axis < 0 ? axis + rank : axis;
+}

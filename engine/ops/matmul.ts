@@ -1,0 +1,173 @@
+// Matrix multiply (kernel: shaders/matmul.wgsl; tests: test/matmul.test.ts; benchmark: bench/).
+//
+// a [..., m, k] @ b [..., k, n] -> [..., m, n] with NumPy broadcasting of the batch dims; 1-D operands are treated
+// as a row (a) or column (b) vector and that axis is dropped from the result, as in NumPy. Operands are read
+// through their strides: transposed views (x.T, the weight of a Linear layer) cost no copy.
+
+import { record } from '../autograd.ts';
+import { runtime } from '../context.ts';
+import { formatShape, ShapeError } from '../errors.ts';
+import { Uniforms } from '../runtime.ts';
+import { numel, type Tensor } from '../tensor.ts';
+import { zeros } from './creation.ts';
+import { sumToShape } from './elementwise.ts';
+import { broadcastShapes, empty } from './launch.ts';
+import { reshape } from './views.ts';
+
+/** Workgroup shape of the matmul kernel; each invocation computes a 4 x 4 block, so a tile is 4·wgY x 4·wgX. */
+export interface MatmulTiles {
+  wgX: number;
+  wgY: number;
+  tileK: number;
+}
+
+const DEFAULT_TILES: MatmulTiles = { wgX: 16, wgY: 16, tileK: 16 };
+let tiles: MatmulTiles = { ...DEFAULT_TILES };
+
+/** Selects the matmul tile parameters (per adapter tuning; bench/ measures candidates). */
+export function setMatmulTiles(next: Partial<MatmulTiles>): MatmulTiles {
+  const candidate = { ...tiles, ...next };
+  const threads = candidate.wgX * candidate.wgY;
+  const limit = runtime().limits.maxComputeInvocationsPerWorkgroup ?? 256;
+  if (threads > limit || candidate.tileK % 4 !== 0 || candidate.tileK <= 0) {
+    throw new ShapeError(
+      `setMatmulTiles: ${candidate.wgX} x ${candidate.wgY} invocations (limit ${limit}) with tileK ${candidate.tileK} ` +
+        '(must be a positive multiple of 4) is not a valid tiling',
+    );
+  }
+  tiles = candidate;
+  return { ...tiles };
+}
+
+export function getMatmulTiles(): MatmulTiles {
+  return { ...tiles };
+}
+
+const MAX_BATCH_DIMS = 4;
+
+interface Layout {
+  offset: number;
+  strideRow: number;
+  strideCol: number;
+  batch: number[];
+}
+
+function layoutOf(t: Tensor, batchShape: number[]): Layout {
+  const batchRank = t.rank - 2;
+  const lead = batchShape.length - batchRank;
+  const batch = batchShape.map((d, i) => {
+    if (i < lead) return 0;
+    const own = t.shape[i - lead];
+    return own === 1 && d !== 1 ? 0 : t.strides[i - lead];
+  });
+  return { offset: t.offset, strideRow: t.strides[t.rank - 2], strideCol: t.strides[t.rank - 1], batch };
+}
+
+/** The raw kernel launch on 2-D-or-more operands with compatible shapes (no autograd). */
+function matmulRaw(a: Tensor, b: Tensor): Tensor {
+  const rt = runtime();
+  const m = a.shape[a.rank - 2];
+  const k = a.shape[a.rank - 1];
+  const n = b.shape[b.rank - 1];
+  const batchShape = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  if (batchShape.length > MAX_BATCH_DIMS) {
+    throw new ShapeError(`matmul: at most ${MAX_BATCH_DIMS} batch dimensions are supported, got ${batchShape.length}`);
+  }
+  const out = empty([...batchShape, m, n], 'f32', 'matmul');
+  const batches = numel(batchShape);
+  if (out.size === 0) return out;
+  if (k === 0) {
+    out.dispose();
+    return zeros([...batchShape, m, n]);
+  }
+  const la = layoutOf(a, batchShape);
+  const lb = layoutOf(b, batchShape);
+  const pad = (v: number[], fill: number) => [...Array(MAX_BATCH_DIMS - v.length).fill(fill), ...v];
+
+  // vec4 loads need each operand to be unit-stride along the dimension loaded, that dimension a multiple of 4,
+  // and every other offset and stride a multiple of 4 (so each vector is aligned to 16 bytes).
+  const aligned = (...v: number[]) => v.every((x) => x % 4 === 0);
+  const aAlongK = la.strideCol === 1 && aligned(k, la.strideRow, la.offset, ...la.batch);
+  const aAlongM = !aAlongK && la.strideRow === 1 && aligned(m, la.strideCol, la.offset, ...la.batch);
+  const bAlongN = lb.strideCol === 1 && aligned(n, lb.strideRow, lb.offset, ...lb.batch);
+  const bAlongK = !bAlongN && lb.strideRow === 1 && aligned(k, lb.strideCol, lb.offset, ...lb.batch);
+  const vec4 = (aAlongK || aAlongM) && (bAlongN || bAlongK);
+
+  const uniforms = new Uniforms()
+    .vec(pad(batchShape, 1), 4)
+    .vec(pad(la.batch, 0), 4)
+    .vec(pad(lb.batch, 0), 4)
+    .u32(m).u32(n).u32(k)
+    .u32(la.offset).u32(la.strideRow).u32(la.strideCol)
+    .u32(lb.offset).u32(lb.strideRow).u32(lb.strideCol)
+    .build();
+  const tileM = 4 * tiles.wgY;
+  const tileN = 4 * tiles.wgX;
+  rt.dispatch({
+    family: 'matmul',
+    entry: vec4 ? 'matmul_vec4' : 'matmul_strided',
+    overrides: {
+      WG_X: tiles.wgX,
+      WG_Y: tiles.wgY,
+      TILE_K: tiles.tileK,
+      ...(vec4 ? { A_ALONG_M: aAlongM, B_ALONG_K: bAlongK } : {}),
+    },
+    uniforms,
+    outputs: [out.buffer('matmul')],
+    inputs: [a.buffer('matmul'), b.buffer('matmul')],
+    workgroups: [Math.ceil(n / tileN), Math.ceil(m / tileM), batches],
+    label: `matmul ${formatShape(a.shape)}@${formatShape(b.shape)}`,
+  });
+  return out;
+}
+
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  a.assertDType('matmul', 'f32');
+  b.assertDType('matmul', 'f32');
+  if (a.rank === 0 || b.rank === 0) throw new ShapeError('matmul: operands must have at least one dimension, got a scalar');
+  const av = a.rank === 1 ? reshape(a, [1, a.shape[0]]) : a;
+  const bv = b.rank === 1 ? reshape(b, [b.shape[0], 1]) : b;
+  const k = av.shape[av.rank - 1];
+  if (bv.shape[bv.rank - 2] !== k) {
+    throw new ShapeError(
+      `matmul: inner dimensions differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)} (${k} vs ${bv.shape[bv.rank - 2]})`,
+    );
+  }
+  let out = matmulRaw(av, bv);
+  out = record('matmul', [av, bv], out, (g, [as, bs]) => {
+    // dA = g @ B^T, dB = A^T @ g, each summed over the batch dims it was broadcast along.
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (av.requiresGrad) {
+      const bT = transposeRaw(bs);
+      ga = reduceTo(matmulRaw(g, bT), av.shape);
+      bT.dispose();
+    }
+    if (bv.requiresGrad) {
+      const aT = transposeRaw(as);
+      gb = reduceTo(matmulRaw(aT, g), bv.shape);
+      aT.dispose();
+    }
+    return [ga, gb];
+  }, [av, bv]);
+  if (av === a && bv === b) return out;
+  const shape = out.shape.filter((_, i) => !(a.rank === 1 && i === out.rank - 2) && !(b.rank === 1 && i === out.rank - 1));
+  const squeezed = reshape(out, shape);
+  out.dispose();
+  if (av !== a) av.dispose();
+  if (bv !== b) bv.dispose();
+  return squeezed;
+}
+
+function transposeRaw(t: Tensor): Tensor {
+  const order = [...Array(t.rank).keys()];
+  [order[t.rank - 2], order[t.rank - 1]] = [order[t.rank - 1], order[t.rank - 2]];
+  return t.viewAs(order.map((i) => t.shape[i]), order.map((i) => t.strides[i]), t.offset, false);
+}
+
+function reduceTo(full: Tensor, shape: readonly number[]): Tensor {
+  const r = sumToShape(full, shape);
+  full.dispose();
+  return r;
+}

@@ -1,0 +1,186 @@
+// Batched matrix multiply  C[b, m, n] = sum_k A[b, m, k] * B[b, k, n]  (C contiguous).
+//
+// A and B are read through strides, so transposed and broadcast (stride-0 batch) views need no copy. Each workgroup
+// computes a (4*WG_Y) x (4*WG_X) tile of C; each invocation a 4 x 4 register block. A and B tiles of depth TILE_K
+// are staged in workgroup memory, k-major, so the inner product loop reads both with unit stride.
+//
+// matmul_strided: any strides, any shape (edges are zero-padded on load and masked on store).
+// matmul_vec4:    the same tiling with 16-byte loads; the caller picks it when each operand is contiguous, in
+//                 steps of 4, along the dimension it is loaded along (A along k or m, B along n or k) and every
+//                 offset and other stride is a multiple of 4.
+// WG_X, WG_Y and TILE_K are override constants, so tiles can be tuned per adapter without editing the source.
+
+override WG_X: u32 = 16u;
+override WG_Y: u32 = 16u;
+override TILE_K: u32 = 16u;
+override A_ALONG_M: bool = false; // vec4 path: A's contiguous dimension is m (A is a transposed view)
+override B_ALONG_K: bool = false; // vec4 path: B's contiguous dimension is k (B is a transposed view)
+
+const RM: u32 = 4u;
+const RN: u32 = 4u;
+override TILE_M: u32 = RM * WG_Y;
+override TILE_N: u32 = RN * WG_X;
+override A_TILE_SIZE: u32 = TILE_K * TILE_M;
+override B_TILE_SIZE: u32 = TILE_K * TILE_N;
+
+struct MatmulParams {
+  batch_shape: vec4<u32>,   // output batch dims (leading ones padded with 1)
+  a_batch: vec4<u32>,       // A's stride for each batch dim (0 where broadcast)
+  b_batch: vec4<u32>,
+  m: u32,
+  n: u32,
+  k: u32,
+  a_offset: u32,
+  a_stride_m: u32,
+  a_stride_k: u32,
+  b_offset: u32,
+  b_stride_k: u32,
+  b_stride_n: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: MatmulParams;
+@group(0) @binding(1) var<storage, read_write> c: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+// The vec4 entry point reads the same bindings as 16-byte words; no entry point uses both views of one binding.
+@group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
+
+var<workgroup> a_tile: array<f32, A_TILE_SIZE>; // [k][m]
+var<workgroup> b_tile: array<f32, B_TILE_SIZE>; // [k][n]
+
+// Base offsets of batch `z` in A and B.
+fn batch_offsets(z: u32) -> vec2<u32> {
+  var rem = z;
+  var oa = params.a_offset;
+  var ob = params.b_offset;
+  for (var d = 3; d >= 0; d--) {
+    let extent = params.batch_shape[d];
+    let idx = rem % extent;
+    rem = rem / extent;
+    oa += idx * params.a_batch[d];
+    ob += idx * params.b_batch[d];
+  }
+  return vec2<u32>(oa, ob);
+}
+
+fn load_a(base: u32, m: u32, k: u32) -> f32 {
+  if (m >= params.m || k >= params.k) { return 0.0; }
+  return a[base + m * params.a_stride_m + k * params.a_stride_k];
+}
+
+fn load_b(base: u32, k: u32, n: u32) -> f32 {
+  if (k >= params.k || n >= params.n) { return 0.0; }
+  return b[base + k * params.b_stride_k + n * params.b_stride_n];
+}
+
+// Four consecutive elements along A's contiguous dimension starting at (m, k); out-of-range lanes are zero.
+// Dimensions are multiples of 4 on this path, so a vector is either wholly inside or wholly outside.
+fn load_a4(base: u32, m: u32, k: u32) -> vec4<f32> {
+  if (m >= params.m || k >= params.k) { return vec4<f32>(0.0); }
+  return a4[(base + m * params.a_stride_m + k * params.a_stride_k) / 4u];
+}
+
+fn load_b4(base: u32, k: u32, n: u32) -> vec4<f32> {
+  if (k >= params.k || n >= params.n) { return vec4<f32>(0.0); }
+  return b4[(base + k * params.b_stride_k + n * params.b_stride_n) / 4u];
+}
+
+struct Block {
+  acc: array<vec4<f32>, RM>,
+}
+
+// The shared inner loop: accumulate one staged TILE_K slice into a thread's 4 x 4 block.
+fn accumulate(block: ptr<function, Block>, tx: u32, ty: u32) {
+  for (var kk = 0u; kk < TILE_K; kk++) {
+    let bv = vec4<f32>(b_tile[kk * TILE_N + tx * RN], b_tile[kk * TILE_N + tx * RN + 1u],
+                       b_tile[kk * TILE_N + tx * RN + 2u], b_tile[kk * TILE_N + tx * RN + 3u]);
+    for (var i = 0u; i < RM; i++) {
+      (*block).acc[i] += a_tile[kk * TILE_M + ty * RM + i] * bv;
+    }
+  }
+}
+
+fn store_block(block: Block, z: u32, m0: u32, n0: u32) {
+  let base = z * params.m * params.n;
+  for (var i = 0u; i < RM; i++) {
+    let m = m0 + i;
+    if (m >= params.m) { break; }
+    for (var j = 0u; j < RN; j++) {
+      let n = n0 + j;
+      if (n < params.n) { c[base + m * params.n + n] = block.acc[i][j]; }
+    }
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn matmul_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let threads = WG_X * WG_Y;
+  let t = lid.y * WG_X + lid.x;
+  let tile_m = wid.y * TILE_M;
+  let tile_n = wid.x * TILE_N;
+  let bases = batch_offsets(wid.z);
+  var block: Block;
+  for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+    for (var e = t; e < TILE_K * TILE_M; e += threads) {
+      // Consecutive invocations take consecutive k when A is k-contiguous (the common layout).
+      let kk = e % TILE_K;
+      let mm = e / TILE_K;
+      a_tile[kk * TILE_M + mm] = load_a(bases.x, tile_m + mm, k0 + kk);
+    }
+    for (var e = t; e < TILE_K * TILE_N; e += threads) {
+      let nn = e % TILE_N;
+      let kk = e / TILE_N;
+      b_tile[kk * TILE_N + nn] = load_b(bases.y, k0 + kk, tile_n + nn);
+    }
+    workgroupBarrier();
+    accumulate(&block, lid.x, lid.y);
+    workgroupBarrier();
+  }
+  store_block(block, wid.z, tile_m + lid.y * RM, tile_n + lid.x * RN);
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let threads = WG_X * WG_Y;
+  let t = lid.y * WG_X + lid.x;
+  let tile_m = wid.y * TILE_M;
+  let tile_n = wid.x * TILE_N;
+  let bases = batch_offsets(wid.z);
+  var block: Block;
+  for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+    for (var e = t; e < TILE_K * TILE_M / 4u; e += threads) {
+      if (A_ALONG_M) {
+        let mm = (e % (TILE_M / 4u)) * 4u;
+        let kk = e / (TILE_M / 4u);
+        let v = load_a4(bases.x, tile_m + mm, k0 + kk);
+        for (var q = 0u; q < 4u; q++) { a_tile[kk * TILE_M + mm + q] = v[q]; }
+      } else {
+        let kk = (e % (TILE_K / 4u)) * 4u;
+        let mm = e / (TILE_K / 4u);
+        let v = load_a4(bases.x, tile_m + mm, k0 + kk);
+        for (var q = 0u; q < 4u; q++) { a_tile[(kk + q) * TILE_M + mm] = v[q]; }
+      }
+    }
+    for (var e = t; e < TILE_K * TILE_N / 4u; e += threads) {
+      if (B_ALONG_K) {
+        let kk = (e % (TILE_K / 4u)) * 4u;
+        let nn = e / (TILE_K / 4u);
+        let v = load_b4(bases.y, k0 + kk, tile_n + nn);
+        for (var q = 0u; q < 4u; q++) { b_tile[(kk + q) * TILE_N + nn] = v[q]; }
+      } else {
+        let nn = (e % (TILE_N / 4u)) * 4u;
+        let kk = e / (TILE_N / 4u);
+        let v = load_b4(bases.y, k0 + kk, tile_n + nn);
+        for (var q = 0u; q < 4u; q++) { b_tile[kk * TILE_N + nn + q] = v[q]; }
+      }
+    }
+    workgroupBarrier();
+    accumulate(&block, lid.x, lid.y);
+    workgroupBarrier();
+  }
+  store_block(block, wid.z, tile_m + lid.y * RM, tile_n + lid.x * RN);
+}
