@@ -23,6 +23,8 @@ export interface UnaryOpSpec {
   reference: (x: number) => number;
   /** Inputs the generated tests draw from, avoiding points where the function or its derivative is undefined. */
   domain: [number, number];
+  /** Absolute error WGSL permits the built-in (when looser than a few ULP). */
+  builtinAbsoluteError?: number;
 }
 
 function erf(x: number): number {
@@ -54,8 +56,9 @@ export const UNARY_OPS: { readonly [K in UnaryOpName]: UnaryOpSpec } = {
   gelu: { code: 10, reference: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)), domain: [-4, 4] },
   softplus: { code: 11, reference: (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))), domain: [-6, 6] },
   square: { code: 12, reference: (x) => x * x, domain: [-3, 3] },
-  sin: { code: 13, reference: Math.sin, domain: [-3, 3] },
-  cos: { code: 14, reference: Math.cos, domain: [-3, 3] },
+  // WGSL only requires sin/cos to be within 2^-11 absolute on [-pi, pi], and software drivers use that freedom.
+  sin: { code: 13, reference: Math.sin, domain: [-3, 3], builtinAbsoluteError: 2 ** -11 },
+  cos: { code: 14, reference: Math.cos, domain: [-3, 3], builtinAbsoluteError: 2 ** -11 },
   reciprocal: { code: 15, reference: (x) => 1 / x, domain: [0.3, 4] },
 };
 
@@ -376,4 +379,35 @@ export function astype(x: Tensor, dtype: DType): Tensor {
 
 export function onesLike(t: Tensor): Tensor {
   return full(t.shape, 1, { dtype: t.dtype });
+}
+
+/**
+ * Writes `value` (broadcast to target's shape) into target's own storage, in place and inside the current batch:
+ * what optimisers use to update parameters. Not recorded by autograd; refuses a target that is part of a graph.
+ */
+export function assign(target: Tensor, value: Tensor): Tensor {
+  target.storage('assign');
+  value.storage('assign');
+  if (target.dtype !== value.dtype) throw new DTypeError(`assign: dtypes differ (${target.dtype} and ${value.dtype})`);
+  if (target.gradFn) throw new DTypeError('assign: the target was computed by a recorded op; assign into leaves or under noGrad');
+  const shape = broadcastShapes('assign', target.shape, value.shape);
+  if (shape.length !== target.rank || shape.some((d, i) => d !== target.shape[i])) {
+    throw new DTypeError(`assign: a value of shape ${formatShape(value.shape)} does not fit a target of shape ${formatShape(target.shape)}`);
+  }
+  if (target.buffer('assign') === value.buffer('assign')) {
+    const tmp = copyStrided(value);
+    assign(target, tmp);
+    tmp.dispose();
+    return target;
+  }
+  launchElementwise({
+    entry: 'copy_strided',
+    label: 'assign',
+    shape: target.shape,
+    dtype: target.dtype,
+    inputs: [value],
+    uniforms: mapParams(target.shape, operand(value, target.shape), undefined, { strides: target.strides, offset: target.offset }),
+    into: target,
+  });
+  return target;
 }

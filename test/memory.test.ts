@@ -1,0 +1,47 @@
+// Memory management: a training loop (forward + backward + SGD update) must not grow GPU memory. Step 1 fills
+// the pool; every later step must reuse it exactly.
+
+import { describe, expect, it } from 'vitest';
+import { assign, memory, noGrad, randn, scope, sync, type Tensor } from '../engine/index.ts';
+import { useDevice } from './helpers.ts';
+
+useDevice();
+
+describe('memory', () => {
+  it('50 steps of forward + backward + update end with the pooled bytes of step 1', async () => {
+    const w1 = randn([8, 16], { std: 0.3, requiresGrad: true, seed: 1 });
+    const w2 = randn([16, 4], { std: 0.3, requiresGrad: true, seed: 2 });
+    const x = randn([32, 8], { seed: 3 });
+    const y = randn([32, 4], { seed: 4 });
+    const params = [w1, w2];
+    const step = (): Tensor =>
+      scope(() => {
+        const loss = x.matmul(w1).relu().matmul(w2).sub(y).square().mean();
+        loss.backward();
+        noGrad(() => {
+          for (const p of params) {
+            assign(p, p.sub(p.grad!.mul(0.05)));
+            p.grad!.dispose();
+            p.grad = null;
+          }
+        });
+        return loss;
+      });
+    const first = step();
+    const lossFirst = await first.item();
+    first.dispose();
+    await sync();
+    const after1 = memory();
+    let last = 0;
+    for (let i = 1; i < 50; i++) {
+      const loss = step();
+      if (i === 49) last = await loss.item();
+      loss.dispose();
+    }
+    await sync();
+    const after50 = memory();
+    expect(after50.totalBytes).toBe(after1.totalBytes);
+    expect(after50.inUseBytes).toBe(after1.inUseBytes);
+    expect(last).toBeLessThan(lossFirst);
+  });
+});
