@@ -44,17 +44,20 @@ fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
-fn at(v: array<vec4<u32>, 2>, d: u32) -> u32 {
-  return v[d / 4u][d % 4u];
-}
-
-// Offset of flat output index i inside an operand laid out with `strides` (zero strides broadcast).
-fn strided_offset(i: u32, strides: array<vec4<u32>, 2>, base: u32) -> u32 {
+// Offset of flat output index i inside an operand laid out with `strides` (zero strides broadcast). The shape and
+// strides are unpacked into private arrays first: some drivers emulate dynamic indexing of uniform arrays slowly.
+fn strided_offset(i: u32, packed_strides: array<vec4<u32>, 2>, base: u32) -> u32 {
+  let s0 = params.out_shape[0];
+  let s1 = params.out_shape[1];
+  let shape = array<u32, 8>(s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w);
+  let t0 = packed_strides[0];
+  let t1 = packed_strides[1];
+  let strides = array<u32, 8>(t0.x, t0.y, t0.z, t0.w, t1.x, t1.y, t1.z, t1.w);
   var rem = i;
   var off = base;
   for (var d = i32(params.rank) - 1; d >= 0; d--) {
-    let extent = at(params.out_shape, u32(d));
-    off += (rem % extent) * at(strides, u32(d));
+    let extent = shape[d];
+    off += (rem % extent) * strides[d];
     rem = rem / extent;
   }
   return off;

@@ -184,3 +184,33 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   }
   store_block(block, wid.z, tile_m + lid.y * RM, tile_n + lid.x * RN);
 }
+
+// No workgroup memory, no barriers: each invocation reads its 4 rows of A and 4 columns of B straight from
+// global memory. On CPU drivers (SwiftShader) memory is cached anyway and barriers are the dominant cost, so this
+// is the faster choice there; on GPUs the tiled kernels above win. Any strides and shapes.
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn matmul_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let m0 = wid.y * TILE_M + lid.y * RM;
+  let n0 = wid.x * TILE_N + lid.x * RN;
+  let bases = batch_offsets(wid.z);
+  // Clamp row/column indices into range so the inner loop needs no bounds checks; store_block masks the extras.
+  let last_m = params.m - 1u;
+  let last_n = params.n - 1u;
+  var rows: array<u32, 4>;
+  var cols: array<u32, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    rows[i] = bases.x + min(m0 + i, last_m) * params.a_stride_m;
+    cols[i] = bases.y + min(n0 + i, last_n) * params.b_stride_n;
+  }
+  var block: Block;
+  for (var k = 0u; k < params.k; k++) {
+    let ka = k * params.a_stride_k;
+    let kb = k * params.b_stride_k;
+    let bv = vec4<f32>(b[cols[0] + kb], b[cols[1] + kb], b[cols[2] + kb], b[cols[3] + kb]);
+    block.acc[0] += a[rows[0] + ka] * bv;
+    block.acc[1] += a[rows[1] + ka] * bv;
+    block.acc[2] += a[rows[2] + ka] * bv;
+    block.acc[3] += a[rows[3] + ka] * bv;
+  }
+  store_block(block, wid.z, m0, n0);
+}

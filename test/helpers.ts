@@ -63,7 +63,7 @@ export async function checkOp(c: OpCheck): Promise<void> {
     const out = c.gpu(...leaves);
     let grads: (Tensor | null)[] = [];
     if (c.gradTol) {
-      const weights = toGpu(randomRef(out.shape, 99));
+      const weights = toGpu(randomRef([...out.shape], 99));
       out.mul(weights).sum().backward();
       grads = leaves.map((l) => keep(l.grad));
     }

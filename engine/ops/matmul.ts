@@ -14,19 +14,30 @@ import { sumToShape } from './elementwise.ts';
 import { broadcastShapes, empty } from './launch.ts';
 import { reshape } from './views.ts';
 
-/** Workgroup shape of the matmul kernel; each invocation computes a 4 x 4 block, so a tile is 4·wgY x 4·wgX. */
+/**
+ * Workgroup shape of the matmul kernel; each invocation computes a 4 x 4 block, so a tile is 4·wgY x 4·wgX.
+ * `staged`: stage tiles in workgroup memory (GPUs) or read operands directly (CPU drivers, where barriers cost
+ * more than they save). Chosen per adapter at first use; bench/ measures the alternatives.
+ */
 export interface MatmulTiles {
   wgX: number;
   wgY: number;
   tileK: number;
+  staged: boolean;
 }
 
-const DEFAULT_TILES: MatmulTiles = { wgX: 16, wgY: 16, tileK: 16 };
-let tiles: MatmulTiles = { ...DEFAULT_TILES };
+const GPU_TILES: MatmulTiles = { wgX: 16, wgY: 16, tileK: 16, staged: true };
+const CPU_TILES: MatmulTiles = { wgX: 16, wgY: 16, tileK: 16, staged: false };
+let chosen: MatmulTiles | null = null;
+
+function currentTiles(): MatmulTiles {
+  chosen ??= { ...(runtime().report.software ? CPU_TILES : GPU_TILES) };
+  return chosen;
+}
 
 /** Selects the matmul tile parameters (per adapter tuning; bench/ measures candidates). */
 export function setMatmulTiles(next: Partial<MatmulTiles>): MatmulTiles {
-  const candidate = { ...tiles, ...next };
+  const candidate = { ...currentTiles(), ...next };
   const threads = candidate.wgX * candidate.wgY;
   const limit = runtime().limits.maxComputeInvocationsPerWorkgroup ?? 256;
   if (threads > limit || candidate.tileK % 4 !== 0 || candidate.tileK <= 0) {
@@ -35,12 +46,12 @@ export function setMatmulTiles(next: Partial<MatmulTiles>): MatmulTiles {
         '(must be a positive multiple of 4) is not a valid tiling',
     );
   }
-  tiles = candidate;
-  return { ...tiles };
+  chosen = candidate;
+  return { ...chosen };
 }
 
 export function getMatmulTiles(): MatmulTiles {
-  return { ...tiles };
+  return { ...currentTiles() };
 }
 
 const MAX_BATCH_DIMS = 4;
@@ -91,7 +102,8 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const aAlongM = !aAlongK && la.strideRow === 1 && aligned(m, la.strideCol, la.offset, ...la.batch);
   const bAlongN = lb.strideCol === 1 && aligned(n, lb.strideRow, lb.offset, ...lb.batch);
   const bAlongK = !bAlongN && lb.strideRow === 1 && aligned(k, lb.strideCol, lb.offset, ...lb.batch);
-  const vec4 = (aAlongK || aAlongM) && (bAlongN || bAlongK);
+  const tiles = currentTiles();
+  const vec4 = tiles.staged && (aAlongK || aAlongM) && (bAlongN || bAlongK);
 
   const uniforms = new Uniforms()
     .vec(pad(batchShape, 1), 4)
@@ -105,11 +117,11 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const tileN = 4 * tiles.wgX;
   rt.dispatch({
     family: 'matmul',
-    entry: vec4 ? 'matmul_vec4' : 'matmul_strided',
+    entry: !tiles.staged ? 'matmul_direct' : vec4 ? 'matmul_vec4' : 'matmul_strided',
     overrides: {
       WG_X: tiles.wgX,
       WG_Y: tiles.wgY,
-      TILE_K: tiles.tileK,
+      ...(tiles.staged ? { TILE_K: tiles.tileK } : {}),
       ...(vec4 ? { A_ALONG_M: aAlongM, B_ALONG_K: bAlongK } : {}),
     },
     uniforms,

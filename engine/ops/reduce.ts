@@ -15,8 +15,20 @@ import { expand, reshape } from './views.ts';
 export type ReduceOpName = 'sum' | 'max' | 'min' | 'argmax' | 'argmin' | 'logsumexp';
 
 const REDUCE_CODE: Record<ReduceOpName, number> = { sum: 0, max: 1, min: 2, argmax: 3, argmin: 4, logsumexp: 5 };
-const ROWS_WG = 256;
 const COLUMNS_WG = 64;
+
+/** Invocations per row in the workgroup-per-row kernel: fewer on CPU drivers, where each barrier is costly. */
+function rowsWorkgroup(): number {
+  return runtime().report.software ? 64 : 256;
+}
+
+/**
+ * The workgroup-per-row kernel pays a tree of barriers per output; it wins only when a row is long or there are
+ * too few outputs to keep the adapter busy with one invocation each.
+ */
+function useRowsKernel(outer: number, n: number, inner: number): boolean {
+  return inner === 1 && n >= 64 && (n >= 2048 || outer < 256);
+}
 
 export type Axes = number | readonly number[] | undefined;
 
@@ -52,11 +64,11 @@ function reduceAxisRaw(op: ReduceOpName, x: Tensor, axis: number, scale = 1): Te
     throw new HieroError(`${op}: cannot reduce over an axis of size 0`);
   }
   const uniforms = new Uniforms().u32(outer).u32(n).u32(inner).u32(dense.offset).f32(scale).build();
-  const rows = inner === 1 && n >= 64;
+  const rows = useRowsKernel(outer, n, inner);
   rt.dispatch({
     family: 'reduce',
     entry: rows ? 'reduce_rows' : 'reduce_columns',
-    overrides: { WG: rows ? ROWS_WG : COLUMNS_WG, OP: REDUCE_CODE[op] },
+    overrides: { WG: rows ? rowsWorkgroup() : COLUMNS_WG, OP: REDUCE_CODE[op] },
     uniforms,
     outputs: [out.buffer(op)],
     inputs: [dense.buffer(op)],
@@ -145,11 +157,11 @@ function extremum(op: 'max' | 'min', x: Tensor, axis: Axes, keepdim: boolean): T
     rt.dispatch({
       family: 'reduce',
       entry: 'scatter_selected',
-      overrides: { WG: ROWS_WG },
+      overrides: { WG: COLUMNS_WG },
       uniforms: new Uniforms().u32(outer).u32(n).u32(inner).u32(0).f32(1).build(),
       outputs: [grad.buffer(op)],
       inputs: [dense.buffer(op), idx.buffer(op)],
-      workgroups: rt.grid(outer * n * inner, ROWS_WG, `${op} backward`),
+      workgroups: rt.grid(outer * n * inner, COLUMNS_WG, `${op} backward`),
       label: `${op} backward`,
     });
     if (dense !== g) dense.dispose();

@@ -1,0 +1,34 @@
+// Runs in headless Chromium (test/browser.test.ts): the engine exactly as the playground bundles it, WGSL via Vite's
+// ?raw imports. Publishes its results on window.__hiero for the test to compare with the CPU reference.
+import { init, matmul, tensor } from '../../engine/index.ts';
+
+declare global {
+  interface Window {
+    __hiero?: { adapter: string; c: number[]; ga: number[]; gb: number[] } | { error: string };
+  }
+}
+
+async function run() {
+  const report = await init();
+  const a = tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9], [-1, 0.5, 2]], undefined, { requiresGrad: true });
+  const b = tensor([[0.5, -1], [2, 0.25], [-3, 1]], undefined, { requiresGrad: true });
+  const c = matmul(a, b);
+  c.square().sum().backward();
+  return {
+    adapter: `${report.vendor} ${report.architecture} ${report.description}`,
+    c: Array.from(await c.toArray()),
+    ga: Array.from(await a.grad!.toArray()),
+    gb: Array.from(await b.grad!.toArray()),
+  };
+}
+
+run().then(
+  (result) => {
+    window.__hiero = result;
+    document.getElementById('out')!.textContent = JSON.stringify(result, null, 1);
+  },
+  (error: Error) => {
+    window.__hiero = { error: `${error.name}: ${error.message}` };
+    document.getElementById('out')!.textContent = String(error);
+  },
+);
