@@ -135,10 +135,9 @@ export const logsumexpOf = (v: number[]) => {
   return m + Math.log(v.reduce((s, x) => s + Math.exp(x - m), 0));
 };
 
-export function permute(x: Ref, order: number[]): Ref {
-  const shape = order.map((a) => x.shape[a]);
-  const inStrides = stridesOf(x.shape);
-  const n = x.size;
+/** A new Ref of `shape` whose element at each coordinate is x.data[sourceIndex(axis, coordinate)] summed over axes. */
+function gather(x: Ref, shape: number[], sourceIndex: (axis: number, coord: number) => number): Ref {
+  const n = shape.reduce((p, q) => p * q, 1);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let rem = i;
@@ -146,11 +145,16 @@ export function permute(x: Ref, order: number[]): Ref {
     for (let d = shape.length - 1; d >= 0; d--) {
       const c = rem % shape[d];
       rem = Math.floor(rem / shape[d]);
-      idx += c * inStrides[order[d]];
+      idx += sourceIndex(d, c);
     }
     out[i] = x.data[idx];
   }
   return new Ref(out, shape);
+}
+
+export function permute(x: Ref, order: number[]): Ref {
+  const strides = stridesOf(x.shape);
+  return gather(x, order.map((a) => x.shape[a]), (d, c) => c * strides[order[d]]);
 }
 
 export function matmul(a: Ref, b: Ref): Ref {
@@ -184,19 +188,7 @@ export function slice(x: Ref, ranges: ([number, number, number] | null)[]): Ref 
   const specs = x.shape.map((d, i) => ranges[i] ?? [0, d, 1]);
   const shape = specs.map(([s, e, st]) => Math.max(0, Math.ceil((e - s) / st)));
   const strides = stridesOf(x.shape);
-  const n = shape.reduce((p, q) => p * q, 1);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let rem = i;
-    let idx = 0;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      const c = rem % shape[d];
-      rem = Math.floor(rem / shape[d]);
-      idx += (specs[d][0] + c * specs[d][2]) * strides[d];
-    }
-    out[i] = x.data[idx];
-  }
-  return new Ref(out, shape);
+  return gather(x, shape, (d, c) => (specs[d][0] + c * specs[d][2]) * strides[d]);
 }
 
 export function concat(xs: Ref[], axis: number): Ref {

@@ -6,7 +6,7 @@
 
 import { record } from '../autograd.ts';
 import { DTypeError, formatShape } from '../errors.ts';
-import { numel, type DType, type Tensor } from '../tensor.ts';
+import { contiguousStrides, numel, type DType, type Tensor } from '../tensor.ts';
 import { full } from './creation.ts';
 import { allDense, broadcastShapes, dtypeCode, launchElementwise, mapParams, operand } from './launch.ts';
 import { sumAxes } from './reduce.ts';
@@ -342,20 +342,10 @@ export function copyStrided(x: Tensor, into?: { target: Tensor; strides: readonl
       x.shape,
       operand(x, x.shape),
       undefined,
-      into ? { strides: into.strides, offset: into.offset } : { strides: contiguousOf(x.shape), offset: 0 },
+      into ? { strides: into.strides, offset: into.offset } : { strides: contiguousStrides(x.shape), offset: 0 },
     ),
     into: into?.target,
   });
-}
-
-function contiguousOf(shape: readonly number[]): number[] {
-  const strides: number[] = new Array(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i];
-  }
-  return strides;
 }
 
 /** Converts to another dtype (float -> int truncates toward zero; negative -> u32 clamps to 0). */
