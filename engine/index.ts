@@ -21,6 +21,9 @@ export { sum, mean, max, min, argmax, argmin, logsumexp } from './ops/reduce.ts'
 export { reshape, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, expand, detach } from './ops/views.ts';
 export type { SliceSpec } from './ops/views.ts';
 export { matmul, setMatmulTiles, getMatmulTiles } from './ops/matmul.ts';
+export { rmsNorm, softmax, logSoftmax } from './ops/norm.ts';
+export { crossEntropy } from './ops/loss.ts';
+export type { CrossEntropyOptions } from './ops/loss.ts';
 export type { MatmulTiles } from './ops/matmul.ts';
 
 import { runtime } from './context.ts';

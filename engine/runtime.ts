@@ -97,6 +97,8 @@ export class Runtime {
   private failure: HieroError | null = null;
   private lost = false;
   private readonly placeholder: GPUBuffer;
+  private assertions = new Map<string, { flag: GPUBuffer; initial: number; describe: (value: number) => string }>();
+  private readonly writablePlaceholders: GPUBuffer[] = [];
 
   constructor(acquired: AcquiredDevice) {
     this.acquired = acquired;
@@ -238,9 +240,17 @@ export class Runtime {
     if (this.debug) this.flush();
   }
 
-  /** A buffer to bind where a kernel declares a binding that this dispatch does not read. */
+  /** A buffer to bind where a kernel declares an input binding that this dispatch does not read. */
   get unusedBinding(): GPUBuffer {
     return this.placeholder;
+  }
+
+  /** A buffer for output slot `slot` where this dispatch writes nothing (one per slot: writable bindings may not alias). */
+  unusedOutput(slot: number): GPUBuffer {
+    while (this.writablePlaceholders.length <= slot) {
+      this.writablePlaceholders.push(this.device.createBuffer({ size: 16, usage: STORAGE_USAGE }));
+    }
+    return this.writablePlaceholders[slot];
   }
 
   private computePass(): GPUComputePassEncoder {
@@ -296,10 +306,45 @@ export class Runtime {
 
   private assertUsable(): void {
     if (this.failure) {
+      // Reported once: the batch it came from is gone, but later work on this device can still run.
       const failure = this.failure;
+      this.failure = null;
       throw failure;
     }
     if (this.lost) throw new GPUExecutionError('the GPU device was released or lost; call init() again');
+  }
+
+  /**
+   * A u32 flag that kernels set when they meet bad input they cannot report themselves (an out-of-range index);
+   * `initial` means fine. One flag per key serves every dispatch until the next read-back or sync(), which checks
+   * it and throws describe(value) if any dispatch set it.
+   */
+  gpuAssertion(key: string, describe: (value: number) => string, initial = 0): GPUBuffer {
+    const existing = this.assertions.get(key);
+    if (existing) return existing.flag;
+    const flag = this.device.createBuffer({ size: 4, usage: STORAGE_USAGE, mappedAtCreation: true });
+    new Uint32Array(flag.getMappedRange())[0] = initial;
+    flag.unmap();
+    this.assertions.set(key, { flag, initial, describe });
+    return flag;
+  }
+
+  private async checkAssertions(): Promise<void> {
+    if (this.assertions.size === 0) return;
+    const pending = [...this.assertions.values()];
+    this.assertions.clear();
+    const staging = this.device.createBuffer({ size: pending.length * 4, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
+    const encoder = this.device.createCommandEncoder();
+    pending.forEach((a, i) => encoder.copyBufferToBuffer(a.flag, 0, staging, i * 4, 4));
+    this.device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(1 /* READ */);
+    const values = new Uint32Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    pending.forEach((a) => a.flag.destroy());
+    pending.forEach((a, i) => {
+      if (values[i] !== a.initial) throw new HieroError(a.describe(values[i]));
+    });
   }
 
   /** Waits for all submitted work and surfaces any GPU error it raised, naming the kernels involved. */
@@ -307,6 +352,7 @@ export class Runtime {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await this.settle();
+    await this.checkAssertions();
   }
 
   private async settle(): Promise<void> {
@@ -424,6 +470,7 @@ export class Runtime {
     staging.unmap();
     staging.destroy();
     await this.settle();
+    await this.checkAssertions();
     return result;
   }
 

@@ -1,10 +1,12 @@
 // The one place WGSL enters TypeScript. Vite and Vitest resolve `?raw` natively; plain Node through
 // engine/node/raw-loader.mjs. Either way the text is the file on disk, unchanged.
 import elementwise from './elementwise.wgsl?raw';
+import loss from './loss.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
+import norm from './norm.wgsl?raw';
 import random from './random.wgsl?raw';
 import reduce from './reduce.wgsl?raw';
 
-export const shaderSources = { elementwise, matmul, random, reduce } as const;
+export const shaderSources = { elementwise, loss, matmul, norm, random, reduce } as const;
 
 export type ShaderFamily = keyof typeof shaderSources;

@@ -4,6 +4,7 @@
 import { runtime } from '../context.ts';
 import { formatShape, ShapeError } from '../errors.ts';
 import { Uniforms, type Overrides } from '../runtime.ts';
+import type { ShaderFamily } from '../../shaders/index.ts';
 import { DTYPE_CODE, MAX_RANK, numel, Storage, Tensor, type DType } from '../tensor.ts';
 
 export const ELEMENTWISE_WG = 256;
@@ -118,4 +119,37 @@ export function normaliseAxis(op: string, axis: number, rank: number): number {
     throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
   }
   return axis < 0 ? axis + rank : axis;
+}
+
+export interface KernelLaunch {
+  family: ShaderFamily;
+  entry: string;
+  label: string;
+  overrides?: Overrides;
+  uniforms: ArrayBuffer;
+  /** Written tensors (or raw buffers such as assertion flags), bound from binding 1; null binds a scratch buffer. */
+  outputs: (Tensor | GPUBuffer | null)[];
+  /** Read tensors, bound after the outputs; null binds a placeholder. */
+  inputs: (Tensor | null)[];
+  workgroups: [number, number?, number?];
+}
+
+/** Dispatches a kernel whose bindings are uniforms, then outputs, then inputs (the convention of every WGSL file). */
+export function launch(spec: KernelLaunch): void {
+  const rt = runtime();
+  rt.dispatch({
+    family: spec.family,
+    entry: spec.entry,
+    overrides: spec.overrides,
+    uniforms: spec.uniforms,
+    outputs: spec.outputs.map((t, slot) => (t instanceof Tensor ? t.buffer(spec.label) : (t ?? rt.unusedOutput(slot)))),
+    inputs: spec.inputs.map((t) => (t ? t.buffer(spec.label) : rt.unusedBinding)),
+    workgroups: spec.workgroups,
+    label: spec.label,
+  });
+}
+
+/** A contiguous tensor with offset 0 (the layout row kernels index directly): x itself or a copy. */
+export function dense(x: Tensor, copy: (t: Tensor) => Tensor): Tensor {
+  return x.isContiguous && x.offset === 0 ? x : copy(x);
 }

@@ -1,0 +1,128 @@
+// Fused row normalisations over the last axis (kernels: shaders/norm.wgsl; tests: test/norm.test.ts):
+// RMSNorm (optional learned weight), softmax and log-softmax. Each forward is one dispatch; each backward one
+// dispatch for the input gradient (+ one for RMSNorm's weight gradient, a column sum over rows).
+
+import { record } from '../autograd.ts';
+import { runtime } from '../context.ts';
+import { formatShape, ShapeError } from '../errors.ts';
+import { Uniforms } from '../runtime.ts';
+import type { Tensor } from '../tensor.ts';
+import { copyStrided } from './elementwise.ts';
+import { dense, empty, launch } from './launch.ts';
+
+function rowWorkgroup(n: number): number {
+  // Enough invocations to cover short rows in one pass, fewer on CPU drivers where each barrier is costly.
+  const cap = runtime().report.software ? 32 : 256;
+  let wg = 32;
+  while (wg < cap && wg < n) wg *= 2;
+  return wg;
+}
+
+function rowsOf(x: Tensor): { rows: number; n: number } {
+  const n = x.shape[x.rank - 1] ?? 1;
+  return { rows: n === 0 ? 0 : x.size / n, n };
+}
+
+function rowParams(rows: number, n: number, eps = 0): ArrayBuffer {
+  return new Uniforms().u32(rows).u32(n).f32(eps).u32(0).build();
+}
+
+/** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight. */
+export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Tensor {
+  x.assertDType('rmsNorm', 'f32');
+  if (x.rank === 0) throw new ShapeError('rmsNorm: needs at least one axis');
+  const { rows, n } = rowsOf(x);
+  if (weight) {
+    weight.assertDType('rmsNorm', 'f32');
+    if (weight.rank !== 1 || weight.shape[0] !== n) {
+      throw new ShapeError(`rmsNorm: weight of shape ${formatShape(weight.shape)} does not match the last axis (${n}) of ${formatShape(x.shape)}`);
+    }
+  }
+  const rt = runtime();
+  const xd = dense(x, copyStrided);
+  const w = weight ? dense(weight, copyStrided) : null;
+  const y = empty(x.shape, 'f32', 'rmsNorm');
+  const rstd = empty([rows], 'f32', 'rmsNorm');
+  const wg = rowWorkgroup(n);
+  launch({
+    family: 'norm', entry: 'rmsnorm_forward', label: 'rmsNorm',
+    overrides: { WG: wg, HAS_WEIGHT: !!w },
+    uniforms: rowParams(rows, n, eps),
+    outputs: [y, rstd], inputs: [xd, w, null, null],
+    workgroups: rt.grid(rows, 1, 'rmsNorm'),
+  });
+  const out = record('rmsNorm', [x, weight], y, (g, saved) => {
+    const [xs, rs, wsd = null] = saved;
+    const gd = dense(g, copyStrided);
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = empty(x.shape, 'f32', 'rmsNorm backward');
+      launch({
+        family: 'norm', entry: 'rmsnorm_backward', label: 'rmsNorm backward',
+        overrides: { WG: wg, HAS_WEIGHT: !!wsd },
+        uniforms: rowParams(rows, n, eps),
+        outputs: [dx, null], inputs: [xs, wsd, gd, rs],
+        workgroups: rt.grid(rows, 1, 'rmsNorm backward'),
+      });
+    }
+    let dw: Tensor | null = null;
+    if (weight?.requiresGrad) {
+      dw = empty([n], 'f32', 'rmsNorm weight grad');
+      launch({
+        family: 'norm', entry: 'rmsnorm_weight_grad', label: 'rmsNorm weight grad',
+        overrides: { WG: 64 },
+        uniforms: rowParams(rows, n, eps),
+        outputs: [dw, null], inputs: [xs, null, gd, rs],
+        workgroups: rt.grid(n, 64, 'rmsNorm weight grad'),
+      });
+    }
+    if (gd !== g) gd.dispose();
+    return [dx, dw];
+  }, w ? [xd, rstd, w] : [xd, rstd]);
+  if (xd !== x) xd.dispose();
+  if (w && w !== weight) w.dispose();
+  rstd.dispose();
+  return out;
+}
+
+function softmaxFamily(op: 'softmax' | 'logSoftmax', x: Tensor): Tensor {
+  x.assertDType(op, 'f32');
+  if (x.rank === 0) throw new ShapeError(`${op}: needs at least one axis`);
+  const rt = runtime();
+  const { rows, n } = rowsOf(x);
+  const log = op === 'logSoftmax';
+  const xd = dense(x, copyStrided);
+  const y = empty(x.shape, 'f32', op);
+  const wg = rowWorkgroup(n);
+  launch({
+    family: 'norm', entry: 'softmax_forward', label: op,
+    overrides: { WG: wg, LOG: log },
+    uniforms: rowParams(rows, n),
+    outputs: [y, null], inputs: [xd, null, null, null],
+    workgroups: rt.grid(rows, 1, op),
+  });
+  if (xd !== x) xd.dispose();
+  return record(op, [x], y, (g, [ys]) => {
+    const gd = dense(g, copyStrided);
+    const dx = empty(x.shape, 'f32', `${op} backward`);
+    launch({
+      family: 'norm', entry: 'softmax_backward', label: `${op} backward`,
+      overrides: { WG: wg, LOG: log },
+      uniforms: rowParams(rows, n),
+      outputs: [dx, null], inputs: [null, null, gd, ys],
+      workgroups: rt.grid(rows, 1, `${op} backward`),
+    });
+    if (gd !== g) gd.dispose();
+    return [dx];
+  }, [y]);
+}
+
+/** Softmax over the last axis, shifted by the row maximum (stable for any finite logits). */
+export function softmax(x: Tensor): Tensor {
+  return softmaxFamily('softmax', x);
+}
+
+/** log(softmax(x)) over the last axis, computed without forming softmax (stable for logits of any size). */
+export function logSoftmax(x: Tensor): Tensor {
+  return softmaxFamily('logSoftmax', x);
+}

@@ -1,0 +1,153 @@
+// Row-wise normalisations over the last axis of a contiguous [rows, n] tensor: RMSNorm and softmax/log-softmax,
+// forward and backward. One workgroup per row; its WG invocations stride over the row (coalesced) and combine
+// partial sums through a tree in workgroup memory.
+//
+// RMSNorm:     y = x * rstd * w,  rstd = 1 / sqrt(mean(x^2) + eps)   (w optional: HAS_WEIGHT)
+// backward:    dx = rstd * (dy*w - xhat * mean(dy*w*xhat)),  xhat = x * rstd;  dw = sum over rows of dy * xhat
+// softmax:     y = exp(x - max) / sum;          backward dx = y * (dy - sum(dy * y))
+// log-softmax: y = x - max - log(sum);          backward dx = dy - softmax(x) * sum(dy)
+
+override WG: u32 = 64u;
+override HAS_WEIGHT: bool = true;
+override LOG: bool = false; // softmax entries: log-softmax instead
+
+struct RowParams {
+  rows: u32,
+  n: u32,
+  eps: f32,
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: RowParams;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out2: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read> w: array<f32>;
+@group(0) @binding(5) var<storage, read> dy: array<f32>;
+@group(0) @binding(6) var<storage, read> saved: array<f32>;
+
+var<workgroup> partial: array<f32, WG>;
+
+// Tree reduction of one value per invocation; every invocation gets the total. Must be reached uniformly.
+fn workgroup_sum(value: f32, t: u32) -> f32 {
+  partial[t] = value;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (t < stride) { partial[t] += partial[t + stride]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+
+fn workgroup_max(value: f32, t: u32) -> f32 {
+  partial[t] = value;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (t < stride) { partial[t] = max(partial[t], partial[t + stride]); }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+
+fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return wid.x + wid.y * nwg.x;
+}
+
+fn weight(j: u32) -> f32 {
+  if (HAS_WEIGHT) { return w[j]; }
+  return 1.0;
+}
+
+// out = y [rows, n], out2 = rstd [rows]
+@compute @workgroup_size(WG)
+fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                   @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = row_of(wid, nwg);
+  let live = row < params.rows;
+  let t = lid.x;
+  let base = row * params.n;
+  var ss = 0.0;
+  if (live) { for (var j = t; j < params.n; j += WG) { let v = x[base + j]; ss += v * v; } }
+  let rstd = inverseSqrt(workgroup_sum(ss, t) / f32(params.n) + params.eps);
+  if (!live) { return; }
+  for (var j = t; j < params.n; j += WG) { out[base + j] = x[base + j] * rstd * weight(j); }
+  if (t == 0u) { out2[row] = rstd; }
+}
+
+// out = dx [rows, n]; saved = rstd [rows]
+@compute @workgroup_size(WG)
+fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                    @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = row_of(wid, nwg);
+  let live = row < params.rows;
+  let t = lid.x;
+  let base = row * params.n;
+  var rstd = 0.0;
+  if (live) { rstd = saved[row]; }
+  var dot = 0.0;
+  if (live) { for (var j = t; j < params.n; j += WG) { dot += dy[base + j] * weight(j) * x[base + j] * rstd; } }
+  let mean_dot = workgroup_sum(dot, t) / f32(params.n);
+  if (!live) { return; }
+  for (var j = t; j < params.n; j += WG) {
+    let xhat = x[base + j] * rstd;
+    out[base + j] = rstd * (dy[base + j] * weight(j) - xhat * mean_dot);
+  }
+}
+
+// dw[j] = sum over rows of dy * x * rstd: one invocation per column, rows summed in order (deterministic).
+@compute @workgroup_size(WG)
+fn rmsnorm_weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = gid.x + gid.y * nwg.x * WG;
+  if (j >= params.n) { return; }
+  var acc = 0.0;
+  for (var r = 0u; r < params.rows; r++) { acc += dy[r * params.n + j] * x[r * params.n + j] * saved[r]; }
+  out[j] = acc;
+}
+
+// out = y [rows, n]
+@compute @workgroup_size(WG)
+fn softmax_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                   @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = row_of(wid, nwg);
+  let live = row < params.rows;
+  let t = lid.x;
+  let base = row * params.n;
+  var m = -3.4028234663852886e38;
+  if (live) { for (var j = t; j < params.n; j += WG) { m = max(m, x[base + j]); } }
+  let row_max = workgroup_max(m, t);
+  var s = 0.0;
+  if (live) { for (var j = t; j < params.n; j += WG) { s += exp(x[base + j] - row_max); } }
+  let total = workgroup_sum(s, t);
+  if (!live) { return; }
+  let log_total = log(total);
+  for (var j = t; j < params.n; j += WG) {
+    let shifted = x[base + j] - row_max;
+    if (LOG) { out[base + j] = shifted - log_total; } else { out[base + j] = exp(shifted) / total; }
+  }
+}
+
+// saved = y (the forward output); out = dx
+@compute @workgroup_size(WG)
+fn softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                    @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = row_of(wid, nwg);
+  let live = row < params.rows;
+  let t = lid.x;
+  let base = row * params.n;
+  var s = 0.0;
+  if (live) {
+    for (var j = t; j < params.n; j += WG) {
+      if (LOG) { s += dy[base + j]; } else { s += dy[base + j] * saved[base + j]; }
+    }
+  }
+  let total = workgroup_sum(s, t);
+  if (!live) { return; }
+  for (var j = t; j < params.n; j += WG) {
+    let y = saved[base + j];
+    if (LOG) { out[base + j] = dy[base + j] - exp(y) * total; } else { out[base + j] = y * (dy[base + j] - total); }
+  }
+}
