@@ -23,6 +23,10 @@ export type { SliceSpec } from './ops/views.ts';
 export { matmul, setMatmulTiles, getMatmulTiles } from './ops/matmul.ts';
 export { rmsNorm, softmax, logSoftmax } from './ops/norm.ts';
 export { crossEntropy } from './ops/loss.ts';
+export { embedding } from './ops/embedding.ts';
+export { rope } from './ops/rope.ts';
+export type { RopeOptions } from './ops/rope.ts';
+export { swiglu } from './ops/swiglu.ts';
 export type { CrossEntropyOptions } from './ops/loss.ts';
 export type { MatmulTiles } from './ops/matmul.ts';
 

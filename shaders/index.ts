@@ -1,12 +1,15 @@
 // The one place WGSL enters TypeScript. Vite and Vitest resolve `?raw` natively; plain Node through
 // engine/node/raw-loader.mjs. Either way the text is the file on disk, unchanged.
 import elementwise from './elementwise.wgsl?raw';
+import embedding from './embedding.wgsl?raw';
 import loss from './loss.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import norm from './norm.wgsl?raw';
 import random from './random.wgsl?raw';
 import reduce from './reduce.wgsl?raw';
+import rope from './rope.wgsl?raw';
+import swiglu from './swiglu.wgsl?raw';
 
-export const shaderSources = { elementwise, loss, matmul, norm, random, reduce } as const;
+export const shaderSources = { elementwise, embedding, loss, matmul, norm, random, reduce, rope, swiglu } as const;
 
 export type ShaderFamily = keyof typeof shaderSources;

@@ -1,0 +1,77 @@
+// Rotary position embedding (kernel: shaders/rope.wgsl; tests: test/rope.test.ts).
+
+import { record } from '../autograd.ts';
+import { runtime } from '../context.ts';
+import { formatShape, ShapeError } from '../errors.ts';
+import { Uniforms } from '../runtime.ts';
+import { keep, type Tensor } from '../tensor.ts';
+import { tensor } from './creation.ts';
+import { copyStrided } from './elementwise.ts';
+import { dense, empty, launch } from './launch.ts';
+
+export interface RopeOptions {
+  /** Frequency base (10000 in most models). */
+  base?: number;
+  /** Fraction of each head's channels that rotate (1 = all); rounded down to an even count. */
+  fraction?: number;
+  /** Position of the first token (for decoding one token at a time). */
+  positionOffset?: number;
+}
+
+interface Tables {
+  positions: number;
+  cos: Tensor;
+  sin: Tensor;
+}
+
+// cos/sin tables per (rotary channels, base), grown to the longest sequence seen. Computed once in float64.
+const tables = new Map<string, Tables>();
+
+function ropeTables(rotary: number, base: number, positions: number): Tables {
+  const key = `${rotary}:${base}`;
+  const cached = tables.get(key);
+  if (cached && cached.positions >= positions && !cached.cos.disposed) return cached;
+  cached?.cos.dispose();
+  cached?.sin.dispose();
+  const capacity = Math.max(positions, 2 * (cached?.positions ?? 0), 64);
+  const half = rotary / 2;
+  const cos = new Float32Array(capacity * half);
+  const sin = new Float32Array(capacity * half);
+  for (let p = 0; p < capacity; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = p * Math.pow(base, (-2 * i) / rotary);
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  const entry = { positions: capacity, cos: keep(tensor(cos)), sin: keep(tensor(sin)) };
+  tables.set(key, entry);
+  return entry;
+}
+
+/** Applies RoPE to x [B, T, H, Dh] along T. */
+export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
+  x.assertDType('rope', 'f32');
+  if (x.rank !== 4) throw new ShapeError(`rope: expected x of shape [batch, seq, heads, headDim], got ${formatShape(x.shape)}`);
+  const [batch, seq, heads, headDim] = x.shape;
+  const rotary = 2 * Math.floor((headDim * (options.fraction ?? 1)) / 2);
+  const offset = options.positionOffset ?? 0;
+  const base = options.base ?? 10000;
+  if (rotary === 0) return x.viewAs(x.shape, x.strides, x.offset);
+  const rt = runtime();
+  const t = ropeTables(rotary, base, offset + seq);
+  const uniforms = new Uniforms().u32(batch).u32(seq).u32(heads).u32(headDim).u32(rotary).u32(offset).build();
+  const apply = (input: Tensor, sign: number, label: string) => {
+    const src = dense(input, copyStrided);
+    const out = empty(x.shape, 'f32', label);
+    launch({
+      family: 'rope', entry: 'rope', label,
+      overrides: { WG: 64, SIGN: sign }, uniforms,
+      outputs: [out], inputs: [src, t.cos, t.sin],
+      workgroups: rt.grid(x.size, 64, label),
+    });
+    if (src !== input) src.dispose();
+    return out;
+  };
+  return record('rope', [x], apply(x, 1, 'rope'), (g) => [apply(g, -1, 'rope backward')]);
+}

@@ -1,0 +1,43 @@
+// SwiGLU gate silu(gate) * up, fused (kernel: shaders/swiglu.wgsl; tests: test/swiglu.test.ts).
+
+import { record } from '../autograd.ts';
+import { runtime } from '../context.ts';
+import { formatShape, ShapeError } from '../errors.ts';
+import { Uniforms } from '../runtime.ts';
+import type { Tensor } from '../tensor.ts';
+import { copyStrided } from './elementwise.ts';
+import { dense, empty, launch } from './launch.ts';
+
+export function swiglu(gate: Tensor, up: Tensor): Tensor {
+  gate.assertDType('swiglu', 'f32');
+  up.assertDType('swiglu', 'f32');
+  if (gate.shape.join() !== up.shape.join()) {
+    throw new ShapeError(`swiglu: gate ${formatShape(gate.shape)} and up ${formatShape(up.shape)} must have the same shape`);
+  }
+  const rt = runtime();
+  const n = gate.size;
+  const uniforms = new Uniforms().u32(n).build();
+  const g = dense(gate, copyStrided);
+  const u = dense(up, copyStrided);
+  const out = empty(gate.shape, 'f32', 'swiglu');
+  launch({
+    family: 'swiglu', entry: 'swiglu_forward', label: 'swiglu', overrides: { WG: 256 }, uniforms,
+    outputs: [out, null], inputs: [g, u, null], workgroups: rt.grid(n, 256, 'swiglu'),
+  });
+  const result = record('swiglu', [gate, up], out, (dy, [gs, us]) => {
+    const dyd = dense(dy, copyStrided);
+    const dGate = empty(gate.shape, 'f32', 'swiglu backward');
+    const dUp = empty(gate.shape, 'f32', 'swiglu backward');
+    launch({
+      family: 'swiglu', entry: 'swiglu_backward', label: 'swiglu backward', overrides: { WG: 256 }, uniforms,
+      outputs: [dGate, dUp], inputs: [gs, us, dyd], workgroups: rt.grid(n, 256, 'swiglu backward'),
+    });
+    if (dyd !== dy) dyd.dispose();
+    if (!gate.requiresGrad) dGate.dispose();
+    if (!up.requiresGrad) dUp.dispose();
+    return [gate.requiresGrad ? dGate : null, up.requiresGrad ? dUp : null];
+  }, [g, u]);
+  if (g !== gate) g.dispose();
+  if (u !== up) u.dispose();
+  return result;
+}

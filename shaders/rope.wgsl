@@ -1,0 +1,45 @@
+// Rotary position embedding on x [B, T, H, Dh] (contiguous), "rotate-half" pairing as in GPT-NeoX, Llama and the
+// official HRM code: the first `rotary` channels form pairs (i, i + rotary/2), each rotated by the angle
+// position * base^(-2i/rotary); channels past `rotary` pass through. cos and sin come from tables computed in
+// float64 on the CPU (shader sin/cos may be off by 2^-11), indexed [position, i]. The backward is the inverse
+// rotation: the same kernel with SIGN = -1.
+
+override WG: u32 = 64u;
+override SIGN: f32 = 1.0;
+
+struct RopeParams {
+  batch: u32,
+  seq: u32,
+  heads: u32,
+  head_dim: u32,
+  rotary: u32,
+  position_offset: u32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: RopeParams;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> cos_table: array<f32>;
+@group(0) @binding(4) var<storage, read> sin_table: array<f32>;
+
+@compute @workgroup_size(WG)
+fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let total = params.batch * params.seq * params.heads * params.head_dim;
+  if (i >= total) { return; }
+  let c = i % params.head_dim;
+  let t = (i / (params.head_dim * params.heads)) % params.seq;
+  if (c >= params.rotary) { out[i] = x[i]; return; }
+  let half = params.rotary / 2u;
+  let pair = c % half;
+  let table = (t + params.position_offset) * half + pair;
+  let cs = cos_table[table];
+  let sn = SIGN * sin_table[table];
+  if (c < half) {
+    out[i] = x[i] * cs - x[i + half] * sn;
+  } else {
+    out[i] = x[i] * cs + x[i - half] * sn;
+  }
+}

@@ -1,0 +1,42 @@
+// SwiGLU's gate: y = silu(gate) * up, fused, and its backward in one pass writing both gradients:
+//   d gate = dy * up * silu'(gate),   d up = dy * silu(gate),   silu'(g) = s (1 + g (1 - s)),  s = sigmoid(g).
+
+override WG: u32 = 256u;
+
+struct SwigluParams {
+  n: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: SwigluParams;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out2: array<f32>;
+@group(0) @binding(3) var<storage, read> gate: array<f32>;
+@group(0) @binding(4) var<storage, read> up: array<f32>;
+@group(0) @binding(5) var<storage, read> dy: array<f32>;
+
+fn sigmoid(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn swiglu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= params.n) { return; }
+  let g = gate[i];
+  out[i] = g * sigmoid(g) * up[i];
+}
+
+// out = d gate, out2 = d up
+@compute @workgroup_size(WG)
+fn swiglu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= params.n) { return; }
+  let g = gate[i];
+  let s = sigmoid(g);
+  out[i] = dy[i] * up[i] * s * (1.0 + g * (1.0 - s));
+  out2[i] = dy[i] * g * s;
+}

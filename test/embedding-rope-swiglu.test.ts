@@ -1,0 +1,97 @@
+// Embedding, RoPE and SwiGLU (engine/ops/{embedding,rope,swiglu}.ts, shaders/{embedding,rope,swiglu}.wgsl)
+// against float64 references. Embedding is exact (copies and in-order sums of a few rows); RoPE is one rotation
+// with float64 tables rounded to f32: rtol 1e-6, atol 1e-6; SwiGLU: exp + a few products: rtol 2e-6, atol 1e-6.
+
+import { describe, expect, it } from 'vitest';
+import { embedding, rope, swiglu, tensor } from '../engine/index.ts';
+import { checkOp, useDevice } from './helpers.ts';
+import * as ref from './reference.ts';
+
+useDevice();
+
+describe('embedding', () => {
+  it('gathers rows and accumulates repeated ids in the gradient', async () => {
+    const table = ref.randomRef([6, 5], 1);
+    const ids = [[0, 3, 3], [5, 0, 3]];
+    const idTensor = () => tensor(Int32Array.from(ids.flat()), [2, 3]);
+    await checkOp({
+      label: 'embedding',
+      inputs: [table],
+      gpu: (t) => embedding(t, idTensor()),
+      reference: (t) => ref.Ref.of(ids.flat().flatMap((id) => [...t.data.slice(id * 5, id * 5 + 5)]), [2, 3, 5]),
+      tol: { atol: 0, rtol: 0 },
+      gradTol: { atol: 1e-6, rtol: 1e-6 },
+    });
+  });
+
+  it('gives the same gradient bits on every run (no atomics)', async () => {
+    const table = tensor(new Float32Array(40).map((_, i) => Math.sin(i)), [8, 5], { requiresGrad: true });
+    const ids = tensor(Int32Array.from(Array.from({ length: 200 }, (_, i) => (i * 7) % 8)));
+    const grads: number[][] = [];
+    for (let r = 0; r < 2; r++) {
+      embedding(table, ids).mul(tensor(new Float32Array(1000).map((_, i) => Math.cos(i * 0.37)), [200, 5])).sum().backward();
+      grads.push(Array.from(await table.grad!.toArray()));
+      table.grad!.dispose();
+      table.grad = null;
+    }
+    expect(grads[1]).toEqual(grads[0]);
+  });
+
+  it('reports an out-of-range id at the next read-back', async () => {
+    const out = embedding(tensor([[1, 2], [3, 4]]), tensor(Int32Array.from([1, 2, 0])));
+    await expect(out.toArray()).rejects.toThrow(/id at flat position 1 is outside \[0, 2\)/);
+    expect(() => embedding(tensor([1, 2]), tensor(Int32Array.from([0])))).toThrow(/\[vocab, dim\]/);
+  });
+});
+
+function ropeRef(x: ref.Ref, base: number, fraction: number, offset: number, inverse = false): ref.Ref {
+  const [b, t, h, d] = x.shape;
+  const rotary = 2 * Math.floor((d * fraction) / 2);
+  const half = rotary / 2;
+  const out = Float64Array.from(x.data);
+  for (let bi = 0; bi < b; bi++) for (let ti = 0; ti < t; ti++) for (let hi = 0; hi < h; hi++) {
+    const row = ((bi * t + ti) * h + hi) * d;
+    for (let i = 0; i < half; i++) {
+      const angle = (ti + offset) * Math.pow(base, (-2 * i) / rotary) * (inverse ? -1 : 1);
+      const x1 = x.data[row + i];
+      const x2 = x.data[row + i + half];
+      out[row + i] = x1 * Math.cos(angle) - x2 * Math.sin(angle);
+      out[row + i + half] = x2 * Math.cos(angle) + x1 * Math.sin(angle);
+    }
+  }
+  return new ref.Ref(out, [...x.shape]);
+}
+
+describe('rope', () => {
+  for (const [fraction, offset] of [[1, 0], [0.5, 3]]) {
+    it(`rotates ${fraction * 100}% of the channels from position ${offset}`, async () => {
+      const x = ref.randomRef([2, 5, 3, 8], 2);
+      await checkOp({
+        label: `rope ${fraction} ${offset}`,
+        inputs: [x],
+        gpu: (t) => rope(t, { base: 100, fraction, positionOffset: offset }),
+        reference: (r) => ropeRef(r, 100, fraction, offset),
+        tol: { atol: 1e-6, rtol: 1e-6 },
+        gradTol: { atol: 1e-5, rtol: 1e-5 },
+      });
+    });
+  }
+  it('rejects a tensor that is not [B, T, H, Dh]', () => {
+    expect(() => rope(tensor([[1, 2]]))).toThrow(/\[batch, seq, heads, headDim\]/);
+  });
+});
+
+describe('swiglu', () => {
+  it('silu(gate) * up and both gradients', async () => {
+    const silu = (g: number) => g / (1 + Math.exp(-g));
+    await checkOp({
+      label: 'swiglu',
+      inputs: [ref.randomRef([3, 7], 3, -4, 4), ref.randomRef([3, 7], 4)],
+      gpu: swiglu,
+      reference: (g, u) => ref.zip(g, u, (a, b) => silu(a) * b),
+      tol: { atol: 1e-6, rtol: 2e-6 },
+      gradTol: { atol: 1e-5, rtol: 1e-4 },
+    });
+    expect(() => swiglu(tensor([1, 2]), tensor([1]))).toThrow(/same shape/);
+  });
+});
