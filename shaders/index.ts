@@ -1,5 +1,6 @@
 // The one place WGSL enters TypeScript. Vite and Vitest resolve `?raw` natively; plain Node through
 // engine/node/raw-loader.mjs. Either way the text is the file on disk, unchanged.
+import attention from './attention.wgsl?raw';
 import elementwise from './elementwise.wgsl?raw';
 import embedding from './embedding.wgsl?raw';
 import loss from './loss.wgsl?raw';
@@ -10,6 +11,6 @@ import reduce from './reduce.wgsl?raw';
 import rope from './rope.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-export const shaderSources = { elementwise, embedding, loss, matmul, norm, random, reduce, rope, swiglu } as const;
+export const shaderSources = { attention, elementwise, embedding, loss, matmul, norm, random, reduce, rope, swiglu } as const;
 
 export type ShaderFamily = keyof typeof shaderSources;
