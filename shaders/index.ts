@@ -6,11 +6,12 @@ import embedding from './embedding.wgsl?raw';
 import loss from './loss.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import norm from './norm.wgsl?raw';
+import optim from './optim.wgsl?raw';
 import random from './random.wgsl?raw';
 import reduce from './reduce.wgsl?raw';
 import rope from './rope.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-export const shaderSources = { attention, elementwise, embedding, loss, matmul, norm, random, reduce, rope, swiglu } as const;
+export const shaderSources = { attention, elementwise, embedding, loss, matmul, norm, optim, random, reduce, rope, swiglu } as const;
 
 export type ShaderFamily = keyof typeof shaderSources;

@@ -154,6 +154,11 @@ export function manualSeed(seed: number): void {
   nextStream = 0;
 }
 
+/** A fresh seed from the global generator, for host-side sampling (initialisers) that must follow manualSeed. */
+export function nextSeed(): number {
+  return (Math.imul(globalSeed ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(nextStream++, 0xc2b2ae35)) >>> 0;
+}
+
 export interface RandomOptions extends TensorOptions {
   /** Use this seed (stream 0) instead of the global generator. */
   seed?: number;

@@ -1,0 +1,237 @@
+// Optimisers (kernels: shaders/optim.wgsl; tests: test/optim.test.ts). One fused dispatch per parameter per
+// step, no read-backs: the step count and bias corrections live on the host, gradient clipping on the GPU.
+
+import { noGrad } from '../autograd.ts';
+import { runtime } from '../context.ts';
+import { HieroError } from '../errors.ts';
+import { Uniforms } from '../runtime.ts';
+import { keep, type Tensor } from '../tensor.ts';
+import { full, zerosLike } from '../ops/creation.ts';
+import { add, mul } from '../ops/elementwise.ts';
+import { empty, launch } from '../ops/launch.ts';
+import { sum } from '../ops/reduce.ts';
+
+export interface ParamGroup {
+  params: Tensor[];
+  /** Multiplies the optimiser's learning rate for this group. */
+  lrMultiplier?: number;
+  /** Overrides the optimiser's weight decay for this group (0 excludes it from decay). */
+  weightDecay?: number;
+}
+
+/** Splits named parameters into a decayed group and a group without weight decay (by default: 1-D tensors, i.e. biases and norm weights). */
+export function decayGroups(
+  named: [string, Tensor][],
+  exclude: (name: string, p: Tensor) => boolean = (_, p) => p.rank < 2,
+): ParamGroup[] {
+  const decay = named.filter(([n, p]) => !exclude(n, p)).map(([, p]) => p);
+  const noDecay = named.filter(([n, p]) => exclude(n, p)).map(([, p]) => p);
+  return [{ params: decay }, { params: noDecay, weightDecay: 0 }];
+}
+
+function toGroups(params: ParamGroup[] | Tensor[]): ParamGroup[] {
+  if (params.length === 0) return [];
+  return 'params' in params[0] ? (params as ParamGroup[]) : [{ params: params as Tensor[] }];
+}
+
+/**
+ * Global gradient-norm clipping: returns (on the GPU) the scale min(1, maxNorm / ||g||) over all gradients and the
+ * norm itself, as one-element tensors. Nothing is read back.
+ */
+export function gradientClipScale(params: Tensor[], maxNorm: number): { scale: Tensor; norm: Tensor } {
+  return noGrad(() => {
+    let total: Tensor | null = null;
+    for (const p of params) {
+      if (!p.grad) continue;
+      const sq = mul(p.grad, p.grad);
+      const s = sum(sq);
+      sq.dispose();
+      const next: Tensor = total ? add(total, s) : s;
+      if (total) {
+        total.dispose();
+        s.dispose();
+      }
+      total = next;
+    }
+    total ??= full([], 0);
+    const scale = empty([1], 'f32', 'clip');
+    const norm = empty([1], 'f32', 'clip');
+    launch({
+      family: 'optim', entry: 'clip_coefficient', label: 'gradient clipping',
+      uniforms: new Uniforms().f32(maxNorm).build(),
+      outputs: [scale, norm, null], inputs: [total, null], workgroups: [1],
+    });
+    total.dispose();
+    return { scale, norm };
+  });
+}
+
+/** Scales all gradients in place so their global norm is at most maxNorm; returns the norm before clipping. */
+export function clipGradNorm(params: Tensor[], maxNorm: number): Tensor {
+  const { scale, norm } = gradientClipScale(params, maxNorm);
+  noGrad(() => {
+    for (const p of params) {
+      if (!p.grad) continue;
+      const scaled = keep(mul(p.grad, scale));
+      p.grad.dispose();
+      p.grad = scaled;
+    }
+  });
+  scale.dispose();
+  return norm;
+}
+
+export abstract class Optimizer {
+  readonly groups: ParamGroup[];
+  /** Steps taken (drives bias correction and schedules). */
+  stepCount = 0;
+  /** Base learning rate; schedules set it before each step. */
+  lr: number;
+  /** Global gradient-norm bound applied inside step() (no read-back); undefined: no clipping. */
+  maxGradNorm: number | undefined;
+  /** The gradient norm of the last step (a GPU tensor; read it only when you want the value). */
+  lastGradNorm: Tensor | null = null;
+  private ones: Tensor | null = null;
+
+  constructor(params: ParamGroup[] | Tensor[], lr: number, maxGradNorm?: number) {
+    this.groups = toGroups(params);
+    this.lr = lr;
+    this.maxGradNorm = maxGradNorm;
+    for (const g of this.groups) for (const p of g.params) {
+      if (!p.requiresGrad) throw new HieroError(`optimizer: parameter ${p.name ?? `#${p.id}`} does not require grad`);
+    }
+  }
+
+  get parameters(): Tensor[] {
+    return this.groups.flatMap((g) => g.params);
+  }
+
+  /** Applies one update to every parameter that has a gradient. */
+  step(): void {
+    this.stepCount++;
+    let scale: Tensor;
+    if (this.maxGradNorm !== undefined) {
+      const clip = gradientClipScale(this.parameters, this.maxGradNorm);
+      this.lastGradNorm?.dispose();
+      this.lastGradNorm = keep(clip.norm);
+      scale = keep(clip.scale);
+    } else {
+      this.ones ??= keep(full([1], 1));
+      scale = this.ones;
+    }
+    for (const group of this.groups) {
+      for (const p of group.params) {
+        if (!p.grad) continue;
+        this.update(p, p.grad, scale, group);
+      }
+    }
+    if (scale !== this.ones) scale.dispose();
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  protected abstract update(p: Tensor, grad: Tensor, scale: Tensor, group: ParamGroup): void;
+
+  protected stateFor(states: Map<Tensor, Tensor>, p: Tensor): Tensor {
+    let s = states.get(p);
+    if (!s) states.set(p, (s = keep(zerosLike(p))));
+    return s;
+  }
+
+  protected dispatch(entry: string, p: Tensor, s1: Tensor, s2: Tensor | null, grad: Tensor, scale: Tensor, uniforms: ArrayBuffer, overrides = {}): void {
+    if (!grad.isContiguous || grad.offset !== 0 || !p.isContiguous || p.offset !== 0) {
+      throw new HieroError('optimizer: parameters and gradients must be contiguous tensors');
+    }
+    launch({
+      family: 'optim', entry, label: entry, uniforms, overrides: { WG: 256, ...overrides },
+      outputs: [p, s1, s2], inputs: [grad, scale], workgroups: runtime().grid(p.size, 256, entry),
+    });
+  }
+
+  dispose(): void {
+    this.ones?.dispose();
+    this.lastGradNorm?.dispose();
+  }
+}
+
+export interface AdamWOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+}
+
+export class AdamW extends Optimizer {
+  readonly betas: [number, number];
+  readonly eps: number;
+  readonly weightDecay: number;
+  private readonly m = new Map<Tensor, Tensor>();
+  private readonly v = new Map<Tensor, Tensor>();
+
+  constructor(params: ParamGroup[] | Tensor[], options: AdamWOptions = {}) {
+    super(params, options.lr ?? 1e-3, options.maxGradNorm);
+    this.betas = options.betas ?? [0.9, 0.999];
+    this.eps = options.eps ?? 1e-8;
+    this.weightDecay = options.weightDecay ?? 0.01;
+  }
+
+  protected update(p: Tensor, grad: Tensor, scale: Tensor, group: ParamGroup): void {
+    const [b1, b2] = this.betas;
+    const lr = this.lr * (group.lrMultiplier ?? 1);
+    const uniforms = new Uniforms()
+      .u32(p.size).u32(0)
+      .f32(lr).f32(group.weightDecay ?? this.weightDecay).f32(b1).f32(b2).f32(this.eps)
+      .f32(1 - b1 ** this.stepCount).f32(1 - b2 ** this.stepCount).f32(0)
+      .build();
+    this.dispatch('adamw_update', p, this.stateFor(this.m, p), this.stateFor(this.v, p), grad, scale, uniforms);
+  }
+
+  /** The moment estimates, for checkpoints (names: `<param>.exp_avg`, `.exp_avg_sq`, as PyTorch calls them). */
+  stateTensors(named: [string, Tensor][]): [string, Tensor][] {
+    return named.flatMap(([name, p]) => [
+      [`${name}.exp_avg`, this.stateFor(this.m, p)],
+      [`${name}.exp_avg_sq`, this.stateFor(this.v, p)],
+    ] as [string, Tensor][]);
+  }
+
+  override dispose(): void {
+    super.dispose();
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+}
+
+export interface SGDOptions {
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+  maxGradNorm?: number;
+}
+
+export class SGD extends Optimizer {
+  private readonly buffers = new Map<Tensor, Tensor>();
+
+  constructor(params: ParamGroup[] | Tensor[], readonly options: SGDOptions = {}) {
+    super(params, options.lr ?? 0.01, options.maxGradNorm);
+  }
+
+  protected update(p: Tensor, grad: Tensor, scale: Tensor, group: ParamGroup): void {
+    const uniforms = new Uniforms()
+      .u32(p.size).u32(0)
+      .f32(this.lr * (group.lrMultiplier ?? 1)).f32(group.weightDecay ?? this.options.weightDecay ?? 0)
+      .f32(0).f32(0).f32(0).f32(1).f32(1).f32(this.options.momentum ?? 0)
+      .build();
+    this.dispatch('sgd_update', p, this.stateFor(this.buffers, p), null, grad, scale, uniforms, { NESTEROV: this.options.nesterov ?? false });
+  }
+
+  override dispose(): void {
+    super.dispose();
+    for (const t of this.buffers.values()) t.dispose();
+  }
+}

@@ -1,0 +1,100 @@
+// Optimisers (engine/optim, shaders/optim.wgsl) against float64 re-implementations of PyTorch's update rules,
+// over several steps. Tolerance: a few f32 operations per step, compounded over 5 steps: rtol 1e-5, atol 1e-6.
+
+import { describe, expect, it } from 'vitest';
+import { AdamW, clipGradNorm, SGD, tensor, warmupCosine, warmupStableDecay, type Tensor } from '../engine/index.ts';
+import { expectClose, useDevice } from './helpers.ts';
+
+useDevice();
+
+const TOL = { atol: 1e-6, rtol: 1e-5 };
+const GRADS = [[0.5, -1, 2, 0], [0.1, 0.3, -0.2, 4], [1, 1, 1, 1], [-3, 0.5, 0, 2], [0.2, -0.2, 0.2, -0.2]];
+
+function setGrad(p: Tensor, values: number[]) {
+  p.grad?.dispose();
+  p.grad = tensor(values);
+}
+
+describe('AdamW', () => {
+  it('matches the reference update over 5 steps, with bias correction, decoupled decay and a no-decay group', async () => {
+    const init = [1, -2, 0.5, 3];
+    const a = tensor(init, undefined, { requiresGrad: true });
+    const b = tensor(init, undefined, { requiresGrad: true });
+    const opt = new AdamW([{ params: [a] }, { params: [b], weightDecay: 0, lrMultiplier: 0.5 }], { lr: 0.01, weightDecay: 0.1, betas: [0.9, 0.95], eps: 1e-8 });
+    const refA = [...init];
+    const refB = [...init];
+    const m = [init.map(() => 0), init.map(() => 0)];
+    const v = [init.map(() => 0), init.map(() => 0)];
+    GRADS.forEach((g, t) => {
+      setGrad(a, g);
+      setGrad(b, g);
+      opt.step();
+      [refA, refB].forEach((w, which) => {
+        const lr = which === 0 ? 0.01 : 0.005;
+        const wd = which === 0 ? 0.1 : 0;
+        for (let i = 0; i < 4; i++) {
+          m[which][i] = 0.9 * m[which][i] + 0.1 * g[i];
+          v[which][i] = 0.95 * v[which][i] + 0.05 * g[i] * g[i];
+          w[i] *= 1 - lr * wd;
+          w[i] -= (lr * (m[which][i] / (1 - 0.9 ** (t + 1)))) / (Math.sqrt(v[which][i] / (1 - 0.95 ** (t + 1))) + 1e-8);
+        }
+      });
+    });
+    expectClose(await a.toArray(), refA, TOL, 'adamw decayed');
+    expectClose(await b.toArray(), refB, TOL, 'adamw no decay');
+  });
+
+  it('clips the global gradient norm on the GPU inside step()', async () => {
+    const p = tensor([0, 0], undefined, { requiresGrad: true });
+    const q = tensor([0], undefined, { requiresGrad: true });
+    const opt = new SGD([p, q], { lr: 1, maxGradNorm: 1 });
+    setGrad(p, [3, 0]);
+    setGrad(q, [4]);
+    opt.step();
+    expect(await opt.lastGradNorm!.item()).toBeCloseTo(5, 5);
+    expectClose(await p.toArray(), [-0.6, 0], TOL, 'clipped p');
+    expectClose(await q.toArray(), [-0.8], TOL, 'clipped q');
+    setGrad(p, [3, 0]);
+    setGrad(q, [4]);
+    const norm = clipGradNorm([p, q], 10);
+    expect(await norm.item()).toBeCloseTo(5, 5);
+    expectClose(await p.grad!.toArray(), [3, 0], TOL, 'unclipped below the bound');
+  });
+});
+
+describe('SGD', () => {
+  for (const nesterov of [false, true]) {
+    it(`momentum ${nesterov ? 'with' : 'without'} Nesterov, with weight decay`, async () => {
+      const p = tensor([1, -2, 0.5, 3], undefined, { requiresGrad: true });
+      const opt = new SGD([p], { lr: 0.1, momentum: 0.9, weightDecay: 0.01, nesterov });
+      const w = [1, -2, 0.5, 3];
+      const buf = [0, 0, 0, 0];
+      for (const g of GRADS) {
+        setGrad(p, g);
+        opt.step();
+        for (let i = 0; i < 4; i++) {
+          const gi = g[i] + 0.01 * w[i];
+          buf[i] = 0.9 * buf[i] + gi;
+          w[i] -= 0.1 * (nesterov ? gi + 0.9 * buf[i] : buf[i]);
+        }
+      }
+      expectClose(await p.toArray(), w, TOL, 'sgd');
+    });
+  }
+});
+
+describe('schedules', () => {
+  it('warmup + cosine and warmup-stable-decay', () => {
+    const cos = warmupCosine({ peak: 1, warmup: 10, total: 110, min: 0.1 });
+    expect(cos(5)).toBeCloseTo(0.5);
+    expect(cos(10)).toBeCloseTo(1);
+    expect(cos(60)).toBeCloseTo(0.55);
+    expect(cos(110)).toBeCloseTo(0.1);
+    expect(cos(500)).toBeCloseTo(0.1);
+    const wsd = warmupStableDecay({ peak: 2, warmup: 4, stable: 10, decay: 6, min: 0.2 });
+    expect(wsd(2)).toBeCloseTo(1);
+    expect(wsd(14)).toBeCloseTo(2);
+    expect(wsd(17)).toBeCloseTo(1.1);
+    expect(wsd(20)).toBeCloseTo(0.2);
+  });
+});
