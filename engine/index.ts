@@ -49,3 +49,8 @@ export { AdamW, SGD, Optimizer, clipGradNorm, gradientClipScale, decayGroups } f
 export type { ParamGroup, AdamWOptions, SGDOptions } from './optim/optimizer.ts';
 export { warmupCosine, warmupStableDecay } from './optim/schedule.ts';
 export type { Schedule } from './optim/schedule.ts';
+export {
+  encodeSafetensors, decodeSafetensors, serializeTensors, saveSafetensors, readSafetensors, loadSafetensors,
+  writeFileAtomic, CheckpointError, loadIntoModule,
+} from './io/safetensors.ts';
+export type { DecodedCheckpoint, HostTensor, StoredDType } from './io/safetensors.ts';
