@@ -7,7 +7,7 @@
 
 import { HieroError, ShapeError, formatShape } from './errors.ts';
 import { keep, type Tensor } from './tensor.ts';
-import { add, onesLike } from './ops/elementwise.ts';
+import { add, copyStrided, onesLike } from './ops/elementwise.ts';
 
 type Edge = { node: GraphNode; leaf?: undefined } | { leaf: Tensor; node?: undefined } | null;
 
@@ -125,10 +125,16 @@ function assertGradShape(op: string, grad: Tensor, expected: readonly number[]):
   }
 }
 
-function accumulateLeaf(leaf: Tensor, grad: Tensor): void {
+function accumulateLeaf(leaf: Tensor, incoming: Tensor): void {
   if (leaf.disposed) {
-    grad.dispose();
+    incoming.dispose();
     return;
+  }
+  // Leaf gradients are stored dense (optimisers and users index them directly), whatever view backward produced.
+  let grad = incoming;
+  if (!incoming.isContiguous || incoming.offset !== 0) {
+    grad = copyStrided(incoming);
+    incoming.dispose();
   }
   if (!leaf.grad) {
     leaf.grad = keep(grad);

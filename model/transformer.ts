@@ -1,0 +1,138 @@
+// A small causal Transformer language model over bytes (tests: test/transformer.test.ts):
+//   embedding -> N x [x + attn(RMSNorm(x)), x + SwiGLU-MLP(RMSNorm(x))] -> RMSNorm -> head
+// Attention uses RoPE on q and k and the fused causal attention kernel; every block is pre-norm residual.
+
+import {
+  attention, crossEntropy, Embedding, Linear, Module, rope, RMSNorm, slice, swiglu, truncatedNormal, type Tensor,
+} from '../engine/index.ts';
+
+export interface TransformerConfig {
+  vocab: number;
+  dim: number;
+  layers: number;
+  heads: number;
+  /** Hidden width of the SwiGLU MLP. */
+  mlpHidden: number;
+  /** Longest sequence the model is trained on (RoPE itself has no limit). */
+  maxSeq: number;
+  ropeBase: number;
+  normEps: number;
+}
+
+export const TINY_LM: TransformerConfig = { vocab: 256, dim: 64, layers: 2, heads: 4, mlpHidden: 128, maxSeq: 64, ropeBase: 10000, normEps: 1e-6 };
+
+/** Drops intermediate handles as soon as the next op has consumed them (the autograd graph keeps what it needs). */
+function then(input: Tensor, f: (t: Tensor) => Tensor): Tensor {
+  const out = f(input);
+  input.dispose();
+  return out;
+}
+
+export class CausalSelfAttention extends Module {
+  readonly qkv: Linear;
+  readonly out: Linear;
+
+  constructor(readonly config: TransformerConfig) {
+    super();
+    this.qkv = this.child('qkv', new Linear(config.dim, 3 * config.dim, { bias: false }));
+    this.out = this.child('out', new Linear(config.dim, config.dim, { bias: false }));
+  }
+
+  forward(x: Tensor): Tensor {
+    const [b, t] = x.shape;
+    const { heads, dim, ropeBase } = this.config;
+    const headDim = dim / heads;
+    const qkv = then(this.qkv.forward(x), (y) => y.reshape([b, t, 3, heads, headDim]));
+    const part = (i: number, rotate: boolean) => {
+      const p = then(slice(qkv, [null, null, i]), (s) => s.reshape([b, t, heads, headDim]));
+      const r = rotate ? then(p, (s) => rope(s, { base: ropeBase })) : p;
+      return then(r, (s) => s.permute([0, 2, 1, 3])); // [B, H, T, Dh]
+    };
+    const q = part(0, true);
+    const k = part(1, true);
+    const v = part(2, false);
+    qkv.dispose();
+    const attended = attention(q, k, v, { causal: true });
+    [q, k, v].forEach((u) => u.dispose());
+    const merged = then(then(attended, (a) => a.permute([0, 2, 1, 3])), (a) => a.reshape([b, t, dim]));
+    return then(merged, (m) => this.out.forward(m));
+  }
+}
+
+export class SwiGLUMLP extends Module {
+  readonly gateUp: Linear;
+  readonly down: Linear;
+
+  constructor(dim: number, readonly hidden: number) {
+    super();
+    this.gateUp = this.child('gate_up', new Linear(dim, 2 * hidden, { bias: false }));
+    this.down = this.child('down', new Linear(hidden, dim, { bias: false }));
+  }
+
+  forward(x: Tensor): Tensor {
+    const gu = this.gateUp.forward(x);
+    const last = gu.rank - 1;
+    const ranges = (from: number, to: number) => gu.shape.map((_, i) => (i === last ? ([from, to] as [number, number]) : null));
+    const gate = slice(gu, ranges(0, this.hidden));
+    const up = slice(gu, ranges(this.hidden, 2 * this.hidden));
+    gu.dispose();
+    const h = swiglu(gate, up);
+    gate.dispose();
+    up.dispose();
+    return then(h, (y) => this.down.forward(y));
+  }
+}
+
+export class TransformerBlock extends Module {
+  readonly attnNorm: RMSNorm;
+  readonly attn: CausalSelfAttention;
+  readonly mlpNorm: RMSNorm;
+  readonly mlp: SwiGLUMLP;
+
+  constructor(config: TransformerConfig) {
+    super();
+    this.attnNorm = this.child('attn_norm', new RMSNorm(config.dim, { eps: config.normEps }));
+    this.attn = this.child('attn', new CausalSelfAttention(config));
+    this.mlpNorm = this.child('mlp_norm', new RMSNorm(config.dim, { eps: config.normEps }));
+    this.mlp = this.child('mlp', new SwiGLUMLP(config.dim, config.mlpHidden));
+  }
+
+  forward(x: Tensor): Tensor {
+    const a = then(this.attnNorm.forward(x), (n) => this.attn.forward(n));
+    const h = x.add(a);
+    a.dispose();
+    const m = then(this.mlpNorm.forward(h), (n) => this.mlp.forward(n));
+    const out = h.add(m);
+    h.dispose();
+    m.dispose();
+    return out;
+  }
+}
+
+export class TransformerLM extends Module {
+  readonly embed: Embedding;
+  readonly blocks: TransformerBlock[];
+  readonly norm: RMSNorm;
+  readonly head: Linear;
+
+  constructor(readonly config: TransformerConfig) {
+    super();
+    if (config.dim % config.heads !== 0) throw new Error(`TransformerLM: dim ${config.dim} is not divisible by heads ${config.heads}`);
+    this.embed = this.child('embed', new Embedding(config.vocab, config.dim, { init: (s) => truncatedNormal(s, 1 / Math.sqrt(config.dim)) }));
+    this.blocks = Array.from({ length: config.layers }, (_, i) => this.child(`blocks.${i}`, new TransformerBlock(config)));
+    this.norm = this.child('norm', new RMSNorm(config.dim, { eps: config.normEps }));
+    this.head = this.child('head', new Linear(config.dim, config.vocab, { bias: false }));
+  }
+
+  /** ids [B, T] (i32) -> logits [B, T, vocab]. */
+  forward(ids: Tensor): Tensor {
+    let x = this.embed.forward(ids);
+    for (const block of this.blocks) x = then(x, (h) => block.forward(h));
+    return then(then(x, (h) => this.norm.forward(h)), (h) => this.head.forward(h));
+  }
+
+  /** Mean next-byte cross-entropy of ids [B, T] against targets [B, T]. */
+  loss(ids: Tensor, targets: Tensor): Tensor {
+    return then(this.forward(ids), (logits) => crossEntropy(logits, targets));
+  }
+}
