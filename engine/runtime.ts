@@ -44,6 +44,9 @@ export interface MemoryStats {
   pooledBuffers: number;
 }
 
+/** GPU time per op label, from timestamp queries (see Runtime.startProfile). */
+export type KernelProfile = Map<string, { dispatches: number; milliseconds: number }>;
+
 export interface RuntimeStats {
   dispatches: number;
   submits: number;
@@ -54,6 +57,8 @@ export interface RuntimeStats {
 const UNIFORM_ALIGN = 256;
 const UNIFORM_ARENA_BYTES = 1 << 18;
 const MAX_DISPATCHES_PER_BATCH = 4096;
+/** Timed dispatches per batch when profiling: WebGPU caps a query set at 4096 queries, two per dispatch. */
+const MAX_PROFILED_DISPATCHES = 2048;
 const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x4 /* COPY_SRC */ | 0x8; /* COPY_DST */
 
 /** Pool size classes: multiples of 256 B up to 4 KiB, then 8 steps per power of two (waste under 12.5 %). */
@@ -93,9 +98,13 @@ export class Runtime {
   private uniformUsed = 0;
   private readonly uniformBuffer: GPUBuffer;
   private destroyAfterSubmit: GPUBuffer[] = [];
+  private afterSubmit: (() => Promise<void>)[] = [];
   private pendingChecks: Promise<void>[] = [];
   private failure: HieroError | null = null;
   private lost = false;
+  private profile: KernelProfile | null = null;
+  private profileQueries: GPUQuerySet | null = null;
+  private profileLabels: string[] = [];
   private readonly placeholder: GPUBuffer;
   private assertions = new Map<string, { flag: GPUBuffer; initial: number; describe: (value: number) => string }>();
   private readonly writablePlaceholders: GPUBuffer[] = [];
@@ -217,7 +226,7 @@ export class Runtime {
     if (x === 0 || y === 0 || z === 0) return;
     const pipeline = this.pipeline(spec, spec.outputs.length, spec.inputs.length);
     const layout = this.layout(spec.outputs.length, spec.inputs.length);
-    if (this.batchDispatches >= MAX_DISPATCHES_PER_BATCH) this.flush();
+    if (this.batchDispatches >= (this.profile ? MAX_PROFILED_DISPATCHES : MAX_DISPATCHES_PER_BATCH)) this.flush();
     const uniformBytes = spec.uniforms?.byteLength ?? 0;
     if (this.uniformUsed + Math.max(uniformBytes, 16) > UNIFORM_ARENA_BYTES) this.flush();
     const uniformOffset = this.uniformUsed;
@@ -230,7 +239,7 @@ export class Runtime {
     ];
     [...spec.outputs, ...spec.inputs].forEach((buffer, i) => entries.push({ binding: 1 + i, resource: { buffer } }));
     const bindGroup = this.device.createBindGroup({ layout: layout.group, entries });
-    const pass = this.computePass();
+    const pass = this.profile ? this.timedPass(spec.label) : this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
@@ -253,6 +262,65 @@ export class Runtime {
     return this.writablePlaceholders[slot];
   }
 
+  /** A pass of its own for one dispatch, bracketed by timestamp writes (profiling only). */
+  private timedPass(label: string): GPUComputePassEncoder {
+    this.endPass();
+    const index = this.profileLabels.length;
+    this.profileLabels.push(label);
+    this.pass = this.commandEncoder().beginComputePass({
+      timestampWrites: { querySet: this.profileQueries!, beginningOfPassWriteIndex: 2 * index, endOfPassWriteIndex: 2 * index + 1 },
+    });
+    return this.pass;
+  }
+
+  /**
+   * Starts attributing GPU time to op labels with timestamp queries: each dispatch gets its own pass, so expect
+   * somewhat more overhead than normal runs. Needs the adapter's 'timestamp-query' feature.
+   */
+  startProfile(): void {
+    if (!this.device.features.has('timestamp-query')) {
+      throw new HieroError("profiling needs the adapter's 'timestamp-query' feature, which this adapter lacks");
+    }
+    this.flush();
+    this.profileQueries ??= this.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_PROFILED_DISPATCHES });
+    this.profile = new Map();
+  }
+
+  /** Stops profiling and returns GPU milliseconds per op label since startProfile(). */
+  async stopProfile(): Promise<KernelProfile> {
+    await this.sync();
+    const result = this.profile ?? new Map();
+    this.profile = null;
+    return result;
+  }
+
+  private resolveProfile(): void {
+    const count = this.profileLabels.length;
+    if (!this.profile || count === 0 || !this.encoder) return;
+    const bytes = 16 * count;
+    const resolved = this.device.createBuffer({ size: bytes, usage: 0x200 /* QUERY_RESOLVE */ | 0x4 /* COPY_SRC */ });
+    const readable = this.device.createBuffer({ size: bytes, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
+    this.encoder.resolveQuerySet(this.profileQueries!, 0, 2 * count, resolved, 0);
+    this.encoder.copyBufferToBuffer(resolved, 0, readable, 0, bytes);
+    this.destroyAfterSubmit.push(resolved);
+    const labels = this.profileLabels;
+    const profile = this.profile;
+    this.profileLabels = [];
+    this.afterSubmit.push(() =>
+      readable.mapAsync(1).then(() => {
+        const stamps = new BigUint64Array(readable.getMappedRange());
+        labels.forEach((label, i) => {
+          const entry = profile.get(label) ?? { dispatches: 0, milliseconds: 0 };
+          entry.dispatches++;
+          entry.milliseconds += Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6;
+          profile.set(label, entry);
+        });
+        readable.unmap();
+        readable.destroy();
+      }),
+    );
+  }
+
   private computePass(): GPUComputePassEncoder {
     if (!this.pass) this.pass = this.commandEncoder().beginComputePass();
     return this.pass;
@@ -272,6 +340,7 @@ export class Runtime {
   flush(): void {
     if (!this.encoder) return;
     this.endPass();
+    this.resolveProfile();
     if (this.uniformUsed > 0) {
       this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformArena.buffer, 0, this.uniformUsed);
     }
@@ -290,6 +359,8 @@ export class Runtime {
     this.uniformUsed = 0;
     for (const buffer of this.destroyAfterSubmit) buffer.destroy();
     this.destroyAfterSubmit = [];
+    for (const task of this.afterSubmit) this.pendingChecks.push(task());
+    this.afterSubmit = [];
   }
 
   private check(scope: Promise<GPUError | null>, what: string): void {

@@ -43,8 +43,9 @@ export class CausalSelfAttention extends Module {
     const { heads, dim, ropeBase } = this.config;
     const headDim = dim / heads;
     const qkv = then(this.qkv.forward(x), (y) => y.reshape([b, t, 3, heads, headDim]));
+    // Each part is a strided view of the fused projection; RoPE and attention read such views in place.
     const part = (i: number, rotate: boolean) => {
-      const p = then(slice(qkv, [null, null, i]), (s) => s.reshape([b, t, heads, headDim]));
+      const p = then(slice(qkv, [null, null, i]), (s) => s.squeeze(2));
       const r = rotate ? then(p, (s) => rope(s, { base: ropeBase })) : p;
       return then(r, (s) => s.permute([0, 2, 1, 3])); // [B, H, T, Dh]
     };

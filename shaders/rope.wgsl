@@ -1,4 +1,5 @@
-// Rotary position embedding on x [B, T, H, Dh] (contiguous), "rotate-half" pairing as in GPT-NeoX, Llama and the
+// Rotary position embedding on x [B, T, H, Dh] (read through its batch/time/head strides, unit stride along Dh;
+// the output is contiguous), "rotate-half" pairing as in GPT-NeoX, Llama and the
 // official HRM code: the first `rotary` channels form pairs (i, i + rotary/2), each rotated by the angle
 // position * base^(-2i/rotary); channels past `rotary` pass through. cos and sin come from tables computed in
 // float64 on the CPU (shader sin/cos may be off by 2^-11), indexed [position, i]. The backward is the inverse
@@ -14,6 +15,10 @@ struct RopeParams {
   head_dim: u32,
   rotary: u32,
   position_offset: u32,
+  x_offset: u32,
+  x_batch: u32,
+  x_time: u32,
+  x_head: u32,
   _pad0: u32,
   _pad1: u32,
 }
@@ -30,16 +35,19 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let total = params.batch * params.seq * params.heads * params.head_dim;
   if (i >= total) { return; }
   let c = i % params.head_dim;
+  let h = (i / params.head_dim) % params.heads;
   let t = (i / (params.head_dim * params.heads)) % params.seq;
-  if (c >= params.rotary) { out[i] = x[i]; return; }
+  let b = i / (params.head_dim * params.heads * params.seq);
+  let src = params.x_offset + b * params.x_batch + t * params.x_time + h * params.x_head + c;
+  if (c >= params.rotary) { out[i] = x[src]; return; }
   let half = params.rotary / 2u;
   let pair = c % half;
   let table = (t + params.position_offset) * half + pair;
   let cs = cos_table[table];
   let sn = SIGN * sin_table[table];
   if (c < half) {
-    out[i] = x[i] * cs - x[i + half] * sn;
+    out[i] = x[src] * cs - x[src + half] * sn;
   } else {
-    out[i] = x[i] * cs + x[i - half] * sn;
+    out[i] = x[src] * cs + x[src - half] * sn;
   }
 }

@@ -55,6 +55,19 @@ describe('attention', () => {
     });
   }
 
+  it('reads heads-last views [B, T, H, Dh].permute(0, 2, 1, 3) in place, causal', async () => {
+    const shape = [2, 5, 3, 4]; // B, T, H, Dh
+    const heads = (r: ref.Ref) => ref.permute(r, [0, 2, 1, 3]);
+    await checkOp({
+      label: 'attention on permuted views',
+      inputs: [ref.randomRef(shape, 4), ref.randomRef(shape, 5), ref.randomRef(shape, 6)],
+      gpu: (q, k, v) => attention(q.permute([0, 2, 1, 3]), k.permute([0, 2, 1, 3]), v.permute([0, 2, 1, 3]), { causal: true }).permute([0, 2, 1, 3]),
+      reference: (q, k, v) => heads(attentionRef(heads(q), heads(k), heads(v), true)),
+      tol: { atol: 1e-6, rtol: 1e-5 },
+      gradTol: { atol: 1e-5, rtol: 1e-4 },
+    });
+  });
+
   it('stays finite for large scores and checks its shapes', async () => {
     const q = tensor(new Float32Array(8).fill(100), [1, 1, 2, 4]);
     const k = tensor(new Float32Array(12).map((_, i) => (i % 4) * 50), [1, 1, 3, 4]);

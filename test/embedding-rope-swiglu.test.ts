@@ -76,6 +76,21 @@ describe('rope', () => {
       });
     });
   }
+  it('reads a slice of a fused projection in place', async () => {
+    const fused = ref.randomRef([2, 4, 3, 2, 6], 8); // B, T, (q|k|v), H, Dh
+    await checkOp({
+      label: 'rope of a slice',
+      inputs: [fused],
+      gpu: (t) => rope(t.slice([null, null, [1, 2]]).squeeze(2), { base: 50 }),
+      reference: (r) => {
+        const picked = ref.slice(r, [null, null, [1, 2, 1], null, null]);
+        return ropeRef(new ref.Ref(picked.data, [2, 4, 2, 6]), 50, 1, 0);
+      },
+      tol: { atol: 1e-6, rtol: 1e-6 },
+      gradTol: { atol: 1e-5, rtol: 1e-5 },
+    });
+  });
+
   it('rejects a tensor that is not [B, T, H, Dh]', () => {
     expect(() => rope(tensor([[1, 2]]))).toThrow(/\[batch, seq, heads, headDim\]/);
   });

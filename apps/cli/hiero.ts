@@ -5,7 +5,8 @@ import { describeAdapter, init, NoAdapterError, shutdown } from '../../engine/in
 import { runDemo } from './demo.ts';
 
 const USAGE = `usage: hiero <command>
-  demo      train a small MLP on the GPU and print the loss as it falls
+  demo      train a small byte-level Transformer LM on Shakespeare, printing the loss as it falls
+            (--steps=N, --batch=N)
   info      print the WebGPU adapter, its limits and features
   probe     exit 0 when a WebGPU adapter is available`;
 

@@ -8,7 +8,7 @@ import { record } from '../autograd.ts';
 import { runtime } from '../context.ts';
 import { formatShape, ShapeError } from '../errors.ts';
 import { Uniforms } from '../runtime.ts';
-import { numel, type Tensor } from '../tensor.ts';
+import { contiguousStrides, numel, type Tensor } from '../tensor.ts';
 import { zeros } from './creation.ts';
 import { sumToShape } from './elementwise.ts';
 import { broadcastShapes, empty } from './launch.ts';
@@ -134,6 +134,69 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
 }
 
 
+/**
+ * t [..., rows, cols] viewed as [prod(...)·rows, cols] without copying, when its leading dims and rows are laid
+ * out as one run (true of contiguous tensors and of their transposes' inner pair); null otherwise.
+ */
+function flattenRows(t: Tensor): Tensor | null {
+  if (t.rank <= 2) return null;
+  for (let i = 0; i < t.rank - 2; i++) {
+    if (t.shape[i] !== 1 && t.strides[i] !== t.strides[i + 1] * t.shape[i + 1]) return null;
+  }
+  const rows = t.shape.slice(0, -1).reduce((x, y) => x * y, 1);
+  return t.viewAs([rows, t.shape[t.rank - 1]], [t.strides[t.rank - 2], t.strides[t.rank - 1]], t.offset, false);
+}
+
+/**
+ * a @ b for a 2-D b: a's batch dims and rows fold into one tall matrix when a's layout allows, so the product is
+ * one 2-D matmul (full tiles) instead of a batch of short ones.
+ */
+function matmulFolded(a: Tensor, b: Tensor): Tensor {
+  const flat = b.rank === 2 ? flattenRows(a) : null;
+  if (!flat) return matmulRaw(a, b);
+  const out2d = matmulRaw(flat, b);
+  flat.dispose();
+  const out = out2d.viewAs([...a.shape.slice(0, -1), b.shape[1]], contiguousStrides([...a.shape.slice(0, -1), b.shape[1]]), 0, false);
+  out2d.dispose();
+  return out;
+}
+
+/** True when t is a transposed view of a contiguous matrix (the weight.T of a Linear layer). */
+function isTransposedMatrix(t: Tensor): boolean {
+  return t.rank === 2 && t.strides[0] === 1 && t.strides[1] === t.shape[0];
+}
+
+/** Gradient for a 2-D b in a @ b: sum over a's batch of a_bᵀ g_b, as one matmul over the folded rows. */
+function gradientOfMatrix(a: Tensor, g: Tensor, bShape: readonly number[], transposed: boolean): Tensor {
+  const fa = a.rank > 2 ? flattenRows(a) : a.viewAs(a.shape, a.strides, a.offset, false);
+  const fg = g.rank > 2 ? flattenRows(g) : g.viewAs(g.shape, g.strides, g.offset, false);
+  if (!fa || !fg) {
+    fa?.dispose();
+    fg?.dispose();
+    const aT = transposeRaw(a);
+    const full = matmulRaw(aT, g);
+    aT.dispose();
+    return reduceTo(full, bShape);
+  }
+  let result: Tensor;
+  if (transposed) {
+    // b is wᵀ for a contiguous w: compute dw = gᵀ a contiguous, and hand back its transpose (a view), which
+    // the transpose's own backward turns into a contiguous dw at no cost.
+    const gT = transposeRaw(fg);
+    const dw = matmulRaw(gT, fa);
+    gT.dispose();
+    result = transposeRaw(dw, true);
+    dw.dispose();
+  } else {
+    const aT = transposeRaw(fa);
+    result = matmulRaw(aT, fg);
+    aT.dispose();
+  }
+  fa.dispose();
+  fg.dispose();
+  return result;
+}
+
 export function matmul(a: Tensor, b: Tensor): Tensor {
   a.assertDType('matmul', 'f32');
   b.assertDType('matmul', 'f32');
@@ -146,20 +209,23 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       `matmul: inner dimensions differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)} (${k} vs ${bv.shape[bv.rank - 2]})`,
     );
   }
-  let out = matmulRaw(av, bv);
+  let out = matmulFolded(av, bv);
   out = record('matmul', [av, bv], out, (g, [as, bs]) => {
-    // dA = g @ B^T, dB = A^T @ g, each summed over the batch dims it was broadcast along.
+    // dA = g @ Bᵀ, dB = Aᵀ @ g, each summed over the batch dims it was broadcast along.
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
     if (av.requiresGrad) {
       const bT = transposeRaw(bs);
-      ga = reduceTo(matmulRaw(g, bT), av.shape);
+      ga = reduceTo(matmulFolded(g, bT), av.shape);
       bT.dispose();
     }
     if (bv.requiresGrad) {
-      const aT = transposeRaw(as);
-      gb = reduceTo(matmulRaw(aT, g), bv.shape);
-      aT.dispose();
+      if (bv.rank === 2) gb = gradientOfMatrix(as, g, bv.shape, isTransposedMatrix(bs));
+      else {
+        const aT = transposeRaw(as);
+        gb = reduceTo(matmulRaw(aT, g), bv.shape);
+        aT.dispose();
+      }
     }
     return [ga, gb];
   }, [av, bv]);
@@ -172,10 +238,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return squeezed;
 }
 
-function transposeRaw(t: Tensor): Tensor {
+function transposeRaw(t: Tensor, tracked = false): Tensor {
   const order = [...Array(t.rank).keys()];
   [order[t.rank - 2], order[t.rank - 1]] = [order[t.rank - 1], order[t.rank - 2]];
-  return t.viewAs(order.map((i) => t.shape[i]), order.map((i) => t.strides[i]), t.offset, false);
+  return t.viewAs(order.map((i) => t.shape[i]), order.map((i) => t.strides[i]), t.offset, tracked);
 }
 
 function reduceTo(full: Tensor, shape: readonly number[]): Tensor {

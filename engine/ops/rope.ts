@@ -7,7 +7,7 @@ import { Uniforms } from '../runtime.ts';
 import { keep, type Tensor } from '../tensor.ts';
 import { tensor } from './creation.ts';
 import { copyStrided } from './elementwise.ts';
-import { dense, empty, launch } from './launch.ts';
+import { empty, launch } from './launch.ts';
 
 export interface RopeOptions {
   /** Frequency base (10000 in most models). */
@@ -60,10 +60,14 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   if (rotary === 0) return x.viewAs(x.shape, x.strides, x.offset);
   const rt = runtime();
   const t = ropeTables(rotary, base, offset + seq);
-  const uniforms = new Uniforms().u32(batch).u32(seq).u32(heads).u32(headDim).u32(rotary).u32(offset).build();
   const apply = (input: Tensor, sign: number, label: string) => {
-    const src = dense(input, copyStrided);
+    // Read in place through batch/time/head strides when the head dim is unit-stride (a slice of a fused qkv).
+    const src = input.strides[3] === 1 || headDim === 1 ? input : copyStrided(input);
     const out = empty(x.shape, 'f32', label);
+    const uniforms = new Uniforms()
+      .u32(batch).u32(seq).u32(heads).u32(headDim).u32(rotary).u32(offset)
+      .u32(src.offset).u32(src.strides[0]).u32(src.strides[1]).u32(src.strides[2])
+      .build();
     launch({
       family: 'rope', entry: 'rope', label,
       overrides: { WG: 64, SIGN: sign }, uniforms,
