@@ -3,7 +3,8 @@
 // Attention uses RoPE on q and k and the fused causal attention kernel; every block is pre-norm residual.
 
 import {
-  attention, crossEntropy, Embedding, Linear, Module, rope, RMSNorm, slice, swiglu, truncatedNormal, type Tensor,
+  attention, crossEntropy, Embedding, Linear, Module, rope, RMSNorm, scope, slice, swiglu, truncatedNormal,
+  type Optimizer, type Tensor,
 } from '../engine/index.ts';
 
 export interface TransformerConfig {
@@ -136,4 +137,18 @@ export class TransformerLM extends Module {
   loss(ids: Tensor, targets: Tensor): Tensor {
     return then(this.forward(ids), (logits) => crossEntropy(logits, targets));
   }
+}
+
+/**
+ * One training step on a batch: forward, backward, optimiser update. Returns the loss (on the GPU: reading it is
+ * the caller's choice); every other tensor of the step is freed.
+ */
+export function trainStep(model: { loss(ids: Tensor, targets: Tensor): Tensor }, optimizer: Optimizer, batch: { ids: Tensor; targets: Tensor }): Tensor {
+  return scope(() => {
+    const loss = model.loss(batch.ids, batch.targets);
+    loss.backward();
+    optimizer.step();
+    optimizer.zeroGrad();
+    return loss;
+  });
 }

@@ -28,24 +28,15 @@ struct RowParams {
 
 var<workgroup> partial: array<f32, WG>;
 
-// Tree reduction of one value per invocation; every invocation gets the total. Must be reached uniformly.
-fn workgroup_sum(value: f32, t: u32) -> f32 {
+// Tree reduction (sum, or max when take_max) of one value per invocation; every invocation gets the result.
+// Must be reached by the whole workgroup.
+fn workgroup_reduce(value: f32, t: u32, take_max: bool) -> f32 {
   partial[t] = value;
   workgroupBarrier();
   for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (t < stride) { partial[t] += partial[t + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
-
-fn workgroup_max(value: f32, t: u32) -> f32 {
-  partial[t] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (t < stride) { partial[t] = max(partial[t], partial[t + stride]); }
+    if (t < stride) {
+      if (take_max) { partial[t] = max(partial[t], partial[t + stride]); } else { partial[t] += partial[t + stride]; }
+    }
     workgroupBarrier();
   }
   let total = partial[0];
@@ -72,7 +63,7 @@ fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   let base = row * params.n;
   var ss = 0.0;
   if (live) { for (var j = t; j < params.n; j += WG) { let v = x[base + j]; ss += v * v; } }
-  let rstd = inverseSqrt(workgroup_sum(ss, t) / f32(params.n) + params.eps);
+  let rstd = inverseSqrt(workgroup_reduce(ss, t, false) / f32(params.n) + params.eps);
   if (!live) { return; }
   for (var j = t; j < params.n; j += WG) { out[base + j] = x[base + j] * rstd * weight(j); }
   if (t == 0u) { out2[row] = rstd; }
@@ -90,7 +81,7 @@ fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   if (live) { rstd = saved[row]; }
   var dot = 0.0;
   if (live) { for (var j = t; j < params.n; j += WG) { dot += dy[base + j] * weight(j) * x[base + j] * rstd; } }
-  let mean_dot = workgroup_sum(dot, t) / f32(params.n);
+  let mean_dot = workgroup_reduce(dot, t, false) / f32(params.n);
   if (!live) { return; }
   for (var j = t; j < params.n; j += WG) {
     let xhat = x[base + j] * rstd;
@@ -118,10 +109,10 @@ fn softmax_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   let base = row * params.n;
   var m = -3.4028234663852886e38;
   if (live) { for (var j = t; j < params.n; j += WG) { m = max(m, x[base + j]); } }
-  let row_max = workgroup_max(m, t);
+  let row_max = workgroup_reduce(m, t, true);
   var s = 0.0;
   if (live) { for (var j = t; j < params.n; j += WG) { s += exp(x[base + j] - row_max); } }
-  let total = workgroup_sum(s, t);
+  let total = workgroup_reduce(s, t, false);
   if (!live) { return; }
   let log_total = log(total);
   for (var j = t; j < params.n; j += WG) {
@@ -144,7 +135,7 @@ fn softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
       if (LOG) { s += dy[base + j]; } else { s += dy[base + j] * saved[base + j]; }
     }
   }
-  let total = workgroup_sum(s, t);
+  let total = workgroup_reduce(s, t, false);
   if (!live) { return; }
   for (var j = t; j < params.n; j += WG) {
     let y = saved[base + j];

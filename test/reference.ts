@@ -1,3 +1,5 @@
+import { seededUniform } from '../engine/nn/init.ts';
+
 // float64 CPU reference implementations: the oracle every GPU op is checked against, and the function whose
 // finite differences check every GPU gradient.
 
@@ -22,17 +24,8 @@ export class Ref {
   }
 }
 
-/** Deterministic pseudo-random numbers for test inputs (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers for test inputs. */
+export const rng = seededUniform;
 
 export function randomRef(shape: number[], seed: number, low = -1, high = 1): Ref {
   const next = rng(seed);

@@ -8,7 +8,7 @@ import {
   tensor, warmupCosine,
 } from '../../engine/index.ts';
 import { ByteBatcher, bytesOf } from '../../model/data/text.ts';
-import { TransformerLM, type TransformerConfig } from '../../model/transformer.ts';
+import { trainStep, TransformerLM, type TransformerConfig } from '../../model/transformer.ts';
 
 export const DEMO_LM: TransformerConfig = { vocab: 256, dim: 64, layers: 2, heads: 4, mlpHidden: 128, maxSeq: 32, ropeBase: 10000, normEps: 1e-6 };
 
@@ -62,14 +62,7 @@ export async function runDemo(args: string[]): Promise<void> {
   for (let step = 1; step <= steps; step++) {
     opt.lr = schedule(step);
     const before = runtime().stats.dispatches;
-    const loss = scope(() => {
-      const { ids, targets } = data.sample();
-      const loss = model.loss(ids, targets);
-      loss.backward();
-      opt.step();
-      opt.zeroGrad();
-      return loss;
-    });
+    const loss = scope(() => trainStep(model, opt, data.sample()));
     stepDispatches = runtime().stats.dispatches - before;
     if (step === 1 || step % 10 === 0 || step === steps) {
       const value = await loss.item();

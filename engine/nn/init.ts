@@ -10,7 +10,8 @@ export interface InitOptions {
   requiresGrad?: boolean;
 }
 
-function generator(seed: number): () => number {
+/** A small seeded uniform generator on (0, 1) (mulberry32), for host-side sampling that must be reproducible. */
+export function seededUniform(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -22,7 +23,7 @@ function generator(seed: number): () => number {
 }
 
 function gaussians(n: number, seed: number): () => number {
-  const uniform = generator(seed);
+  const uniform = seededUniform(seed);
   return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
