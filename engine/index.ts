@@ -54,3 +54,5 @@ export {
   writeFileAtomic, CheckpointError, loadIntoModule,
 } from './io/safetensors.ts';
 export type { DecodedCheckpoint, HostTensor, StoredDType } from './io/safetensors.ts';
+export { scan, scanStep, cumsum, scanRaw, setScanTiling, getScanTiling } from './ops/scan.ts';
+export type { ScanTiling } from './ops/scan.ts';

@@ -10,8 +10,9 @@ import optim from './optim.wgsl?raw';
 import random from './random.wgsl?raw';
 import reduce from './reduce.wgsl?raw';
 import rope from './rope.wgsl?raw';
+import scan from './scan.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-export const shaderSources = { attention, elementwise, embedding, loss, matmul, norm, optim, random, reduce, rope, swiglu } as const;
+export const shaderSources = { attention, elementwise, embedding, loss, matmul, norm, optim, random, reduce, rope, scan, swiglu } as const;
 
 export type ShaderFamily = keyof typeof shaderSources;
