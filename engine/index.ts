@@ -55,4 +55,5 @@ export {
 } from './io/safetensors.ts';
 export type { DecodedCheckpoint, HostTensor, StoredDType } from './io/safetensors.ts';
 export { scan, scanStep, cumsum, scanRaw, setScanTiling, getScanTiling } from './ops/scan.ts';
+export { causalConv1d } from './ops/conv1d.ts';
 export type { ScanTiling } from './ops/scan.ts';

@@ -3,9 +3,10 @@
 // Attention uses RoPE on q and k and the fused causal attention kernel; every block is pre-norm residual.
 
 import {
-  attention, crossEntropy, Embedding, Linear, Module, rope, RMSNorm, scope, slice, swiglu, truncatedNormal,
+  attention, crossEntropy, Embedding, Linear, Module, rope, RMSNorm, scope, slice, truncatedNormal,
   type Optimizer, type Tensor,
 } from '../engine/index.ts';
+import { SwiGLUMLP, consume } from './layers.ts';
 
 export interface TransformerConfig {
   vocab: number;
@@ -22,12 +23,6 @@ export interface TransformerConfig {
 
 export const TINY_LM: TransformerConfig = { vocab: 256, dim: 64, layers: 2, heads: 4, mlpHidden: 128, maxSeq: 64, ropeBase: 10000, normEps: 1e-6 };
 
-/** Drops intermediate handles as soon as the next op has consumed them (the autograd graph keeps what it needs). */
-function then(input: Tensor, f: (t: Tensor) => Tensor): Tensor {
-  const out = f(input);
-  input.dispose();
-  return out;
-}
 
 export class CausalSelfAttention extends Module {
   readonly qkv: Linear;
@@ -43,12 +38,12 @@ export class CausalSelfAttention extends Module {
     const [b, t] = x.shape;
     const { heads, dim, ropeBase } = this.config;
     const headDim = dim / heads;
-    const qkv = then(this.qkv.forward(x), (y) => y.reshape([b, t, 3, heads, headDim]));
+    const qkv = consume(this.qkv.forward(x), (y) => y.reshape([b, t, 3, heads, headDim]));
     // Each part is a strided view of the fused projection; RoPE and attention read such views in place.
     const part = (i: number, rotate: boolean) => {
-      const p = then(slice(qkv, [null, null, i]), (s) => s.squeeze(2));
-      const r = rotate ? then(p, (s) => rope(s, { base: ropeBase })) : p;
-      return then(r, (s) => s.permute([0, 2, 1, 3])); // [B, H, T, Dh]
+      const p = consume(slice(qkv, [null, null, i]), (s) => s.squeeze(2));
+      const r = rotate ? consume(p, (s) => rope(s, { base: ropeBase })) : p;
+      return consume(r, (s) => s.permute([0, 2, 1, 3])); // [B, H, T, Dh]
     };
     const q = part(0, true);
     const k = part(1, true);
@@ -56,32 +51,8 @@ export class CausalSelfAttention extends Module {
     qkv.dispose();
     const attended = attention(q, k, v, { causal: true });
     [q, k, v].forEach((u) => u.dispose());
-    const merged = then(then(attended, (a) => a.permute([0, 2, 1, 3])), (a) => a.reshape([b, t, dim]));
-    return then(merged, (m) => this.out.forward(m));
-  }
-}
-
-export class SwiGLUMLP extends Module {
-  readonly gateUp: Linear;
-  readonly down: Linear;
-
-  constructor(dim: number, readonly hidden: number) {
-    super();
-    this.gateUp = this.child('gate_up', new Linear(dim, 2 * hidden, { bias: false }));
-    this.down = this.child('down', new Linear(hidden, dim, { bias: false }));
-  }
-
-  forward(x: Tensor): Tensor {
-    const gu = this.gateUp.forward(x);
-    const last = gu.rank - 1;
-    const ranges = (from: number, to: number) => gu.shape.map((_, i) => (i === last ? ([from, to] as [number, number]) : null));
-    const gate = slice(gu, ranges(0, this.hidden));
-    const up = slice(gu, ranges(this.hidden, 2 * this.hidden));
-    gu.dispose();
-    const h = swiglu(gate, up);
-    gate.dispose();
-    up.dispose();
-    return then(h, (y) => this.down.forward(y));
+    const merged = consume(consume(attended, (a) => a.permute([0, 2, 1, 3])), (a) => a.reshape([b, t, dim]));
+    return consume(merged, (m) => this.out.forward(m));
   }
 }
 
@@ -100,10 +71,10 @@ export class TransformerBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const a = then(this.attnNorm.forward(x), (n) => this.attn.forward(n));
+    const a = consume(this.attnNorm.forward(x), (n) => this.attn.forward(n));
     const h = x.add(a);
     a.dispose();
-    const m = then(this.mlpNorm.forward(h), (n) => this.mlp.forward(n));
+    const m = consume(this.mlpNorm.forward(h), (n) => this.mlp.forward(n));
     const out = h.add(m);
     h.dispose();
     m.dispose();
@@ -129,13 +100,13 @@ export class TransformerLM extends Module {
   /** ids [B, T] (i32) -> logits [B, T, vocab]. */
   forward(ids: Tensor): Tensor {
     let x = this.embed.forward(ids);
-    for (const block of this.blocks) x = then(x, (h) => block.forward(h));
-    return then(then(x, (h) => this.norm.forward(h)), (h) => this.head.forward(h));
+    for (const block of this.blocks) x = consume(x, (h) => block.forward(h));
+    return consume(consume(x, (h) => this.norm.forward(h)), (h) => this.head.forward(h));
   }
 
   /** Mean next-byte cross-entropy of ids [B, T] against targets [B, T]. */
   loss(ids: Tensor, targets: Tensor): Tensor {
-    return then(this.forward(ids), (logits) => crossEntropy(logits, targets));
+    return consume(this.forward(ids), (logits) => crossEntropy(logits, targets));
   }
 }
 

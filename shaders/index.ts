@@ -1,6 +1,7 @@
 // The one place WGSL enters TypeScript. Vite and Vitest resolve `?raw` natively; plain Node through
 // engine/node/raw-loader.mjs. Either way the text is the file on disk, unchanged.
 import attention from './attention.wgsl?raw';
+import conv1d from './conv1d.wgsl?raw';
 import elementwise from './elementwise.wgsl?raw';
 import embedding from './embedding.wgsl?raw';
 import loss from './loss.wgsl?raw';
@@ -13,6 +14,6 @@ import rope from './rope.wgsl?raw';
 import scan from './scan.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-export const shaderSources = { attention, elementwise, embedding, loss, matmul, norm, optim, random, reduce, rope, scan, swiglu } as const;
+export const shaderSources = { attention, conv1d, elementwise, embedding, loss, matmul, norm, optim, random, reduce, rope, scan, swiglu } as const;
 
 export type ShaderFamily = keyof typeof shaderSources;
