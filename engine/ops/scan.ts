@@ -27,15 +27,21 @@ export interface ScanTiling {
   chunk: number;
   /** Use the channel-parallel kernel when there are at least this many channels (its loads coalesce). */
   chunkMinChannels: number;
+  /**
+   * Sequences (B·C) that keep the adapter busy on their own: from this many up, each sequence is scanned by one
+   * invocation in a single pass (3 words of traffic per step instead of reduce-then-scan's 5).
+   */
+  saturatingSequences: number;
 }
 
 let tiling: ScanTiling | null = null;
 
 function currentTiling(): ScanTiling {
-  // CPU drivers pay heavily for workgroup barriers, so fewer invocations and more register work per tile there.
+  // CPU drivers pay heavily for workgroup barriers: there the barrier-free chunked kernel wins at every shape
+  // (measured on SwiftShader: 4-7x faster than the tree at C = 1, T = 4096..10^6; bench/scan.ts).
   tiling ??= runtime().report.software
-    ? { treeWorkgroup: 32, treeItems: 8, chunk: 64, chunkMinChannels: 16 }
-    : { treeWorkgroup: 128, treeItems: 8, chunk: 32, chunkMinChannels: 32 };
+    ? { treeWorkgroup: 16, treeItems: 16, chunk: 64, chunkMinChannels: 1, saturatingSequences: 64 }
+    : { treeWorkgroup: 128, treeItems: 8, chunk: 32, chunkMinChannels: 32, saturatingSequences: 1 << 16 };
   return tiling;
 }
 
@@ -79,8 +85,10 @@ export function scanRaw(job: ScanJob): Tensor {
   const rt = runtime();
   const t = currentTiling();
   const { batch, steps, channels } = job;
-  const kernel = job.kernel ?? (channels >= t.chunkMinChannels ? 'chunks' : 'tree');
-  const tileLength = kernel === 'tree' ? t.treeWorkgroup * t.treeItems : t.chunk;
+  const saturated = batch * channels >= t.saturatingSequences;
+  const kernel = job.kernel ?? (channels >= t.chunkMinChannels || saturated ? 'chunks' : 'tree');
+  const chunk = saturated && !job.kernel ? Math.max(steps, 1) : t.chunk;
+  const tileLength = kernel === 'tree' ? t.treeWorkgroup * t.treeItems : chunk;
   const tiles = Math.max(1, Math.ceil(steps / tileLength));
   const dtype = job.int ? 'i32' : 'f32';
   const uniforms = new Uniforms().u32(batch).u32(steps).u32(channels).u32(tiles).build();
@@ -91,7 +99,7 @@ export function scanRaw(job: ScanJob): Tensor {
     SUM_ONLY: job.gate === null,
     INT: job.int ?? false,
     HAS_H0: job.h0 !== null,
-    ...(kernel === 'tree' ? { WG: t.treeWorkgroup, ITEMS: t.treeItems } : { WG: 64, CHUNK: t.chunk }),
+    ...(kernel === 'tree' ? { WG: t.treeWorkgroup, ITEMS: t.treeItems } : { WG: 64, CHUNK: chunk }),
   };
   const sequences = batch * channels;
   const workgroups = kernel === 'tree' ? rt.grid(tiles * sequences, 1, job.label) : rt.grid(batch * tiles * channels, 64, job.label);
