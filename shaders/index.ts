@@ -8,12 +8,13 @@ import loss from './loss.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import norm from './norm.wgsl?raw';
 import optim from './optim.wgsl?raw';
+import probe from './probe.wgsl?raw';
 import random from './random.wgsl?raw';
 import reduce from './reduce.wgsl?raw';
 import rope from './rope.wgsl?raw';
 import scan from './scan.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-export const shaderSources = { attention, conv1d, elementwise, embedding, loss, matmul, norm, optim, random, reduce, rope, scan, swiglu } as const;
+export const shaderSources = { attention, conv1d, elementwise, embedding, loss, matmul, norm, optim, probe, random, reduce, rope, scan, swiglu } as const;
 
 export type ShaderFamily = keyof typeof shaderSources;

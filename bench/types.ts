@@ -1,0 +1,56 @@
+// The shapes of bench results.
+
+export interface BenchRow {
+  section: 'limits' | 'kernels' | 'models' | 'peers';
+  name: string;
+  shape: string;
+  /** Median milliseconds of one run. */
+  ms: number;
+  value: number | null;
+  unit: string;
+  /** value as a fraction of the measured limit (FMA peak or copy bandwidth), where that means something. */
+  ofLimit?: number | null;
+  dispatches?: number;
+  submits?: number;
+  /** Hiero's time over the peer's (peers section: below 1 means Hiero is faster). */
+  ratio?: number | null;
+  note?: string;
+}
+
+export interface Sizes {
+  copyElements: number;
+  fmaInvocations: number;
+  /** [m, k, n, batch] */
+  matmul: [number, number, number, number][];
+  /** [T, C] */
+  scan: [number, number][];
+  /** [rows, width] for rmsNorm, softmax, cross-entropy */
+  rows: [number, number];
+  /** [B, H, T, Dh] */
+  attention: [number, number, number, number];
+  adamw: number;
+  /** Model batch and sequence length. */
+  modelBatch: number;
+  modelSeq: number;
+  /** Square sizes for the peer matmul. */
+  peerMatmul: number[];
+}
+
+export const SIZES: Record<'tiny' | 'quick' | 'full', Sizes> = {
+  tiny: {
+    copyElements: 1 << 14, fmaInvocations: 1 << 10, matmul: [[16, 16, 16, 1]], scan: [[256, 1]], rows: [16, 32],
+    attention: [1, 1, 8, 8], adamw: 1024, modelBatch: 1, modelSeq: 8, peerMatmul: [16],
+  },
+  quick: {
+    copyElements: 1 << 20, fmaInvocations: 1 << 14, matmul: [[128, 128, 128, 1], [256, 256, 256, 1], [256, 64, 256, 1], [8, 64, 64, 8]],
+    scan: [[256, 1], [4096, 1], [4096, 64]], rows: [256, 256], attention: [2, 4, 64, 16], adamw: 1 << 16,
+    modelBatch: 4, modelSeq: 32, peerMatmul: [128, 256],
+  },
+  full: {
+    copyElements: 1 << 24, fmaInvocations: 1 << 16,
+    matmul: [[128, 128, 128, 1], [256, 256, 256, 1], [512, 512, 512, 1], [1024, 1024, 1024, 1], [2048, 2048, 2048, 1],
+      [256, 64, 256, 1], [256, 256, 64, 1], [2048, 512, 2048, 1], [16, 64, 64, 32]],
+    scan: [[256, 1], [4096, 1], [65536, 1], [1_000_000, 1], [4096, 64], [65536, 64]],
+    rows: [4096, 512], attention: [4, 4, 256, 32], adamw: 1 << 20, modelBatch: 8, modelSeq: 32, peerMatmul: [256, 512, 1024],
+  },
+};
