@@ -60,6 +60,9 @@ declare module './tensor.ts' {
     gelu(): Tensor;
     softplus(): Tensor;
     square(): Tensor;
+    sin(): Tensor;
+    cos(): Tensor;
+    reciprocal(): Tensor;
     matmul(other: Tensor): Tensor;
     sum(axis?: red.Axes, keepdim?: boolean): Tensor;
     mean(axis?: red.Axes, keepdim?: boolean): Tensor;

@@ -1,13 +1,27 @@
 // SwiGLU's gate: y = silu(gate) * up, fused, and its backward in one pass writing both gradients:
 //   d gate = dy * up * silu'(gate),   d up = dy * silu(gate),   silu'(g) = s (1 + g (1 - s)),  s = sigmoid(g).
+// gate and up are read as rows of `width` elements `stride` apart (from their own offsets), so the two halves of a
+// fused gate/up projection are read in place; y, dy and the gradients are contiguous.
 
 override WG: u32 = 256u;
 
 struct SwigluParams {
   n: u32,
+  width: u32,
+  gate_offset: u32,
+  gate_stride: u32,
+  up_offset: u32,
+  up_stride: u32,
   _pad0: u32,
   _pad1: u32,
-  _pad2: u32,
+}
+
+fn gate_at(i: u32) -> f32 {
+  return gate[params.gate_offset + (i / params.width) * params.gate_stride + i % params.width];
+}
+
+fn up_at(i: u32) -> f32 {
+  return up[params.up_offset + (i / params.width) * params.up_stride + i % params.width];
 }
 
 @group(0) @binding(0) var<uniform> params: SwigluParams;
@@ -26,8 +40,8 @@ fn sigmoid(x: f32) -> f32 {
 fn swiglu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= params.n) { return; }
-  let g = gate[i];
-  out[i] = g * sigmoid(g) * up[i];
+  let g = gate_at(i);
+  out[i] = g * sigmoid(g) * up_at(i);
 }
 
 // out = d gate, out2 = d up
@@ -35,8 +49,8 @@ fn swiglu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 fn swiglu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= params.n) { return; }
-  let g = gate[i];
+  let g = gate_at(i);
   let s = sigmoid(g);
-  out[i] = dy[i] * up[i] * s * (1.0 + g * (1.0 - s));
+  out[i] = dy[i] * up_at(i) * s * (1.0 + g * (1.0 - s));
   out2[i] = dy[i] * g * s;
 }

@@ -109,4 +109,20 @@ describe('swiglu', () => {
     });
     expect(() => swiglu(tensor([1, 2]), tensor([1]))).toThrow(/same shape/);
   });
+
+  it('reads the two halves of a fused gate/up projection in place', async () => {
+    const silu = (g: number) => g / (1 + Math.exp(-g));
+    await checkOp({
+      label: 'swiglu of halves',
+      inputs: [ref.randomRef([2, 3, 10], 5, -3, 3)],
+      gpu: (t) => swiglu(t.slice([null, null, [0, 5]]), t.slice([null, null, [5, 10]])),
+      reference: (r) => {
+        const gate = ref.slice(r, [null, null, [0, 5, 1]]);
+        const up = ref.slice(r, [null, null, [5, 10, 1]]);
+        return ref.zip(gate, up, (a, b) => silu(a) * b);
+      },
+      tol: { atol: 1e-6, rtol: 2e-6 },
+      gradTol: { atol: 1e-5, rtol: 1e-4 },
+    });
+  });
 });

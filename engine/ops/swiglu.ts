@@ -16,9 +16,21 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   }
   const rt = runtime();
   const n = gate.size;
-  const uniforms = new Uniforms().u32(n).build();
-  const g = dense(gate, copyStrided);
-  const u = dense(up, copyStrided);
+  // Rows read in place when each operand is a run of contiguous rows (as the halves of a fused projection are).
+  const rowsOf = (t: Tensor) => {
+    const width = t.shape[t.rank - 1] ?? 1;
+    if (t.rank === 0) return { t, stride: 1 };
+    if (t.strides[t.rank - 1] !== 1 && width !== 1) return null;
+    const stride = t.rank >= 2 ? t.strides[t.rank - 2] : width;
+    for (let i = 0; i < t.rank - 2; i++) if (t.shape[i] !== 1 && t.strides[i] !== t.strides[i + 1] * t.shape[i + 1]) return null;
+    return { t, stride };
+  };
+  const gr = rowsOf(gate) ?? { t: copyStrided(gate), stride: gate.shape[gate.rank - 1] ?? 1 };
+  const ur = rowsOf(up) ?? { t: copyStrided(up), stride: up.shape[up.rank - 1] ?? 1 };
+  const g = gr.t;
+  const u = ur.t;
+  const width = gate.shape[gate.rank - 1] ?? 1;
+  const uniforms = new Uniforms().u32(n).u32(width).u32(g.offset).u32(gr.stride).u32(u.offset).u32(ur.stride).build();
   const out = empty(gate.shape, 'f32', 'swiglu');
   launch({
     family: 'swiglu', entry: 'swiglu_forward', label: 'swiglu', overrides: { WG: 256 }, uniforms,

@@ -32,12 +32,57 @@ function resolveShape(op: string, x: Tensor, shape: readonly number[]): number[]
   return resolved;
 }
 
-/** The same elements in row-major order with another shape (one axis may be -1). Copies only strided views. */
+/**
+ * Strides that read x's elements in row-major order under `shape`, when x's layout allows it without a copy:
+ * each run of old axes that merges into new axes must itself be laid out as one contiguous run (PyTorch's rule).
+ */
+function viewStrides(x: Tensor, shape: readonly number[]): number[] | null {
+  const oldShape = x.shape.filter((d) => d !== 1);
+  const oldStrides = x.strides.filter((_, i) => x.shape[i] !== 1);
+  const out = new Array<number>(shape.length);
+  let oi = oldShape.length - 1;
+  let ni = shape.length - 1;
+  while (ni >= 0) {
+    if (shape[ni] === 1) {
+      out[ni] = 1;
+      ni--;
+      continue;
+    }
+    if (oi < 0) return null;
+    // Gather old axes (from the back) until their product covers the new axes being formed.
+    let oldSize = oldShape[oi];
+    const chunkStride = oldStrides[oi];
+    let stride = chunkStride;
+    oi--;
+    let newSize = shape[ni];
+    out[ni] = stride;
+    stride *= shape[ni];
+    ni--;
+    while (oldSize !== newSize) {
+      if (oldSize < newSize) {
+        if (oi < 0 || oldStrides[oi] !== chunkStride * oldSize) return null;
+        oldSize *= oldShape[oi];
+        oi--;
+      } else {
+        while (ni >= 0 && shape[ni] === 1) out[ni--] = stride;
+        if (ni < 0) return null;
+        out[ni] = stride;
+        stride *= shape[ni];
+        newSize *= shape[ni];
+        ni--;
+      }
+    }
+  }
+  return oi < 0 ? out : null;
+}
+
+/** The same elements in row-major order with another shape (one axis may be -1): a view whenever the layout allows. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   x.storage('reshape');
   const resolved = resolveShape('reshape', x, shape);
   let out: Tensor;
-  if (x.isContiguous) out = x.viewAs(resolved, contiguousStrides(resolved), x.offset);
+  const strides = x.isContiguous ? contiguousStrides(resolved) : viewStrides(x, resolved);
+  if (strides) out = x.viewAs(resolved, strides, x.offset);
   else {
     const dense = copyStrided(x);
     out = dense.viewAs(resolved, contiguousStrides(resolved), 0);

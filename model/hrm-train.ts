@@ -1,0 +1,247 @@
+// Training HRM/TRM with deep supervision and adaptive halting (ACT), as the official code does it, with all the
+// per-sample bookkeeping on the GPU (../shared/design/hrm.md; tests: test/hrm.test.ts):
+//   - the batch is a set of slots whose carry persists across optimiser steps; each step runs one segment for
+//     every slot, then backward and an optimiser step;
+//   - a slot whose example halted is refilled from a fresh candidate batch and reset to the initial states
+//     (where(halted, …) on the GPU: no read-back decides anything);
+//   - halting: steps ≥ M_max, or (training) Q(halt) > Q(continue) (TRM: Q(halt) > 0), but never before a random
+//     minimum drawn with probability ε from {2..M_max};
+//   - losses: mean over the batch of the per-sequence mean token cross-entropy (softmax or stablemax), plus
+//     0.5 · (BCE(Q(halt), sequence fully correct) + BCE(Q(continue), bootstrapped target)) (HRM); the target is
+//     sigmoid(last ? next Q(halt) : max(next Q(halt), next Q(continue))) from an extra no-grad segment.
+
+import {
+  AdamW, argmax, crossEntropy, full, keep, maximum, minimum, noGrad, rand, scope, sigmoid, softplus,
+  tensor, where, type Optimizer, type Tensor,
+} from '../engine/index.ts';
+import { HRM, type HRMCarry } from './hrm.ts';
+
+export interface PuzzleBatch {
+  /** [batch, seqLen] tokens */
+  inputs: Int32Array;
+  /** [batch, seqLen] target tokens; -100 where nothing is scored */
+  labels: Int32Array;
+  /** [batch] puzzle identifiers */
+  puzzleIds: Int32Array;
+}
+
+export interface PuzzleSource {
+  next(batch: number): PuzzleBatch;
+}
+
+export const IGNORE = -100;
+
+export interface ACTOptions {
+  loss?: 'softmax' | 'stablemax';
+  /** Seed for the exploration draws (through the engine's generator). */
+  training?: boolean;
+}
+
+/** Metrics of the sequences that halted in a step (GPU scalars; read them only when logging). */
+export interface StepMetrics {
+  loss: Tensor;
+  halted: Tensor;
+  exactCorrect: Tensor;
+  tokenAccuracy: Tensor;
+  segments: Tensor;
+  qAccuracy: Tensor;
+}
+
+/**
+ * Cross-entropy per position with stablemax instead of softmax (the official default for small data):
+ * s(x) = x + 1 (x ≥ 0), 1 / (1 − x) (x < 0);  −log p_y = log Σ_j s(x_j) − log s(x_y).
+ */
+export function stablemaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
+  const positive = logits.ge(0);
+  const up = logits.add(1);
+  const oneMinus = logits.neg().add(1);
+  const down = oneMinus.reciprocal();
+  const s = where(positive, up, down);
+  const logS = s.log();
+  const total = s.sum(-1).log();
+  const vocab = logits.shape[logits.rank - 1];
+  const valid = labels.ne(IGNORE);
+  const safe = where(valid, labels, 0);
+  const onehot = tensor(Int32Array.from({ length: vocab }, (_, i) => i), [vocab], { dtype: 'i32' }).eq(safe.unsqueeze(-1)).astype('f32');
+  const picked = logS.mul(onehot).sum(-1);
+  const loss = total.sub(picked).mul(valid.astype('f32'));
+  for (const t of [positive, up, oneMinus, down, s, logS, total, valid, safe, onehot, picked]) t.dispose();
+  return loss;
+}
+
+/** Binary cross-entropy from logits, stable: softplus(x) − x·y. */
+function bceWithLogits(x: Tensor, y: Tensor): Tensor {
+  const sp = softplus(x);
+  const xy = x.mul(y);
+  const out = sp.sub(xy).mean();
+  sp.dispose();
+  xy.dispose();
+  return out;
+}
+
+export class ACTTrainer {
+  readonly batch: number;
+  private carry: HRMCarry;
+  private halted: Tensor; // [B] f32 1/0
+  private steps: Tensor; // [B] f32
+  private inputs: Tensor; // [B, L] i32
+  private labels: Tensor; // [B, L] i32
+  private puzzleIds: Tensor; // [B] i32
+  stepCount = 0;
+
+  constructor(
+    readonly model: HRM,
+    readonly optimizer: Optimizer,
+    readonly source: PuzzleSource,
+    batch: number,
+    readonly options: ACTOptions = {},
+  ) {
+    this.batch = batch;
+    const L = model.config.seqLen;
+    this.carry = model.initialCarry(batch);
+    // Every slot starts halted, so the first step fills all of them.
+    this.halted = keep(full([batch], 1));
+    this.steps = keep(full([batch], 0));
+    this.inputs = keep(full([batch, L], 0, { dtype: 'i32' }));
+    this.labels = keep(full([batch, L], IGNORE, { dtype: 'i32' }));
+    this.puzzleIds = keep(full([batch], 0, { dtype: 'i32' }));
+  }
+
+  /** One training step: refill halted slots, one segment, losses, backward, optimiser step. No read-back. */
+  step(): StepMetrics {
+    const model = this.model;
+    const { haltMaxSteps, haltExploration, variant } = model.config;
+    const B = this.batch;
+    const L = model.config.seqLen;
+    const candidate = this.source.next(B);
+    const metrics = scope(() => {
+      const h = this.halted;
+      const hRows = h.reshape([B, 1]);
+      const hStates = h.reshape([B, 1, 1]);
+      const zH = where(hStates, model.H_init, this.carry.zH);
+      const zL = where(hStates, model.L_init, this.carry.zL);
+      const inputs = where(hRows, tensor(candidate.inputs, [B, L], { dtype: 'i32' }), this.inputs);
+      const labels = where(hRows, tensor(candidate.labels, [B, L], { dtype: 'i32' }), this.labels);
+      const puzzleIds = where(h, tensor(candidate.puzzleIds, [B], { dtype: 'i32' }), this.puzzleIds);
+      const stepsBefore = where(h, 0, this.steps);
+
+      const out = model.segment({ zH, zL }, inputs, model.puzzle_emb ? puzzleIds : null);
+      const steps = stepsBefore.add(1);
+      const isLast = steps.ge(haltMaxSteps).astype('f32');
+
+      // Losses.
+      const perToken = this.options.loss === 'softmax' ? crossEntropy(out.logits, labels, { reduction: 'none', ignoreIndex: IGNORE }) : stablemaxCrossEntropy(out.logits, labels);
+      const validMask = labels.ne(IGNORE).astype('f32');
+      const counts = maximum(validMask.sum(-1), 1);
+      const lmLoss = perToken.sum(-1).div(counts).mean();
+      const predicted = argmax(out.logits, -1);
+      const correct = predicted.eq(labels).astype('f32').mul(validMask);
+      const correctCount = correct.sum(-1);
+      const seqCorrect = correctCount.eq(counts).astype('f32');
+      let loss = lmLoss.add(bceWithLogits(out.qHalt, seqCorrect).mul(0.5));
+
+      // Halting decision (training: the Q head may stop early, exploration sets a random minimum).
+      let haltSignal: Tensor;
+      if (variant === 'trm') haltSignal = out.qHalt.gt(0).astype('f32');
+      else haltSignal = out.qHalt.gt(out.qContinue).astype('f32');
+      let halted = maximum(isLast, haltSignal);
+      const explore = rand([B]).lt(haltExploration).astype('f32');
+      const randomMinimum = rand([B]).mul(haltMaxSteps - 1).astype('i32').astype('f32').add(2);
+      const minimum_ = explore.mul(randomMinimum);
+      halted = minimum(halted, steps.ge(minimum_).astype('f32'));
+
+      if (variant === 'hrm') {
+        // Bootstrapped target for Q(continue) from the next segment (no gradient, no replay buffer).
+        const target = noGrad(() => {
+          const next = model.segment(out.carry, inputs, model.puzzle_emb ? puzzleIds : null);
+          next.logits.dispose();
+          next.carry.zH.dispose();
+          next.carry.zL.dispose();
+          const best = maximum(next.qHalt, next.qContinue);
+          return sigmoid(where(isLast, next.qHalt, best));
+        });
+        loss = loss.add(bceWithLogits(out.qContinue, target).mul(0.5));
+      }
+      loss.backward();
+      this.optimizer.step();
+      this.optimizer.zeroGrad();
+
+      // Metrics over the sequences that halted now.
+      const haltedCount = halted.sum();
+      const denominator = maximum(haltedCount, 1);
+      const exact = seqCorrect.mul(halted).sum().div(denominator);
+      const tokenAcc = correctCount.div(counts).mul(halted).sum().div(denominator);
+      const segments = steps.mul(halted).sum().div(denominator);
+      const qRight = out.qHalt.gt(0).astype('f32').eq(seqCorrect).astype('f32').mul(halted).sum().div(denominator);
+
+      // The new state of the slots.
+      this.carry.zH.dispose();
+      this.carry.zL.dispose();
+      this.carry = out.carry;
+      for (const [name, value] of [['halted', halted], ['steps', steps], ['inputs', inputs], ['labels', labels], ['puzzleIds', puzzleIds]] as const) {
+        (this as unknown as Record<string, Tensor>)[name].dispose();
+        (this as unknown as Record<string, Tensor>)[name] = keep(value.detach());
+      }
+      return { loss: loss.detach(), halted: haltedCount, exactCorrect: exact, tokenAccuracy: tokenAcc, segments, qAccuracy: qRight };
+    });
+    this.stepCount++;
+    return metrics;
+  }
+
+  dispose(): void {
+    for (const t of [this.carry.zH, this.carry.zL, this.halted, this.steps, this.inputs, this.labels, this.puzzleIds]) t.dispose();
+  }
+}
+
+export interface EvalResult {
+  /** Fraction of puzzles fully correct after each segment. */
+  exactBySegment: number[];
+  /** Fraction of scored cells correct after each segment. */
+  cellBySegment: number[];
+  /** Predictions [examples][seqLen] after the last segment. */
+  predictions: Int32Array[];
+}
+
+/** Evaluation always runs `segments` (default M_max) segments from fresh states, and reports every segment. */
+export async function evaluatePuzzles(model: HRM, examples: PuzzleBatch & { count: number }, options: { segments?: number; batch?: number } = {}): Promise<EvalResult> {
+  const segments = options.segments ?? model.config.haltMaxSteps;
+  const L = model.config.seqLen;
+  const batchSize = options.batch ?? 64;
+  const exact = new Array<number>(segments).fill(0);
+  const cell = new Array<number>(segments).fill(0);
+  let scored = 0;
+  const predictions: Int32Array[] = [];
+  for (let start = 0; start < examples.count; start += batchSize) {
+    const n = Math.min(batchSize, examples.count - start);
+    const inputs = tensor(examples.inputs.slice(start * L, (start + n) * L), [n, L], { dtype: 'i32' });
+    const ids = tensor(examples.puzzleIds.slice(start, start + n), [n], { dtype: 'i32' });
+    const labels = examples.labels.slice(start * L, (start + n) * L);
+    const { logits, qHalt } = model.evaluate(inputs, model.puzzle_emb ? ids : null, segments);
+    for (let m = 0; m < segments; m++) {
+      const predicted = await scope(() => argmax(logits[m], -1)).toArray();
+      for (let e = 0; e < n; e++) {
+        let all = true;
+        for (let t = 0; t < L; t++) {
+          const label = labels[e * L + t];
+          if (label === IGNORE) continue;
+          const ok = predicted[e * L + t] === label;
+          if (ok) cell[m]++;
+          all &&= ok;
+          if (m === 0) scored++;
+        }
+        if (all) exact[m]++;
+        if (m === segments - 1) predictions.push(Int32Array.from(predicted.slice(e * L, (e + 1) * L)));
+      }
+      logits[m].dispose();
+      qHalt[m].dispose();
+    }
+    inputs.dispose();
+    ids.dispose();
+  }
+  return { exactBySegment: exact.map((v) => v / examples.count), cellBySegment: cell.map((v) => v / Math.max(1, scored)), predictions };
+}
+
+export function makeOptimizer(model: HRM, options: { lr: number; weightDecay: number }): AdamW {
+  return new AdamW(model.parameters(), { lr: options.lr, betas: [0.9, 0.95], weightDecay: options.weightDecay, eps: 1e-8 });
+}
+

@@ -1,0 +1,321 @@
+// HRM, the Hierarchical Reasoning Model (Wang et al. 2025), and TRM, the Tiny Recursive Model (Jolicoeur-Martineau
+// 2025), on one machinery (../shared/design/hrm.md; tests: test/hrm.test.ts; training: model/hrm-train.ts).
+//
+// Parameter names mirror the official implementation's state dict (models/hrm/hrm_act_v1.py), so a checkpoint
+// maps onto it one to one; `officialName` gives the official key of each of ours:
+//   ours                                        official (prefix model.inner.)
+//   embed_tokens.weight                         embed_tokens.embedding_weight
+//   puzzle_emb.weight                           puzzle_emb.weights
+//   embed_pos.weight                            embed_pos.embedding_weight   (learned positions only)
+//   lm_head.weight, q_head.weight, q_head.bias  the same
+//   H_level.layers.{i}.self_attn.qkv_proj.weight, .self_attn.o_proj.weight, .mlp.gate_up_proj.weight,
+//   .mlp.down_proj.weight (and L_level.…)      the same
+//   H_init, L_init                              the same (buffers)
+
+import {
+  attention, concat, embedding, Embedding, full, keep, Linear, Module, noGrad, rmsNorm, rope, scope, slice, swiglu,
+  tensor, truncatedNormal, type Tensor,
+} from '../engine/index.ts';
+import { consume, halves } from './layers.ts';
+
+export interface HRMConfig {
+  /** 'hrm': separate H and L modules; 'trm': one network used for both updates (TRM's recursion schedule). */
+  variant: 'hrm' | 'trm';
+  vocab: number;
+  /** Tokens per example (81 for 9×9 Sudoku). */
+  seqLen: number;
+  /** Distinct puzzle identifiers; with puzzleEmbedding, one learned prefix row per identifier. */
+  puzzleIds: number;
+  puzzleEmbedding: boolean;
+  hidden: number;
+  heads: number;
+  /** SwiGLU expansion; inner width = round(expansion·hidden·2/3) rounded up to a multiple of ffnMultiple. */
+  expansion: number;
+  ffnMultiple: number;
+  hLayers: number;
+  lLayers: number;
+  /** N (HRM) or T (TRM): high-level cycles per segment. */
+  hCycles: number;
+  /** T (HRM) or n (TRM): low-level steps per high-level cycle. */
+  lCycles: number;
+  positions: 'rope' | 'learned';
+  ropeBase: number;
+  normEps: number;
+  /** Most segments per example (M_max). */
+  haltMaxSteps: number;
+  /** Probability of drawing a random minimum number of segments during training (ε). */
+  haltExploration: number;
+}
+
+/** The paper's configuration (27M parameters for 9×9 Sudoku). */
+export const HRM_PAPER: HRMConfig = {
+  variant: 'hrm', vocab: 11, seqLen: 81, puzzleIds: 1, puzzleEmbedding: false, hidden: 512, heads: 8, expansion: 4,
+  ffnMultiple: 256, hLayers: 4, lLayers: 4, hCycles: 2, lCycles: 2, positions: 'rope', ropeBase: 10000, normEps: 1e-5,
+  haltMaxSteps: 16, haltExploration: 0.1,
+};
+
+/** TRM's attention configuration (2 layers, T = 3, n = 6). */
+export const TRM_PAPER: HRMConfig = { ...HRM_PAPER, variant: 'trm', hLayers: 0, lLayers: 2, hCycles: 3, lCycles: 6 };
+
+export function ffnWidth(config: HRMConfig): number {
+  const raw = Math.round((config.expansion * config.hidden * 2) / 3);
+  return Math.ceil(raw / config.ffnMultiple) * config.ffnMultiple;
+}
+
+/** The official state-dict key of one of our parameter or buffer names. */
+export function officialName(name: string): string {
+  const renamed = name
+    .replace(/^embed_tokens\.weight$/, 'embed_tokens.embedding_weight')
+    .replace(/^embed_pos\.weight$/, 'embed_pos.embedding_weight')
+    .replace(/^puzzle_emb\.weight$/, 'puzzle_emb.weights');
+  return `model.inner.${renamed}`;
+}
+
+class HRMAttention extends Module {
+  readonly qkv_proj: Linear;
+  readonly o_proj: Linear;
+
+  constructor(readonly config: HRMConfig) {
+    super();
+    this.qkv_proj = this.child('qkv_proj', new Linear(config.hidden, 3 * config.hidden, { bias: false }));
+    this.o_proj = this.child('o_proj', new Linear(config.hidden, config.hidden, { bias: false }));
+  }
+
+  forward(x: Tensor): Tensor {
+    const [b, s] = x.shape;
+    const { heads, hidden, ropeBase, positions } = this.config;
+    const headDim = hidden / heads;
+    const qkv = consume(this.qkv_proj.forward(x), (y) => y.reshape([b, s, 3, heads, headDim]));
+    const part = (i: number, rotate: boolean) => {
+      const p = consume(slice(qkv, [null, null, i]), (t) => t.squeeze(2));
+      const r = rotate ? consume(p, (t) => rope(t, { base: ropeBase })) : p;
+      return consume(r, (t) => t.permute([0, 2, 1, 3]));
+    };
+    const rotate = positions === 'rope';
+    const q = part(0, rotate);
+    const k = part(1, rotate);
+    const v = part(2, false);
+    qkv.dispose();
+    const out = attention(q, k, v, { causal: false });
+    [q, k, v].forEach((t) => t.dispose());
+    const merged = consume(consume(out, (o) => o.permute([0, 2, 1, 3])), (o) => o.reshape([b, s, hidden]));
+    return consume(merged, (m) => this.o_proj.forward(m));
+  }
+}
+
+class HRMMLP extends Module {
+  readonly gate_up_proj: Linear;
+  readonly down_proj: Linear;
+
+  constructor(readonly config: HRMConfig) {
+    super();
+    const inner = ffnWidth(config);
+    this.gate_up_proj = this.child('gate_up_proj', new Linear(config.hidden, 2 * inner, { bias: false }));
+    this.down_proj = this.child('down_proj', new Linear(inner, config.hidden, { bias: false }));
+  }
+
+  forward(x: Tensor): Tensor {
+    const gu = this.gate_up_proj.forward(x);
+    const [gate, up] = halves(gu, gu.shape[gu.rank - 1] / 2);
+    gu.dispose();
+    const h = swiglu(gate, up);
+    gate.dispose();
+    up.dispose();
+    return consume(h, (t) => this.down_proj.forward(t));
+  }
+}
+
+/** Post-norm block without biases or a learned norm scale: h = rms(h + attn(h)); h = rms(h + mlp(h)). */
+class HRMBlock extends Module {
+  readonly self_attn: HRMAttention;
+  readonly mlp: HRMMLP;
+
+  constructor(readonly config: HRMConfig) {
+    super();
+    this.self_attn = this.child('self_attn', new HRMAttention(config));
+    this.mlp = this.child('mlp', new HRMMLP(config));
+  }
+
+  forward(h: Tensor): Tensor {
+    const eps = this.config.normEps;
+    const a = this.self_attn.forward(h);
+    const h1 = consume(h.add(a), (t) => rmsNorm(t, null, eps));
+    a.dispose();
+    const m = this.mlp.forward(h1);
+    const h2 = consume(h1.add(m), (t) => rmsNorm(t, null, eps));
+    h1.dispose();
+    m.dispose();
+    return h2;
+  }
+}
+
+/** A stack of blocks with the input injected once, by addition: f(z, injection) = blocks(z + injection). */
+class ReasoningModule extends Module {
+  readonly layers: HRMBlock[];
+
+  constructor(config: HRMConfig, count: number) {
+    super();
+    this.layers = Array.from({ length: count }, (_, i) => this.child(`layers.${i}`, new HRMBlock(config)));
+  }
+
+  forward(z: Tensor, injection: Tensor): Tensor {
+    let h = z.add(injection);
+    for (const layer of this.layers) h = consume(h, (t) => layer.forward(t));
+    return h;
+  }
+}
+
+export interface HRMCarry {
+  zH: Tensor; // [B, S, D]
+  zL: Tensor; // [B, S, D]
+}
+
+export interface SegmentOutput {
+  carry: HRMCarry;
+  /** [B, seqLen, vocab] */
+  logits: Tensor;
+  /** [B] */
+  qHalt: Tensor;
+  /** [B] */
+  qContinue: Tensor;
+}
+
+export class HRM extends Module {
+  readonly embed_tokens: Embedding;
+  readonly puzzle_emb: Embedding | null;
+  readonly embed_pos: Embedding | null;
+  readonly lm_head: Linear;
+  readonly q_head: Linear;
+  readonly H_level: ReasoningModule | null;
+  readonly L_level: ReasoningModule;
+  readonly H_init: Tensor;
+  readonly L_init: Tensor;
+  /** Prefix positions that hold the puzzle embedding (0 or 1). */
+  readonly prefix: number;
+
+  constructor(readonly config: HRMConfig) {
+    super();
+    if (config.hidden % config.heads !== 0) throw new Error(`HRM: hidden ${config.hidden} is not divisible by ${config.heads} heads`);
+    const d = config.hidden;
+    this.prefix = config.puzzleEmbedding ? 1 : 0;
+    this.embed_tokens = this.child('embed_tokens', new Embedding(config.vocab, d, { init: (s) => truncatedNormal(s, 1 / Math.sqrt(d)) }));
+    this.puzzle_emb = config.puzzleEmbedding ? this.child('puzzle_emb', new Embedding(config.puzzleIds, d, { init: (s) => full(s, 0) })) : null;
+    this.embed_pos = config.positions === 'learned'
+      ? this.child('embed_pos', new Embedding(config.seqLen + this.prefix, d, { init: (s) => truncatedNormal(s, 1 / Math.sqrt(d)) }))
+      : null;
+    this.lm_head = this.child('lm_head', new Linear(d, config.vocab, { bias: false }));
+    // Q head starts at (almost) "never halt": zero weights, bias -5.
+    this.q_head = this.child('q_head', new Linear(d, 2, { bias: true, init: (s) => full(s, 0) }));
+    const bias = tensor([-5, -5]);
+    this.q_head.loadStateDict({ weight: this.q_head.weight, bias });
+    bias.dispose();
+    this.H_level = config.variant === 'hrm' ? this.child('H_level', new ReasoningModule(config, config.hLayers)) : null;
+    this.L_level = this.child('L_level', new ReasoningModule(config, config.lLayers));
+    this.H_init = this.buffer('H_init', truncatedNormal([d], 1));
+    this.L_init = this.buffer('L_init', truncatedNormal([d], 1));
+  }
+
+  get seqWithPrefix(): number {
+    return this.config.seqLen + this.prefix;
+  }
+
+  /** Fresh carries for a batch: the initial states broadcast to every position. */
+  initialCarry(batch: number): HRMCarry {
+    const shape = [batch, this.seqWithPrefix, this.config.hidden];
+    return {
+      zH: keep(noGrad(() => this.H_init.expand(shape).contiguous())),
+      zL: keep(noGrad(() => this.L_init.expand(shape).contiguous())),
+    };
+  }
+
+  /** x̃ = sqrt(D) · [puzzle embedding ; token embeddings] (+ learned positions, scaled by 1/sqrt(2)). */
+  inputEmbeddings(inputs: Tensor, puzzleIds: Tensor | null): Tensor {
+    const d = this.config.hidden;
+    let x = embedding(this.embed_tokens.weight, inputs);
+    if (this.puzzle_emb) {
+      if (!puzzleIds) throw new Error('HRM: this model has puzzle embeddings; pass puzzle identifiers');
+      const p = consume(embedding(this.puzzle_emb.weight, puzzleIds), (t) => t.reshape([inputs.shape[0], 1, d]));
+      x = consume(x, (t) => concat([p, t], 1));
+      p.dispose();
+    }
+    if (this.embed_pos) x = consume(x, (t) => consume(t.add(this.embed_pos!.weight), (u) => u.mul(Math.SQRT1_2)));
+    return consume(x, (t) => t.mul(Math.sqrt(d)));
+  }
+
+  private high(zH: Tensor, zL: Tensor): Tensor {
+    return (this.H_level ?? this.L_level).forward(zH, zL);
+  }
+
+  /**
+   * One segment. HRM: N·T − 1 low-level and N − 1 high-level updates without gradient, then one of each with
+   * gradient (the one-step gradient approximation). TRM: T − 1 recursions without gradient, then one with
+   * gradient through all its n + 1 calls. The returned carry is detached.
+   */
+  segment(carry: HRMCarry, inputs: Tensor, puzzleIds: Tensor | null): SegmentOutput {
+    const { hCycles, lCycles, variant } = this.config;
+    const x = this.inputEmbeddings(inputs, puzzleIds);
+    const lowStep = (zL: Tensor, zH: Tensor) => {
+      const injection = zH.add(x);
+      const next = this.L_level.forward(zL, injection);
+      injection.dispose();
+      return next;
+    };
+    let zH = carry.zH.detach();
+    let zL = carry.zL.detach();
+    const replace = (old: Tensor, next: Tensor) => (old.dispose(), next);
+    noGrad(() => {
+      for (let i = 0; i < hCycles; i++) {
+        const lastCycle = i === hCycles - 1;
+        if (variant === 'trm' && lastCycle) break;
+        for (let j = 0; j < lCycles; j++) {
+          if (variant === 'hrm' && lastCycle && j === lCycles - 1) break;
+          zL = replace(zL, lowStep(zL, zH));
+        }
+        if (variant === 'hrm' && lastCycle) break;
+        zH = replace(zH, this.high(zH, zL));
+      }
+    });
+    if (variant === 'hrm') {
+      zL = replace(zL, lowStep(zL, zH));
+    } else {
+      for (let j = 0; j < lCycles; j++) zL = replace(zL, lowStep(zL, zH));
+    }
+    zH = replace(zH, this.high(zH, zL));
+    x.dispose();
+    const [b, s, d] = zH.shape;
+    const answer = slice(zH, [null, [this.prefix, s], null]);
+    const logits = consume(answer, (t) => this.lm_head.forward(t));
+    const q = consume(consume(slice(zH, [null, 0]), (t) => t.reshape([b, d])), (t) => this.q_head.forward(t));
+    const qHalt = consume(slice(q, [null, 0]), (t) => t.reshape([b]));
+    const qContinue = consume(slice(q, [null, 1]), (t) => t.reshape([b]));
+    q.dispose();
+    const out: SegmentOutput = { carry: { zH: keep(zH.detach()), zL: keep(zL.detach()) }, logits, qHalt, qContinue };
+    zH.dispose();
+    zL.dispose();
+    return out;
+  }
+
+  /** Runs `segments` segments from fresh states without gradient; returns the logits after each (for evaluation). */
+  evaluate(inputs: Tensor, puzzleIds: Tensor | null, segments: number): { logits: Tensor[]; qHalt: Tensor[] } {
+    return noGrad(() => {
+      let carry = this.initialCarry(inputs.shape[0]);
+      const logits: Tensor[] = [];
+      const qHalt: Tensor[] = [];
+      for (let m = 0; m < segments; m++) {
+        const out = scope(() => {
+          const o = this.segment(carry, inputs, puzzleIds);
+          o.qContinue.dispose();
+          return { logits: o.logits, qHalt: o.qHalt, carry: o.carry };
+        });
+        carry.zH.dispose();
+        carry.zL.dispose();
+        carry = out.carry;
+        logits.push(keep(out.logits));
+        qHalt.push(keep(out.qHalt));
+      }
+      carry.zH.dispose();
+      carry.zL.dispose();
+      return { logits, qHalt };
+    });
+  }
+}
