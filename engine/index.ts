@@ -9,7 +9,7 @@ export { Tensor, scope, keep, DTYPES, numel } from './tensor.ts';
 export type { DType, AnyTypedArray } from './tensor.ts';
 export { noGrad, isGradEnabled, backward } from './autograd.ts';
 export type { BackwardOptions } from './autograd.ts';
-export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed } from './ops/creation.ts';
+export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, manualSeed, getRandomState, setRandomState } from './ops/creation.ts';
 export type { TensorOptions, RandomOptions } from './ops/creation.ts';
 export {
   unary, binary, neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, silu, gelu, softplus, square, sin, cos,

@@ -11,7 +11,7 @@
 //     sigmoid(last ? next Q(halt) : max(next Q(halt), next Q(continue))) from an extra no-grad segment.
 
 import {
-  AdamW, argmax, crossEntropy, full, keep, maximum, minimum, noGrad, rand, scope, sigmoid, softplus,
+  AdamW, argmax, assign, crossEntropy, full, keep, maximum, minimum, noGrad, rand, scope, sigmoid, softplus,
   tensor, where, type Optimizer, type Tensor,
 } from '../engine/index.ts';
 import { HRM, type HRMCarry } from './hrm.ts';
@@ -186,6 +186,29 @@ export class ACTTrainer {
     });
     this.stepCount++;
     return metrics;
+  }
+
+  /** The slots' state, for checkpoints: with it, a resumed run continues exactly where this one stopped. */
+  stateTensors(): [string, Tensor][] {
+    return [
+      ['act.z_H', this.carry.zH], ['act.z_L', this.carry.zL], ['act.halted', this.halted], ['act.steps', this.steps],
+      ['act.inputs', this.inputs], ['act.labels', this.labels], ['act.puzzle_identifiers', this.puzzleIds],
+    ];
+  }
+
+  loadStateTensors(saved: Map<string, Tensor>): void {
+    const slots: [string, 'halted' | 'steps' | 'inputs' | 'labels' | 'puzzleIds'][] = [
+      ['act.halted', 'halted'], ['act.steps', 'steps'], ['act.inputs', 'inputs'], ['act.labels', 'labels'], ['act.puzzle_identifiers', 'puzzleIds'],
+    ];
+    for (const [name, field] of slots) {
+      const t = saved.get(name);
+      if (!t) throw new Error(`training checkpoint: '${name}' is missing`);
+      noGrad(() => assign(this[field], t));
+    }
+    noGrad(() => {
+      assign(this.carry.zH, saved.get('act.z_H')!);
+      assign(this.carry.zL, saved.get('act.z_L')!);
+    });
   }
 
   dispose(): void {

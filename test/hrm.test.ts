@@ -169,29 +169,35 @@ describe('ACT bookkeeping', () => {
 });
 
 describe('HRM learns', () => {
-  it('4×4 Sudoku: held-out cell accuracy rises clearly above copying the givens', async () => {
+  it('4×4 Sudoku: held-out accuracy on the blank cells rises clearly above chance (copying the givens scores 0 there)', async () => {
     manualSeed(6);
     const spec = SUDOKU['4x4'];
     const { train, test } = sudokuSplit(spec, 120, 48, 11);
+    // N = T = 1 and two segments: the cheapest HRM that learns within the time a CPU driver allows (about 2 s a step).
     const config: HRMConfig = {
       ...HRM_PAPER, vocab: 6, seqLen: 16, hidden: 32, heads: 2, expansion: 2, ffnMultiple: 16, hLayers: 1, lLayers: 1,
-      hCycles: 2, lCycles: 2, haltMaxSteps: 2, haltExploration: 0.1,
+      hCycles: 1, lCycles: 1, haltMaxSteps: 2, haltExploration: 0.1,
     };
     const model = new HRM(config);
     const { AdamW } = await import('../engine/index.ts');
-    const opt = new AdamW(model.parameters(), { lr: 3e-3, betas: [0.9, 0.95], weightDecay: 0.1 });
-    const trainer = new ACTTrainer(model, opt, sudokuSource(spec, train, 12), 32, { loss: 'softmax' });
-    for (let step = 0; step < 150; step++) {
+    const opt = new AdamW(model.parameters(), { lr: 1e-2, betas: [0.9, 0.95], weightDecay: 0.1 });
+    const trainer = new ACTTrainer(model, opt, sudokuSource(spec, train, 12), 64, { loss: 'softmax' });
+    for (let step = 0; step < 60; step++) {
       const m = trainer.step();
       for (const t of Object.values(m)) t.dispose();
     }
-    const held = toBatch(test.map(sudokuExample));
-    const result = await evaluatePuzzles(model, held, { segments: 2 });
-    const givens = test.reduce((s, ex) => s + ex.puzzle.filter((v) => v !== 0).length, 0) / (16 * test.length);
-    const cellAccuracy = result.cellBySegment[1];
-    console.log(`4×4 held-out cell accuracy ${(100 * cellAccuracy).toFixed(1)}% (givens ${(100 * givens).toFixed(1)}%), exact ${(100 * result.exactBySegment[1]).toFixed(1)}%`);
-    // Copying the givens scores the givens' share; a model that also beats chance on blanks must clear it by 15 points.
-    expect(cellAccuracy).toBeGreaterThan(givens + 0.15);
+    const result = await evaluatePuzzles(model, toBatch(test.map(sudokuExample)), { segments: 2 });
+    let blanks = 0;
+    let right = 0;
+    test.forEach((ex, e) => ex.puzzle.forEach((v, i) => {
+      if (v !== 0) return;
+      blanks++;
+      if (result.predictions[e][i] === ex.solution[i] + 1) right++;
+    }));
+    const blankAccuracy = right / blanks;
+    console.log(`4×4 held-out: blank-cell accuracy ${(100 * blankAccuracy).toFixed(1)}% (chance 25%), all cells ${(100 * result.cellBySegment[1]).toFixed(1)}%, exact ${(100 * result.exactBySegment[1]).toFixed(1)}%`);
+    // Measured 35.5% with this seed on SwiftShader; ~560 blank cells put the estimate's standard error near 2%.
+    expect(blankAccuracy).toBeGreaterThan(0.31);
     trainer.dispose();
   }, 300_000);
 });

@@ -3,8 +3,14 @@
 
 import { describeAdapter, init, NoAdapterError, shutdown } from '../../engine/index.ts';
 import { runDemo } from './demo.ts';
+import { evaluate, solve, train } from './hrm.ts';
 
 const USAGE = `usage: hiero <command>
+  train hrm|trm --task sudoku-4x4|sudoku-6x6|sudoku-9x9|maze-N|arc:DIR [--steps N --batch B --preset tiny|small|paper
+            --lr X --train N --test N --max-segments M --cycles C --eval-every K --out DIR --seed S --loss softmax|stablemax]
+            train --resume DIR [--steps N]     continue a run exactly where its checkpoint left it
+  eval --checkpoint DIR [--segments M --count N]   accuracy on the held-out puzzles, per segment
+  solve --checkpoint DIR PUZZLE              solve a Sudoku given as digits with '.' for blanks (or on stdin)
   demo      train a small byte-level Transformer LM on Shakespeare, printing the loss as it falls
             (--steps=N, --batch=N)
   info      print the WebGPU adapter, its limits and features
@@ -15,6 +21,15 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'demo':
       await runDemo(rest);
+      return 0;
+    case 'train':
+      await train(rest);
+      return 0;
+    case 'eval':
+      await evaluate(rest);
+      return 0;
+    case 'solve':
+      await solve(rest);
       return 0;
     case 'info': {
       const report = await init();
@@ -37,7 +52,8 @@ main(process.argv.slice(2)).then(
     process.exit(code);
   },
   (error: Error) => {
-    console.error(error instanceof NoAdapterError ? error.message : (error.stack ?? String(error)));
+    const known = error instanceof NoAdapterError || error.name === 'PuzzleError' || error.name === 'CheckpointError' || error.message.startsWith('--') || /^(train|eval|solve):/.test(error.message);
+    console.error(known ? `hiero: ${error.message}` : (error.stack ?? String(error)));
     shutdown();
     process.exit(1);
   },

@@ -154,6 +154,16 @@ export function manualSeed(seed: number): void {
   nextStream = 0;
 }
 
+/** The global generator's state, for checkpoints that must resume the same random stream. */
+export function getRandomState(): [number, number] {
+  return [globalSeed, nextStream];
+}
+
+export function setRandomState(state: readonly [number, number]): void {
+  globalSeed = state[0] >>> 0;
+  nextStream = state[1];
+}
+
 /** A fresh seed from the global generator, for host-side sampling (initialisers) that must follow manualSeed. */
 export function nextSeed(): number {
   return (Math.imul(globalSeed ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(nextStream++, 0xc2b2ae35)) >>> 0;

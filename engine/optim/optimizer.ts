@@ -7,7 +7,7 @@ import { HieroError } from '../errors.ts';
 import { Uniforms } from '../runtime.ts';
 import { keep, type Tensor } from '../tensor.ts';
 import { full, zerosLike } from '../ops/creation.ts';
-import { add, mul } from '../ops/elementwise.ts';
+import { add, assign, mul } from '../ops/elementwise.ts';
 import { empty, launch } from '../ops/launch.ts';
 import { sum } from '../ops/reduce.ts';
 
@@ -198,6 +198,16 @@ export class AdamW extends Optimizer {
       [`${name}.exp_avg`, this.stateFor(this.m, p)],
       [`${name}.exp_avg_sq`, this.stateFor(this.v, p)],
     ] as [string, Tensor][]);
+  }
+
+  /** Restores moments saved by stateTensors (names as there); missing entries stay zero. */
+  loadStateTensors(named: [string, Tensor][], saved: Map<string, Tensor>): void {
+    for (const [name, p] of named) {
+      for (const [suffix, store] of [['exp_avg', this.m], ['exp_avg_sq', this.v]] as const) {
+        const src = saved.get(`${name}.${suffix}`);
+        if (src) noGrad(() => assign(this.stateFor(store, p), src));
+      }
+    }
   }
 
   override dispose(): void {

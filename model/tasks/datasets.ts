@@ -73,7 +73,8 @@ export function toBatch(examples: TokenExample[]): PuzzleBatch & { count: number
 
 /** Draws training examples at random from a pool, each freshly augmented. */
 export class AugmentedSource<T> implements PuzzleSource {
-  private readonly random: Random;
+  /** Its state is saved in training checkpoints, so a resumed run draws the same examples. */
+  readonly random: Random;
 
   constructor(
     private readonly pool: T[],

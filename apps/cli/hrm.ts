@@ -1,0 +1,128 @@
+// `hiero train | eval | solve`: HRM/TRM on generated puzzles from the command line.
+
+import { readFileSync } from 'node:fs';
+import { describeAdapter, init, manualSeed, sync } from '../../engine/index.ts';
+import { formatSudoku } from '../../model/tasks/sudoku.ts';
+import { loadModel, presetConfig, readSession, solveWithModel, TrainingSession, type Preset } from '../../model/hrm-session.ts';
+
+export function flags(args: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith('--')) continue;
+    const eq = a.indexOf('=');
+    if (eq > 0) out.set(a.slice(2, eq), a.slice(eq + 1));
+    else if (i + 1 < args.length && !args[i + 1].startsWith('--')) out.set(a.slice(2), args[++i]);
+    else out.set(a.slice(2), 'true');
+  }
+  return out;
+}
+
+function number(f: Map<string, string>, name: string, fallback: number): number {
+  const v = f.get(name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${name}: '${v}' is not a number`);
+  return n;
+}
+
+function progressBar(done: number, total: number, width = 24): string {
+  const filled = Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+
+export async function train(args: string[]): Promise<void> {
+  const [variantArg] = args;
+  const f = flags(args);
+  const out = f.get('out') ?? `checkpoints/${variantArg ?? 'hrm'}-${f.get('task') ?? 'sudoku-4x4'}`;
+  const report = await init();
+  console.log(`adapter: ${describeAdapter(report)}`);
+  let session: TrainingSession;
+  if (f.has('resume')) {
+    session = await TrainingSession.resume(f.get('resume') === 'true' ? out : f.get('resume')!);
+    console.log(`resumed ${session.state.task} at step ${session.state.step}`);
+  } else {
+    if (variantArg !== 'hrm' && variantArg !== 'trm') throw new Error("train: say which model, 'hrm' or 'trm' (hiero train hrm --task sudoku-4x4)");
+    const seed = number(f, 'seed', 1);
+    manualSeed(seed);
+    const taskName = f.get('task') ?? 'sudoku-4x4';
+    const preset = (f.get('preset') ?? 'tiny') as Preset;
+    if (!['tiny', 'small', 'paper'].includes(preset)) throw new Error(`--preset: '${preset}' is not tiny, small or paper`);
+    const probe = await import('../../model/hrm-session.ts').then((m) => m.loadTask(taskName, { train: 1, test: 0, seed }));
+    const config = presetConfig(variantArg, preset, probe.vocab, probe.seqLen, probe.puzzleIds);
+    if (f.has('max-segments')) config.haltMaxSteps = number(f, 'max-segments', config.haltMaxSteps);
+    if (f.has('cycles')) config.hCycles = config.lCycles = number(f, 'cycles', config.hCycles);
+    session = await TrainingSession.create({
+      task: taskName, config, seed, trainCount: number(f, 'train', 500), testCount: number(f, 'test', 100),
+      lr: number(f, 'lr', preset === 'paper' ? 1e-4 : 1e-2), weightDecay: number(f, 'weight-decay', preset === 'paper' ? 1 : 0.1),
+      batch: number(f, 'batch', 64), loss: (f.get('loss') ?? 'softmax') as 'softmax' | 'stablemax',
+    });
+  }
+  const { model, state } = session;
+  const steps = number(f, 'steps', 100);
+  const evalEvery = number(f, 'eval-every', Math.max(10, Math.floor(steps / 4)));
+  console.log(
+    `model: ${state.config.variant.toUpperCase()} hidden ${state.config.hidden}, ${state.config.hLayers}+${state.config.lLayers} layers, ` +
+      `N=${state.config.hCycles} T=${state.config.lCycles}, up to ${state.config.haltMaxSteps} segments, ${model.parameterCount().toLocaleString('en')} parameters; ` +
+      `task ${state.task}: ${state.trainCount} training puzzles (augmented), ${session.task.heldOut.length} held out; batch ${state.batch}`,
+  );
+  const start = performance.now();
+  const first = state.step;
+  const tty = process.stdout.isTTY;
+  for (let s = 1; s <= steps; s++) {
+    const m = session.trainer.step();
+    state.step++;
+    const last = s === steps;
+    if (s % 5 === 0 || s === 1 || last) {
+      const [loss, exact, segments, halted] = await Promise.all([m.loss.item(), m.exactCorrect.item(), m.segments.item(), m.halted.item()]);
+      const rate = ((s * state.batch) / ((performance.now() - start) / 1000)).toFixed(1);
+      const line = `${progressBar(s, steps)} step ${state.step}  loss ${loss.toFixed(3)}  exact ${halted > 0 ? pct(exact) : '-'}  segments ${halted > 0 ? segments.toFixed(2) : '-'}  ${rate} samples/s`;
+      if (tty) process.stdout.write(`\r${line}${last ? '\n' : ''}`);
+      else console.log(line);
+    }
+    for (const t of Object.values(m)) t.dispose();
+    if (s % evalEvery === 0 || last) {
+      const r = await session.evaluate({ segments: state.config.haltMaxSteps });
+      const segs = r.exactBySegment.length;
+      const msg = `  held-out after step ${state.step}: cell ${pct(r.cellBySegment[segs - 1])}, exact ${pct(r.exactBySegment[segs - 1])} (per segment: ${r.exactBySegment.map(pct).join(' ')})`;
+      if (tty) process.stdout.write(`\n${msg}\n`);
+      else console.log(msg);
+      await session.save(out);
+    }
+  }
+  await sync();
+  const seconds = (performance.now() - start) / 1000;
+  console.log(`trained ${state.step - first} steps in ${seconds.toFixed(0)} s (${(((state.step - first) * state.batch) / seconds).toFixed(1)} samples/s); checkpoint: ${out}`);
+  session.dispose();
+}
+
+export async function evaluate(args: string[]): Promise<void> {
+  const f = flags(args);
+  const dir = f.get('checkpoint') ?? args.find((a) => !a.startsWith('--'));
+  if (!dir) throw new Error('eval: give a checkpoint directory (hiero eval --checkpoint checkpoints/hrm-sudoku-4x4)');
+  const report = await init();
+  console.log(`adapter: ${describeAdapter(report)}`);
+  const state = readSession(dir);
+  const session = await TrainingSession.resume(dir);
+  const segments = number(f, 'segments', state.config.haltMaxSteps);
+  const start = performance.now();
+  const r = await session.evaluate({ segments, count: f.has('count') ? number(f, 'count', 0) : undefined });
+  const seconds = (performance.now() - start) / 1000;
+  console.log(`${state.task}, ${r.predictions.length} held-out puzzles, ${segments} segments (${(r.predictions.length / seconds).toFixed(1)} puzzles/s):`);
+  r.exactBySegment.forEach((e, m) => console.log(`  segment ${m + 1}: exact ${pct(e)}, cell ${pct(r.cellBySegment[m])}`));
+  session.dispose();
+}
+
+export async function solve(args: string[]): Promise<void> {
+  const f = flags(args);
+  const dir = f.get('checkpoint');
+  if (!dir) throw new Error('solve: give --checkpoint DIR and the puzzle as an argument or on stdin (digits, "." for blanks)');
+  const text = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--checkpoint').join('') || readFileSync(0, 'utf8');
+  await init();
+  const { model } = await loadModel(dir);
+  const result = await solveWithModel(model, text);
+  console.log(formatSudoku(result.solution, result.spec));
+  console.log(result.valid ? `solved: a valid grid after segment ${result.firstValidSegment} of ${result.segments}` : `not solved: no segment of ${result.segments} gave a valid grid (last answer shown)`);
+}

@@ -1,0 +1,210 @@
+// Training sessions for HRM/TRM on the puzzle tasks, as the CLI runs them (`hiero train|eval|solve`; tests:
+// test/hrm-session.test.ts). A checkpoint is a directory:
+//   model.safetensors     the weights (metadata: the config)            ← what eval/solve need
+//   training.safetensors  AdamW moments and the ACT slots' state        ← what an exact resume needs
+//   session.json          task, model config, step, seeds, RNG states
+// Each file is written to a temporary name and renamed, so an interrupted save leaves the previous one intact.
+
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AdamW, getRandomState, loadSafetensors, noGrad, saveSafetensors, setRandomState, tensor, writeFileAtomic,
+} from '../engine/index.ts';
+import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource } from './hrm-train.ts';
+import { HRM, HRM_PAPER, TRM_PAPER, type HRMConfig } from './hrm.ts';
+import { loadArcDirectory, ARC_VOCAB, type ArcTask } from './tasks/arc.ts';
+import { PuzzleError } from './tasks/common.ts';
+import {
+  arcExamples, arcSource, mazeExample, mazeSource, mazeSplit, sudokuExample, sudokuSource, sudokuSplit, sudokuVocab,
+  toBatch, tokensToSudoku, type AugmentedSource, type TokenExample,
+} from './tasks/datasets.ts';
+import { parseSudoku, solveSudoku, specForCells, SUDOKU, validateSudoku, type SudokuSpec } from './tasks/sudoku.ts';
+
+export type Preset = 'tiny' | 'small' | 'paper';
+
+/** Small presets that train on a CPU driver; 'paper' is the published configuration. */
+export function presetConfig(variant: 'hrm' | 'trm', preset: Preset, vocab: number, seqLen: number, puzzleIds: number): HRMConfig {
+  const base = variant === 'trm' ? TRM_PAPER : HRM_PAPER;
+  const common = { vocab, seqLen, puzzleIds, puzzleEmbedding: puzzleIds > 1 };
+  if (preset === 'paper') return { ...base, ...common };
+  const hidden = preset === 'tiny' ? 32 : 128;
+  const sizes = { hidden, heads: preset === 'tiny' ? 2 : 4, expansion: 2, ffnMultiple: 16, haltMaxSteps: preset === 'tiny' ? 2 : 8 };
+  return variant === 'trm'
+    ? { ...base, ...common, ...sizes, hLayers: 0, lLayers: 2, hCycles: 2, lCycles: 2 }
+    : { ...base, ...common, ...sizes, hLayers: 1, lLayers: 1, hCycles: 2, lCycles: 2 };
+}
+
+export interface TaskData {
+  name: string;
+  vocab: number;
+  seqLen: number;
+  puzzleIds: number;
+  source: AugmentedSource<unknown>;
+  heldOut: TokenExample[];
+}
+
+/** `sudoku-4x4|6x6|9x9`, `maze-N` (N odd, ≥ 7), or `arc:DIRECTORY` of ARC JSON tasks. */
+export async function loadTask(name: string, options: { train: number; test: number; seed: number }): Promise<TaskData> {
+  const sudoku = /^sudoku-(4x4|6x6|9x9)$/.exec(name);
+  if (sudoku) {
+    const spec = SUDOKU[sudoku[1] as keyof typeof SUDOKU];
+    const split = sudokuSplit(spec, options.train, options.test, options.seed);
+    return { name, vocab: sudokuVocab(spec), seqLen: spec.size * spec.size, puzzleIds: 1, source: sudokuSource(spec, split.train, options.seed + 1) as AugmentedSource<unknown>, heldOut: split.test.map(sudokuExample) };
+  }
+  const maze = /^maze-(\d+)$/.exec(name);
+  if (maze) {
+    const size = Number(maze[1]);
+    if (size < 7 || size % 2 === 0) throw new PuzzleError(`task ${name}: maze sizes are odd numbers of at least 7`);
+    const split = mazeSplit(size, options.train, options.test, options.seed, Math.floor((size * size) / 8));
+    return { name, vocab: 6, seqLen: size * size, puzzleIds: 1, source: mazeSource(split.train, options.seed + 1) as AugmentedSource<unknown>, heldOut: split.test.map(mazeExample) };
+  }
+  if (name.startsWith('arc:')) {
+    const tasks: ArcTask[] = await loadArcDirectory(name.slice(4));
+    if (tasks.length === 0) throw new PuzzleError(`task ${name}: no .json task files in that directory`);
+    return { name, vocab: ARC_VOCAB, seqLen: 900, puzzleIds: tasks.length, source: arcSource(tasks, options.seed + 1) as AugmentedSource<unknown>, heldOut: arcExamples(tasks, 'test') };
+  }
+  throw new PuzzleError(`unknown task '${name}' (sudoku-4x4, sudoku-6x6, sudoku-9x9, maze-N, arc:DIR)`);
+}
+
+export interface SessionState {
+  task: string;
+  config: HRMConfig;
+  step: number;
+  seed: number;
+  trainCount: number;
+  testCount: number;
+  lr: number;
+  weightDecay: number;
+  batch: number;
+  loss: 'softmax' | 'stablemax';
+  sourceRandom: number;
+  engineRandom: [number, number];
+}
+
+export class TrainingSession {
+  readonly trainer: ACTTrainer;
+
+  constructor(
+    readonly state: SessionState,
+    readonly model: HRM,
+    readonly optimizer: AdamW,
+    readonly task: TaskData,
+  ) {
+    this.trainer = new ACTTrainer(model, optimizer, task.source as PuzzleSource, state.batch, { loss: state.loss });
+  }
+
+  static async create(state: Omit<SessionState, 'step' | 'sourceRandom' | 'engineRandom'>): Promise<TrainingSession> {
+    const task = await loadTask(state.task, { train: state.trainCount, test: state.testCount, seed: state.seed });
+    const model = new HRM(state.config);
+    const optimizer = new AdamW(model.parameters(), { lr: state.lr, betas: [0.9, 0.95], weightDecay: state.weightDecay });
+    return new TrainingSession({ ...state, step: 0, sourceRandom: task.source.random.state, engineRandom: getRandomState() }, model, optimizer, task);
+  }
+
+  /** Resumes from a checkpoint directory: the same weights, moments, slots and random streams. */
+  static async resume(dir: string): Promise<TrainingSession> {
+    const state = readSession(dir);
+    const session = await TrainingSession.create(state);
+    await loadWeights(session.model, dir);
+    const { tensors } = await loadSafetensors(join(dir, 'training.safetensors'));
+    session.optimizer.loadStateTensors(session.model.namedParameters(), tensors);
+    session.optimizer.stepCount = state.step;
+    session.trainer.loadStateTensors(tensors);
+    for (const t of tensors.values()) t.dispose();
+    session.state.step = state.step;
+    session.task.source.random.state = state.sourceRandom;
+    setRandomState(state.engineRandom);
+    return session;
+  }
+
+  async save(dir: string): Promise<void> {
+    mkdirSync(dir, { recursive: true });
+    this.state.sourceRandom = this.task.source.random.state;
+    this.state.engineRandom = getRandomState();
+    await saveSafetensors(join(dir, 'model.safetensors'), this.model.stateDict(), { config: JSON.stringify(this.state.config), task: this.state.task });
+    await saveSafetensors(join(dir, 'training.safetensors'), [...this.optimizer.stateTensors(this.model.namedParameters()), ...this.trainer.stateTensors()]);
+    await writeFileAtomic(join(dir, 'session.json'), JSON.stringify(this.state, null, 2));
+  }
+
+  async evaluate(options: { segments?: number; count?: number } = {}) {
+    const examples = this.task.heldOut.slice(0, options.count ?? this.task.heldOut.length);
+    if (examples.length === 0) throw new PuzzleError(`task ${this.task.name}: no held-out examples with answers to evaluate on`);
+    return evaluatePuzzles(this.model, toBatch(examples), { segments: options.segments });
+  }
+
+  dispose(): void {
+    this.trainer.dispose();
+    this.optimizer.dispose();
+    this.model.dispose();
+  }
+}
+
+export function readSession(dir: string): SessionState {
+  const path = join(dir, 'session.json');
+  if (!existsSync(path)) throw new PuzzleError(`${dir}: not a checkpoint directory (no session.json)`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as SessionState;
+  } catch (error) {
+    throw new PuzzleError(`${path}: unreadable (${(error as Error).message})`);
+  }
+}
+
+async function loadWeights(model: HRM, dir: string): Promise<void> {
+  const { tensors } = await loadSafetensors(join(dir, 'model.safetensors'));
+  try {
+    model.loadStateDict(tensors);
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+}
+
+/** The model of a checkpoint directory, for eval and solve. */
+export async function loadModel(dir: string): Promise<{ model: HRM; state: SessionState }> {
+  const state = readSession(dir);
+  const model = new HRM(state.config);
+  await loadWeights(model, dir);
+  return { model, state };
+}
+
+export interface SolveResult {
+  spec: SudokuSpec;
+  solution: number[];
+  /** Segments run, and the first segment whose answer is a valid complete grid consistent with the givens. */
+  segments: number;
+  firstValidSegment: number | null;
+  valid: boolean;
+}
+
+/** Solves one Sudoku with a trained model: runs up to M_max segments and reports the first valid answer. */
+export async function solveWithModel(model: HRM, text: string): Promise<SolveResult> {
+  const puzzle = parseSudoku(text);
+  const spec = specForCells(puzzle.length);
+  if (spec.size + 2 !== model.config.vocab || spec.size * spec.size !== model.config.seqLen) {
+    throw new PuzzleError(`solve: the checkpoint was trained on ${Math.sqrt(model.config.seqLen)}×${Math.sqrt(model.config.seqLen)} grids, this puzzle is ${spec.size}×${spec.size}`);
+  }
+  validateSudoku(puzzle, spec);
+  if (solveSudoku(puzzle, spec, 1).solutions.length === 0) throw new PuzzleError(`solve: this ${spec.size}×${spec.size} puzzle has no solution`);
+  const inputs = tensor(Int32Array.from(puzzle.map((v) => (v === 0 ? 1 : v + 1))), [1, spec.size * spec.size], { dtype: 'i32' });
+  const segments = model.config.haltMaxSteps;
+  const { logits, qHalt } = model.evaluate(inputs, model.puzzle_emb ? tensor(Int32Array.of(0), [1], { dtype: 'i32' }) : null, segments);
+  let firstValid: number | null = null;
+  let answer: number[] = [];
+  for (let m = 0; m < segments; m++) {
+    const predicted = await noGrad(() => logits[m].argmax(-1)).toArray();
+    const grid = tokensToSudoku(predicted);
+    const consistent = puzzle.every((v, i) => v === 0 || grid[i] === v);
+    let ok = consistent;
+    try {
+      validateSudoku(grid, spec, { complete: true });
+    } catch {
+      ok = false;
+    }
+    answer = grid;
+    if (ok && firstValid === null) firstValid = m + 1;
+    logits[m].dispose();
+    qHalt[m].dispose();
+  }
+  inputs.dispose();
+  return { spec, solution: answer, segments, firstValidSegment: firstValid, valid: firstValid !== null };
+}
+
+export { IGNORE };

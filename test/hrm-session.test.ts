@@ -1,0 +1,60 @@
+// Training sessions (model/hrm-session.ts): a checkpoint resumes exactly, and solve/eval read it.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { manualSeed } from '../engine/index.ts';
+import { loadModel, loadTask, presetConfig, solveWithModel, TrainingSession } from '../model/hrm-session.ts';
+import { formatSudoku } from '../model/tasks/sudoku.ts';
+import { useDevice } from './helpers.ts';
+
+useDevice();
+
+async function weights(session: TrainingSession): Promise<number[]> {
+  const out: number[] = [];
+  for (const [, p] of session.model.namedParameters()) out.push(...(await p.toArray()));
+  return out;
+}
+
+describe('HRM training sessions', () => {
+  it('resumes exactly: 2 steps after a save give the same weights as 2 steps after loading it', async () => {
+    manualSeed(9);
+    const dir = mkdtempSync(join(tmpdir(), 'hiero-session-'));
+    const config = presetConfig('hrm', 'tiny', 6, 16, 1);
+    const session = await TrainingSession.create({ task: 'sudoku-4x4', config: { ...config, hidden: 16 }, seed: 3, trainCount: 20, testCount: 4, lr: 1e-2, weightDecay: 0.1, batch: 4, loss: 'softmax' });
+    for (let i = 0; i < 3; i++) for (const t of Object.values(session.trainer.step())) t.dispose();
+    session.state.step = 3;
+    await session.save(dir);
+    for (let i = 0; i < 2; i++) for (const t of Object.values(session.trainer.step())) t.dispose();
+    const continued = await weights(session);
+    session.dispose();
+
+    manualSeed(12345); // the resumed session restores the generator itself
+    const resumed = await TrainingSession.resume(dir);
+    expect(resumed.state.step).toBe(3);
+    for (let i = 0; i < 2; i++) for (const t of Object.values(resumed.trainer.step())) t.dispose();
+    expect(await weights(resumed)).toEqual(continued);
+
+    const r = await resumed.evaluate({ segments: 2 });
+    expect(r.exactBySegment).toHaveLength(2);
+    resumed.dispose();
+
+    const { model } = await loadModel(dir);
+    const solved = await solveWithModel(model, '1... .... .... ...2');
+    expect(formatSudoku(solved.solution, solved.spec).split('\n')).toHaveLength(5);
+    await expect(solveWithModel(model, '11.. .... .... ....')).rejects.toThrow(/digit 1 appears twice in row 1/);
+    await expect(solveWithModel(model, '1........')).rejects.toThrow(/trained on 4×4 grids, this puzzle is 3|not a 4×4, 6×6 or 9×9/);
+  });
+
+  it('loads ARC tasks from a directory and rejects unknown tasks', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hiero-arc-'));
+    writeFileSync(join(dir, 'flip.json'), JSON.stringify({ train: [{ input: [[1, 0]], output: [[0, 1]] }], test: [{ input: [[2, 0]], output: [[0, 2]] }] }));
+    const task = await loadTask(`arc:${dir}`, { train: 1, test: 1, seed: 1 });
+    expect(task.seqLen).toBe(900);
+    expect(task.heldOut).toHaveLength(1);
+    expect(task.source.next(2).inputs.length).toBe(1800);
+    await expect(loadTask('chess', { train: 1, test: 1, seed: 1 })).rejects.toThrow(/unknown task 'chess'/);
+    await expect(loadTask('maze-8', { train: 1, test: 1, seed: 1 })).rejects.toThrow(/odd numbers/);
+  });
+});
