@@ -13,10 +13,10 @@
 //   H_init, L_init                              the same (buffers)
 
 import {
-  attention, concat, embedding, Embedding, full, keep, Linear, Module, noGrad, rmsNorm, rope, scope, slice, swiglu,
+  attention, concat, embedding, Embedding, full, keep, Linear, Module, noGrad, rmsNorm, rope, scope, slice,
   tensor, truncatedNormal, type Tensor,
 } from '../engine/index.ts';
-import { consume, halves } from './layers.ts';
+import { consume, SwiGLUMLP } from './layers.ts';
 
 export interface HRMConfig {
   /** 'hrm': separate H and L modules; 'trm': one network used for both updates (TRM's recursion schedule). */
@@ -103,37 +103,15 @@ class HRMAttention extends Module {
   }
 }
 
-class HRMMLP extends Module {
-  readonly gate_up_proj: Linear;
-  readonly down_proj: Linear;
-
-  constructor(readonly config: HRMConfig) {
-    super();
-    const inner = ffnWidth(config);
-    this.gate_up_proj = this.child('gate_up_proj', new Linear(config.hidden, 2 * inner, { bias: false }));
-    this.down_proj = this.child('down_proj', new Linear(inner, config.hidden, { bias: false }));
-  }
-
-  forward(x: Tensor): Tensor {
-    const gu = this.gate_up_proj.forward(x);
-    const [gate, up] = halves(gu, gu.shape[gu.rank - 1] / 2);
-    gu.dispose();
-    const h = swiglu(gate, up);
-    gate.dispose();
-    up.dispose();
-    return consume(h, (t) => this.down_proj.forward(t));
-  }
-}
-
 /** Post-norm block without biases or a learned norm scale: h = rms(h + attn(h)); h = rms(h + mlp(h)). */
 class HRMBlock extends Module {
   readonly self_attn: HRMAttention;
-  readonly mlp: HRMMLP;
+  readonly mlp: SwiGLUMLP;
 
   constructor(readonly config: HRMConfig) {
     super();
     this.self_attn = this.child('self_attn', new HRMAttention(config));
-    this.mlp = this.child('mlp', new HRMMLP(config));
+    this.mlp = this.child('mlp', new SwiGLUMLP(config.hidden, ffnWidth(config), { gateUp: 'gate_up_proj', down: 'down_proj' }));
   }
 
   forward(h: Tensor): Tensor {

@@ -16,14 +16,15 @@ export function halves(x: Tensor, n: number): [Tensor, Tensor] {
   return [slice(x, ranges(0, n)), slice(x, ranges(n, 2 * n))];
 }
 
+/** down(silu(gate) ⊙ up) with [gate | up] from one fused projection. `names` sets the two projections' state-dict names. */
 export class SwiGLUMLP extends Module {
   readonly gateUp: Linear;
   readonly down: Linear;
 
-  constructor(dim: number, readonly hidden: number) {
+  constructor(dim: number, readonly hidden: number, names: { gateUp: string; down: string } = { gateUp: 'gate_up', down: 'down' }) {
     super();
-    this.gateUp = this.child('gate_up', new Linear(dim, 2 * hidden, { bias: false }));
-    this.down = this.child('down', new Linear(hidden, dim, { bias: false }));
+    this.gateUp = this.child(names.gateUp, new Linear(dim, 2 * hidden, { bias: false }));
+    this.down = this.child(names.down, new Linear(hidden, dim, { bias: false }));
   }
 
   forward(x: Tensor): Tensor {

@@ -64,7 +64,7 @@ describe('HRM model', () => {
       return loss;
     };
     scope(() => lossOf().backward());
-    const weight = model.H_level!.layers[0].mlp.down_proj.weight;
+    const weight = model.H_level!.layers[0].mlp.down.weight;
     const analytic = await weight.grad!.toArray();
     const values = await weight.toArray();
     // Central differences in f32 with h = 1e-2: forward rounding (~1e-6) / h leaves ~1e-4 of noise, and the
