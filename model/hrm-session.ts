@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  AdamW, getRandomState, loadSafetensors, noGrad, saveSafetensors, setRandomState, tensor, writeFileAtomic,
+  AdamAtan2, AdamW, getRandomState, loadSafetensors, noGrad, saveSafetensors, setRandomState, tensor, writeFileAtomic,
 } from '../engine/index.ts';
 import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource } from './hrm-train.ts';
 import { HRM, HRM_PAPER, TRM_PAPER, type HRMConfig } from './hrm.ts';
@@ -77,6 +77,8 @@ export interface SessionState {
   weightDecay: number;
   batch: number;
   loss: 'softmax' | 'stablemax';
+  /** 'adam-atan2' is the reference code's optimiser; the small presets were tuned with 'adamw'. */
+  optimizer?: 'adamw' | 'adam-atan2';
   sourceRandom: number;
   engineRandom: [number, number];
 }
@@ -96,7 +98,8 @@ export class TrainingSession {
   static async create(state: Omit<SessionState, 'step' | 'sourceRandom' | 'engineRandom'>): Promise<TrainingSession> {
     const task = await loadTask(state.task, { train: state.trainCount, test: state.testCount, seed: state.seed });
     const model = new HRM(state.config);
-    const optimizer = new AdamW(model.parameters(), { lr: state.lr, betas: [0.9, 0.95], weightDecay: state.weightDecay });
+    const Optimizer = state.optimizer === 'adam-atan2' ? AdamAtan2 : AdamW;
+    const optimizer = new Optimizer(model.parameters(), { lr: state.lr, betas: [0.9, 0.95], weightDecay: state.weightDecay });
     return new TrainingSession({ ...state, step: 0, sourceRandom: task.source.random.state, engineRandom: getRandomState() }, model, optimizer, task);
   }
 

@@ -5,11 +5,14 @@
 // adamw (Loshchilov & Hutter; PyTorch's AdamW):
 //   g = grad * scale;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= lr * wd * p;  p -= lr * (m / bc1) / (sqrt(v / bc2) + eps)          bc_i = 1 - b_i^t
+// adam-atan2 (ATAN2; the optimiser of the HRM reference code): no epsilon, the ratio replaced by atan2:
+//   p -= lr * wd * p;  p -= (lr / bc1) * atan2(m, sqrt(v / bc2))
 // sgd (PyTorch's SGD with momentum and dampening 0):
 //   g = grad * scale + wd * p;  buf = mu buf + g;  p -= lr * (nesterov ? g + mu buf : buf)
 
 override WG: u32 = 256u;
 override NESTEROV: bool = false;
+override ATAN2: bool = false;
 
 struct OptimParams {
   n: u32,
@@ -43,7 +46,11 @@ fn adamw_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   state1[i] = m;
   state2[i] = v;
   var w = p[i] * (1.0 - params.lr * params.weight_decay);
-  w -= params.lr * (m / params.bias_correction1) / (sqrt(v / params.bias_correction2) + params.eps);
+  if (ATAN2) {
+    w -= (params.lr / params.bias_correction1) * atan2(m, sqrt(v / params.bias_correction2));
+  } else {
+    w -= params.lr * (m / params.bias_correction1) / (sqrt(v / params.bias_correction2) + params.eps);
+  }
   p[i] = w;
 }
 

@@ -2,7 +2,7 @@
 // over several steps. Tolerance: a few f32 operations per step, compounded over 5 steps: rtol 1e-5, atol 1e-6.
 
 import { describe, expect, it } from 'vitest';
-import { AdamW, clipGradNorm, SGD, tensor, warmupCosine, warmupStableDecay, type Tensor } from '../engine/index.ts';
+import { AdamAtan2, AdamW, clipGradNorm, SGD, tensor, warmupCosine, warmupStableDecay, type Tensor } from '../engine/index.ts';
 import { expectClose, useDevice } from './helpers.ts';
 
 useDevice();
@@ -59,6 +59,29 @@ describe('AdamW', () => {
     const norm = clipGradNorm([p, q], 10);
     expect(await norm.item()).toBeCloseTo(5, 5);
     expectClose(await p.grad!.toArray(), [3, 0], TOL, 'unclipped below the bound');
+  });
+});
+
+describe('AdamAtan2', () => {
+  it('matches the reference update: p -= lr/bc1 · atan2(m, sqrt(v/bc2)), with decoupled decay', async () => {
+    const init = [1, -2, 0.5, 3];
+    const p = tensor(init, undefined, { requiresGrad: true });
+    const opt = new AdamAtan2([p], { lr: 0.01, weightDecay: 0.1, betas: [0.9, 0.95] });
+    const w = [...init];
+    const m = [0, 0, 0, 0];
+    const v = [0, 0, 0, 0];
+    GRADS.forEach((g, t) => {
+      setGrad(p, g);
+      opt.step();
+      for (let i = 0; i < 4; i++) {
+        m[i] = 0.9 * m[i] + 0.1 * g[i];
+        v[i] = 0.95 * v[i] + 0.05 * g[i] * g[i];
+        w[i] *= 1 - 0.01 * 0.1;
+        w[i] -= (0.01 / (1 - 0.9 ** (t + 1))) * Math.atan2(m[i], Math.sqrt(v[i] / (1 - 0.95 ** (t + 1))));
+      }
+    });
+    // atan2 in WGSL is specified to a few ULP; over 5 steps that stays far inside rtol 1e-5.
+    expectClose(await p.toArray(), w, TOL, 'adam-atan2');
   });
 });
 

@@ -58,6 +58,7 @@ export async function train(args: string[]): Promise<void> {
       task: taskName, config, seed, trainCount: number(f, 'train', 500), testCount: number(f, 'test', 100),
       lr: number(f, 'lr', preset === 'paper' ? 1e-4 : 1e-2), weightDecay: number(f, 'weight-decay', preset === 'paper' ? 1 : 0.1),
       batch: number(f, 'batch', 64), loss: (f.get('loss') ?? 'softmax') as 'softmax' | 'stablemax',
+      optimizer: (f.get('optimizer') ?? (preset === 'paper' ? 'adam-atan2' : 'adamw')) as 'adamw' | 'adam-atan2',
     });
   }
   const { model, state } = session;

@@ -189,7 +189,12 @@ export class AdamW extends Optimizer {
       .f32(lr).f32(group.weightDecay ?? this.weightDecay).f32(b1).f32(b2).f32(this.eps)
       .f32(1 - b1 ** this.stepCount).f32(1 - b2 ** this.stepCount).f32(0)
       .build();
-    this.dispatch('adamw_update', p, this.stateFor(this.m, p), this.stateFor(this.v, p), grad, scale, uniforms);
+    this.dispatch('adamw_update', p, this.stateFor(this.m, p), this.stateFor(this.v, p), grad, scale, uniforms, { ATAN2: this.atan2 });
+  }
+
+  /** Adam-atan2 instead of Adam's ratio (see AdamAtan2). */
+  protected get atan2(): boolean {
+    return false;
   }
 
   /** The moment estimates, for checkpoints (names: `<param>.exp_avg`, `.exp_avg_sq`, as PyTorch calls them). */
@@ -213,6 +218,16 @@ export class AdamW extends Optimizer {
   override dispose(): void {
     super.dispose();
     for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+}
+
+/**
+ * Adam-atan2 (the HRM reference code's optimiser): AdamW with the update m̂ / (sqrt(v̂) + ε) replaced by
+ * atan2(m, sqrt(v / bc2)) / bc1, which is bounded and needs no ε. Decoupled weight decay as AdamW.
+ */
+export class AdamAtan2 extends AdamW {
+  protected override get atan2(): boolean {
+    return true;
   }
 }
 
