@@ -13,7 +13,7 @@ export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, ma
 export type { TensorOptions, RandomOptions } from './ops/creation.ts';
 export {
   unary, binary, neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, silu, gelu, softplus, square, sin, cos,
-  reciprocal, add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, where, contiguous, astype, assign,
+  reciprocal, add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, where, contiguous, astype, assign, clone,
   UNARY_OPS, BINARY_OPS,
 } from './ops/elementwise.ts';
 export type { UnaryOpName, BinaryOpName } from './ops/elementwise.ts';

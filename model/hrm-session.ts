@@ -8,9 +8,10 @@
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  AdamAtan2, AdamW, getRandomState, loadSafetensors, noGrad, saveSafetensors, setRandomState, tensor, writeFileAtomic,
+  AdamAtan2, AdamW, assign, clone, getRandomState, keep, loadSafetensors, noGrad, saveSafetensors, scope, setRandomState,
+  tensor, writeFileAtomic, type Tensor,
 } from '../engine/index.ts';
-import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource } from './hrm-train.ts';
+import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource, type StepMetrics } from './hrm-train.ts';
 import { HRM, HRM_PAPER, TRM_PAPER, type HRMConfig } from './hrm.ts';
 import { loadArcDirectory, ARC_VOCAB, type ArcTask } from './tasks/arc.ts';
 import { PuzzleError } from './tasks/common.ts';
@@ -79,12 +80,16 @@ export interface SessionState {
   loss: 'softmax' | 'stablemax';
   /** 'adam-atan2' is the reference code's optimiser; the small presets were tuned with 'adamw'. */
   optimizer?: 'adamw' | 'adam-atan2';
+  /** Decay of an exponential moving average of the weights used for evaluation (TRM: 0.999); absent: none. */
+  ema?: number;
   sourceRandom: number;
   engineRandom: [number, number];
 }
 
 export class TrainingSession {
   readonly trainer: ACTTrainer;
+  /** The moving average of the weights (by parameter name), when state.ema is set. */
+  readonly ema = new Map<string, Tensor>();
 
   constructor(
     readonly state: SessionState,
@@ -93,6 +98,38 @@ export class TrainingSession {
     readonly task: TaskData,
   ) {
     this.trainer = new ACTTrainer(model, optimizer, task.source as PuzzleSource, state.batch, { loss: state.loss });
+    if (state.ema !== undefined) {
+      for (const [name, p] of model.namedParameters()) this.ema.set(name, keep(clone(p)));
+    }
+  }
+
+  /** One training step, then the weight average's update (on the GPU: no read-back). */
+  step(): StepMetrics {
+    const metrics = this.trainer.step();
+    this.state.step++;
+    const decay = this.state.ema;
+    if (decay !== undefined) {
+      scope(() => noGrad(() => {
+        for (const [name, p] of this.model.namedParameters()) {
+          const average = this.ema.get(name)!;
+          assign(average, average.mul(decay).add(p.mul(1 - decay)));
+        }
+      }));
+    }
+    return metrics;
+  }
+
+  /** Runs fn with the averaged weights loaded (when there are any), then restores the trained ones. */
+  async withAveragedWeights<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.ema.size === 0) return fn();
+    const trained = new Map(this.model.namedParameters().map(([n, p]) => [n, keep(clone(p))]));
+    this.model.loadStateDict(this.ema, { strict: false });
+    try {
+      return await fn();
+    } finally {
+      this.model.loadStateDict(trained, { strict: false });
+      for (const t of trained.values()) t.dispose();
+    }
   }
 
   static async create(state: Omit<SessionState, 'step' | 'sourceRandom' | 'engineRandom'>): Promise<TrainingSession> {
@@ -112,6 +149,10 @@ export class TrainingSession {
     session.optimizer.loadStateTensors(session.model.namedParameters(), tensors);
     session.optimizer.stepCount = state.step;
     session.trainer.loadStateTensors(tensors);
+    for (const [name, average] of session.ema) {
+      const saved = tensors.get(`ema.${name}`);
+      if (saved) noGrad(() => assign(average, saved));
+    }
     for (const t of tensors.values()) t.dispose();
     session.state.step = state.step;
     session.task.source.random.state = state.sourceRandom;
@@ -124,17 +165,23 @@ export class TrainingSession {
     this.state.sourceRandom = this.task.source.random.state;
     this.state.engineRandom = getRandomState();
     await saveSafetensors(join(dir, 'model.safetensors'), this.model.stateDict(), { config: JSON.stringify(this.state.config), task: this.state.task });
-    await saveSafetensors(join(dir, 'training.safetensors'), [...this.optimizer.stateTensors(this.model.namedParameters()), ...this.trainer.stateTensors()]);
+    await saveSafetensors(join(dir, 'training.safetensors'), [
+      ...this.optimizer.stateTensors(this.model.namedParameters()),
+      ...this.trainer.stateTensors(),
+      ...[...this.ema].map(([name, t]) => [`ema.${name}`, t] as [string, Tensor]),
+    ]);
     await writeFileAtomic(join(dir, 'session.json'), JSON.stringify(this.state, null, 2));
   }
 
+  /** Held-out accuracy per segment (with the averaged weights when the session keeps an average). */
   async evaluate(options: { segments?: number; count?: number } = {}) {
     const examples = this.task.heldOut.slice(0, options.count ?? this.task.heldOut.length);
     if (examples.length === 0) throw new PuzzleError(`task ${this.task.name}: no held-out examples with answers to evaluate on`);
-    return evaluatePuzzles(this.model, toBatch(examples), { segments: options.segments });
+    return this.withAveragedWeights(() => evaluatePuzzles(this.model, toBatch(examples), { segments: options.segments }));
   }
 
   dispose(): void {
+    for (const t of this.ema.values()) t.dispose();
     this.trainer.dispose();
     this.optimizer.dispose();
     this.model.dispose();

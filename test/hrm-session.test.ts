@@ -18,23 +18,27 @@ async function weights(session: TrainingSession): Promise<number[]> {
 }
 
 describe('HRM training sessions', () => {
-  it('resumes exactly: 2 steps after a save give the same weights as 2 steps after loading it', async () => {
+  it('resumes exactly (weights, Adam-atan2 moments, ACT slots, weight average, random streams)', async () => {
     manualSeed(9);
     const dir = mkdtempSync(join(tmpdir(), 'hiero-session-'));
     const config = presetConfig('hrm', 'tiny', 6, 16, 1);
-    const session = await TrainingSession.create({ task: 'sudoku-4x4', config: { ...config, hidden: 16 }, seed: 3, trainCount: 20, testCount: 4, lr: 1e-2, weightDecay: 0.1, batch: 4, loss: 'softmax' });
-    for (let i = 0; i < 3; i++) for (const t of Object.values(session.trainer.step())) t.dispose();
-    session.state.step = 3;
+    const session = await TrainingSession.create({ task: 'sudoku-4x4', config: { ...config, hidden: 16 }, seed: 3, trainCount: 20, testCount: 4, lr: 1e-2, weightDecay: 0.1, batch: 4, loss: 'softmax', optimizer: 'adam-atan2', ema: 0.9 });
+    for (let i = 0; i < 3; i++) for (const t of Object.values(session.step())) t.dispose();
     await session.save(dir);
-    for (let i = 0; i < 2; i++) for (const t of Object.values(session.trainer.step())) t.dispose();
+    for (let i = 0; i < 2; i++) for (const t of Object.values(session.step())) t.dispose();
     const continued = await weights(session);
+    const average = Array.from(await session.ema.get('lm_head.weight')!.toArray());
+    expect(average).not.toEqual(Array.from(await session.model.lm_head.weight.toArray()));
+    await session.evaluate({ segments: 1 });
+    expect(await weights(session)).toEqual(continued); // evaluation with the average restores the trained weights
     session.dispose();
 
     manualSeed(12345); // the resumed session restores the generator itself
     const resumed = await TrainingSession.resume(dir);
     expect(resumed.state.step).toBe(3);
-    for (let i = 0; i < 2; i++) for (const t of Object.values(resumed.trainer.step())) t.dispose();
+    for (let i = 0; i < 2; i++) for (const t of Object.values(resumed.step())) t.dispose();
     expect(await weights(resumed)).toEqual(continued);
+    expect(Array.from(await resumed.ema.get('lm_head.weight')!.toArray())).toEqual(average);
 
     const r = await resumed.evaluate({ segments: 2 });
     expect(r.exactBySegment).toHaveLength(2);

@@ -59,6 +59,8 @@ export async function train(args: string[]): Promise<void> {
       lr: number(f, 'lr', preset === 'paper' ? 1e-4 : 1e-2), weightDecay: number(f, 'weight-decay', preset === 'paper' ? 1 : 0.1),
       batch: number(f, 'batch', 64), loss: (f.get('loss') ?? 'softmax') as 'softmax' | 'stablemax',
       optimizer: (f.get('optimizer') ?? (preset === 'paper' ? 'adam-atan2' : 'adamw')) as 'adamw' | 'adam-atan2',
+      // TRM evaluates an exponential moving average of its weights (0.999), as its reference code does.
+      ema: f.has('ema') ? number(f, 'ema', 0.999) : variantArg === 'trm' ? 0.999 : undefined,
     });
   }
   const { model, state } = session;
@@ -73,8 +75,7 @@ export async function train(args: string[]): Promise<void> {
   const first = state.step;
   const tty = process.stdout.isTTY;
   for (let s = 1; s <= steps; s++) {
-    const m = session.trainer.step();
-    state.step++;
+    const m = session.step();
     const last = s === steps;
     if (s % 5 === 0 || s === 1 || last) {
       const [loss, exact, segments, halted] = await Promise.all([m.loss.item(), m.exactCorrect.item(), m.segments.item(), m.halted.item()]);

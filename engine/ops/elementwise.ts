@@ -401,3 +401,9 @@ export function assign(target: Tensor, value: Tensor): Tensor {
   });
   return target;
 }
+
+/** A copy of x in new storage (contiguous), cut from the autograd graph: for snapshots such as weight averages. */
+export function clone(x: Tensor): Tensor {
+  x.storage('clone');
+  return copyStrided(x);
+}
