@@ -13,10 +13,10 @@
 //   H_init, L_init                              the same (buffers)
 
 import {
-  attention, concat, embedding, Embedding, full, keep, Linear, Module, noGrad, rmsNorm, rope, scope, slice,
-  tensor, truncatedNormal, type Tensor,
+  concat, embedding, Embedding, full, keep, Linear, Module, noGrad, rmsNorm, scope, slice, tensor, truncatedNormal,
+  type Tensor,
 } from '../engine/index.ts';
-import { consume, SwiGLUMLP } from './layers.ts';
+import { consume, FusedSelfAttention, SwiGLUMLP } from './layers.ts';
 
 export interface HRMConfig {
   /** 'hrm': separate H and L modules; 'trm': one network used for both updates (TRM's recursion schedule). */
@@ -71,46 +71,17 @@ export function officialName(name: string): string {
   return `model.inner.${renamed}`;
 }
 
-class HRMAttention extends Module {
-  readonly qkv_proj: Linear;
-  readonly o_proj: Linear;
-
-  constructor(readonly config: HRMConfig) {
-    super();
-    this.qkv_proj = this.child('qkv_proj', new Linear(config.hidden, 3 * config.hidden, { bias: false }));
-    this.o_proj = this.child('o_proj', new Linear(config.hidden, config.hidden, { bias: false }));
-  }
-
-  forward(x: Tensor): Tensor {
-    const [b, s] = x.shape;
-    const { heads, hidden, ropeBase, positions } = this.config;
-    const headDim = hidden / heads;
-    const qkv = consume(this.qkv_proj.forward(x), (y) => y.reshape([b, s, 3, heads, headDim]));
-    const part = (i: number, rotate: boolean) => {
-      const p = consume(slice(qkv, [null, null, i]), (t) => t.squeeze(2));
-      const r = rotate ? consume(p, (t) => rope(t, { base: ropeBase })) : p;
-      return consume(r, (t) => t.permute([0, 2, 1, 3]));
-    };
-    const rotate = positions === 'rope';
-    const q = part(0, rotate);
-    const k = part(1, rotate);
-    const v = part(2, false);
-    qkv.dispose();
-    const out = attention(q, k, v, { causal: false });
-    [q, k, v].forEach((t) => t.dispose());
-    const merged = consume(consume(out, (o) => o.permute([0, 2, 1, 3])), (o) => o.reshape([b, s, hidden]));
-    return consume(merged, (m) => this.o_proj.forward(m));
-  }
-}
-
 /** Post-norm block without biases or a learned norm scale: h = rms(h + attn(h)); h = rms(h + mlp(h)). */
 class HRMBlock extends Module {
-  readonly self_attn: HRMAttention;
+  readonly self_attn: FusedSelfAttention;
   readonly mlp: SwiGLUMLP;
 
   constructor(readonly config: HRMConfig) {
     super();
-    this.self_attn = this.child('self_attn', new HRMAttention(config));
+    this.self_attn = this.child('self_attn', new FusedSelfAttention({
+      dim: config.hidden, heads: config.heads, causal: false, ropeBase: config.positions === 'rope' ? config.ropeBase : null,
+      names: { qkv: 'qkv_proj', out: 'o_proj' },
+    }));
     this.mlp = this.child('mlp', new SwiGLUMLP(config.hidden, ffnWidth(config), { gateUp: 'gate_up_proj', down: 'down_proj' }));
   }
 

@@ -1,6 +1,6 @@
 // Layers shared by the models.
 
-import { Linear, Module, slice, swiglu, type Tensor } from '../engine/index.ts';
+import { attention, Linear, Module, rope, slice, swiglu, type Tensor } from '../engine/index.ts';
 
 /** Drops intermediate handles as soon as the next op has consumed them (the autograd graph keeps what it needs). */
 export function consume(input: Tensor, f: (t: Tensor) => Tensor): Tensor {
@@ -38,3 +38,50 @@ export class SwiGLUMLP extends Module {
   }
 }
 
+
+export interface SelfAttentionOptions {
+  dim: number;
+  heads: number;
+  causal: boolean;
+  /** RoPE base for q and k; null: no rotary embedding (learned positions elsewhere). */
+  ropeBase: number | null;
+  /** State-dict names of the fused q|k|v projection and the output projection. */
+  names?: { qkv: string; out: string };
+}
+
+/**
+ * Multi-head self-attention with one fused q|k|v projection. q, k and v stay strided views of that projection:
+ * RoPE and the attention kernel read them in place, and the attention output is laid out so that merging the
+ * heads back is a view too.
+ */
+export class FusedSelfAttention extends Module {
+  readonly qkv: Linear;
+  readonly out: Linear;
+
+  constructor(readonly options: SelfAttentionOptions) {
+    super();
+    const names = options.names ?? { qkv: 'qkv', out: 'out' };
+    this.qkv = this.child(names.qkv, new Linear(options.dim, 3 * options.dim, { bias: false }));
+    this.out = this.child(names.out, new Linear(options.dim, options.dim, { bias: false }));
+  }
+
+  forward(x: Tensor): Tensor {
+    const [b, t] = x.shape;
+    const { heads, dim, ropeBase, causal } = this.options;
+    const headDim = dim / heads;
+    const qkv = consume(this.qkv.forward(x), (y) => y.reshape([b, t, 3, heads, headDim]));
+    const part = (i: number, rotate: boolean) => {
+      const p = consume(slice(qkv, [null, null, i]), (s) => s.squeeze(2));
+      const r = rotate && ropeBase !== null ? consume(p, (s) => rope(s, { base: ropeBase })) : p;
+      return consume(r, (s) => s.permute([0, 2, 1, 3])); // [B, H, T, Dh]
+    };
+    const q = part(0, true);
+    const k = part(1, true);
+    const v = part(2, false);
+    qkv.dispose();
+    const attended = attention(q, k, v, { causal });
+    [q, k, v].forEach((u) => u.dispose());
+    const merged = consume(consume(attended, (a) => a.permute([0, 2, 1, 3])), (a) => a.reshape([b, t, dim]));
+    return consume(merged, (m) => this.out.forward(m));
+  }
+}

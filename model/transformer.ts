@@ -3,10 +3,9 @@
 // Attention uses RoPE on q and k and the fused causal attention kernel; every block is pre-norm residual.
 
 import {
-  attention, crossEntropy, Embedding, Linear, Module, rope, RMSNorm, scope, slice, truncatedNormal,
-  type Optimizer, type Tensor,
+  crossEntropy, Embedding, Linear, Module, RMSNorm, scope, truncatedNormal, type Optimizer, type Tensor,
 } from '../engine/index.ts';
-import { SwiGLUMLP, consume } from './layers.ts';
+import { consume, FusedSelfAttention, SwiGLUMLP } from './layers.ts';
 
 export interface TransformerConfig {
   vocab: number;
@@ -24,48 +23,16 @@ export interface TransformerConfig {
 export const TINY_LM: TransformerConfig = { vocab: 256, dim: 64, layers: 2, heads: 4, mlpHidden: 128, maxSeq: 64, ropeBase: 10000, normEps: 1e-6 };
 
 
-export class CausalSelfAttention extends Module {
-  readonly qkv: Linear;
-  readonly out: Linear;
-
-  constructor(readonly config: TransformerConfig) {
-    super();
-    this.qkv = this.child('qkv', new Linear(config.dim, 3 * config.dim, { bias: false }));
-    this.out = this.child('out', new Linear(config.dim, config.dim, { bias: false }));
-  }
-
-  forward(x: Tensor): Tensor {
-    const [b, t] = x.shape;
-    const { heads, dim, ropeBase } = this.config;
-    const headDim = dim / heads;
-    const qkv = consume(this.qkv.forward(x), (y) => y.reshape([b, t, 3, heads, headDim]));
-    // Each part is a strided view of the fused projection; RoPE and attention read such views in place.
-    const part = (i: number, rotate: boolean) => {
-      const p = consume(slice(qkv, [null, null, i]), (s) => s.squeeze(2));
-      const r = rotate ? consume(p, (s) => rope(s, { base: ropeBase })) : p;
-      return consume(r, (s) => s.permute([0, 2, 1, 3])); // [B, H, T, Dh]
-    };
-    const q = part(0, true);
-    const k = part(1, true);
-    const v = part(2, false);
-    qkv.dispose();
-    const attended = attention(q, k, v, { causal: true });
-    [q, k, v].forEach((u) => u.dispose());
-    const merged = consume(consume(attended, (a) => a.permute([0, 2, 1, 3])), (a) => a.reshape([b, t, dim]));
-    return consume(merged, (m) => this.out.forward(m));
-  }
-}
-
 export class TransformerBlock extends Module {
   readonly attnNorm: RMSNorm;
-  readonly attn: CausalSelfAttention;
+  readonly attn: FusedSelfAttention;
   readonly mlpNorm: RMSNorm;
   readonly mlp: SwiGLUMLP;
 
   constructor(config: TransformerConfig) {
     super();
     this.attnNorm = this.child('attn_norm', new RMSNorm(config.dim, { eps: config.normEps }));
-    this.attn = this.child('attn', new CausalSelfAttention(config));
+    this.attn = this.child('attn', new FusedSelfAttention({ dim: config.dim, heads: config.heads, causal: true, ropeBase: config.ropeBase }));
     this.mlpNorm = this.child('mlp_norm', new RMSNorm(config.dim, { eps: config.normEps }));
     this.mlp = this.child('mlp', new SwiGLUMLP(config.dim, config.mlpHidden));
   }

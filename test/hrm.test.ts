@@ -44,7 +44,7 @@ describe('HRM model', () => {
         out.carry.zH.dispose();
         out.carry.zL.dispose();
       });
-      expect(model.L_level.layers[0].self_attn.qkv_proj.weight.grad).toBeTruthy();
+      expect(model.L_level.layers[0].self_attn.qkv.weight.grad).toBeTruthy();
       model.dispose();
       return count;
     };
