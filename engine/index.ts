@@ -45,7 +45,7 @@ export { Linear, Embedding, RMSNorm } from './nn/layers.ts';
 export type { LinearOptions } from './nn/layers.ts';
 export { normal, truncatedNormal, lecunNormal, zerosInit, identity } from './nn/init.ts';
 export type { InitOptions } from './nn/init.ts';
-export { AdamW, AdamAtan2, SGD, Optimizer, clipGradNorm, gradientClipScale, decayGroups } from './optim/optimizer.ts';
+export { AdamW, AdamAtan2, SGD, SignSGDRows, Optimizer, clipGradNorm, gradientClipScale, decayGroups } from './optim/optimizer.ts';
 export type { ParamGroup, AdamWOptions, SGDOptions } from './optim/optimizer.ts';
 export { warmupCosine, warmupStableDecay } from './optim/schedule.ts';
 export type { Schedule } from './optim/schedule.ts';

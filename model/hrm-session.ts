@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  AdamAtan2, AdamW, assign, clone, getRandomState, keep, loadSafetensors, noGrad, saveSafetensors, scope, setRandomState,
+  AdamAtan2, AdamW, assign, clone, getRandomState, SignSGDRows, keep, loadSafetensors, noGrad, saveSafetensors, scope, setRandomState,
   tensor, writeFileAtomic, type Tensor,
 } from '../engine/index.ts';
 import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource, type StepMetrics } from './hrm-train.ts';
@@ -88,6 +88,8 @@ export interface SessionState {
 
 export class TrainingSession {
   readonly trainer: ACTTrainer;
+  /** Sign-SGD on the puzzle embedding rows a batch uses (the reference code's choice), when the model has them. */
+  readonly embeddingOptimizer: SignSGDRows | null;
   /** The moving average of the weights (by parameter name), when state.ema is set. */
   readonly ema = new Map<string, Tensor>();
 
@@ -97,7 +99,9 @@ export class TrainingSession {
     readonly optimizer: AdamW,
     readonly task: TaskData,
   ) {
-    this.trainer = new ACTTrainer(model, optimizer, task.source as PuzzleSource, state.batch, { loss: state.loss });
+    this.embeddingOptimizer = model.puzzle_emb ? new SignSGDRows([model.puzzle_emb.weight], { lr: 1e-2, weightDecay: 0.1 }) : null;
+    const optimizers = this.embeddingOptimizer ? [optimizer, this.embeddingOptimizer] : [optimizer];
+    this.trainer = new ACTTrainer(model, optimizers, task.source as PuzzleSource, state.batch, { loss: state.loss });
     if (state.ema !== undefined) {
       for (const [name, p] of model.namedParameters()) this.ema.set(name, keep(clone(p)));
     }
@@ -136,7 +140,9 @@ export class TrainingSession {
     const task = await loadTask(state.task, { train: state.trainCount, test: state.testCount, seed: state.seed });
     const model = new HRM(state.config);
     const Optimizer = state.optimizer === 'adam-atan2' ? AdamAtan2 : AdamW;
-    const optimizer = new Optimizer(model.parameters(), { lr: state.lr, betas: [0.9, 0.95], weightDecay: state.weightDecay });
+    // The puzzle embedding is left to sign-SGD (see the constructor), as in the reference code.
+    const params = model.namedParameters().filter(([name]) => name !== 'puzzle_emb.weight').map(([, p]) => p);
+    const optimizer = new Optimizer(params, { lr: state.lr, betas: [0.9, 0.95], weightDecay: state.weightDecay });
     return new TrainingSession({ ...state, step: 0, sourceRandom: task.source.random.state, engineRandom: getRandomState() }, model, optimizer, task);
   }
 
@@ -148,6 +154,7 @@ export class TrainingSession {
     const { tensors } = await loadSafetensors(join(dir, 'training.safetensors'));
     session.optimizer.loadStateTensors(session.model.namedParameters(), tensors);
     session.optimizer.stepCount = state.step;
+    if (session.embeddingOptimizer) session.embeddingOptimizer.stepCount = state.step;
     session.trainer.loadStateTensors(tensors);
     for (const [name, average] of session.ema) {
       const saved = tensors.get(`ema.${name}`);
@@ -181,6 +188,7 @@ export class TrainingSession {
   }
 
   dispose(): void {
+    this.embeddingOptimizer?.dispose();
     for (const t of this.ema.values()) t.dispose();
     this.trainer.dispose();
     this.optimizer.dispose();

@@ -89,13 +89,17 @@ export class ACTTrainer {
   private puzzleIds: Tensor; // [B] i32
   stepCount = 0;
 
+  /** Every optimiser stepped after backward (the main one, and sign-SGD for puzzle embeddings when used). */
+  readonly optimizers: Optimizer[];
+
   constructor(
     readonly model: HRM,
-    readonly optimizer: Optimizer,
+    optimizer: Optimizer | Optimizer[],
     readonly source: PuzzleSource,
     batch: number,
     readonly options: ACTOptions = {},
   ) {
+    this.optimizers = Array.isArray(optimizer) ? optimizer : [optimizer];
     this.batch = batch;
     const L = model.config.seqLen;
     this.carry = model.initialCarry(batch);
@@ -163,8 +167,10 @@ export class ACTTrainer {
         loss = loss.add(bceWithLogits(out.qContinue, target).mul(0.5));
       }
       loss.backward();
-      this.optimizer.step();
-      this.optimizer.zeroGrad();
+      for (const o of this.optimizers) {
+        o.step();
+        o.zeroGrad();
+      }
 
       // Metrics over the sequences that halted now.
       const haltedCount = halted.sum();

@@ -58,6 +58,15 @@ describe('HRM training sessions', () => {
     expect(task.seqLen).toBe(900);
     expect(task.heldOut).toHaveLength(1);
     expect(task.source.next(2).inputs.length).toBe(1800);
+    // Two tasks, so puzzle embeddings are on: they train by sign-SGD on the rows a batch used.
+    writeFileSync(join(dir, 'swap.json'), JSON.stringify({ train: [{ input: [[3, 4]], output: [[4, 3]] }], test: [{ input: [[5, 6]], output: [[6, 5]] }] }));
+    const config = { ...presetConfig('hrm', 'tiny', 12, 900, 2), hidden: 8, heads: 2, haltMaxSteps: 1 };
+    const session = await TrainingSession.create({ task: `arc:${dir}`, config, seed: 2, trainCount: 1, testCount: 1, lr: 1e-3, weightDecay: 0.1, batch: 2, loss: 'softmax' });
+    expect(session.embeddingOptimizer).not.toBeNull();
+    const before = Array.from(await session.model.puzzle_emb!.weight.toArray());
+    for (const t of Object.values(session.step())) t.dispose();
+    expect(Array.from(await session.model.puzzle_emb!.weight.toArray())).not.toEqual(before);
+    session.dispose();
     await expect(loadTask('chess', { train: 1, test: 1, seed: 1 })).rejects.toThrow(/unknown task 'chess'/);
     await expect(loadTask('maze-8', { train: 1, test: 1, seed: 1 })).rejects.toThrow(/odd numbers/);
   });

@@ -2,7 +2,7 @@
 // over several steps. Tolerance: a few f32 operations per step, compounded over 5 steps: rtol 1e-5, atol 1e-6.
 
 import { describe, expect, it } from 'vitest';
-import { AdamAtan2, AdamW, clipGradNorm, SGD, tensor, warmupCosine, warmupStableDecay, type Tensor } from '../engine/index.ts';
+import { AdamAtan2, AdamW, clipGradNorm, SGD, SignSGDRows, tensor, warmupCosine, warmupStableDecay, type Tensor } from '../engine/index.ts';
 import { expectClose, useDevice } from './helpers.ts';
 
 useDevice();
@@ -82,6 +82,16 @@ describe('AdamAtan2', () => {
     });
     // atan2 in WGSL is specified to a few ULP; over 5 steps that stays far inside rtol 1e-5.
     expectClose(await p.toArray(), w, TOL, 'adam-atan2');
+  });
+});
+
+describe('SignSGDRows', () => {
+  it('moves only the rows that received a gradient, by lr · sign(g), with decoupled decay on those rows', async () => {
+    const p = tensor([[1, 2], [3, 4], [5, 6]], undefined, { requiresGrad: true });
+    const opt = new SignSGDRows([p], { lr: 0.1, weightDecay: 0.5 });
+    p.grad = tensor([[0.3, -2], [0, 0], [0, 1e-6]]);
+    opt.step();
+    expectClose(await p.toArray(), [1 * 0.95 - 0.1, 2 * 0.95 + 0.1, 3, 4, 5 * 0.95, 6 * 0.95 - 0.1], TOL, 'sign-sgd');
   });
 });
 

@@ -199,7 +199,8 @@ export class AdamW extends Optimizer {
 
   /** The moment estimates, for checkpoints (names: `<param>.exp_avg`, `.exp_avg_sq`, as PyTorch calls them). */
   stateTensors(named: [string, Tensor][]): [string, Tensor][] {
-    return named.flatMap(([name, p]) => [
+    const own = new Set(this.parameters);
+    return named.filter(([, p]) => own.has(p)).flatMap(([name, p]) => [
       [`${name}.exp_avg`, this.stateFor(this.m, p)],
       [`${name}.exp_avg_sq`, this.stateFor(this.v, p)],
     ] as [string, Tensor][]);
@@ -258,5 +259,35 @@ export class SGD extends Optimizer {
   override dispose(): void {
     super.dispose();
     for (const t of this.buffers.values()) t.dispose();
+  }
+}
+
+/**
+ * Sign-SGD on the rows of an embedding table that received a gradient, as the HRM reference code trains its
+ * puzzle embeddings: for each used row, w ← w · (1 − lr · wd) − lr · sign(g); unused rows are left untouched
+ * (no decay either). Composed of elementwise ops: no read-back.
+ */
+export class SignSGDRows extends Optimizer {
+  constructor(params: Tensor[], readonly options: { lr: number; weightDecay?: number }) {
+    super(params, options.lr);
+  }
+
+  protected update(p: Tensor, grad: Tensor, scale: Tensor, group: ParamGroup): void {
+    void scale;
+    noGrad(() => {
+      const lr = this.lr * (group.lrMultiplier ?? 1);
+      const wd = group.weightDecay ?? this.options.weightDecay ?? 0;
+      const positive = grad.gt(0).astype('f32');
+      const negative = grad.lt(0).astype('f32');
+      const sign = positive.sub(negative);
+      const magnitude = grad.abs();
+      const rowTotal = magnitude.sum(-1, true);
+      const used = rowTotal.gt(0).astype('f32');
+      const decayed = p.mul(lr * wd);
+      const step = decayed.add(sign.mul(lr));
+      const masked = step.mul(used);
+      assign(p, p.sub(masked));
+      for (const t of [positive, negative, sign, magnitude, rowTotal, used, decayed, step, masked]) t.dispose();
+    });
   }
 }
