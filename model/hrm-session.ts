@@ -13,8 +13,11 @@ import {
 } from '../engine/index.ts';
 import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource, type StepMetrics } from './hrm-train.ts';
 import { HRM, HRM_PAPER, TRM_PAPER, type HRMConfig } from './hrm.ts';
-import { loadArcDirectory, ARC_VOCAB, type ArcTask } from './tasks/arc.ts';
-import { PuzzleError } from './tasks/common.ts';
+import {
+  applyArcAugmentation, ARC_VOCAB, decodeArcGrid, encodeArcGrid, loadArcDirectory, randomArcAugmentation,
+  voteOnPredictions, type ArcAugmentation, type ArcTask,
+} from './tasks/arc.ts';
+import { PuzzleError, Random } from './tasks/common.ts';
 import {
   arcExamples, arcSource, mazeExample, mazeSource, mazeSplit, sudokuExample, sudokuSource, sudokuSplit, sudokuVocab,
   toBatch, tokensToSudoku, type AugmentedSource, type TokenExample,
@@ -42,6 +45,8 @@ export interface TaskData {
   puzzleIds: number;
   source: AugmentedSource<unknown>;
   heldOut: TokenExample[];
+  /** ARC tasks only: evaluated by voting across augmentations. */
+  arcTasks?: ArcTask[];
 }
 
 /** `sudoku-4x4|6x6|9x9`, `maze-N` (N odd, ≥ 7), or `arc:DIRECTORY` of ARC JSON tasks. */
@@ -62,7 +67,7 @@ export async function loadTask(name: string, options: { train: number; test: num
   if (name.startsWith('arc:')) {
     const tasks: ArcTask[] = await loadArcDirectory(name.slice(4));
     if (tasks.length === 0) throw new PuzzleError(`task ${name}: no .json task files in that directory`);
-    return { name, vocab: ARC_VOCAB, seqLen: 900, puzzleIds: tasks.length, source: arcSource(tasks, options.seed + 1) as AugmentedSource<unknown>, heldOut: arcExamples(tasks, 'test') };
+    return { name, vocab: ARC_VOCAB, seqLen: 900, puzzleIds: tasks.length, source: arcSource(tasks, options.seed + 1) as AugmentedSource<unknown>, heldOut: arcExamples(tasks, 'test'), arcTasks: tasks };
   }
   throw new PuzzleError(`unknown task '${name}' (sudoku-4x4, sudoku-6x6, sudoku-9x9, maze-N, arc:DIR)`);
 }
@@ -194,6 +199,48 @@ export class TrainingSession {
     this.optimizer.dispose();
     this.model.dispose();
   }
+}
+
+export interface ArcScore {
+  tasks: number;
+  pass1: number;
+  pass2: number;
+}
+
+/**
+ * ARC evaluation as the reference does it: each test input is predicted under `augmentations` random
+ * augmentations (the first is the identity), the predictions are mapped back and voted on, and a task counts as
+ * solved at pass@k when one of its k most-voted grids equals the expected output.
+ */
+export async function evaluateArcTasks(model: HRM, tasks: ArcTask[], options: { augmentations?: number; segments?: number; seed?: number } = {}): Promise<ArcScore> {
+  const count = options.augmentations ?? 8;
+  const segments = options.segments ?? model.config.haltMaxSteps;
+  const random = new Random(options.seed ?? 1);
+  let scored = 0;
+  let pass1 = 0;
+  let pass2 = 0;
+  for (const [id, task] of tasks.entries()) {
+    for (const pair of task.test) {
+      if (!pair.output) continue;
+      const augs: ArcAugmentation[] = [{ symmetry: 0, colours: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }];
+      while (augs.length < count) augs.push(randomArcAugmentation(random));
+      const inputs = tensor(Int32Array.from(augs.flatMap((a) => encodeArcGrid(applyArcAugmentation(pair.input, a)))), [augs.length, 900], { dtype: 'i32' });
+      const ids = tensor(new Int32Array(augs.length).fill(id), [augs.length], { dtype: 'i32' });
+      const { logits, qHalt } = model.evaluate(inputs, model.puzzle_emb ? ids : null, segments);
+      const predicted = await noGrad(() => logits[segments - 1].argmax(-1)).toArray();
+      logits.forEach((t) => t.dispose());
+      qHalt.forEach((t) => t.dispose());
+      inputs.dispose();
+      ids.dispose();
+      const grids = augs.map((_, k) => decodeArcGrid(Array.from(predicted.slice(k * 900, (k + 1) * 900))));
+      const ranking = voteOnPredictions(grids, augs);
+      const expected = JSON.stringify(pair.output);
+      scored++;
+      if (ranking[0] && JSON.stringify(ranking[0].grid) === expected) pass1++;
+      if (ranking.slice(0, 2).some((v) => JSON.stringify(v.grid) === expected)) pass2++;
+    }
+  }
+  return { tasks: scored, pass1: scored ? pass1 / scored : 0, pass2: scored ? pass2 / scored : 0 };
 }
 
 export function readSession(dir: string): SessionState {

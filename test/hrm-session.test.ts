@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { manualSeed } from '../engine/index.ts';
-import { loadModel, loadTask, presetConfig, solveWithModel, TrainingSession } from '../model/hrm-session.ts';
+import { evaluateArcTasks, loadModel, loadTask, presetConfig, solveWithModel, TrainingSession } from '../model/hrm-session.ts';
 import { formatSudoku } from '../model/tasks/sudoku.ts';
 import { useDevice } from './helpers.ts';
 
@@ -66,6 +66,9 @@ describe('HRM training sessions', () => {
     const before = Array.from(await session.model.puzzle_emb!.weight.toArray());
     for (const t of Object.values(session.step())) t.dispose();
     expect(Array.from(await session.model.puzzle_emb!.weight.toArray())).not.toEqual(before);
+    const arc = await evaluateArcTasks(session.model, session.task.arcTasks!, { augmentations: 3, segments: 1 });
+    expect(arc.tasks).toBe(2);
+    expect(arc.pass2).toBeGreaterThanOrEqual(arc.pass1);
     session.dispose();
     await expect(loadTask('chess', { train: 1, test: 1, seed: 1 })).rejects.toThrow(/unknown task 'chess'/);
     await expect(loadTask('maze-8', { train: 1, test: 1, seed: 1 })).rejects.toThrow(/odd numbers/);

@@ -2,7 +2,7 @@
 // validity, and bad puzzles are rejected with a message naming the cell or field.
 
 import { describe, expect, it } from 'vitest';
-import { applyArcAugmentation, decodeArcGrid, encodeArcGrid, invertArcAugmentation, parseArcTask, randomArcAugmentation } from '../model/tasks/arc.ts';
+import { applyArcAugmentation, decodeArcGrid, encodeArcGrid, invertArcAugmentation, parseArcTask, randomArcAugmentation, voteOnPredictions } from '../model/tasks/arc.ts';
 import { PuzzleError, Random } from '../model/tasks/common.ts';
 import { augmentMaze, generateMaze, MAZE, shortestPath, solveMaze, validateMaze } from '../model/tasks/maze.ts';
 import { augmentSudoku, formatSudoku, generateSudoku, parseSudoku, solveSudoku, SUDOKU, validateSudoku } from '../model/tasks/sudoku.ts';
@@ -106,6 +106,18 @@ describe('ARC format', () => {
       expect(moved.flat().filter((v) => v === 0)).toHaveLength(1);
       expect(applyArcAugmentation(moved, invertArcAugmentation(aug))).toEqual(grid);
     }
+  });
+
+  it('votes across augmentations after mapping each prediction back', () => {
+    const random = new Random(9);
+    const answer = [[1, 2, 0], [3, 4, 5]];
+    const other = [[7, 7, 7]];
+    const augs = [{ symmetry: 0, colours: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }, randomArcAugmentation(random), randomArcAugmentation(random), randomArcAugmentation(random)];
+    const predictions = [answer, applyArcAugmentation(answer, augs[1]), applyArcAugmentation(other, augs[2]), null];
+    const ranking = voteOnPredictions(predictions, augs);
+    expect(ranking.map((v) => v.votes)).toEqual([2, 1]);
+    expect(ranking[0].grid).toEqual(answer);
+    expect(ranking[1].grid).toEqual(other);
   });
 
   it('rejects malformed tasks naming the field', () => {

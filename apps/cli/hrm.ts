@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describeAdapter, init, manualSeed, sync } from '../../engine/index.ts';
 import { formatSudoku } from '../../model/tasks/sudoku.ts';
-import { loadModel, presetConfig, readSession, solveWithModel, TrainingSession, type Preset } from '../../model/hrm-session.ts';
+import { evaluateArcTasks, loadModel, presetConfig, readSession, solveWithModel, TrainingSession, type Preset } from '../../model/hrm-session.ts';
 
 export function flags(args: string[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -114,6 +114,11 @@ export async function evaluate(args: string[]): Promise<void> {
   const seconds = (performance.now() - start) / 1000;
   console.log(`${state.task}, ${r.predictions.length} held-out puzzles, ${segments} segments (${(r.predictions.length / seconds).toFixed(1)} puzzles/s):`);
   r.exactBySegment.forEach((e, m) => console.log(`  segment ${m + 1}: exact ${pct(e)}, cell ${pct(r.cellBySegment[m])}`));
+  if (session.task.arcTasks) {
+    const augmentations = number(f, 'augmentations', 8);
+    const arc = await session.withAveragedWeights(() => evaluateArcTasks(session.model, session.task.arcTasks!, { augmentations, segments }));
+    console.log(`  ARC, voting over ${augmentations} augmentations: pass@1 ${pct(arc.pass1)}, pass@2 ${pct(arc.pass2)} of ${arc.tasks} test inputs`);
+  }
   session.dispose();
 }
 

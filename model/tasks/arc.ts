@@ -124,3 +124,27 @@ export function invertArcAugmentation(aug: ArcAugmentation): ArcAugmentation {
   aug.colours.forEach((to, from) => (colours[to] = from));
   return { symmetry: inverseSymmetry, colours };
 }
+
+export interface ArcVote {
+  grid: ArcGrid;
+  votes: number;
+}
+
+/**
+ * Votes over predictions made on augmented copies of one test input: each prediction is mapped back through its
+ * augmentation's inverse, identical grids pool their votes, and the ranking (most votes first, ties by first
+ * appearance) gives the attempts: pass@1 uses the first, pass@2 the first two.
+ */
+export function voteOnPredictions(predictions: (ArcGrid | null)[], augmentations: ArcAugmentation[]): ArcVote[] {
+  const tally = new Map<string, ArcVote>();
+  predictions.forEach((grid, i) => {
+    if (!grid || grid.length === 0 || grid[0].length === 0) return;
+    if (grid.some((row) => row.length !== grid[0].length)) return;
+    const back = applyArcAugmentation(grid, invertArcAugmentation(augmentations[i]));
+    const key = JSON.stringify(back);
+    const entry = tally.get(key);
+    if (entry) entry.votes++;
+    else tally.set(key, { grid: back, votes: 1 });
+  });
+  return [...tally.values()].sort((a, b) => b.votes - a.votes);
+}
