@@ -5,8 +5,8 @@
 // Ordering rules that make pooling safe inside a batch:
 // - A buffer released while its readers are still only encoded may be handed out again in the same batch: queue
 //   order runs the earlier dispatches first.
-// - Uploads into a buffer therefore go through the encoder (a staging copy) while a batch is open, never through
-//   queue.writeBuffer, which would land before the batch's earlier dispatches ran.
+// - queue.writeBuffer lands before the open batch's dispatches run, so it may only target a buffer that batch has
+//   not touched; an upload into a touched buffer goes through the encoder (a staging copy) instead.
 // - Buffers are destroyed only after the batch that last used them has been submitted.
 
 import { describeAdapter, type AcquiredDevice, type AdapterReport } from './device.ts';
@@ -98,6 +98,8 @@ export class Runtime {
   private uniformUsed = 0;
   private readonly uniformBuffer: GPUBuffer;
   private destroyAfterSubmit: GPUBuffer[] = [];
+  /** Buffers bound or copied by the batch being encoded: the ones queue.writeBuffer must not overtake. */
+  private touched = new Set<GPUBuffer>();
   private afterSubmit: (() => Promise<void>)[] = [];
   private pendingChecks: Promise<void>[] = [];
   private failure: HieroError | null = null;
@@ -237,7 +239,10 @@ export class Runtime {
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: this.uniformBuffer, offset: uniformOffset, size: uniformSize } },
     ];
-    [...spec.outputs, ...spec.inputs].forEach((buffer, i) => entries.push({ binding: 1 + i, resource: { buffer } }));
+    [...spec.outputs, ...spec.inputs].forEach((buffer, i) => {
+      entries.push({ binding: 1 + i, resource: { buffer } });
+      this.touched.add(buffer);
+    });
     const bindGroup = this.device.createBindGroup({ layout: layout.group, entries });
     const pass = this.profile ? this.timedPass(spec.label) : this.computePass();
     pass.setPipeline(pipeline);
@@ -356,6 +361,7 @@ export class Runtime {
     this.encoder = null;
     this.batchLabels = [];
     this.batchDispatches = 0;
+    this.touched.clear();
     this.uniformUsed = 0;
     for (const buffer of this.destroyAfterSubmit) buffer.destroy();
     this.destroyAfterSubmit = [];
@@ -505,7 +511,7 @@ export class Runtime {
     this.assertUsable();
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     const padded = Math.ceil(bytes.byteLength / 4) * 4;
-    if (!this.encoder) {
+    if (!this.touched.has(buffer)) {
       if (padded === bytes.byteLength) this.device.queue.writeBuffer(buffer, byteOffset, bytes);
       else {
         const copy = new Uint8Array(padded);
@@ -519,6 +525,7 @@ export class Runtime {
     staging.unmap();
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(staging, 0, buffer, byteOffset, padded);
+    this.touched.add(buffer);
     this.destroyAfterSubmit.push(staging);
   }
 
@@ -529,6 +536,7 @@ export class Runtime {
     const staging = this.device.createBuffer({ size: padded, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(buffer, byteOffset, staging, 0, padded);
+    this.touched.add(buffer);
     this.flush();
     this.stats.readbacks++;
     try {

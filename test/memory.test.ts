@@ -2,12 +2,21 @@
 // the pool; every later step must reuse it exactly.
 
 import { describe, expect, it } from 'vitest';
-import { assign, memory, noGrad, randn, scope, sync, type Tensor } from '../engine/index.ts';
+import { assign, memory, noGrad, randn, scope, sync, tensor, type Tensor } from '../engine/index.ts';
 import { useDevice } from './helpers.ts';
 
 useDevice();
 
 describe('memory', () => {
+  it('an upload into a recycled buffer never overtakes encoded work that still reads it', async () => {
+    const x = tensor([1, 2, 3, 4]);
+    const y = x.mul(10); // encoded, not yet submitted: it reads x's buffer
+    x.dispose(); // x's buffer returns to the pool while y's dispatch is pending
+    const z = tensor([7, 7, 7, 7]); // same size class: takes that buffer, and uploads into it
+    expect(Array.from(await y.toArray())).toEqual([10, 20, 30, 40]);
+    expect(Array.from(await z.toArray())).toEqual([7, 7, 7, 7]);
+  });
+
   it('50 steps of forward + backward + update end with the pooled bytes of step 1', async () => {
     const w1 = randn([8, 16], { std: 0.3, requiresGrad: true, seed: 1 });
     const w2 = randn([16, 4], { std: 0.3, requiresGrad: true, seed: 2 });
