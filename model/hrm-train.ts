@@ -11,7 +11,7 @@
 //     sigmoid(last ? next Q(halt) : max(next Q(halt), next Q(continue))) from an extra no-grad segment.
 
 import {
-  AdamW, argmax, assign, crossEntropy, full, keep, maximum, minimum, noGrad, rand, scope, sigmoid, softplus,
+  AdamW, arange, argmax, assign, crossEntropy, full, keep, maximum, minimum, noGrad, rand, scope, sigmoid, softplus,
   tensor, where, type Optimizer, type Tensor,
 } from '../engine/index.ts';
 import { HRM, type HRMCarry } from './hrm.ts';
@@ -62,7 +62,9 @@ export function stablemaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
   const vocab = logits.shape[logits.rank - 1];
   const valid = labels.ne(IGNORE);
   const safe = where(valid, labels, 0);
-  const onehot = tensor(Int32Array.from({ length: vocab }, (_, i) => i), [vocab], { dtype: 'i32' }).eq(safe.unsqueeze(-1)).astype('f32');
+  const classes = arange(vocab); // filled on the GPU: no upload inside the training step
+  const onehot = classes.eq(safe.unsqueeze(-1)).astype('f32');
+  classes.dispose();
   const picked = logS.mul(onehot).sum(-1);
   const loss = total.sub(picked).mul(valid.astype('f32'));
   for (const t of [positive, up, oneMinus, down, s, logS, total, valid, safe, onehot, picked]) t.dispose();
