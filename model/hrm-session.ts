@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  AdamAtan2, AdamW, assign, clone, getRandomState, SignSGDRows, keep, loadSafetensors, noGrad, saveSafetensors, scope, setRandomState,
+  AdamAtan2, AdamW, assign, CheckpointError, clone, getRandomState, SignSGDRows, keep, loadSafetensors, noGrad, saveSafetensors, scope, setRandomState,
   tensor, writeFileAtomic, type Tensor,
 } from '../engine/index.ts';
 import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource, type StepMetrics } from './hrm-train.ts';
@@ -245,11 +245,11 @@ export async function evaluateArcTasks(model: HRM, tasks: ArcTask[], options: { 
 
 export function readSession(dir: string): SessionState {
   const path = join(dir, 'session.json');
-  if (!existsSync(path)) throw new PuzzleError(`${dir}: not a checkpoint directory (no session.json)`);
+  if (!existsSync(path)) throw new CheckpointError(`${dir}: not a checkpoint directory (no session.json)`);
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as SessionState;
   } catch (error) {
-    throw new PuzzleError(`${path}: unreadable (${(error as Error).message})`);
+    throw new CheckpointError(`${path}: unreadable (${(error as Error).message})`);
   }
 }
 

@@ -1,9 +1,10 @@
 // The `hiero` command line. Run through npm scripts (README), or directly:
 //   node --import tsx --import ./engine/node/register.mjs apps/cli/hiero.ts <command>
 
-import { describeAdapter, init, NoAdapterError, shutdown } from '../../engine/index.ts';
+import { describeAdapter, HieroError, init, NoAdapterError, shutdown } from '../../engine/index.ts';
 import { runDemo } from './demo.ts';
-import { evaluate, solve, train } from './hrm.ts';
+import { evaluate, solve, train, UsageError } from './hrm.ts';
+import { PuzzleError } from '../../model/tasks/common.ts';
 
 const USAGE = `usage: hiero <command>
   train hrm|trm --task sudoku-4x4|sudoku-6x6|sudoku-9x9|maze-N|arc:DIR [--steps N --batch B --preset tiny|small|paper
@@ -52,7 +53,8 @@ main(process.argv.slice(2)).then(
     process.exit(code);
   },
   (error: Error) => {
-    const known = error instanceof NoAdapterError || error.name === 'PuzzleError' || error.name === 'CheckpointError' || error.message.startsWith('--') || /^(train|eval|solve):/.test(error.message);
+    // Errors about the user's input or machine get one line; anything else is a bug and keeps its stack.
+    const known = error instanceof NoAdapterError || error instanceof UsageError || error instanceof PuzzleError || error instanceof HieroError;
     console.error(known ? `hiero: ${error.message}` : (error.stack ?? String(error)));
     shutdown();
     process.exit(1);

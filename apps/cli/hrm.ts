@@ -5,6 +5,11 @@ import { describeAdapter, init, manualSeed, sync } from '../../engine/index.ts';
 import { formatSudoku } from '../../model/tasks/sudoku.ts';
 import { evaluateArcTasks, loadModel, presetConfig, readSession, solveWithModel, TrainingSession, type Preset } from '../../model/hrm-session.ts';
 
+/** A mistake in how a command was called: reported as one line, without a stack trace. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 export function flags(args: string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
@@ -22,7 +27,7 @@ function number(f: Map<string, string>, name: string, fallback: number): number 
   const v = f.get(name);
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`--${name}: '${v}' is not a number`);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name}: '${v}' is not a number`);
   return n;
 }
 
@@ -44,12 +49,12 @@ export async function train(args: string[]): Promise<void> {
     session = await TrainingSession.resume(f.get('resume') === 'true' ? out : f.get('resume')!);
     console.log(`resumed ${session.state.task} at step ${session.state.step}`);
   } else {
-    if (variantArg !== 'hrm' && variantArg !== 'trm') throw new Error("train: say which model, 'hrm' or 'trm' (hiero train hrm --task sudoku-4x4)");
+    if (variantArg !== 'hrm' && variantArg !== 'trm') throw new UsageError("train: say which model, 'hrm' or 'trm' (hiero train hrm --task sudoku-4x4)");
     const seed = number(f, 'seed', 1);
     manualSeed(seed);
     const taskName = f.get('task') ?? 'sudoku-4x4';
     const preset = (f.get('preset') ?? 'tiny') as Preset;
-    if (!['tiny', 'small', 'paper'].includes(preset)) throw new Error(`--preset: '${preset}' is not tiny, small or paper`);
+    if (!['tiny', 'small', 'paper'].includes(preset)) throw new UsageError(`--preset: '${preset}' is not tiny, small or paper`);
     const probe = await import('../../model/hrm-session.ts').then((m) => m.loadTask(taskName, { train: 1, test: 0, seed }));
     const config = presetConfig(variantArg, preset, probe.vocab, probe.seqLen, probe.puzzleIds);
     if (f.has('max-segments')) config.haltMaxSteps = number(f, 'max-segments', config.haltMaxSteps);
@@ -103,7 +108,7 @@ export async function train(args: string[]): Promise<void> {
 export async function evaluate(args: string[]): Promise<void> {
   const f = flags(args);
   const dir = f.get('checkpoint') ?? args.find((a) => !a.startsWith('--'));
-  if (!dir) throw new Error('eval: give a checkpoint directory (hiero eval --checkpoint checkpoints/hrm-sudoku-4x4)');
+  if (!dir) throw new UsageError('eval: give a checkpoint directory (hiero eval --checkpoint checkpoints/hrm-sudoku-4x4)');
   const report = await init();
   console.log(`adapter: ${describeAdapter(report)}`);
   const state = readSession(dir);
@@ -125,7 +130,7 @@ export async function evaluate(args: string[]): Promise<void> {
 export async function solve(args: string[]): Promise<void> {
   const f = flags(args);
   const dir = f.get('checkpoint');
-  if (!dir) throw new Error('solve: give --checkpoint DIR and the puzzle as an argument or on stdin (digits, "." for blanks)');
+  if (!dir) throw new UsageError('solve: give --checkpoint DIR and the puzzle as an argument or on stdin (digits, "." for blanks)');
   const text = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--checkpoint').join('') || readFileSync(0, 'utf8');
   await init();
   const { model } = await loadModel(dir);
