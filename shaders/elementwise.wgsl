@@ -18,6 +18,9 @@ override DTYPE: u32 = 0u;      // dtype of the inputs
 override OUT_DTYPE: u32 = 0u;  // dtype of the output (casts, comparisons)
 override STRIDED: bool = true; // false: every operand is contiguous with the output's shape, index = flat index
 override B_SCALAR: bool = false; // binary: b is params.scalar, not a buffer
+// Axes of the index walk (params.rank, after merging): a constant, so the unused axes compile away, which halves
+// the cost of strided kernels on CPU drivers.
+override RANK: u32 = 8u;
 
 struct MapParams {
   out_shape: array<vec4<u32>, 2>,
@@ -44,22 +47,33 @@ fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
-// Offset of flat output index i inside an operand laid out with `strides` (zero strides broadcast). The shape and
-// strides are unpacked into private arrays first: some drivers emulate dynamic indexing of uniform arrays slowly.
+// Offset of flat output index i inside an operand laid out with `strides` (zero strides broadcast), innermost axis
+// first. Each axis is a constant vector lane, never a runtime array index: CPU drivers spill dynamically indexed
+// arrays to memory.
+fn axis_step(rem: ptr<function, u32>, extent: u32, stride: u32, live: bool) -> u32 {
+  if (!live) { return 0u; }
+  let q = *rem / extent;
+  let offset = (*rem - q * extent) * stride;
+  *rem = q;
+  return offset;
+}
+
 fn strided_offset(i: u32, packed_strides: array<vec4<u32>, 2>, base: u32) -> u32 {
   let s0 = params.out_shape[0];
   let s1 = params.out_shape[1];
-  let shape = array<u32, 8>(s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w);
   let t0 = packed_strides[0];
   let t1 = packed_strides[1];
-  let strides = array<u32, 8>(t0.x, t0.y, t0.z, t0.w, t1.x, t1.y, t1.z, t1.w);
+  let rank = RANK;
   var rem = i;
   var off = base;
-  for (var d = i32(params.rank) - 1; d >= 0; d--) {
-    let extent = shape[d];
-    off += (rem % extent) * strides[d];
-    rem = rem / extent;
-  }
+  off += axis_step(&rem, s1.w, t1.w, rank > 7u);
+  off += axis_step(&rem, s1.z, t1.z, rank > 6u);
+  off += axis_step(&rem, s1.y, t1.y, rank > 5u);
+  off += axis_step(&rem, s1.x, t1.x, rank > 4u);
+  off += axis_step(&rem, s0.w, t0.w, rank > 3u);
+  off += axis_step(&rem, s0.z, t0.z, rank > 2u);
+  off += axis_step(&rem, s0.y, t0.y, rank > 1u);
+  off += axis_step(&rem, s0.x, t0.x, rank > 0u);
   return off;
 }
 
@@ -448,7 +462,8 @@ fn copy_strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let i = flat_index(gid, nwg);
   if (i >= params.n) { return; }
   let src = strided_offset(i, params.a_strides, params.a_offset);
-  let dst = strided_offset(i, params.c_strides, params.c_offset);
+  var dst = i + params.c_offset;
+  if (STRIDED) { dst = strided_offset(i, params.c_strides, params.c_offset); }
   out[dst] = a[src];
 }
 

@@ -74,6 +74,23 @@ fn cross_entropy_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
   if (class_index < 0) { out[row] = 0.0; } else { out[row] = lse - logits[base + u32(class_index)]; }
 }
 
+// The same forward with one invocation per row and no workgroup barriers, for few classes (puzzle vocabularies):
+// a workgroup per row spends its time in barriers there, which CPU drivers make expensive.
+@compute @workgroup_size(WG)
+fn cross_entropy_forward_rowwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= params.rows) { return; }
+  let base = row * params.classes;
+  var m = -3.4028234663852886e38;
+  for (var c = 0u; c < params.classes; c++) { m = max(m, logits[base + c]); }
+  var s = 0.0;
+  for (var c = 0u; c < params.classes; c++) { s += exp(logits[base + c] - m); }
+  let lse = m + log(s);
+  out2[row] = lse;
+  let class_index = target_of(row);
+  if (class_index < 0) { out[row] = 0.0; } else { out[row] = lse - logits[base + u32(class_index)]; }
+}
+
 @compute @workgroup_size(WG)
 fn cross_entropy_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * WG;

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import {
   astype, BINARY_OPS, binary, tensor, UNARY_OPS, unary, where, type BinaryOpName, type UnaryOpName,
 } from '../engine/index.ts';
+import { mergeAxes } from '../engine/ops/launch.ts';
 import { checkOp, expectClose, toGpu, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
@@ -156,5 +157,17 @@ describe('astype', () => {
     expect(Array.from(await astype(x, 'u32').toArray())).toEqual([0, 0, 0, 1, 3e9]);
     expect(Array.from(await astype(tensor(Int32Array.from([-3, 5])), 'f32').toArray())).toEqual([-3, 5]);
     expect(Array.from(await astype(tensor(Int32Array.from([-3, 5])), 'u32').toArray())).toEqual([0, 5]);
+  });
+});
+
+describe('index walk', () => {
+  it('merges axes every operand walks as one run and drops size-1 axes', () => {
+    // A [4, 3, 2] slice of a [4, 3, 6] tensor, with a broadcast [2] operand and the contiguous output.
+    const merged = mergeAxes([4, 1, 3, 2], [[18, 0, 6, 1], [0, 0, 0, 1], [6, 6, 2, 1]]);
+    expect(merged.shape).toEqual([12, 2]);
+    expect(merged.strides).toEqual([[6, 1], [0, 1], [2, 1]]);
+    // A transpose cannot merge; operands without strides count as zeros.
+    expect(mergeAxes([3, 5], [[1, 3], []])).toEqual({ shape: [3, 5], strides: [[1, 3], [0, 0]] });
+    expect(mergeAxes([1, 1], [[1, 1]])).toEqual({ shape: [], strides: [[]] });
   });
 });

@@ -335,6 +335,7 @@ export function copyStrided(x: Tensor, into?: { target: Tensor; strides: readonl
   return launchElementwise({
     entry: 'copy_strided',
     label: 'copy',
+    overrides: { STRIDED: into !== undefined },
     shape: x.shape,
     dtype: x.dtype,
     inputs: [x],

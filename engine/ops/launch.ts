@@ -55,6 +55,35 @@ export function operand(t: Tensor, shape: readonly number[]): MapOperand {
 
 const NONE: MapOperand = { strides: [], offset: 0 };
 
+/**
+ * The same row-major walk over fewer axes: size-1 axes are dropped and neighbours that every operand steps through
+ * as one run are merged. Each axis the kernel visits costs integer divisions, which CPU drivers run lane by lane.
+ * Operands without strides (unused bindings) count as zero strides.
+ */
+export function mergeAxes(shape: readonly number[], operands: (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = operands.map(() => []);
+  shape.forEach((extent, axis) => {
+    if (extent === 1) return;
+    const stride = (k: number) => operands[k][axis] ?? 0;
+    const last = outShape.length - 1;
+    if (last >= 0 && operands.every((_, k) => outStrides[k][last] === stride(k) * extent)) {
+      outShape[last] *= extent;
+      operands.forEach((_, k) => (outStrides[k][last] = stride(k)));
+      return;
+    }
+    outShape.push(extent);
+    operands.forEach((_, k) => outStrides[k].push(stride(k)));
+  });
+  return { shape: outShape, strides: outStrides };
+}
+
+/** The uniforms of an elementwise kernel and the number of axes its index walk visits (a pipeline constant). */
+export interface MapParams {
+  bytes: ArrayBuffer;
+  rank: number;
+}
+
 export function mapParams(
   shape: readonly number[],
   a: MapOperand = NONE,
@@ -62,12 +91,13 @@ export function mapParams(
   c: MapOperand = NONE,
   scalar = 0,
   scalar2 = 0,
-): ArrayBuffer {
+): MapParams {
   if (shape.length > MAX_RANK) throw new ShapeError(`rank ${shape.length} exceeds ${MAX_RANK}`);
+  const axes = mergeAxes(shape, [a.strides, b.strides, c.strides]);
   const u = new Uniforms();
-  u.vec(shape, 8).vec(a.strides, 8).vec(b.strides, 8).vec(c.strides, 8);
-  u.u32(numel(shape)).u32(shape.length).u32(a.offset).u32(b.offset).u32(c.offset).f32(scalar).f32(scalar2).u32(0);
-  return u.build();
+  u.vec(axes.shape, 8).vec(axes.strides[0], 8).vec(axes.strides[1], 8).vec(axes.strides[2], 8);
+  u.u32(numel(shape)).u32(axes.shape.length).u32(a.offset).u32(b.offset).u32(c.offset).f32(scalar).f32(scalar2).u32(0);
+  return { bytes: u.build(), rank: axes.shape.length };
 }
 
 
@@ -85,7 +115,7 @@ export interface ElementwiseLaunch {
   dtype: DType;
   /** Bound in order as a, b, c; missing ones are bound to a placeholder. */
   inputs: Tensor[];
-  uniforms: ArrayBuffer;
+  uniforms: MapParams;
   overrides?: Overrides;
   /** Write into this tensor instead of allocating (strided copies into a region). */
   into?: Tensor;
@@ -100,8 +130,8 @@ export function launchElementwise(spec: ElementwiseLaunch): Tensor {
   rt.dispatch({
     family: 'elementwise',
     entry: spec.entry,
-    overrides: { WG: ELEMENTWISE_WG, ...spec.overrides },
-    uniforms: spec.uniforms,
+    overrides: { WG: ELEMENTWISE_WG, RANK: spec.uniforms.rank, ...spec.overrides },
+    uniforms: spec.uniforms.bytes,
     outputs: [out.buffer(spec.label)],
     inputs: buffers,
     workgroups: rt.grid(numel(spec.shape), ELEMENTWISE_WG, spec.label),

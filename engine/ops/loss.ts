@@ -19,6 +19,8 @@ export interface CrossEntropyOptions {
 }
 
 const ROW_WG = 64;
+// Up to this many classes a row is one invocation's loop (no barriers); wider rows get a workgroup each.
+const ROWWISE_MAX_CLASSES = 32;
 
 /**
  * Cross-entropy of logits [..., classes] against integer targets [...] (i32 tensor, or host numbers checked
@@ -61,11 +63,12 @@ export function crossEntropy(logits: Tensor, targets: Tensor | Int32Array | numb
     0xffffffff,
   );
   const uniforms = new Uniforms().u32(rows).u32(classes).i32(ignoreIndex).u32(0).build();
+  const rowwise = classes <= ROWWISE_MAX_CLASSES;
   launch({
-    family: 'loss', entry: 'cross_entropy_forward', label: 'crossEntropy',
-    overrides: { WG: ROW_WG }, uniforms,
+    family: 'loss', entry: rowwise ? 'cross_entropy_forward_rowwise' : 'cross_entropy_forward', label: 'crossEntropy',
+    overrides: { WG: rowwise ? 64 : ROW_WG }, uniforms,
     outputs: [rowLoss, lse, bad], inputs: [x, t, null, null],
-    workgroups: rt.grid(rows, 1, 'crossEntropy'),
+    workgroups: rowwise ? rt.grid(rows, 64, 'crossEntropy') : rt.grid(rows, 1, 'crossEntropy'),
   });
   const perRow = record('crossEntropy', [logits], rowLoss, (g, [xs, ts, ls]) => {
     const gd = dense(g, copyStrided);
