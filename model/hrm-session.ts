@@ -22,7 +22,8 @@ import {
   arcExamples, arcSource, mazeExample, mazeSource, mazeSplit, sudokuExample, sudokuSource, sudokuSplit, sudokuVocab,
   toBatch, tokensToSudoku, type AugmentedSource, type TokenExample,
 } from './tasks/datasets.ts';
-import { parseSudoku, solveSudoku, specForCells, SUDOKU, validateSudoku, type SudokuSpec } from './tasks/sudoku.ts';
+import { formatMaze, isMazeSolution, parseMaze, shortestPath } from './tasks/maze.ts';
+import { formatSudoku, parseSudoku, solveSudoku, specForCells, SUDOKU, validateSudoku } from './tasks/sudoku.ts';
 
 export type Preset = 'tiny' | 'small' | 'paper';
 
@@ -226,10 +227,10 @@ export async function evaluateArcTasks(model: HRM, tasks: ArcTask[], options: { 
       while (augs.length < count) augs.push(randomArcAugmentation(random));
       const inputs = tensor(Int32Array.from(augs.flatMap((a) => encodeArcGrid(applyArcAugmentation(pair.input, a)))), [augs.length, 900], { dtype: 'i32' });
       const ids = tensor(new Int32Array(augs.length).fill(id), [augs.length], { dtype: 'i32' });
-      const { logits, qHalt } = model.evaluate(inputs, model.puzzle_emb ? ids : null, segments);
+      const { logits, halts } = model.evaluate(inputs, model.puzzle_emb ? ids : null, segments);
       const predicted = await noGrad(() => logits[segments - 1].argmax(-1)).toArray();
       logits.forEach((t) => t.dispose());
-      qHalt.forEach((t) => t.dispose());
+      halts.forEach((t) => t.dispose());
       inputs.dispose();
       ids.dispose();
       const grids = augs.map((_, k) => decodeArcGrid(Array.from(predicted.slice(k * 900, (k + 1) * 900))));
@@ -271,45 +272,83 @@ export async function loadModel(dir: string): Promise<{ model: HRM; state: Sessi
 }
 
 export interface SolveResult {
-  spec: SudokuSpec;
-  solution: number[];
-  /** Segments run, and the first segment whose answer is a valid complete grid consistent with the givens. */
+  /** The answer after the last segment, in the puzzle's text form (a digit grid, or the maze with its path as '*'). */
+  answer: string;
+  /** Segments run (the model's maximum). */
   segments: number;
+  /** The first segment whose answer is right (a valid grid keeping the givens; a shortest path), or null. */
   firstValidSegment: number | null;
+  /** The first segment after which the Q head chose to halt (where ACT stops), or null if it never did. */
+  haltSegment: number | null;
   valid: boolean;
 }
 
-/** Solves one Sudoku with a trained model: runs up to M_max segments and reports the first valid answer. */
-export async function solveWithModel(model: HRM, text: string): Promise<SolveResult> {
+interface SolvablePuzzle {
+  tokens: number[];
+  check(answer: number[]): boolean;
+  format(answer: number[]): string;
+}
+
+function sudokuToSolve(text: string, config: HRMConfig): SolvablePuzzle {
   const puzzle = parseSudoku(text);
   const spec = specForCells(puzzle.length);
-  if (spec.size + 2 !== model.config.vocab || spec.size * spec.size !== model.config.seqLen) {
-    throw new PuzzleError(`solve: the checkpoint was trained on ${Math.sqrt(model.config.seqLen)}×${Math.sqrt(model.config.seqLen)} grids, this puzzle is ${spec.size}×${spec.size}`);
+  if (spec.size + 2 !== config.vocab || spec.size * spec.size !== config.seqLen) {
+    throw new PuzzleError(`solve: the checkpoint was trained on ${Math.sqrt(config.seqLen)}×${Math.sqrt(config.seqLen)} grids, this puzzle is ${spec.size}×${spec.size}`);
   }
   validateSudoku(puzzle, spec);
   if (solveSudoku(puzzle, spec, 1).solutions.length === 0) throw new PuzzleError(`solve: this ${spec.size}×${spec.size} puzzle has no solution`);
-  const inputs = tensor(Int32Array.from(puzzle.map((v) => (v === 0 ? 1 : v + 1))), [1, spec.size * spec.size], { dtype: 'i32' });
+  return {
+    tokens: puzzle.map((v) => (v === 0 ? 1 : v + 1)),
+    check: (answer) => {
+      const grid = tokensToSudoku(answer);
+      if (!puzzle.every((v, i) => v === 0 || grid[i] === v)) return false;
+      try {
+        validateSudoku(grid, spec, { complete: true });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    format: (answer) => formatSudoku(tokensToSudoku(answer), spec),
+  };
+}
+
+function mazeToSolve(text: string, config: HRMConfig): SolvablePuzzle {
+  const { maze, size } = parseMaze(text);
+  if (size * size !== config.seqLen) {
+    throw new PuzzleError(`solve: the checkpoint was trained on ${Math.sqrt(config.seqLen)}×${Math.sqrt(config.seqLen)} mazes, this maze is ${size}×${size}`);
+  }
+  if (!shortestPath(maze, size)) throw new PuzzleError(`solve: in this ${size}×${size} maze the goal cannot be reached from the start`);
+  return { tokens: maze, check: (answer) => isMazeSolution(maze, size, answer), format: (answer) => formatMaze(answer, size) };
+}
+
+/**
+ * Runs a trained model on one puzzle given as text: a Sudoku ('12.. 34.. …', '.' for blanks) for sudoku
+ * checkpoints, a maze ('#', '.', 'S', 'G', one line per row) for maze checkpoints. All segments are run; the result
+ * says which one first got it right and where the Q head would have halted.
+ */
+export async function solveWithModel(model: HRM, task: string, text: string): Promise<SolveResult> {
+  let puzzle: SolvablePuzzle;
+  if (task.startsWith('sudoku-')) puzzle = sudokuToSolve(text, model.config);
+  else if (task.startsWith('maze-')) puzzle = mazeToSolve(text, model.config);
+  else throw new PuzzleError(`solve: reads Sudoku and maze puzzles; this checkpoint was trained on ${task} (evaluate it with 'hiero eval')`);
+  const inputs = tensor(Int32Array.from(puzzle.tokens), [1, puzzle.tokens.length], { dtype: 'i32' });
+  const ids = model.puzzle_emb ? tensor(Int32Array.of(0), [1], { dtype: 'i32' }) : null;
   const segments = model.config.haltMaxSteps;
-  const { logits, qHalt } = model.evaluate(inputs, model.puzzle_emb ? tensor(Int32Array.of(0), [1], { dtype: 'i32' }) : null, segments);
+  const { logits, halts } = model.evaluate(inputs, ids, segments);
   let firstValid: number | null = null;
+  let haltSegment: number | null = null;
   let answer: number[] = [];
   for (let m = 0; m < segments; m++) {
-    const predicted = await noGrad(() => logits[m].argmax(-1)).toArray();
-    const grid = tokensToSudoku(predicted);
-    const consistent = puzzle.every((v, i) => v === 0 || grid[i] === v);
-    let ok = consistent;
-    try {
-      validateSudoku(grid, spec, { complete: true });
-    } catch {
-      ok = false;
-    }
-    answer = grid;
-    if (ok && firstValid === null) firstValid = m + 1;
+    answer = Array.from(await noGrad(() => logits[m].argmax(-1)).toArray());
+    if (firstValid === null && puzzle.check(answer)) firstValid = m + 1;
+    if (haltSegment === null && (await halts[m].item()) > 0) haltSegment = m + 1;
     logits[m].dispose();
-    qHalt[m].dispose();
+    halts[m].dispose();
   }
   inputs.dispose();
-  return { spec, solution: answer, segments, firstValidSegment: firstValid, valid: firstValid !== null };
+  ids?.dispose();
+  return { answer: puzzle.format(answer), segments, firstValidSegment: firstValid, haltSegment, valid: firstValid !== null };
 }
 
 export { IGNORE };

@@ -147,10 +147,7 @@ export class ACTTrainer {
       let loss = lmLoss.add(bceWithLogits(out.qHalt, seqCorrect).mul(0.5));
 
       // Halting decision (training: the Q head may stop early, exploration sets a random minimum).
-      let haltSignal: Tensor;
-      if (variant === 'trm') haltSignal = out.qHalt.gt(0).astype('f32');
-      else haltSignal = out.qHalt.gt(out.qContinue).astype('f32');
-      let halted = maximum(isLast, haltSignal);
+      let halted = maximum(isLast, model.wantsToHalt(out));
       const explore = rand([B]).lt(haltExploration).astype('f32');
       const randomMinimum = rand([B]).mul(haltMaxSteps - 1).astype('i32').astype('f32').add(2);
       const minimum_ = explore.mul(randomMinimum);
@@ -247,7 +244,7 @@ export async function evaluatePuzzles(model: HRM, examples: PuzzleBatch & { coun
     const inputs = tensor(examples.inputs.slice(start * L, (start + n) * L), [n, L], { dtype: 'i32' });
     const ids = tensor(examples.puzzleIds.slice(start, start + n), [n], { dtype: 'i32' });
     const labels = examples.labels.slice(start * L, (start + n) * L);
-    const { logits, qHalt } = model.evaluate(inputs, model.puzzle_emb ? ids : null, segments);
+    const { logits, halts } = model.evaluate(inputs, model.puzzle_emb ? ids : null, segments);
     for (let m = 0; m < segments; m++) {
       const predicted = await scope(() => argmax(logits[m], -1)).toArray();
       for (let e = 0; e < n; e++) {
@@ -264,7 +261,7 @@ export async function evaluatePuzzles(model: HRM, examples: PuzzleBatch & { coun
         if (m === segments - 1) predictions.push(Int32Array.from(predicted.slice(e * L, (e + 1) * L)));
       }
       logits[m].dispose();
-      qHalt[m].dispose();
+      halts[m].dispose();
     }
     inputs.dispose();
     ids.dispose();

@@ -244,27 +244,38 @@ export class HRM extends Module {
     return out;
   }
 
-  /** Runs `segments` segments from fresh states without gradient; returns the logits after each (for evaluation). */
-  evaluate(inputs: Tensor, puzzleIds: Tensor | null, segments: number): { logits: Tensor[]; qHalt: Tensor[] } {
+  /**
+   * The Q head's halting decision per sample (1 = halt), f32 [B]. HRM halts when Q(halt) > Q(continue); TRM, which
+   * trains no Q(continue), when Q(halt) > 0 (a sigmoid above one half).
+   */
+  wantsToHalt(out: Pick<SegmentOutput, 'qHalt' | 'qContinue'>): Tensor {
+    const decision = this.config.variant === 'trm' ? out.qHalt.gt(0) : out.qHalt.gt(out.qContinue);
+    return consume(decision, (t) => t.astype('f32'));
+  }
+
+  /**
+   * Runs `segments` segments from fresh states without gradient; returns the logits after each and the Q head's
+   * halting decision after each (evaluation always runs them all; the decisions say where ACT would have stopped).
+   */
+  evaluate(inputs: Tensor, puzzleIds: Tensor | null, segments: number): { logits: Tensor[]; halts: Tensor[] } {
     return noGrad(() => {
       let carry = this.initialCarry(inputs.shape[0]);
       const logits: Tensor[] = [];
-      const qHalt: Tensor[] = [];
+      const halts: Tensor[] = [];
       for (let m = 0; m < segments; m++) {
         const out = scope(() => {
           const o = this.segment(carry, inputs, puzzleIds);
-          o.qContinue.dispose();
-          return { logits: o.logits, qHalt: o.qHalt, carry: o.carry };
+          return { logits: o.logits, halt: this.wantsToHalt(o), carry: o.carry };
         });
         carry.zH.dispose();
         carry.zL.dispose();
         carry = out.carry;
         logits.push(keep(out.logits));
-        qHalt.push(keep(out.qHalt));
+        halts.push(keep(out.halt));
       }
       carry.zH.dispose();
       carry.zL.dispose();
-      return { logits, qHalt };
+      return { logits, halts };
     });
   }
 }

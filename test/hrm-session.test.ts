@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { manualSeed } from '../engine/index.ts';
 import { evaluateArcTasks, loadModel, loadTask, presetConfig, solveWithModel, TrainingSession } from '../model/hrm-session.ts';
-import { formatSudoku } from '../model/tasks/sudoku.ts';
+import { HRM } from '../model/hrm.ts';
+import { formatMaze, generateMaze } from '../model/tasks/maze.ts';
+import { Random } from '../model/tasks/common.ts';
 import { useDevice } from './helpers.ts';
 
 useDevice();
@@ -45,10 +47,30 @@ describe('HRM training sessions', () => {
     resumed.dispose();
 
     const { model } = await loadModel(dir);
-    const solved = await solveWithModel(model, '1... .... .... ...2');
-    expect(formatSudoku(solved.solution, solved.spec).split('\n')).toHaveLength(5);
-    await expect(solveWithModel(model, '11.. .... .... ....')).rejects.toThrow(/digit 1 appears twice in row 1/);
-    await expect(solveWithModel(model, '1........')).rejects.toThrow(/trained on 4×4 grids, this puzzle is 3|not a 4×4, 6×6 or 9×9/);
+    const solved = await solveWithModel(model, 'sudoku-4x4', '1... .... .... ...2');
+    expect(solved.answer.split('\n')).toHaveLength(5);
+    expect(solved.segments).toBe(config.haltMaxSteps);
+    expect(solved.haltSegment === null || (solved.haltSegment >= 1 && solved.haltSegment <= solved.segments)).toBe(true);
+    await expect(solveWithModel(model, 'sudoku-4x4', '11.. .... .... ....')).rejects.toThrow(/digit 1 appears twice in row 1/);
+    await expect(solveWithModel(model, 'sudoku-4x4', '1........')).rejects.toThrow(/trained on 4×4 grids, this puzzle is 3|not a 4×4, 6×6 or 9×9/);
+    await expect(solveWithModel(model, 'maze-7', '#######')).rejects.toThrow(/row 1 has 7 cells; a 1-row maze/);
+  });
+
+  it('solves mazes given as text, and names what is wrong with a bad one', async () => {
+    manualSeed(4);
+    const model = new HRM({ ...presetConfig('hrm', 'tiny', 6, 49, 1), hidden: 16 });
+    const example = generateMaze(7, new Random(2));
+    const solved = await solveWithModel(model, 'maze-7', formatMaze(example.maze, 7));
+    const rows = solved.answer.split('\n');
+    expect(rows).toHaveLength(7);
+    rows.forEach((row, r) => [...row].forEach((ch, c) => expect('#.SG*').toContain(ch)));
+    expect(solved.valid).toBe(solved.firstValidSegment !== null);
+    await expect(solveWithModel(model, 'maze-7', formatMaze(example.maze, 7).replace('G', '.'))).rejects.toThrow(/exactly one start and one goal/);
+    await expect(solveWithModel(model, 'maze-7', formatMaze(example.maze, 7).replace('S', 'x'))).rejects.toThrow(/cell r\d+c\d+ is 'x'/);
+    const walled = formatMaze(example.maze.map((v) => (v === 2 ? 1 : v)), 7);
+    await expect(solveWithModel(model, 'maze-7', walled)).rejects.toThrow(/goal cannot be reached/);
+    await expect(solveWithModel(model, 'arc:somewhere', '')).rejects.toThrow(/Sudoku and maze puzzles/);
+    model.dispose();
   });
 
   it('loads ARC tasks from a directory and rejects unknown tasks', async () => {

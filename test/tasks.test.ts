@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyArcAugmentation, decodeArcGrid, encodeArcGrid, invertArcAugmentation, parseArcTask, randomArcAugmentation, voteOnPredictions } from '../model/tasks/arc.ts';
 import { PuzzleError, Random } from '../model/tasks/common.ts';
-import { augmentMaze, generateMaze, MAZE, shortestPath, solveMaze, validateMaze } from '../model/tasks/maze.ts';
+import { augmentMaze, formatMaze, generateMaze, isMazeSolution, MAZE, parseMaze, shortestPath, solveMaze, validateMaze } from '../model/tasks/maze.ts';
 import { augmentSudoku, formatSudoku, generateSudoku, parseSudoku, solveSudoku, SUDOKU, validateSudoku } from '../model/tasks/sudoku.ts';
 
 describe('sudoku', () => {
@@ -62,6 +62,25 @@ describe('maze', () => {
       const resolved = solveMaze(aug.maze, 15);
       expect(resolved.solution).toEqual(aug.solution);
     }
+  });
+
+  it('reads and writes the text form, and accepts any shortest path as the answer', () => {
+    const ex = generateMaze(9, new Random(5), { minPathLength: 10 });
+    expect(parseMaze(formatMaze(ex.maze, 9))).toEqual({ maze: ex.maze, size: 9 });
+    expect(formatMaze(ex.solution, 9)).toContain('*');
+    expect(isMazeSolution(ex.maze, 9, ex.solution)).toBe(true);
+    expect(isMazeSolution(ex.maze, 9, ex.maze)).toBe(false); // nothing marked
+    const path = ex.solution.indexOf(MAZE.path);
+    expect(isMazeSolution(ex.maze, 9, ex.solution.map((v, i) => (i === path ? MAZE.open : v)))).toBe(false); // a gap
+    // An open 3×3 room has two shortest paths from corner to corner: both are right, a detour is not.
+    const room = parseMaze('#####\n#S..#\n#...#\n#..G#\n#####').maze;
+    const mark = (cells: number[]) => room.map((v, i) => (cells.includes(i) ? MAZE.path : v));
+    expect(isMazeSolution(room, 5, mark([7, 8, 13]))).toBe(true);
+    expect(isMazeSolution(room, 5, mark([11, 16, 17]))).toBe(true);
+    expect(isMazeSolution(room, 5, mark([7, 12, 13]))).toBe(true);
+    expect(isMazeSolution(room, 5, mark([7, 8, 11]))).toBe(false);
+    expect(() => parseMaze('S.\n.G.')).toThrow(/row 2 has 3 cells; a 2-row maze needs 2/);
+    expect(() => parseMaze('S.#\n.x.\n..G')).toThrow(/cell r2c2 is 'x'/);
   });
 
   it('rejects bad mazes naming the problem', () => {

@@ -2,7 +2,6 @@
 
 import { readFileSync } from 'node:fs';
 import { describeAdapter, init, manualSeed, sync } from '../../engine/index.ts';
-import { formatSudoku } from '../../model/tasks/sudoku.ts';
 import { evaluateArcTasks, loadModel, presetConfig, readSession, solveWithModel, TrainingSession, type Preset } from '../../model/hrm-session.ts';
 
 /** A mistake in how a command was called: reported as one line, without a stack trace. */
@@ -130,11 +129,14 @@ export async function evaluate(args: string[]): Promise<void> {
 export async function solve(args: string[]): Promise<void> {
   const f = flags(args);
   const dir = f.get('checkpoint');
-  if (!dir) throw new UsageError('solve: give --checkpoint DIR and the puzzle as an argument or on stdin (digits, "." for blanks)');
-  const text = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--checkpoint').join('') || readFileSync(0, 'utf8');
+  if (!dir) throw new UsageError('solve: give --checkpoint DIR and the puzzle as an argument or on stdin (Sudoku digits with "." for blanks, or maze rows of # . S G)');
+  const positional = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--checkpoint');
   await init();
-  const { model } = await loadModel(dir);
-  const result = await solveWithModel(model, text);
-  console.log(formatSudoku(result.solution, result.spec));
-  console.log(result.valid ? `solved: a valid grid after segment ${result.firstValidSegment} of ${result.segments}` : `not solved: no segment of ${result.segments} gave a valid grid (last answer shown)`);
+  const { model, state } = await loadModel(dir);
+  // Sudoku digits may come as several arguments; a maze's rows are lines (one argument each, or stdin as it is).
+  const text = positional.length > 0 ? positional.join(state.task.startsWith('maze-') ? '\n' : '') : readFileSync(0, 'utf8');
+  const result = await solveWithModel(model, state.task, text);
+  console.log(result.answer);
+  const halt = result.haltSegment === null ? `the Q head never chose to halt` : `the Q head halts after segment ${result.haltSegment}`;
+  console.log(result.valid ? `solved: right after segment ${result.firstValidSegment} of ${result.segments}; ${halt}` : `not solved: no segment of ${result.segments} got it right (last answer shown); ${halt}`);
 }

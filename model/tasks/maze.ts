@@ -32,6 +32,55 @@ export function validateMaze(maze: readonly number[], size: number): void {
   if (starts !== 1 || goals !== 1) throw new PuzzleError(`maze ${size}×${size}: needs exactly one start and one goal, found ${starts} and ${goals}`);
 }
 
+/** Characters of the text form: one line per row. */
+const MAZE_CHARS: Record<string, number> = { '#': MAZE.wall, '.': MAZE.open, S: MAZE.start, G: MAZE.goal, '*': MAZE.path };
+
+/** A maze from text: one line per row of '#' (wall), '.' (open), 'S' (start), 'G' (goal); a square grid. */
+export function parseMaze(text: string): { maze: number[]; size: number } {
+  const rows = text.split(/\r?\n/).map((line) => line.trimEnd()).filter((line) => line.length > 0);
+  if (rows.length === 0) throw new PuzzleError('maze: the text holds no rows');
+  const size = rows.length;
+  const maze: number[] = [];
+  rows.forEach((line, r) => {
+    if (line.length !== size) throw new PuzzleError(`maze: row ${r + 1} has ${line.length} cells; a ${size}-row maze needs ${size} in every row`);
+    [...line].forEach((ch, c) => {
+      const v = MAZE_CHARS[ch];
+      if (v === undefined || v === MAZE.path) throw new PuzzleError(`maze: cell r${r + 1}c${c + 1} is '${ch}', not '#', '.', 'S' or 'G'`);
+      maze.push(v);
+    });
+  });
+  validateMaze(maze, size);
+  return { maze, size };
+}
+
+/** The text form, with path cells as '*'. */
+export function formatMaze(cells: readonly number[], size: number): string {
+  const glyph = ['?', '#', '.', 'S', 'G', '*'];
+  const lines: string[] = [];
+  for (let r = 0; r < size; r++) lines.push(cells.slice(r * size, (r + 1) * size).map((v) => glyph[v] ?? '?').join(''));
+  return lines.join('\n');
+}
+
+/**
+ * True when `answer` is `maze` with one shortest start-to-goal path marked: every other cell unchanged, as many
+ * path cells as a shortest path has, all open, and joined from start to goal.
+ */
+export function isMazeSolution(maze: readonly number[], size: number, answer: readonly number[]): boolean {
+  const shortest = shortestPath(maze, size);
+  if (!shortest || answer.length !== maze.length) return false;
+  let marked = 0;
+  for (let i = 0; i < maze.length; i++) {
+    if (answer[i] === MAZE.path) {
+      if (maze[i] !== MAZE.open) return false;
+      marked++;
+    } else if (answer[i] !== maze[i]) return false;
+  }
+  if (marked !== shortest.length) return false;
+  // Only the marked cells are passable: the goal must still be reachable.
+  const corridor = maze.map((v, i) => (answer[i] === MAZE.path || v === MAZE.start || v === MAZE.goal ? v : MAZE.wall));
+  return shortestPath(corridor, size) !== null;
+}
+
 /** Shortest path from start to goal by BFS: the cells strictly between them, in order; null if unreachable. */
 export function shortestPath(maze: readonly number[], size: number): number[] | null {
   const start = maze.indexOf(MAZE.start);
