@@ -8,10 +8,12 @@ import { PuzzleError } from '../../model/tasks/common.ts';
 
 const USAGE = `usage: hiero <command>
   train hrm|trm --task sudoku-4x4|sudoku-6x6|sudoku-9x9|maze-N|arc:DIR [--steps N --batch B --preset tiny|small|paper
-            --lr X --train N --test N --max-segments M --cycles C --eval-every K --out DIR --seed S --loss softmax|stablemax --optimizer adamw|adam-atan2 --ema DECAY]
+            --lr X --train N --test N --max-segments M --cycles C --hidden D --positions rope|learned --eval-every K --out DIR
+            --seed S --loss softmax|stablemax --optimizer adamw|adam-atan2 --ema DECAY]
             train --resume DIR [--steps N]     continue a run exactly where its checkpoint left it
   eval --checkpoint DIR [--segments M --count N --augmentations K]   held-out accuracy per segment (ARC: pass@1/2 by voting)
-  solve --checkpoint DIR PUZZLE              solve a Sudoku given as digits with '.' for blanks (or on stdin)
+  solve --checkpoint DIR PUZZLE              solve a Sudoku given as digits with '.' for blanks, or a maze given as rows
+                                             of # . S G (as arguments or on stdin)
   demo      train a small byte-level Transformer LM on Shakespeare, printing the loss as it falls
             (--steps=N, --batch=N)
   info      print the WebGPU adapter, its limits and features

@@ -58,6 +58,12 @@ export async function train(args: string[]): Promise<void> {
     const config = presetConfig(variantArg, preset, probe.vocab, probe.seqLen, probe.puzzleIds);
     if (f.has('max-segments')) config.haltMaxSteps = number(f, 'max-segments', config.haltMaxSteps);
     if (f.has('cycles')) config.hCycles = config.lCycles = number(f, 'cycles', config.hCycles);
+    if (f.has('hidden')) config.hidden = number(f, 'hidden', config.hidden);
+    if (f.has('positions')) {
+      const positions = f.get('positions');
+      if (positions !== 'rope' && positions !== 'learned') throw new UsageError(`--positions: '${positions}' is not rope or learned`);
+      config.positions = positions;
+    }
     session = await TrainingSession.create({
       task: taskName, config, seed, trainCount: number(f, 'train', 500), testCount: number(f, 'test', 100),
       lr: number(f, 'lr', preset === 'paper' ? 1e-4 : 1e-2), weightDecay: number(f, 'weight-decay', preset === 'paper' ? 1 : 0.1),
