@@ -33,7 +33,10 @@ export function presetConfig(variant: 'hrm' | 'trm', preset: Preset, vocab: numb
   const common = { vocab, seqLen, puzzleIds, puzzleEmbedding: puzzleIds > 1 };
   if (preset === 'paper') return { ...base, ...common };
   const hidden = preset === 'tiny' ? 32 : 128;
-  const sizes = { hidden, heads: preset === 'tiny' ? 2 : 4, expansion: 2, ffnMultiple: 16, haltMaxSteps: preset === 'tiny' ? 2 : 8 };
+  // Learned positions, not the paper's RoPE: with RoPE alone a small model sees only relative offsets and must work
+  // out rows and boxes from the grid's edges. Measured on 4×4 Sudoku (hidden 32, N = T = 1): RoPE stayed at 54 %
+  // held-out cell accuracy for 400 steps; learned positions passed 80 % after 500 (README, "HRM and TRM").
+  const sizes = { hidden, heads: preset === 'tiny' ? 2 : 4, expansion: 2, ffnMultiple: 16, haltMaxSteps: preset === 'tiny' ? 2 : 8, positions: 'learned' as const };
   return variant === 'trm'
     ? { ...base, ...common, ...sizes, hLayers: 0, lLayers: 2, hCycles: 2, lCycles: 2 }
     : { ...base, ...common, ...sizes, hLayers: 1, lLayers: 1, hCycles: 2, lCycles: 2 };
