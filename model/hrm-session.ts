@@ -22,7 +22,7 @@ import {
   arcExamples, arcSource, mazeExample, mazeSource, mazeSplit, sudokuExample, sudokuSource, sudokuSplit, sudokuVocab,
   toBatch, tokensToSudoku, type AugmentedSource, type TokenExample,
 } from './tasks/datasets.ts';
-import { formatMaze, isMazeSolution, parseMaze, shortestPath } from './tasks/maze.ts';
+import { MAZE, formatMaze, isMazeSolution, parseMaze, shortestPath } from './tasks/maze.ts';
 import { formatSudoku, parseSudoku, solveSudoku, specForCells, SUDOKU, validateSudoku } from './tasks/sudoku.ts';
 
 export type Preset = 'tiny' | 'small' | 'paper';
@@ -288,6 +288,8 @@ export interface SolveResult {
 
 interface SolvablePuzzle {
   tokens: number[];
+  /** The token ids an answer cell may take, [first, end): padding and blanks are never an answer. */
+  answerTokens: [number, number];
   check(answer: number[]): boolean;
   format(answer: number[]): string;
 }
@@ -302,6 +304,7 @@ function sudokuToSolve(text: string, config: HRMConfig): SolvablePuzzle {
   if (solveSudoku(puzzle, spec, 1).solutions.length === 0) throw new PuzzleError(`solve: this ${spec.size}×${spec.size} puzzle has no solution`);
   return {
     tokens: puzzle.map((v) => (v === 0 ? 1 : v + 1)),
+    answerTokens: [2, spec.size + 2],
     check: (answer) => {
       const grid = tokensToSudoku(answer);
       if (!puzzle.every((v, i) => v === 0 || grid[i] === v)) return false;
@@ -322,7 +325,16 @@ function mazeToSolve(text: string, config: HRMConfig): SolvablePuzzle {
     throw new PuzzleError(`solve: the checkpoint was trained on ${Math.sqrt(config.seqLen)}×${Math.sqrt(config.seqLen)} mazes, this maze is ${size}×${size}`);
   }
   if (!shortestPath(maze, size)) throw new PuzzleError(`solve: in this ${size}×${size} maze the goal cannot be reached from the start`);
-  return { tokens: maze, check: (answer) => isMazeSolution(maze, size, answer), format: (answer) => formatMaze(answer, size) };
+  return { tokens: maze, answerTokens: [MAZE.wall, MAZE.path + 1], check: (answer) => isMazeSolution(maze, size, answer), format: (answer) => formatMaze(answer, size) };
+}
+
+function argmaxWithin(logits: ArrayLike<number>, vocab: number, [first, end]: [number, number]): number[] {
+  const cells = logits.length / vocab;
+  return Array.from({ length: cells }, (_, cell) => {
+    let best = first;
+    for (let t = first + 1; t < end; t++) if (logits[cell * vocab + t] > logits[cell * vocab + best]) best = t;
+    return best;
+  });
 }
 
 /**
@@ -343,7 +355,7 @@ export async function solveWithModel(model: HRM, task: string, text: string): Pr
   let haltSegment: number | null = null;
   let answer: number[] = [];
   for (let m = 0; m < segments; m++) {
-    answer = Array.from(await noGrad(() => logits[m].argmax(-1)).toArray());
+    answer = argmaxWithin(await logits[m].toArray(), model.config.vocab, puzzle.answerTokens);
     if (firstValid === null && puzzle.check(answer)) firstValid = m + 1;
     if (haltSegment === null && (await halts[m].item()) > 0) haltSegment = m + 1;
     logits[m].dispose();

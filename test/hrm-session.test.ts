@@ -49,6 +49,7 @@ describe('HRM training sessions', () => {
     const { model } = await loadModel(dir);
     const solved = await solveWithModel(model, 'sudoku-4x4', '1... .... .... ...2');
     expect(solved.answer.split('\n')).toHaveLength(5);
+    expect(solved.answer).toMatch(/^[1-4 |+\-\n]+$/); // every cell a digit, even from an untrained model
     expect(solved.segments).toBe(config.haltMaxSteps);
     expect(solved.haltSegment === null || (solved.haltSegment >= 1 && solved.haltSegment <= solved.segments)).toBe(true);
     await expect(solveWithModel(model, 'sudoku-4x4', '11.. .... .... ....')).rejects.toThrow(/digit 1 appears twice in row 1/);
