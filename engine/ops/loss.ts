@@ -66,9 +66,9 @@ export function crossEntropy(logits: Tensor, targets: Tensor | Int32Array | numb
   const rowwise = classes <= ROWWISE_MAX_CLASSES;
   launch({
     family: 'loss', entry: rowwise ? 'cross_entropy_forward_rowwise' : 'cross_entropy_forward', label: 'crossEntropy',
-    overrides: { WG: rowwise ? 64 : ROW_WG }, uniforms,
+    overrides: { WG: ROW_WG }, uniforms,
     outputs: [rowLoss, lse, bad], inputs: [x, t, null, null],
-    workgroups: rowwise ? rt.grid(rows, 64, 'crossEntropy') : rt.grid(rows, 1, 'crossEntropy'),
+    workgroups: rt.grid(rows, rowwise ? ROW_WG : 1, 'crossEntropy'),
   });
   const perRow = record('crossEntropy', [logits], rowLoss, (g, [xs, ts, ls]) => {
     const gd = dense(g, copyStrided);
