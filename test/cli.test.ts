@@ -1,5 +1,8 @@
 // The `hiero` command line's argument handling (apps/cli/hrm.ts): a mistaken call is one UsageError naming the flag.
 
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { flags, solve, train, UsageError } from '../apps/cli/hrm.ts';
 import { useDevice } from './helpers.ts';
@@ -18,5 +21,17 @@ describe('hiero command line', () => {
     await expect(train(['hrm', '--positions', 'sideways'])).rejects.toThrow(/--positions: 'sideways' is not rope or learned/);
     await expect(train(['hrm', '--cycles', 'two'])).rejects.toThrow(/--cycles: 'two' is not a number/);
     await expect(solve(['1... .... .... ...2'])).rejects.toThrow(/solve: give --checkpoint DIR/);
+  });
+
+  it('a resumed run saves back into the checkpoint it resumed from', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hiero-cli-'));
+    try {
+      const tiny = ['--task', 'sudoku-4x4', '--hidden', '8', '--train', '4', '--test', '2', '--batch', '2', '--max-segments', '2', '--cycles', '1'];
+      await train(['hrm', ...tiny, '--steps', '1', '--out', dir]);
+      await train(['--resume', dir, '--steps', '1']);
+      expect(JSON.parse(await readFile(join(dir, 'session.json'), 'utf8')).step).toBe(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

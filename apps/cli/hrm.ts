@@ -40,12 +40,15 @@ const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
 export async function train(args: string[]): Promise<void> {
   const [variantArg] = args;
   const f = flags(args);
-  const out = f.get('out') ?? `checkpoints/${variantArg ?? 'hrm'}-${f.get('task') ?? 'sudoku-4x4'}`;
+  const fresh = `checkpoints/${variantArg ?? 'hrm'}-${f.get('task') ?? 'sudoku-4x4'}`;
+  const resumeFrom = f.has('resume') ? (f.get('resume') === 'true' ? (f.get('out') ?? fresh) : f.get('resume')!) : null;
+  // A resumed run saves back where it came from unless told otherwise: never over another task's checkpoint.
+  const out = f.get('out') ?? resumeFrom ?? fresh;
   const report = await init();
   console.log(`adapter: ${describeAdapter(report)}`);
   let session: TrainingSession;
-  if (f.has('resume')) {
-    session = await TrainingSession.resume(f.get('resume') === 'true' ? out : f.get('resume')!);
+  if (resumeFrom !== null) {
+    session = await TrainingSession.resume(resumeFrom);
     console.log(`resumed ${session.state.task} at step ${session.state.step}`);
   } else {
     if (variantArg !== 'hrm' && variantArg !== 'trm') throw new UsageError("train: say which model, 'hrm' or 'trm' (hiero train hrm --task sudoku-4x4)");
