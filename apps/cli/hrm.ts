@@ -91,9 +91,15 @@ export async function train(args: string[]): Promise<void> {
     const m = session.step();
     const last = s === steps;
     if (s % 5 === 0 || s === 1 || last) {
-      const [loss, exact, segments, halted] = await Promise.all([m.loss.item(), m.exactCorrect.item(), m.segments.item(), m.halted.item()]);
+      const [loss, tokens, exact, q, segments, halted] = await Promise.all(
+        [m.loss, m.tokenAccuracy, m.exactCorrect, m.qAccuracy, m.segments, m.halted].map((t) => t.item()),
+      );
       const rate = ((s * state.batch) / ((performance.now() - start) / 1000)).toFixed(1);
-      const line = `${progressBar(s, steps)} step ${state.step}  loss ${loss.toFixed(3)}  exact ${halted > 0 ? pct(exact) : '-'}  segments ${halted > 0 ? segments.toFixed(2) : '-'}  ${rate} samples/s`;
+      // Accuracies are over the samples that halted at this step; none may have.
+      const ofHalted = (v: number, show: (v: number) => string) => (halted > 0 ? show(v) : '-');
+      const line =
+        `${progressBar(s, steps)} step ${state.step}  loss ${loss.toFixed(3)}  cells ${ofHalted(tokens, pct)}  exact ${ofHalted(exact, pct)}  ` +
+        `Q ${ofHalted(q, pct)}  segments ${ofHalted(segments, (v) => v.toFixed(2))}  ${rate} samples/s`;
       if (tty) process.stdout.write(`\r${line}${last ? '\n' : ''}`);
       else console.log(line);
     }
