@@ -19,8 +19,8 @@ import {
 } from './tasks/arc.ts';
 import { PuzzleError, Random } from './tasks/common.ts';
 import {
-  arcExamples, arcSource, mazeExample, mazeSource, mazeSplit, sudokuExample, sudokuSource, sudokuSplit, sudokuVocab,
-  toBatch, tokensToSudoku, type AugmentedSource, type TokenExample,
+  arcExamples, arcSource, mazeExample, mazeSource, mazeSplit, sudokuDigitTokens, sudokuExample, sudokuSource, sudokuSplit,
+  sudokuToTokens, sudokuVocab, toBatch, tokensToSudoku, type AugmentedSource, type TokenExample,
 } from './tasks/datasets.ts';
 import { MAZE, formatMaze, isMazeSolution, parseMaze, shortestPath } from './tasks/maze.ts';
 import { formatSudoku, parseSudoku, solveSudoku, specForCells, SUDOKU, validateSudoku } from './tasks/sudoku.ts';
@@ -303,8 +303,8 @@ function sudokuToSolve(text: string, config: HRMConfig): SolvablePuzzle {
   validateSudoku(puzzle, spec);
   if (solveSudoku(puzzle, spec, 1).solutions.length === 0) throw new PuzzleError(`solve: this ${spec.size}×${spec.size} puzzle has no solution`);
   return {
-    tokens: puzzle.map((v) => (v === 0 ? 1 : v + 1)),
-    answerTokens: [2, spec.size + 2],
+    tokens: sudokuToTokens(puzzle),
+    answerTokens: sudokuDigitTokens(spec),
     check: (answer) => {
       const grid = tokensToSudoku(answer);
       if (!puzzle.every((v, i) => v === 0 || grid[i] === v)) return false;

@@ -19,8 +19,18 @@ export function sudokuVocab(spec: SudokuSpec): number {
   return spec.size + 2;
 }
 
+/** A grid (0 blank, 1..n digits) as tokens. */
+export function sudokuToTokens(grid: readonly number[]): number[] {
+  return grid.map((v) => (v === 0 ? 1 : v + 1));
+}
+
+/** The tokens a solved cell may hold (the digits), as [first, end). */
+export function sudokuDigitTokens(spec: SudokuSpec): [number, number] {
+  return [2, spec.size + 2];
+}
+
 export function sudokuExample(ex: SudokuExample): TokenExample {
-  return { inputs: ex.puzzle.map((v) => (v === 0 ? 1 : v + 1)), labels: ex.solution.map((v) => v + 1), puzzleId: 0 };
+  return { inputs: sudokuToTokens(ex.puzzle), labels: sudokuToTokens(ex.solution), puzzleId: 0 };
 }
 
 export function tokensToSudoku(tokens: ArrayLike<number>): number[] {
