@@ -19,13 +19,19 @@ export interface AdapterReport {
   description: string;
   /** True when running on a CPU implementation (SwiftShader): correct, but slow. */
   software: boolean;
+  /** True on Dawn's null backend: commands are validated, never run (host-cost measurement only). */
+  nullBackend?: boolean;
   limits: Record<string, number>;
   features: string[];
 }
 
 export interface DeviceOptions {
-  /** 'auto' (default): real GPU first, SwiftShader fallback. 'software': SwiftShader only. 'hardware': never SwiftShader. */
-  adapter?: 'auto' | 'software' | 'hardware';
+  /**
+   * 'auto' (default): real GPU first, SwiftShader fallback. 'software': SwiftShader only. 'hardware': never SwiftShader.
+   * 'null' (Node only): Dawn's null backend, which validates and encodes every call but runs nothing; it measures
+   * Hiero's own host cost per dispatch with no GPU work competing for the CPU (values read back are meaningless).
+   */
+  adapter?: 'auto' | 'software' | 'hardware' | 'null';
   powerPreference?: GPUPowerPreference;
 }
 
@@ -61,7 +67,7 @@ interface NodeGpu {
   gpu: GPU;
 }
 
-async function nodeGpu(): Promise<NodeGpu> {
+async function nodeGpu(flags: string[] = []): Promise<NodeGpu> {
   // A computed specifier keeps bundlers from following this import into browser builds.
   const specifier = 'webgpu';
   const mod = (await import(/* @vite-ignore */ specifier)) as {
@@ -69,7 +75,7 @@ async function nodeGpu(): Promise<NodeGpu> {
     globals: Record<string, unknown>;
   };
   Object.assign(globalThis, mod.globals);
-  return { gpu: mod.create([]) };
+  return { gpu: mod.create(flags) };
 }
 
 function nodeEnv(): Record<string, string | undefined> | undefined {
@@ -102,12 +108,15 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
     // The SwiftShader driver is off while a real GPU is sought, so 'auto' never picks it over hardware.
     const userIcd = env.VK_ICD_FILENAMES;
     env.XDG_RUNTIME_DIR ??= '/tmp';
-    if (mode !== 'software') {
+    if (mode === 'null') {
+      holder = await nodeGpu(['backend=null']);
+      adapter = await holder.gpu.requestAdapter(request);
+    } else if (mode !== 'software') {
       holder = await nodeGpu();
       adapter = await holder.gpu.requestAdapter(request);
       if (adapter && isSoftware(adapter.info) && mode === 'hardware') adapter = null;
     }
-    if (!adapter && mode !== 'hardware' && (await fileExists(SWIFTSHADER_ICD))) {
+    if (!adapter && mode !== 'hardware' && mode !== 'null' && (await fileExists(SWIFTSHADER_ICD))) {
       env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
       holder = await nodeGpu();
       adapter = await holder.gpu.requestAdapter(request);
@@ -132,11 +141,12 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
   const info = adapter.info;
   const report: AdapterReport = {
     runtime,
-    vendor: info.vendor || 'unknown',
+    vendor: info.vendor || (mode === 'null' ? 'Dawn null backend (runs nothing)' : 'unknown'),
     architecture: info.architecture || 'unknown',
     device: info.device || '',
     description: info.description || '',
     software: isSoftware(info),
+    ...(mode === 'null' ? { nullBackend: true } : {}),
     limits,
     features: [...device.features].map(String).sort(),
   };

@@ -4,6 +4,7 @@ import './tensor-methods.ts';
 export { init, shutdown, runtime, isInitialised } from './context.ts';
 export { acquireDevice, describeAdapter, NO_ADAPTER_MESSAGE, PREREQUISITES_COMMAND, SWIFTSHADER_ICD } from './device.ts';
 export type { AdapterReport, DeviceOptions } from './device.ts';
+export type { MemoryStats } from './memory.ts';
 export * from './errors.ts';
 export { Tensor, scope, keep, DTYPES, numel } from './tensor.ts';
 export type { DType, AnyTypedArray } from './tensor.ts';
@@ -33,8 +34,19 @@ export type { CrossEntropyOptions } from './ops/loss.ts';
 export type { MatmulTiles } from './ops/matmul.ts';
 
 import { runtime } from './context.ts';
-/** GPU memory held for tensors (bytes in use by live tensors, pooled for reuse, total). */
+/** GPU memory held for tensors: bytes in live tensors, pooled for reuse, awaiting destruction, and their peaks. */
 export const memory = () => runtime().memory();
+/** Forgets the peaks so far: memory().peakBytes then reports the peak from this point on. */
+export const resetPeakMemory = () => runtime().pool.resetPeak();
+/**
+ * Sets the total bytes the buffer pool tries to stay under (Infinity: no budget) and how many released bytes it
+ * keeps for reuse across submits. Under the budget's pressure the pool gives pooled memory back before allocating.
+ */
+export function setMemoryBudget(options: { budgetBytes?: number; poolCapBytes?: number }): void {
+  const pool = runtime().pool;
+  if (options.budgetBytes !== undefined) pool.budgetBytes = options.budgetBytes;
+  if (options.poolCapBytes !== undefined) pool.capBytes = options.poolCapBytes;
+}
 /** Submits all encoded GPU work now (a step boundary). */
 export const flush = () => runtime().flush();
 /** Waits for all submitted GPU work; throws any GPU error it raised. */

@@ -11,7 +11,10 @@
 
 import { describeAdapter, type AcquiredDevice, type AdapterReport } from './device.ts';
 import { GPUExecutionError, HieroError, LimitError } from './errors.ts';
+import { BufferPool, sizeClass, STORAGE_USAGE, type MemoryStats } from './memory.ts';
 import { shaderSources, type ShaderFamily } from '../shaders/index.ts';
+
+export { sizeClass, type MemoryStats } from './memory.ts';
 
 export type Overrides = Record<string, number | boolean>;
 
@@ -33,17 +36,6 @@ export interface DispatchSpec extends KernelSpec {
   label: string;
 }
 
-export interface MemoryStats {
-  /** Bytes of GPU buffers held by live tensors. */
-  inUseBytes: number;
-  /** Bytes of released buffers kept for reuse. */
-  pooledBytes: number;
-  /** inUseBytes + pooledBytes: all GPU memory Hiero holds for tensors. */
-  totalBytes: number;
-  liveBuffers: number;
-  pooledBuffers: number;
-}
-
 /** GPU time per op label, from timestamp queries (see Runtime.startProfile). */
 export type KernelProfile = Map<string, { dispatches: number; milliseconds: number }>;
 
@@ -56,17 +48,31 @@ export interface RuntimeStats {
 
 const UNIFORM_ALIGN = 256;
 const UNIFORM_ARENA_BYTES = 1 << 18;
+/**
+ * Every kernel's uniform binding is this window of the arena, moved by a dynamic offset: the bind group then
+ * depends only on the storage buffers, so it can be cached and reused (creating one costs ~20-30 µs in Dawn).
+ */
+const UNIFORM_WINDOW = 512;
+/** Cached bind groups kept at most; past it the cache starts over (a pooled training loop needs a few thousand). */
+const MAX_CACHED_BIND_GROUPS = 16384;
 const MAX_DISPATCHES_PER_BATCH = 4096;
+const MAX_POOLED_STAGING_BYTES = 1 << 20;
 /** Timed dispatches per batch when profiling: WebGPU caps a query set at 4096 queries, two per dispatch. */
 const MAX_PROFILED_DISPATCHES = 2048;
-const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x4 /* COPY_SRC */ | 0x8; /* COPY_DST */
 
-/** Pool size classes: multiples of 256 B up to 4 KiB, then 8 steps per power of two (waste under 12.5 %). */
-export function sizeClass(bytes: number): number {
-  const b = Math.max(bytes, 16);
-  if (b <= 4096) return Math.ceil(b / 256) * 256;
-  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
-  return Math.ceil(b / step) * step;
+interface PipelineVariant {
+  outputs: number;
+  inputs: number;
+  /** Number of override constants, and their values (booleans as 0/1). */
+  count: number;
+  constants: Record<string, number>;
+  pipeline: GPUComputePipeline;
+  group: GPUBindGroupLayout;
+}
+
+interface CachedBindGroup {
+  ids: number[];
+  group: GPUBindGroup;
 }
 
 export class Runtime {
@@ -76,19 +82,24 @@ export class Runtime {
   readonly stats: RuntimeStats = { dispatches: 0, submits: 0, readbacks: 0, pipelines: 0 };
   /** Flush after every dispatch so a GPU error names exactly one kernel (slow; for debugging). */
   debug = false;
-  /** Upper bound on pooled (released, not yet reused) bytes; beyond it, released buffers are destroyed. */
-  poolCapBytes = 1 << 30;
+  /** The storage-buffer pool and its accounting (memory()). */
+  readonly pool: BufferPool;
 
   private readonly acquired: AcquiredDevice;
   private readonly modules = new Map<ShaderFamily, GPUShaderModule>();
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly variants = new Map<ShaderFamily, Map<string, Map<number, PipelineVariant[]>>>();
   private readonly layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
-  private readonly pool = new Map<number, GPUBuffer[]>();
-  private readonly bufferBytes = new WeakMap<GPUBuffer, number>();
-  private inUseBytes = 0;
-  private pooledBytes = 0;
-  private liveBuffers = 0;
-  private pooledBuffers = 0;
+  /** Bind groups by layout and storage buffers (see UNIFORM_WINDOW); entries go when one of their buffers is destroyed. */
+  private readonly bindGroups = new Map<number, CachedBindGroup[]>();
+  private readonly bindGroupsOf = new Map<number, [number, CachedBindGroup][]>();
+  private bindGroupCount = 0;
+  private readonly idScratch: number[] = [];
+  private readonly dynamicOffset = [0];
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 1;
+  private bindGroupKeys = 0;
+  /** MAP_READ buffers for read-backs, reused by size class. */
+  private readonly readStaging = new Map<number, GPUBuffer[]>();
 
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -118,6 +129,11 @@ export class Runtime {
     this.limits = acquired.report.limits;
     this.uniformBuffer = this.device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: 0x40 | 0x8 /* UNIFORM|COPY_DST */ });
     this.placeholder = this.device.createBuffer({ size: 16, usage: STORAGE_USAGE });
+    this.pool = new BufferPool(this.device, {
+      batchOpen: () => this.encoder !== null,
+      flush: () => this.flush(),
+      forget: (buffer) => this.forgetBindGroups(buffer),
+    });
     this.device.lost.then((info) => {
       this.lost = true;
       if (info.reason !== 'destroyed') {
@@ -140,9 +156,42 @@ export class Runtime {
   // Kernels
 
   pipeline(spec: KernelSpec, outputs: number, inputs: number): GPUComputePipeline {
-    const key = `${spec.family}:${spec.entry}:${outputs}/${inputs}:${JSON.stringify(spec.overrides ?? {})}`;
-    const cached = this.pipelines.get(key);
-    if (cached) return cached;
+    return this.variant(spec, outputs, inputs).pipeline;
+  }
+
+  /**
+   * The cached pipeline of a kernel variant. Looked up by a numeric hash of the override values (no strings are
+   * built per dispatch), then checked exactly.
+   */
+  private variant(spec: KernelSpec, outputs: number, inputs: number): PipelineVariant {
+    let byEntry = this.variants.get(spec.family);
+    if (!byEntry) this.variants.set(spec.family, (byEntry = new Map()));
+    let byHash = byEntry.get(spec.entry);
+    if (!byHash) byEntry.set(spec.entry, (byHash = new Map()));
+    const overrides = spec.overrides;
+    let hash = outputs * 31 + inputs;
+    let count = 0;
+    if (overrides) {
+      for (const name in overrides) {
+        hash = (Math.imul(hash, 0x01000193) + +overrides[name] + 1) | 0;
+        count++;
+      }
+    }
+    let bucket = byHash.get(hash);
+    if (bucket) {
+      for (const v of bucket) {
+        if (v.outputs !== outputs || v.inputs !== inputs || v.count !== count) continue;
+        let same = true;
+        if (overrides) for (const name in overrides) if (v.constants[name] !== +overrides[name]) { same = false; break; }
+        if (same) return v;
+      }
+    } else byHash.set(hash, (bucket = []));
+    const created = this.createVariant(spec, outputs, inputs, count);
+    bucket.push(created);
+    return created;
+  }
+
+  private createVariant(spec: KernelSpec, outputs: number, inputs: number, count: number): PipelineVariant {
     let module = this.modules.get(spec.family);
     if (!module) {
       this.device.pushErrorScope('validation');
@@ -153,16 +202,13 @@ export class Runtime {
     }
     const constants: Record<string, number> = {};
     for (const [name, value] of Object.entries(spec.overrides ?? {})) constants[name] = Number(value);
+    const label = `${spec.family}:${spec.entry}:${outputs}/${inputs}:${JSON.stringify(constants)}`;
+    const layout = this.layout(outputs, inputs);
     this.device.pushErrorScope('validation');
-    const pipeline = this.device.createComputePipeline({
-      label: key,
-      layout: this.layout(outputs, inputs).pipeline,
-      compute: { module, entryPoint: spec.entry, constants },
-    });
-    this.check(this.device.popErrorScope(), `creating pipeline ${key}`);
-    this.pipelines.set(key, pipeline);
+    const pipeline = this.device.createComputePipeline({ label, layout: layout.pipeline, compute: { module, entryPoint: spec.entry, constants } });
+    this.check(this.device.popErrorScope(), `creating pipeline ${label}`);
     this.stats.pipelines++;
-    return pipeline;
+    return { outputs, inputs, count, constants, pipeline, group: layout.group };
   }
 
   /** WGSL source of a kernel family, for inspection (`hiero shader matmul`). */
@@ -188,7 +234,7 @@ export class Runtime {
     let entry = this.layouts.get(key);
     if (!entry) {
       const entries: GPUBindGroupLayoutEntry[] = [
-        { binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform' } },
+        { binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform', hasDynamicOffset: true } },
       ];
       for (let i = 0; i < outputs + inputs; i++) {
         entries.push({ binding: 1 + i, visibility: 4, buffer: { type: i < outputs ? 'storage' : 'read-only-storage' } });
@@ -226,32 +272,104 @@ export class Runtime {
       );
     }
     if (x === 0 || y === 0 || z === 0) return;
-    const pipeline = this.pipeline(spec, spec.outputs.length, spec.inputs.length);
-    const layout = this.layout(spec.outputs.length, spec.inputs.length);
+    const variant = this.variant(spec, spec.outputs.length, spec.inputs.length);
     if (this.batchDispatches >= (this.profile ? MAX_PROFILED_DISPATCHES : MAX_DISPATCHES_PER_BATCH)) this.flush();
     const uniformBytes = spec.uniforms?.byteLength ?? 0;
-    if (this.uniformUsed + Math.max(uniformBytes, 16) > UNIFORM_ARENA_BYTES) this.flush();
+    if (uniformBytes > UNIFORM_WINDOW) throw new LimitError(`${spec.label}: ${uniformBytes} bytes of uniforms exceed ${UNIFORM_WINDOW}`);
+    if (this.uniformUsed + UNIFORM_WINDOW > UNIFORM_ARENA_BYTES) this.flush();
     const uniformOffset = this.uniformUsed;
     if (spec.uniforms) this.uniformArena.set(new Uint8Array(spec.uniforms), uniformOffset);
-    const uniformSize = Math.max(16, Math.ceil(uniformBytes / 16) * 16);
-    this.uniformUsed += Math.ceil(uniformSize / UNIFORM_ALIGN) * UNIFORM_ALIGN;
+    this.uniformUsed += Math.max(UNIFORM_ALIGN, Math.ceil(uniformBytes / UNIFORM_ALIGN) * UNIFORM_ALIGN);
 
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: this.uniformBuffer, offset: uniformOffset, size: uniformSize } },
-    ];
-    [...spec.outputs, ...spec.inputs].forEach((buffer, i) => {
-      entries.push({ binding: 1 + i, resource: { buffer } });
-      this.touched.add(buffer);
-    });
-    const bindGroup = this.device.createBindGroup({ layout: layout.group, entries });
+    const bindGroup = this.bindGroup(variant.group, spec.outputs, spec.inputs);
     const pass = this.profile ? this.timedPass(spec.label) : this.computePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setPipeline(variant.pipeline);
+    this.dynamicOffset[0] = uniformOffset;
+    pass.setBindGroup(0, bindGroup, this.dynamicOffset);
     pass.dispatchWorkgroups(x, y, z);
     this.batchLabels.push(spec.label);
     this.batchDispatches++;
     this.stats.dispatches++;
     if (this.debug) this.flush();
+  }
+
+  private bufferId(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) this.bufferIds.set(buffer, (id = this.nextBufferId++));
+    return id;
+  }
+
+  /**
+   * The bind group of these storage buffers (uniforms at binding 0 through the arena window), cached by a numeric
+   * hash of the buffers' ids and checked exactly. Layouts are shared by every kernel with the same binding counts,
+   * so the counts are part of the ids.
+   */
+  private bindGroup(group: GPUBindGroupLayout, outs: GPUBuffer[], ins: GPUBuffer[]): GPUBindGroup {
+    const ids = this.idScratch;
+    ids.length = 0;
+    ids.push(outs.length, ins.length);
+    let hash = outs.length * 17 + ins.length;
+    for (const buffer of outs) {
+      const id = this.bufferId(buffer);
+      ids.push(id);
+      hash = (Math.imul(hash, 0x01000193) + id) | 0;
+      this.touched.add(buffer);
+    }
+    for (const buffer of ins) {
+      const id = this.bufferId(buffer);
+      ids.push(id);
+      hash = (Math.imul(hash, 0x01000193) + id) | 0;
+      this.touched.add(buffer);
+    }
+    let bucket = this.bindGroups.get(hash);
+    if (bucket) {
+      for (const cached of bucket) {
+        const c = cached.ids;
+        if (c.length !== ids.length) continue;
+        let same = true;
+        for (let k = 0; k < c.length; k++) if (c[k] !== ids[k]) { same = false; break; }
+        if (same) return cached.group;
+      }
+    }
+    // Entries of groups already dropped through another buffer linger in bindGroupsOf; both start over together.
+    if (this.bindGroupCount >= MAX_CACHED_BIND_GROUPS || this.bindGroupKeys >= 4 * MAX_CACHED_BIND_GROUPS) {
+      this.bindGroups.clear();
+      this.bindGroupsOf.clear();
+      this.bindGroupCount = 0;
+      this.bindGroupKeys = 0;
+      bucket = undefined;
+    }
+    if (!bucket) this.bindGroups.set(hash, (bucket = []));
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformBuffer, offset: 0, size: UNIFORM_WINDOW } }];
+    let binding = 1;
+    for (const buffer of outs) entries.push({ binding: binding++, resource: { buffer } });
+    for (const buffer of ins) entries.push({ binding: binding++, resource: { buffer } });
+    const created: CachedBindGroup = { ids: ids.slice(), group: this.device.createBindGroup({ layout: group, entries }) };
+    bucket.push(created);
+    this.bindGroupCount++;
+    for (let k = 2; k < ids.length; k++) {
+      let list = this.bindGroupsOf.get(ids[k]);
+      if (!list) this.bindGroupsOf.set(ids[k], (list = []));
+      list.push([hash, created]);
+      this.bindGroupKeys++;
+    }
+    return created.group;
+  }
+
+  /** Drops the cached bind groups that use a buffer about to be destroyed. */
+  private forgetBindGroups(buffer: GPUBuffer): void {
+    const id = this.bufferIds.get(buffer);
+    if (id === undefined) return;
+    for (const [hash, entry] of this.bindGroupsOf.get(id) ?? []) {
+      const bucket = this.bindGroups.get(hash);
+      const at = bucket?.indexOf(entry) ?? -1;
+      if (at >= 0) {
+        bucket!.splice(at, 1);
+        this.bindGroupCount--;
+        if (bucket!.length === 0) this.bindGroups.delete(hash);
+      }
+    }
+    this.bindGroupsOf.delete(id);
   }
 
   /** A buffer to bind where a kernel declares an input binding that this dispatch does not read. */
@@ -356,7 +474,7 @@ export class Runtime {
     const validation = this.device.popErrorScope();
     const memory = this.device.popErrorScope();
     this.check(validation, `running kernels (${summarise(labels)})`);
-    this.check(memory, `running kernels (${summarise(labels)})`);
+    this.checkMemory(memory, `running kernels (${summarise(labels)})`);
     this.stats.submits++;
     this.encoder = null;
     this.batchLabels = [];
@@ -365,6 +483,7 @@ export class Runtime {
     this.uniformUsed = 0;
     for (const buffer of this.destroyAfterSubmit) buffer.destroy();
     this.destroyAfterSubmit = [];
+    this.pool.afterSubmit();
     for (const task of this.afterSubmit) this.pendingChecks.push(task());
     this.afterSubmit = [];
   }
@@ -373,6 +492,23 @@ export class Runtime {
     this.pendingChecks.push(
       scope.then((error) => {
         if (error) this.failure ??= new GPUExecutionError(`GPU error while ${what}: ${error.message}`);
+      }),
+    );
+  }
+
+  /** An out-of-memory error names what Hiero held, so the user knows whether to shrink the batch or the pool. */
+  private checkMemory(scope: Promise<GPUError | null>, what: string): void {
+    this.pendingChecks.push(
+      scope.then((error) => {
+        if (!error) return;
+        const m = this.pool.stats();
+        const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+        this.pool.empty();
+        this.failure ??= new GPUExecutionError(
+          `GPU out of memory while ${what}: ${error.message}. Hiero held ${mib(m.totalBytes)} for tensors ` +
+            `(${mib(m.inUseBytes)} in live tensors, ${mib(m.pooledBytes)} pooled, peak ${mib(m.peakBytes)}); ` +
+            'the pool has been emptied. Use a smaller batch, or setMemoryBudget() to make the pool give memory back sooner.',
+        );
       }),
     );
   }
@@ -408,6 +544,10 @@ export class Runtime {
 
   private async checkAssertions(): Promise<void> {
     if (this.assertions.size === 0) return;
+    if (this.report.nullBackend) {
+      this.assertions.clear(); // nothing ran, so no flag was ever set
+      return;
+    }
     const pending = [...this.assertions.values()];
     this.assertions.clear();
     const staging = this.device.createBuffer({ size: pending.length * 4, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
@@ -442,69 +582,41 @@ export class Runtime {
   // ------------------------------------------------------------------------------------------------------------
   // Memory
 
-  alloc(bytes: number, label: string): GPUBuffer {
+  /** Largest buffer a tensor may have: the smaller of the binding and buffer limits. */
+  get maxTensorBytes(): number {
+    return Math.min(this.limits.maxStorageBufferBindingSize ?? 134217728, this.limits.maxBufferSize ?? 268435456);
+  }
+
+  /** A storage buffer of at least `bytes` for op `label` (the shape, when given, is named in errors only). */
+  alloc(bytes: number, label: string, shape?: readonly number[]): GPUBuffer {
     this.assertUsable();
-    const maxBinding = this.limits.maxStorageBufferBindingSize ?? 134217728;
-    const maxBuffer = this.limits.maxBufferSize ?? 268435456;
-    const limit = Math.min(maxBinding, maxBuffer);
+    const limit = this.maxTensorBytes;
     if (bytes > limit) {
       throw new LimitError(
-        `${label}: a tensor of ${bytes} bytes exceeds this adapter's buffer limit of ${limit} bytes ` +
-          `(maxStorageBufferBindingSize ${maxBinding}, maxBufferSize ${maxBuffer})`,
+        `${label}${shape ? ` [${shape.join(', ')}]` : ''}: a tensor of ${bytes} bytes exceeds this adapter's buffer limit of ` +
+          `${limit} bytes (maxStorageBufferBindingSize ${this.limits.maxStorageBufferBindingSize}, maxBufferSize ${this.limits.maxBufferSize})`,
       );
     }
-    const size = Math.min(sizeClass(bytes), limit);
-    const free = this.pool.get(size);
-    let buffer = free?.pop();
-    if (buffer) {
-      this.pooledBytes -= size;
-      this.pooledBuffers--;
-    } else {
-      buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE });
-      this.bufferBytes.set(buffer, size);
-      this.liveBuffers++;
+    if (this.debug) {
+      this.device.pushErrorScope('out-of-memory');
+      const buffer = this.pool.alloc(bytes, limit);
+      this.checkMemory(this.device.popErrorScope(), `allocating ${bytes} bytes for ${label}`);
+      return buffer;
     }
-    this.inUseBytes += size;
-    return buffer;
+    return this.pool.alloc(bytes, limit);
   }
 
   release(buffer: GPUBuffer): void {
-    const size = this.bufferBytes.get(buffer) ?? buffer.size;
-    this.inUseBytes -= size;
-    if (this.pooledBytes + size > this.poolCapBytes) {
-      this.liveBuffers--;
-      this.retire(buffer);
-      return;
-    }
-    let free = this.pool.get(size);
-    if (!free) this.pool.set(size, (free = []));
-    free.push(buffer);
-    this.pooledBytes += size;
-    this.pooledBuffers++;
+    this.pool.release(buffer);
   }
 
   /** Destroys every pooled buffer (memory held by live tensors is untouched). */
   emptyPool(): void {
-    for (const buffers of this.pool.values()) for (const buffer of buffers) this.retire(buffer);
-    this.liveBuffers -= this.pooledBuffers;
-    this.pool.clear();
-    this.pooledBytes = 0;
-    this.pooledBuffers = 0;
-  }
-
-  private retire(buffer: GPUBuffer): void {
-    if (this.encoder) this.destroyAfterSubmit.push(buffer);
-    else buffer.destroy();
+    this.pool.empty();
   }
 
   memory(): MemoryStats {
-    return {
-      inUseBytes: this.inUseBytes,
-      pooledBytes: this.pooledBytes,
-      totalBytes: this.inUseBytes + this.pooledBytes,
-      liveBuffers: this.liveBuffers - this.pooledBuffers,
-      pooledBuffers: this.pooledBuffers,
-    };
+    return this.pool.stats();
   }
 
   upload(buffer: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
@@ -533,21 +645,30 @@ export class Runtime {
   async read(buffer: GPUBuffer, byteOffset: number, bytes: number): Promise<ArrayBuffer> {
     this.assertUsable();
     const padded = Math.max(4, Math.ceil(bytes / 4) * 4);
-    const staging = this.device.createBuffer({ size: padded, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
+    const stagingSize = sizeClass(padded);
+    const staging = this.readStaging.get(stagingSize)?.pop() ??
+      this.device.createBuffer({ size: stagingSize, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(buffer, byteOffset, staging, 0, padded);
     this.touched.add(buffer);
     this.flush();
     this.stats.readbacks++;
     try {
-      await staging.mapAsync(1 /* READ */);
+      await staging.mapAsync(1 /* READ */, 0, padded);
     } catch (error) {
+      staging.destroy();
       await this.settle();
       throw new GPUExecutionError(`reading a tensor back failed: ${(error as Error).message}`);
     }
-    const result = staging.getMappedRange().slice(0, bytes);
+    const result = staging.getMappedRange(0, padded).slice(0, bytes);
     staging.unmap();
-    staging.destroy();
+    // Small staging buffers are kept for the next read (a training loop reads a few scalars every few steps).
+    if (stagingSize <= MAX_POOLED_STAGING_BYTES && !this.lost) {
+      let list = this.readStaging.get(stagingSize);
+      if (!list) this.readStaging.set(stagingSize, (list = []));
+      if (list.length < 8) list.push(staging);
+      else staging.destroy();
+    } else staging.destroy();
     await this.settle();
     await this.checkAssertions();
     return result;
@@ -556,6 +677,8 @@ export class Runtime {
   destroy(): void {
     this.flush();
     this.emptyPool();
+    for (const list of this.readStaging.values()) for (const staging of list) staging.destroy();
+    this.readStaging.clear();
     this.acquired.release();
     this.lost = true;
   }
@@ -569,44 +692,59 @@ function summarise(labels: string[]): string {
 }
 
 /** Packs a uniform struct: scalars are 4 bytes; `vec8` writes an array<vec4<u32>, 2> on a 16-byte boundary. */
+// Uniform structs are written straight into typed views of one shared scratch buffer (no per-word objects, no
+// per-launch typed arrays): kernels are launched thousands of times per second, and this runs for every launch.
+// One Uniforms is built at a time; build() copies the words out.
+let scratch = new ArrayBuffer(1024);
+let scratchU32 = new Uint32Array(scratch);
+let scratchI32 = new Int32Array(scratch);
+let scratchF32 = new Float32Array(scratch);
+let building: Uniforms | null = null;
+
 export class Uniforms {
-  private readonly words: number[] = [];
-  private readonly kinds: ('u' | 'i' | 'f')[] = [];
+  private length = 0;
+
+  constructor() {
+    building = this;
+  }
+
+  private slot(): number {
+    if (building !== this) throw new HieroError('internal: two uniform structs were built at once');
+    if (this.length === scratchU32.length) {
+      const grown = new ArrayBuffer(scratch.byteLength * 2);
+      new Uint8Array(grown).set(new Uint8Array(scratch));
+      scratch = grown;
+      scratchU32 = new Uint32Array(grown);
+      scratchI32 = new Int32Array(grown);
+      scratchF32 = new Float32Array(grown);
+    }
+    return this.length++;
+  }
 
   u32(value: number): this {
-    this.words.push(value >>> 0);
-    this.kinds.push('u');
+    scratchU32[this.slot()] = value >>> 0;
     return this;
   }
   i32(value: number): this {
-    this.words.push(value | 0);
-    this.kinds.push('i');
+    scratchI32[this.slot()] = value | 0;
     return this;
   }
   f32(value: number): this {
-    this.words.push(value);
-    this.kinds.push('f');
+    scratchF32[this.slot()] = value;
     return this;
   }
   align16(): this {
-    while (this.words.length % 4) this.u32(0);
+    while (this.length % 4) this.u32(0);
     return this;
   }
   vec(values: readonly number[], length: number): this {
     this.align16();
-    for (let i = 0; i < length; i++) this.u32(values[i] ?? 0);
+    for (let k = 0; k < length; k++) this.u32(values[k] ?? 0);
     return this;
   }
   build(): ArrayBuffer {
     this.align16();
-    const buffer = new ArrayBuffer(this.words.length * 4);
-    const view = new DataView(buffer);
-    this.words.forEach((w, i) => {
-      const kind = this.kinds[i];
-      if (kind === 'f') view.setFloat32(i * 4, w, true);
-      else if (kind === 'i') view.setInt32(i * 4, w, true);
-      else view.setUint32(i * 4, w, true);
-    });
-    return buffer;
+    building = null;
+    return scratch.slice(0, this.length * 4);
   }
 }

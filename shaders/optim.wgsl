@@ -16,7 +16,7 @@ override ATAN2: bool = false;
 
 struct OptimParams {
   n: u32,
-  _pad: u32,
+  offset: u32, // grad_sq_partial: the first slot of this parameter's partial sums
   lr: f32,
   weight_decay: f32,
   beta1: f32,
@@ -66,18 +66,60 @@ fn sgd_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   p[i] -= params.lr * step;
 }
 
-// grad_scale[0] <- min(1, max_norm / (sqrt(sum_sq[0]) + 1e-6)); out: the scale, and the norm in state1[0].
+// The global gradient norm in two steps, so clipping costs one dispatch per parameter plus one:
+// grad_sq_partial: workgroup w sums the squares of its SQ_CHUNK = WG * SQ_PER_THREAD elements of `grad` into
+//   partials[offset + w] (written through binding 1, `p`);
+// clip_coefficient: one workgroup sums `count` partials; norm = sqrt(sum) goes to state1[0] and the clipping
+//   scale min(1, max_norm / (norm + 1e-6)) to p[0]. A NaN or Inf gradient makes the norm NaN or Inf, and the scale
+//   NaN: training notices it when it reads the norm.
+override SQ_PER_THREAD: u32 = 16u;
+var<workgroup> sq_scratch: array<f32, WG>;
+
+fn workgroup_sum(value: f32, lane: u32) -> f32 {
+  sq_scratch[lane] = value;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lane < stride) { sq_scratch[lane] += sq_scratch[lane + stride]; }
+    workgroupBarrier();
+  }
+  return sq_scratch[0];
+}
+
+@compute @workgroup_size(WG)
+fn grad_sq_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let group = wid.x + wid.y * nwg.x;
+  let chunk = WG * SQ_PER_THREAD;
+  let groups = (params.n + chunk - 1u) / chunk;
+  if (group >= groups) { return; } // uniform per workgroup: the barriers below stay in uniform control flow
+  var acc = 0.0;
+  let start = group * chunk + lid.x;
+  for (var k = 0u; k < SQ_PER_THREAD; k++) {
+    let i = start + k * WG;
+    if (i < params.n) {
+      let g = grad[i];
+      acc += g * g;
+    }
+  }
+  let total = workgroup_sum(acc, lid.x);
+  if (lid.x == 0u) { p[params.offset + group] = total; }
+}
+
 struct ClipParams {
   max_norm: f32,
-  _pad0: u32,
+  count: u32,
   _pad1: u32,
   _pad2: u32,
 }
 @group(0) @binding(0) var<uniform> clip: ClipParams;
 
-@compute @workgroup_size(1)
-fn clip_coefficient() {
-  let norm = sqrt(grad[0]);
-  state1[0] = norm;
-  p[0] = min(1.0, clip.max_norm / (norm + 1e-6));
+@compute @workgroup_size(WG)
+fn clip_coefficient(@builtin(local_invocation_id) lid: vec3<u32>) {
+  var acc = 0.0;
+  for (var i = lid.x; i < clip.count; i += WG) { acc += grad[i]; }
+  let total = workgroup_sum(acc, lid.x);
+  if (lid.x == 0u) {
+    let norm = sqrt(total);
+    state1[0] = norm;
+    p[0] = min(1.0, clip.max_norm / (norm + 1e-6));
+  }
 }

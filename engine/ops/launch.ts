@@ -12,7 +12,7 @@ export const ELEMENTWISE_WG = 256;
 /** A new contiguous tensor with uninitialised contents. */
 export function empty(shape: readonly number[], dtype: DType, label: string): Tensor {
   const bytes = Math.max(numel(shape), 1) * 4;
-  return new Tensor(new Storage(runtime().alloc(bytes, `${label} ${formatShape(shape)}`), bytes), shape, dtype);
+  return new Tensor(new Storage(runtime().alloc(bytes, label, shape), bytes), shape, dtype);
 }
 
 export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): number[] {
@@ -61,20 +61,25 @@ const NONE: MapOperand = { strides: [], offset: 0 };
  * Operands without strides (unused bindings) count as zero strides.
  */
 export function mergeAxes(shape: readonly number[], operands: (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  // Plain loops: this runs for every elementwise launch, and closures here cost more than the arithmetic.
   const outShape: number[] = [];
-  const outStrides: number[][] = operands.map(() => []);
-  shape.forEach((extent, axis) => {
-    if (extent === 1) return;
-    const stride = (k: number) => operands[k][axis] ?? 0;
+  const count = operands.length;
+  const outStrides: number[][] = [];
+  for (let k = 0; k < count; k++) outStrides.push([]);
+  for (let axis = 0; axis < shape.length; axis++) {
+    const extent = shape[axis];
+    if (extent === 1) continue;
     const last = outShape.length - 1;
-    if (last >= 0 && operands.every((_, k) => outStrides[k][last] === stride(k) * extent)) {
+    let mergeable = last >= 0;
+    for (let k = 0; k < count && mergeable; k++) mergeable = outStrides[k][last] === (operands[k][axis] ?? 0) * extent;
+    if (mergeable) {
       outShape[last] *= extent;
-      operands.forEach((_, k) => (outStrides[k][last] = stride(k)));
-      return;
+      for (let k = 0; k < count; k++) outStrides[k][last] = operands[k][axis] ?? 0;
+      continue;
     }
     outShape.push(extent);
-    operands.forEach((_, k) => outStrides[k].push(stride(k)));
-  });
+    for (let k = 0; k < count; k++) outStrides[k].push(operands[k][axis] ?? 0);
+  }
   return { shape: outShape, strides: outStrides };
 }
 

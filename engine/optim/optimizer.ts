@@ -7,9 +7,8 @@ import { HieroError } from '../errors.ts';
 import { Uniforms } from '../runtime.ts';
 import { keep, type Tensor } from '../tensor.ts';
 import { full, zerosLike } from '../ops/creation.ts';
-import { add, assign, mul } from '../ops/elementwise.ts';
+import { assign, mul } from '../ops/elementwise.ts';
 import { empty, launch } from '../ops/launch.ts';
-import { sum } from '../ops/reduce.ts';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -34,34 +33,42 @@ function toGroups(params: ParamGroup[] | Tensor[]): ParamGroup[] {
   return 'params' in params[0] ? (params as ParamGroup[]) : [{ params: params as Tensor[] }];
 }
 
+/** Elements one workgroup of grad_sq_partial sums (shaders/optim.wgsl: WG · SQ_PER_THREAD). */
+const SQ_WG = 256;
+const SQ_PER_THREAD = 16;
+
 /**
  * Global gradient-norm clipping: returns (on the GPU) the scale min(1, maxNorm / ||g||) over all gradients and the
- * norm itself, as one-element tensors. Nothing is read back.
+ * norm itself, as one-element tensors. One dispatch per gradient writes partial sums of squares, one more adds them
+ * up; nothing is read back.
  */
 export function gradientClipScale(params: Tensor[], maxNorm: number): { scale: Tensor; norm: Tensor } {
   return noGrad(() => {
-    let total: Tensor | null = null;
-    for (const p of params) {
-      if (!p.grad) continue;
-      const sq = mul(p.grad, p.grad);
-      const s = sum(sq);
-      sq.dispose();
-      const next: Tensor = total ? add(total, s) : s;
-      if (total) {
-        total.dispose();
-        s.dispose();
-      }
-      total = next;
-    }
-    total ??= full([], 0);
+    const rt = runtime();
+    const chunk = SQ_WG * SQ_PER_THREAD;
+    const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
+    const slots = grads.map((g) => Math.ceil(g.size / chunk));
+    const total = slots.reduce((a, b) => a + b, 0);
+    const partials = empty([Math.max(total, 1)], 'f32', 'gradient norm');
+    let offset = 0;
+    grads.forEach((g, i) => {
+      if (!g.isContiguous || g.offset !== 0) throw new HieroError('gradient clipping: gradients must be contiguous tensors');
+      launch({
+        family: 'optim', entry: 'grad_sq_partial', label: 'gradient norm',
+        uniforms: new Uniforms().u32(g.size).u32(offset).build(),
+        overrides: { WG: SQ_WG, SQ_PER_THREAD }, outputs: [partials, null, null], inputs: [g, null],
+        workgroups: rt.grid(slots[i], 1, 'gradient norm'),
+      });
+      offset += slots[i];
+    });
     const scale = empty([1], 'f32', 'clip');
     const norm = empty([1], 'f32', 'clip');
     launch({
       family: 'optim', entry: 'clip_coefficient', label: 'gradient clipping',
-      uniforms: new Uniforms().f32(maxNorm).build(),
-      outputs: [scale, norm, null], inputs: [total, null], workgroups: [1],
+      uniforms: new Uniforms().f32(maxNorm).u32(total).build(), overrides: { WG: SQ_WG },
+      outputs: [scale, norm, null], inputs: [partials, null], workgroups: [1],
     });
-    total.dispose();
+    partials.dispose();
     return { scale, norm };
   });
 }

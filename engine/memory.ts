@@ -1,0 +1,191 @@
+// GPU memory for tensors: a size-classed pool of storage buffers, and an account of every byte Hiero holds for
+// them (tests: test/memory.test.ts).
+//
+// Why a pool: creating and destroying GPU buffers costs far more than reusing them, and a training step asks for the
+// same sizes every time. Why the accounting is careful: a buffer may not be destroyed while a command buffer that
+// uses it is still being encoded, so "released" memory can stay allocated until the next submit. Counting it as
+// `retiring` (and in the peak) keeps memory() honest about what the GPU really holds.
+//
+// Memory is given back at three points:
+// - after each submit, the pool is trimmed to `capBytes` (least recently released size classes first);
+// - when an allocation would take the total past `budgetBytes`, the batch is submitted and pooled buffers are
+//   destroyed until it fits (pressure);
+// - on emptyPool(), everything pooled goes.
+
+export const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x4 /* COPY_SRC */ | 0x8; /* COPY_DST */
+
+export interface MemoryStats {
+  /** Bytes of GPU buffers held by live tensors. */
+  inUseBytes: number;
+  /** Bytes of released buffers kept for reuse. */
+  pooledBytes: number;
+  /** Bytes of buffers already released for good, destroyed once the commands encoded so far are submitted. */
+  retiringBytes: number;
+  /** inUseBytes + pooledBytes + retiringBytes: all GPU memory Hiero holds for tensors right now. */
+  totalBytes: number;
+  /** The most totalBytes has been since the runtime started or since resetPeak(). */
+  peakBytes: number;
+  /** The most inUseBytes has been over the same period. */
+  peakInUseBytes: number;
+  liveBuffers: number;
+  pooledBuffers: number;
+  /** Total held bytes the pool tries to stay under by giving pooled memory back (Infinity: no budget). */
+  budgetBytes: number;
+}
+
+/** Pool size classes: multiples of 256 B up to 4 KiB, then 8 steps per power of two (waste under 12.5 %). */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(bytes, 16);
+  if (b <= 4096) return Math.ceil(b / 256) * 256;
+  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
+  return Math.ceil(b / step) * step;
+}
+
+interface PoolHooks {
+  /** True while commands that may use pooled buffers are encoded but not submitted. */
+  batchOpen(): boolean;
+  /** Submits the open batch. */
+  flush(): void;
+  /** Called when a buffer is destroyed for good (caches keyed by it must forget it). */
+  forget(buffer: GPUBuffer): void;
+}
+
+export class BufferPool {
+  /** Upper bound on pooled bytes kept across submits. */
+  capBytes = 1 << 30;
+  /** Upper bound on all held bytes, enforced by giving pooled memory back; Infinity by default. */
+  budgetBytes = Infinity;
+
+  private readonly free = new Map<number, GPUBuffer[]>();
+  /** Release order of the size classes (most recent last): the pool trims the oldest first. */
+  private readonly recency = new Map<number, number>();
+  private clock = 0;
+  private readonly sizes = new WeakMap<GPUBuffer, number>();
+  private retiring: GPUBuffer[] = [];
+  private inUse = 0;
+  private pooled = 0;
+  private retiringBytes = 0;
+  private peak = 0;
+  private peakInUse = 0;
+  private live = 0;
+  private pooledCount = 0;
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly hooks: PoolHooks,
+  ) {}
+
+  private get held(): number {
+    return this.inUse + this.pooled + this.retiringBytes;
+  }
+
+  private notePeak(): void {
+    const held = this.held;
+    if (held > this.peak) this.peak = held;
+    if (this.inUse > this.peakInUse) this.peakInUse = this.inUse;
+  }
+
+  /** A buffer of at least `bytes` (the caller checked them against `limit`, the adapter's largest buffer). */
+  alloc(bytes: number, limit: number): GPUBuffer {
+    const size = Math.min(sizeClass(bytes), limit);
+    const reused = this.free.get(size)?.pop();
+    if (reused) {
+      this.pooled -= size;
+      this.pooledCount--;
+      this.inUse += size;
+      this.notePeak();
+      return reused;
+    }
+    if (this.held + size > this.budgetBytes) this.relieve(size);
+    const buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE });
+    this.sizes.set(buffer, size);
+    this.live++;
+    this.inUse += size;
+    this.notePeak();
+    return buffer;
+  }
+
+  /** Memory pressure: submit what is encoded (so pooled and retiring buffers may be destroyed), then shed the pool. */
+  private relieve(needed: number): void {
+    if (this.pooled === 0 && this.retiringBytes === 0) return;
+    if (this.hooks.batchOpen()) this.hooks.flush(); // flush() calls afterSubmit(), which destroys the retiring ones
+    this.trimTo(Math.max(0, this.budgetBytes - needed - this.inUse));
+  }
+
+  release(buffer: GPUBuffer): void {
+    const size = this.sizes.get(buffer) ?? buffer.size;
+    this.inUse -= size;
+    // Kept even past the cap until the next submit: within a batch a released buffer is the cheapest next allocation,
+    // and it could not be destroyed before the submit anyway.
+    let list = this.free.get(size);
+    if (!list) this.free.set(size, (list = []));
+    list.push(buffer);
+    this.recency.set(size, ++this.clock);
+    this.pooled += size;
+    this.pooledCount++;
+  }
+
+  /** After a submit: destroy what was retired, and trim the pool to its cap. */
+  afterSubmit(): void {
+    for (const buffer of this.retiring) this.destroy(buffer);
+    this.retiring = [];
+    this.retiringBytes = 0;
+    if (this.pooled > this.capBytes) this.trimTo(this.capBytes);
+  }
+
+  /** Gives pooled buffers back, least recently released size classes first, until at most `target` bytes are pooled. */
+  trimTo(target: number): void {
+    if (this.pooled <= target) return;
+    const classes = [...this.recency.entries()].sort((a, b) => a[1] - b[1]).map(([size]) => size);
+    for (const size of classes) {
+      const list = this.free.get(size);
+      while (list && list.length && this.pooled > target) {
+        this.discard(list.pop()!, size);
+      }
+      if (!list || list.length === 0) {
+        this.free.delete(size);
+        this.recency.delete(size);
+      }
+      if (this.pooled <= target) break;
+    }
+  }
+
+  /** Destroys every pooled buffer (memory held by live tensors is untouched). */
+  empty(): void {
+    this.trimTo(0);
+  }
+
+  private discard(buffer: GPUBuffer, size: number): void {
+    this.pooled -= size;
+    this.pooledCount--;
+    if (this.hooks.batchOpen()) {
+      this.retiring.push(buffer);
+      this.retiringBytes += size;
+    } else this.destroy(buffer);
+  }
+
+  private destroy(buffer: GPUBuffer): void {
+    this.hooks.forget(buffer);
+    buffer.destroy();
+    this.live--;
+  }
+
+  resetPeak(): void {
+    this.peak = this.held;
+    this.peakInUse = this.inUse;
+  }
+
+  stats(): MemoryStats {
+    return {
+      inUseBytes: this.inUse,
+      pooledBytes: this.pooled,
+      retiringBytes: this.retiringBytes,
+      totalBytes: this.held,
+      peakBytes: this.peak,
+      peakInUseBytes: this.peakInUse,
+      liveBuffers: this.live - this.pooledCount - this.retiring.length,
+      pooledBuffers: this.pooledCount,
+      budgetBytes: this.budgetBytes,
+    };
+  }
+}
