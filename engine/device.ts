@@ -132,11 +132,16 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
   }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter!.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  if (mode === 'null') hollow(device);
 
   const limits: Record<string, number> = {};
   for (const key in device.limits) {
     const value = (device.limits as unknown as Record<string, number>)[key];
     if (typeof value === 'number') limits[key] = value;
+  }
+  if (mode === 'null') {
+    // As a meta device it plans for a large GPU: storage bindings and buffers of up to 2 GiB.
+    limits.maxStorageBufferBindingSize = limits.maxBufferSize = 2 ** 31;
   }
   const info = adapter.info;
   const report: AdapterReport = {
@@ -158,6 +163,36 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
       device.destroy();
       holder = undefined;
     },
+  };
+}
+
+/** Bytes the null backend really allocates per buffer (see hollow). */
+const HOLLOW_BYTES = 1 << 18;
+
+/**
+ * The null backend runs nothing, so buffer contents never matter; but it caps its memory at 512 MiB. Hollowing its
+ * buffers (each really HOLLOW_BYTES at most, transfers that do not fit skipped) lets Hiero's own accounting, which
+ * records the sizes it asked for, measure a model of any size: a meta device for memory planning. Reading back a
+ * tensor larger than HOLLOW_BYTES fails there.
+ */
+function hollow(device: GPUDevice): void {
+  const createBuffer = device.createBuffer.bind(device);
+  device.createBuffer = (descriptor) => createBuffer({ ...descriptor, size: Math.min(descriptor.size, HOLLOW_BYTES) });
+  const queue = device.queue;
+  const writeBuffer = queue.writeBuffer.bind(queue) as (...args: unknown[]) => void;
+  (queue as unknown as { writeBuffer: (...args: unknown[]) => void }).writeBuffer = (buffer: unknown, offset: unknown, data: unknown, ...rest: unknown[]) => {
+    const bytes = (rest[1] as number | undefined) ?? (data as ArrayBufferView | ArrayBuffer).byteLength;
+    if ((offset as number) + bytes <= (buffer as GPUBuffer).size) writeBuffer(buffer, offset, data, ...rest);
+  };
+  const createCommandEncoder = device.createCommandEncoder.bind(device);
+  device.createCommandEncoder = (descriptor) => {
+    const encoder = createCommandEncoder(descriptor);
+    const copy = encoder.copyBufferToBuffer.bind(encoder) as (...args: unknown[]) => void;
+    (encoder as unknown as { copyBufferToBuffer: (...args: unknown[]) => void }).copyBufferToBuffer = (...args: unknown[]) => {
+      const [source, sourceOffset, destination, destinationOffset, size] = args as [GPUBuffer, number, GPUBuffer, number, number];
+      if (sourceOffset + size <= source.size && destinationOffset + size <= destination.size) copy(...args);
+    };
+    return encoder;
   };
 }
 

@@ -55,6 +55,13 @@ export class BufferPool {
   capBytes = 1 << 30;
   /** Upper bound on all held bytes, enforced by giving pooled memory back; Infinity by default. */
   budgetBytes = Infinity;
+  /**
+   * When on, every live buffer remembers the op that allocated it, and each new in-use peak keeps a breakdown of the
+   * live bytes by op (breakdown()): where the memory goes. Off by default (it costs a map update per alloc).
+   */
+  tracking = false;
+  private readonly owners = new Map<GPUBuffer, string>();
+  private peakOwners: Map<string, number> = new Map();
 
   private readonly free = new Map<number, GPUBuffer[]>();
   /** Release order of the size classes (most recent last): the pool trims the oldest first. */
@@ -85,8 +92,28 @@ export class BufferPool {
     if (this.inUse > this.peakInUse) this.peakInUse = this.inUse;
   }
 
+  private liveByOwner(): Map<string, number> {
+    const byOwner = new Map<string, number>();
+    for (const [buffer, owner] of this.owners) byOwner.set(owner, (byOwner.get(owner) ?? 0) + (this.sizes.get(buffer) ?? 0));
+    return byOwner;
+  }
+
+  /** Live bytes by allocating op now, and at the in-use peak (tracking mode only; empty otherwise). */
+  breakdown(): { now: Map<string, number>; atPeak: Map<string, number> } {
+    return { now: this.liveByOwner(), atPeak: new Map(this.peakOwners) };
+  }
+
   /** A buffer of at least `bytes` (the caller checked them against `limit`, the adapter's largest buffer). */
-  alloc(bytes: number, limit: number): GPUBuffer {
+  alloc(bytes: number, limit: number, owner = ''): GPUBuffer {
+    const buffer = this.take(bytes, limit);
+    if (this.tracking) {
+      this.owners.set(buffer, owner);
+      if (this.inUse === this.peakInUse) this.peakOwners = this.liveByOwner();
+    }
+    return buffer;
+  }
+
+  private take(bytes: number, limit: number): GPUBuffer {
     const size = Math.min(sizeClass(bytes), limit);
     const reused = this.free.get(size)?.pop();
     if (reused) {
@@ -114,6 +141,7 @@ export class BufferPool {
 
   release(buffer: GPUBuffer): void {
     const size = this.sizes.get(buffer) ?? buffer.size;
+    if (this.tracking) this.owners.delete(buffer);
     this.inUse -= size;
     // Kept even past the cap until the next submit: within a batch a released buffer is the cheapest next allocation,
     // and it could not be destroyed before the submit anyway.
@@ -173,6 +201,7 @@ export class BufferPool {
   resetPeak(): void {
     this.peak = this.held;
     this.peakInUse = this.inUse;
+    if (this.tracking) this.peakOwners = this.liveByOwner();
   }
 
   stats(): MemoryStats {

@@ -599,11 +599,11 @@ export class Runtime {
     }
     if (this.debug) {
       this.device.pushErrorScope('out-of-memory');
-      const buffer = this.pool.alloc(bytes, limit);
+      const buffer = this.pool.alloc(bytes, limit, label);
       this.checkMemory(this.device.popErrorScope(), `allocating ${bytes} bytes for ${label}`);
       return buffer;
     }
-    return this.pool.alloc(bytes, limit);
+    return this.pool.alloc(bytes, limit, label);
   }
 
   release(buffer: GPUBuffer): void {

@@ -10,6 +10,9 @@
 override WG: u32 = 64u;
 override HAS_WEIGHT: bool = true;
 override LOG: bool = false; // softmax entries: log-softmax instead
+// rmsnorm_backward: `x` holds the forward output y, which is xhat itself when there is no weight. Saving y instead of
+// x frees x after the forward: the next op keeps y alive anyway (a residual stream's sums need not be kept).
+override FROM_OUTPUT: bool = false;
 
 struct RowParams {
   rows: u32,
@@ -69,6 +72,11 @@ fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   if (t == 0u) { out2[row] = rstd; }
 }
 
+fn normalised(i: u32, rstd: f32) -> f32 {
+  if (FROM_OUTPUT) { return x[i]; }
+  return x[i] * rstd;
+}
+
 // out = dx [rows, n]; saved = rstd [rows]
 @compute @workgroup_size(WG)
 fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -80,11 +88,11 @@ fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   var rstd = 0.0;
   if (live) { rstd = saved[row]; }
   var dot = 0.0;
-  if (live) { for (var j = t; j < params.n; j += WG) { dot += dy[base + j] * weight(j) * x[base + j] * rstd; } }
+  if (live) { for (var j = t; j < params.n; j += WG) { dot += dy[base + j] * weight(j) * normalised(base + j, rstd); } }
   let mean_dot = workgroup_reduce(dot, t, false) / f32(params.n);
   if (!live) { return; }
   for (var j = t; j < params.n; j += WG) {
-    let xhat = x[base + j] * rstd;
+    let xhat = normalised(base + j, rstd);
     out[base + j] = rstd * (dy[base + j] * weight(j) - xhat * mean_dot);
   }
 }

@@ -53,6 +53,8 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
     outputs: [y, rstd], inputs: [xd, w, null, null],
     workgroups: rt.grid(rows, 1, 'rmsNorm'),
   });
+  // Without a weight, y is x̂ itself: backward needs only y (which the next op keeps anyway) and rstd, so x can go.
+  const fromOutput = !w;
   const out = record('rmsNorm', [x, weight], y, (g, saved) => {
     const [xs, rs, wsd = null] = saved;
     const gd = dense(g, copyStrided);
@@ -61,7 +63,7 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
       dx = empty(x.shape, 'f32', 'rmsNorm backward');
       launch({
         family: 'norm', entry: 'rmsnorm_backward', label: 'rmsNorm backward',
-        overrides: { WG: wg, HAS_WEIGHT: !!wsd },
+        overrides: { WG: wg, HAS_WEIGHT: !!wsd, FROM_OUTPUT: fromOutput },
         uniforms: rowParams(rows, n, eps),
         outputs: [dx, null], inputs: [xs, wsd, gd, rs],
         workgroups: rt.grid(rows, 1, 'rmsNorm backward'),
@@ -80,7 +82,7 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
     }
     if (gd !== g) gd.dispose();
     return [dx, dw];
-  }, w ? [xd, rstd, w] : [xd, rstd]);
+  }, w ? [xd, rstd, w] : [y, rstd]);
   if (xd !== x) xd.dispose();
   if (w && w !== weight) w.dispose();
   rstd.dispose();
