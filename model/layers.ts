@@ -1,6 +1,6 @@
 // Layers shared by the models.
 
-import { attention, Linear, Module, rope, slice, swiglu, type Tensor } from '../engine/index.ts';
+import { attention, Linear, Module, slice, swiglu, type Tensor } from '../engine/index.ts';
 
 /** Drops intermediate handles as soon as the next op has consumed them (the autograd graph keeps what it needs). */
 export function consume(input: Tensor, f: (t: Tensor) => Tensor): Tensor {
@@ -51,8 +51,8 @@ export interface SelfAttentionOptions {
 
 /**
  * Multi-head self-attention with one fused q|k|v projection. q, k and v stay strided views of that projection:
- * RoPE and the attention kernel read them in place, and the attention output is laid out so that merging the
- * heads back is a view too.
+ * the attention kernels read them in place (rotating q and k by RoPE as they go), and the attention output is laid
+ * out so that merging the heads back is a view too.
  */
 export class FusedSelfAttention extends Module {
   readonly qkv: Linear;
@@ -70,16 +70,13 @@ export class FusedSelfAttention extends Module {
     const { heads, dim, ropeBase, causal } = this.options;
     const headDim = dim / heads;
     const qkv = consume(this.qkv.forward(x), (y) => y.reshape([b, t, 3, heads, headDim]));
-    const part = (i: number, rotate: boolean) => {
-      const p = consume(slice(qkv, [null, null, i]), (s) => s.squeeze(2));
-      const r = rotate && ropeBase !== null ? consume(p, (s) => rope(s, { base: ropeBase })) : p;
-      return consume(r, (s) => s.permute([0, 2, 1, 3])); // [B, H, T, Dh]
-    };
-    const q = part(0, true);
-    const k = part(1, true);
-    const v = part(2, false);
+    const part = (i: number) => consume(consume(slice(qkv, [null, null, i]), (s) => s.squeeze(2)), (s) => s.permute([0, 2, 1, 3])); // [B, H, T, Dh]
+    const q = part(0);
+    const k = part(1);
+    const v = part(2);
     qkv.dispose();
-    const attended = attention(q, k, v, { causal });
+    // RoPE is applied inside the attention kernels as they read q and k: no rotated copies are kept for backward.
+    const attended = attention(q, k, v, { causal, rope: ropeBase === null ? undefined : { base: ropeBase } });
     [q, k, v].forEach((u) => u.dispose());
     const merged = consume(consume(attended, (a) => a.permute([0, 2, 1, 3])), (a) => a.reshape([b, t, dim]));
     return consume(merged, (m) => this.out.forward(m));

@@ -1,8 +1,9 @@
 // Rotary position embedding on x [B, T, H, Dh] (read through its batch/time/head strides, unit stride along Dh;
 // the output is contiguous), "rotate-half" pairing as in GPT-NeoX, Llama and the
 // official HRM code: the first `rotary` channels form pairs (i, i + rotary/2), each rotated by the angle
-// position * base^(-2i/rotary); channels past `rotary` pass through. cos and sin come from tables computed in
-// float64 on the CPU (shader sin/cos may be off by 2^-11), indexed [position, i]. The backward is the inverse
+// position * base^(-2i/rotary); channels past `rotary` pass through. cos and sin come from one table computed in
+// float64 on the CPU (shader sin/cos may be off by 2^-11), indexed [position, i, cos|sin] (the same table
+// attention.wgsl reads when it rotates q and k itself). The backward is the inverse
 // rotation: the same kernel with SIGN = -1.
 
 override WG: u32 = 64u;
@@ -26,8 +27,7 @@ struct RopeParams {
 @group(0) @binding(0) var<uniform> params: RopeParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> cos_table: array<f32>;
-@group(0) @binding(4) var<storage, read> sin_table: array<f32>;
+@group(0) @binding(3) var<storage, read> table: array<f32>;
 
 @compute @workgroup_size(WG)
 fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -42,9 +42,9 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (c >= params.rotary) { out[i] = x[src]; return; }
   let half = params.rotary / 2u;
   let pair = c % half;
-  let table = (t + params.position_offset) * half + pair;
-  let cs = cos_table[table];
-  let sn = SIGN * sin_table[table];
+  let at = ((t + params.position_offset) * half + pair) * 2u;
+  let cs = table[at];
+  let sn = SIGN * table[at + 1u];
   if (c < half) {
     out[i] = x[src] * cs - x[src + half] * sn;
   } else {

@@ -1,9 +1,10 @@
 // Fused attention (engine/ops/attention.ts, shaders/attention.wgsl) against a float64 reference that forms the
-// full score matrix. Tolerances: each output is a softmax-weighted sum over <= 9 keys of dot products over Dh
-// <= 16: rtol 1e-5, atol 1e-6; gradients recompute the same quantities twice more: rtol 1e-4, atol 1e-5.
+// full score matrix. Tolerances: each output is a softmax-weighted sum over <= 19 keys of dot products over Dh
+// <= 16 (128 in one forward-only case, with inputs in [-0.5, 0.5] so scores stay O(1)): rtol 1e-5, atol 1e-6;
+// gradients recompute the same quantities twice more: rtol 1e-4, atol 1e-5.
 
-import { describe, expect, it } from 'vitest';
-import { attention, tensor, zeros } from '../engine/index.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attention, setAttentionKernel, tensor, zeros } from '../engine/index.ts';
 import { checkOp, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
@@ -33,47 +34,99 @@ function attentionRef(q: ref.Ref, k: ref.Ref, v: ref.Ref, causal: boolean): ref.
   return new ref.Ref(out, [...q.shape]);
 }
 
-describe('attention', () => {
-  const cases: [number[], number, boolean][] = [
-    [[1, 1, 1, 4], 1, false],
-    [[2, 2, 5, 8], 5, false],
-    [[2, 2, 5, 8], 5, true],
-    [[1, 3, 4, 16], 9, true], // fewer queries than keys: the mask is aligned to the end
-    [[1, 1, 3, 7], 6, false],
-  ];
-  for (const [qShape, tk, causal] of cases) {
-    it(`q ${JSON.stringify(qShape)}, ${tk} keys, ${causal ? 'causal' : 'bidirectional'}`, async () => {
-      const kShape = [qShape[0], qShape[1], tk, qShape[3]];
+/** Rotary embedding of [B, H, T, D] tensors (ref.ropeRef works on [B, T, H, D]). */
+function ropeHeadsFirst(x: ref.Ref, base: number, fraction: number, offset: number): ref.Ref {
+  return ref.permute(ref.ropeRef(ref.permute(x, [0, 2, 1, 3]), base, fraction, offset), [0, 2, 1, 3]);
+}
+
+const TOL = { atol: 1e-6, rtol: 1e-5 };
+const GRAD = { atol: 1e-5, rtol: 1e-4 };
+
+// Every case runs on both kernel variants: 'row' (CPU drivers' default) and 'flash' (GPUs' default), whatever the
+// adapter, so each is checked here. Shapes cross the flash tiles' edges (16 rows and keys per tile when the head
+// dim allows, 8 otherwise; head dims that are not multiples of 4 are padded in the tiles).
+for (const kernel of ['row', 'flash'] as const) {
+  describe(`attention (${kernel} kernel)`, () => {
+    beforeAll(() => setAttentionKernel(kernel));
+    afterAll(() => setAttentionKernel(null));
+    const cases: [number[], number, boolean][] = [
+      [[1, 1, 1, 4], 1, false],
+      [[2, 2, 5, 8], 5, false],
+      [[2, 2, 5, 8], 5, true],
+      [[1, 3, 4, 16], 9, true], // fewer queries than keys: the mask is aligned to the end
+      [[1, 1, 3, 7], 6, false],
+      [[1, 2, 17, 6], 19, true], // two query tiles, two key tiles, a padded head dim
+      [[1, 1, 18, 4], 18, false],
+    ];
+    for (const [qShape, tk, causal] of cases) {
+      it(`q ${JSON.stringify(qShape)}, ${tk} keys, ${causal ? 'causal' : 'bidirectional'}`, async () => {
+        const kShape = [qShape[0], qShape[1], tk, qShape[3]];
+        await checkOp({
+          label: `attention ${kernel}`,
+          inputs: [ref.randomRef(qShape, 1, -2, 2), ref.randomRef(kShape, 2, -2, 2), ref.randomRef(kShape, 3)],
+          gpu: (q, k, v) => attention(q, k, v, { causal }),
+          reference: (q, k, v) => attentionRef(q, k, v, causal),
+          tol: TOL,
+          gradTol: GRAD,
+        });
+      });
+    }
+
+    it('rotates q and k with RoPE as it reads them: equal to rope() then attention, gradients included', async () => {
+      for (const [fraction, queryOffset, keyOffset, causal] of [[1, 0, 0, true], [0.5, 4, 1, false]] as const) {
+        const qShape = [1, 2, 5, 8];
+        const kShape = [1, 2, 6, 8];
+        await checkOp({
+          label: `attention ${kernel} with RoPE (fraction ${fraction}, offsets ${queryOffset}/${keyOffset})`,
+          inputs: [ref.randomRef(qShape, 7, -2, 2), ref.randomRef(kShape, 8, -2, 2), ref.randomRef(kShape, 9)],
+          gpu: (q, k, v) => attention(q, k, v, { causal, rope: { base: 100, fraction, queryOffset, keyOffset } }),
+          reference: (q, k, v) =>
+            attentionRef(ropeHeadsFirst(q, 100, fraction, queryOffset), ropeHeadsFirst(k, 100, fraction, keyOffset), v, causal),
+          tol: TOL,
+          gradTol: GRAD,
+        });
+      }
+    });
+
+    it('handles the largest head dimension (128) with RoPE', async () => {
+      const shape = [1, 1, 3, 128];
       await checkOp({
-        label: 'attention',
-        inputs: [ref.randomRef(qShape, 1, -2, 2), ref.randomRef(kShape, 2, -2, 2), ref.randomRef(kShape, 3)],
-        gpu: (q, k, v) => attention(q, k, v, { causal }),
-        reference: (q, k, v) => attentionRef(q, k, v, causal),
-        tol: { atol: 1e-6, rtol: 1e-5 },
-        gradTol: { atol: 1e-5, rtol: 1e-4 },
+        label: `attention ${kernel} head dim 128`,
+        inputs: [ref.randomRef(shape, 10, -0.5, 0.5), ref.randomRef(shape, 11, -0.5, 0.5), ref.randomRef(shape, 12)],
+        gpu: (q, k, v) => attention(q, k, v, { causal: true, rope: { base: 10000 } }),
+        reference: (q, k, v) => attentionRef(ropeHeadsFirst(q, 10000, 1, 0), ropeHeadsFirst(k, 10000, 1, 0), v, true),
+        tol: TOL,
       });
     });
-  }
 
-  it('reads heads-last views [B, T, H, Dh].permute(0, 2, 1, 3) in place, causal', async () => {
-    const shape = [2, 5, 3, 4]; // B, T, H, Dh
-    const heads = (r: ref.Ref) => ref.permute(r, [0, 2, 1, 3]);
-    await checkOp({
-      label: 'attention on permuted views',
-      inputs: [ref.randomRef(shape, 4), ref.randomRef(shape, 5), ref.randomRef(shape, 6)],
-      gpu: (q, k, v) => attention(q.permute([0, 2, 1, 3]), k.permute([0, 2, 1, 3]), v.permute([0, 2, 1, 3]), { causal: true }).permute([0, 2, 1, 3]),
-      reference: (q, k, v) => heads(attentionRef(heads(q), heads(k), heads(v), true)),
-      tol: { atol: 1e-6, rtol: 1e-5 },
-      gradTol: { atol: 1e-5, rtol: 1e-4 },
+    it('reads heads-last views [B, T, H, Dh].permute(0, 2, 1, 3) in place, causal', async () => {
+      const shape = [2, 5, 3, 4]; // B, T, H, Dh
+      const heads = (r: ref.Ref) => ref.permute(r, [0, 2, 1, 3]);
+      await checkOp({
+        label: `attention ${kernel} on permuted views`,
+        inputs: [ref.randomRef(shape, 4), ref.randomRef(shape, 5), ref.randomRef(shape, 6)],
+        gpu: (q, k, v) => attention(q.permute([0, 2, 1, 3]), k.permute([0, 2, 1, 3]), v.permute([0, 2, 1, 3]), { causal: true }).permute([0, 2, 1, 3]),
+        reference: (q, k, v) => heads(attentionRef(heads(q), heads(k), heads(v), true)),
+        tol: TOL,
+        gradTol: GRAD,
+      });
+    });
+
+    it('stays finite for large scores', async () => {
+      const q = tensor(new Float32Array(8).fill(100), [1, 1, 2, 4]);
+      const k = tensor(new Float32Array(12).map((_, i) => (i % 4) * 50), [1, 1, 3, 4]);
+      const out = await attention(q, k, zeros([1, 1, 3, 4]).add(1)).toArray();
+      expect(Array.from(out).every((x) => Math.abs(x - 1) < 1e-5)).toBe(true);
     });
   });
+}
 
-  it('stays finite for large scores and checks its shapes', async () => {
-    const q = tensor(new Float32Array(8).fill(100), [1, 1, 2, 4]);
-    const k = tensor(new Float32Array(12).map((_, i) => (i % 4) * 50), [1, 1, 3, 4]);
-    const out = await attention(q, k, zeros([1, 1, 3, 4]).add(1)).toArray();
-    expect(Array.from(out).every((x) => Math.abs(x - 1) < 1e-5)).toBe(true);
+describe('attention input checks', () => {
+  it('names shape mismatches, oversized heads and bad RoPE offsets', () => {
+    const q = tensor(new Float32Array(8).fill(1), [1, 1, 2, 4]);
+    const k = tensor(new Float32Array(12).fill(1), [1, 1, 3, 4]);
     expect(() => attention(q, k, zeros([1, 1, 2, 4]))).toThrow(/do not agree/);
     expect(() => attention(zeros([1, 1, 1, 200]), zeros([1, 1, 1, 200]), zeros([1, 1, 1, 200]))).toThrow(/exceeds the kernel's maximum of 128/);
+    expect(() => attention(q, k, k, { rope: { queryOffset: -1 } })).toThrow(/rope.queryOffset must be a non-negative integer/);
   });
 });

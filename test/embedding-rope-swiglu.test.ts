@@ -44,24 +44,6 @@ describe('embedding', () => {
   });
 });
 
-function ropeRef(x: ref.Ref, base: number, fraction: number, offset: number, inverse = false): ref.Ref {
-  const [b, t, h, d] = x.shape;
-  const rotary = 2 * Math.floor((d * fraction) / 2);
-  const half = rotary / 2;
-  const out = Float64Array.from(x.data);
-  for (let bi = 0; bi < b; bi++) for (let ti = 0; ti < t; ti++) for (let hi = 0; hi < h; hi++) {
-    const row = ((bi * t + ti) * h + hi) * d;
-    for (let i = 0; i < half; i++) {
-      const angle = (ti + offset) * Math.pow(base, (-2 * i) / rotary) * (inverse ? -1 : 1);
-      const x1 = x.data[row + i];
-      const x2 = x.data[row + i + half];
-      out[row + i] = x1 * Math.cos(angle) - x2 * Math.sin(angle);
-      out[row + i + half] = x2 * Math.cos(angle) + x1 * Math.sin(angle);
-    }
-  }
-  return new ref.Ref(out, [...x.shape]);
-}
-
 describe('rope', () => {
   for (const [fraction, offset] of [[1, 0], [0.5, 3]]) {
     it(`rotates ${fraction * 100}% of the channels from position ${offset}`, async () => {
@@ -70,7 +52,7 @@ describe('rope', () => {
         label: `rope ${fraction} ${offset}`,
         inputs: [x],
         gpu: (t) => rope(t, { base: 100, fraction, positionOffset: offset }),
-        reference: (r) => ropeRef(r, 100, fraction, offset),
+        reference: (r) => ref.ropeRef(r, 100, fraction, offset),
         tol: { atol: 1e-6, rtol: 1e-6 },
         gradTol: { atol: 1e-5, rtol: 1e-5 },
       });
@@ -84,7 +66,7 @@ describe('rope', () => {
       gpu: (t) => rope(t.slice([null, null, [1, 2]]).squeeze(2), { base: 50 }),
       reference: (r) => {
         const picked = ref.slice(r, [null, null, [1, 2, 1], null, null]);
-        return ropeRef(new ref.Ref(picked.data, [2, 4, 2, 6]), 50, 1, 0);
+        return ref.ropeRef(new ref.Ref(picked.data, [2, 4, 2, 6]), 50, 1, 0);
       },
       tol: { atol: 1e-6, rtol: 1e-6 },
       gradTol: { atol: 1e-5, rtol: 1e-5 },

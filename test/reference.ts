@@ -224,3 +224,22 @@ export function numericalGradients(f: (...inputs: Ref[]) => Ref, inputs: Ref[], 
     return grad;
   });
 }
+
+/** Rotary embedding of x [B, T, H, D], rotate-half pairing (d, d + rotary/2), positions from `offset`. */
+export function ropeRef(x: Ref, base: number, fraction: number, offset: number, inverse = false): Ref {
+  const [b, t, h, d] = x.shape;
+  const rotary = 2 * Math.floor((d * fraction) / 2);
+  const half = rotary / 2;
+  const out = Float64Array.from(x.data);
+  for (let bi = 0; bi < b; bi++) for (let ti = 0; ti < t; ti++) for (let hi = 0; hi < h; hi++) {
+    const row = ((bi * t + ti) * h + hi) * d;
+    for (let i = 0; i < half; i++) {
+      const angle = (ti + offset) * Math.pow(base, (-2 * i) / rotary) * (inverse ? -1 : 1);
+      const x1 = x.data[row + i];
+      const x2 = x.data[row + i + half];
+      out[row + i] = x1 * Math.cos(angle) - x2 * Math.sin(angle);
+      out[row + i + half] = x2 * Math.cos(angle) + x1 * Math.sin(angle);
+    }
+  }
+  return new Ref(out, [...x.shape]);
+}

@@ -1,19 +1,76 @@
 // Scaled dot-product attention (kernels: shaders/attention.wgsl; tests: test/attention.test.ts).
+//
+// Two kernel variants compute the same thing: 'row' (one invocation per query row, no barriers: CPU drivers) and
+// 'flash' (FlashAttention-2 tiling through workgroup memory: GPUs). The choice is per adapter (setAttentionKernel
+// overrides it; bench/ measures both). RoPE can be applied inside the kernels as q and k are read, so a model keeps
+// no rotated copies of q and k for backward.
 
 import { record } from '../autograd.ts';
 import { runtime } from '../context.ts';
-import { formatShape, ShapeError } from '../errors.ts';
-import { Uniforms } from '../runtime.ts';
+import { formatShape, HieroError, ShapeError } from '../errors.ts';
+import { Uniforms, type Overrides } from '../runtime.ts';
 import type { Tensor } from '../tensor.ts';
 import { copyStrided } from './elementwise.ts';
 import { empty, launch } from './launch.ts';
+import { ropeTable, rotaryChannels } from './rope.ts';
 
 export const MAX_HEAD_DIM = 128;
+
+export interface AttentionRope {
+  /** Frequency base (10000 in most models). */
+  base?: number;
+  /** Fraction of each head's channels that rotate (1 = all), rounded down to an even count. */
+  fraction?: number;
+  /** Position of query 0 and of key 0 (decoding with a cache: the cache length, and 0). */
+  queryOffset?: number;
+  keyOffset?: number;
+}
 
 export interface AttentionOptions {
   causal?: boolean;
   /** Multiplies q·k (default 1/sqrt(headDim)). */
   scale?: number;
+  /**
+   * Rotates q and k with rotary position embedding (rotate-half pairing, as rope()) as the kernels read them; the
+   * gradient flows to the unrotated q and k.
+   */
+  rope?: AttentionRope;
+}
+
+export type AttentionKernel = 'row' | 'flash';
+
+let chosenKernel: AttentionKernel | null = null;
+
+/** Picks the attention kernel variant for this adapter (default: 'row' on CPU drivers, 'flash' on GPUs). */
+export function setAttentionKernel(kernel: AttentionKernel | null): void {
+  chosenKernel = kernel;
+}
+
+export function getAttentionKernel(): AttentionKernel {
+  return chosenKernel ?? (runtime().report.software ? 'row' : 'flash');
+}
+
+interface FlashTiles {
+  br: number;
+  dh: number;
+  fwg: number;
+}
+
+const FLASH_WG = 64;
+/** Per-invocation output elements the flash kernels hold in registers (MAX_OWNED in the WGSL). */
+const MAX_OWNED = 32;
+
+/** The largest flash tiling whose workgroup memory fits this adapter, for a head dimension (null: none fits). */
+function flashTiles(headDim: number): FlashTiles | null {
+  const dh = Math.ceil(headDim / 4) * 4;
+  const limit = runtime().limits.maxComputeWorkgroupStorageSize ?? 16384;
+  for (const br of [16, 8, 4]) {
+    // tile_q, tile_o (BR x DH), tile_k, tile_v (BC x DH), tile_s, tile_ds (BR x BC), three row vectors; BC = BR.
+    const bytes = 4 * (4 * br * dh + 2 * br * br + 3 * br);
+    const owned = (br * dh) / FLASH_WG;
+    if (bytes <= limit && Number.isInteger(owned) && owned <= MAX_OWNED) return { br, dh, fwg: FLASH_WG };
+  }
+  return null;
 }
 
 /** x itself when the kernel can read it through strides (unit stride along the head dim), else a dense copy. */
@@ -21,7 +78,8 @@ function readable(x: Tensor): Tensor {
   return x.strides[3] === 1 || x.shape[3] === 1 ? x : copyStrided(x);
 }
 
-function layout(u: Uniforms, t: Tensor): Uniforms {
+function layout(u: Uniforms, t: Tensor | null): Uniforms {
+  if (!t) return u.u32(0).u32(0).u32(0).u32(0);
   return u.u32(t.offset).u32(t.strides[0]).u32(t.strides[1]).u32(t.strides[2]);
 }
 
@@ -44,52 +102,65 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   if (dh > MAX_HEAD_DIM) throw new ShapeError(`attention: head dimension ${dh} exceeds the kernel's maximum of ${MAX_HEAD_DIM}`);
   const causal = options.causal ?? false;
   const scale = options.scale ?? 1 / Math.sqrt(dh);
+  const rope = options.rope ?? null;
+  const rotary = rope ? rotaryChannels(dh, rope.fraction) : 0;
+  const queryOffset = rope?.queryOffset ?? 0;
+  const keyOffset = rope?.keyOffset ?? 0;
+  for (const [name, value] of [['queryOffset', queryOffset], ['keyOffset', keyOffset]] as const) {
+    if (!Number.isInteger(value) || value < 0) throw new HieroError(`attention: rope.${name} must be a non-negative integer, got ${value}`);
+  }
   const rt = runtime();
   const bh = b * h;
-  const overrides = { WG: 64, CAUSAL: causal };
+  const rows = bh * tq;
+  const useRope = rotary > 0;
+  const table = useRope ? ropeTable(rotary, rope!.base ?? 10000, Math.max(queryOffset + tq, keyOffset + tk)) : null;
+  const tiles = getAttentionKernel() === 'flash' ? flashTiles(dh) : null;
+  const overrides: Overrides = tiles
+    ? { FWG: tiles.fwg, BR: tiles.br, BC: tiles.br, DH: tiles.dh, CAUSAL: causal, ROPE: useRope }
+    : { WG: 64, CAUSAL: causal, ROPE: useRope };
+  const entry = (name: string) => `${tiles ? 'flash' : 'row'}_${name}`;
   const [qr, kr, vr] = [q, k, v].map(readable);
   // Output memory in [B, Tq, H, Dh] order, viewed as [B, H, Tq, Dh].
   const buffer = empty([b, tq, h, dh], 'f32', 'attention');
   const out = buffer.viewAs([b, h, tq, dh], [tq * h * dh, dh, h * dh, 1], 0);
   buffer.dispose();
-  const lse = empty([bh * tq], 'f32', 'attention');
-  const params = (dOut: Tensor | null) => {
+  // [L | D]: the forward writes L (log-sum-exp per row), the dq kernel D = dO · O for the dk/dv kernel.
+  const stats = empty([2 * rows], 'f32', 'attention');
+  const params = (operands: (Tensor | null)[]) => {
     const u = new Uniforms();
-    for (const t of [qr, kr, vr, out, dOut ?? out]) layout(u, t);
-    return u.u32(bh).u32(tq).u32(tk).u32(dh).f32(scale).u32(h).build();
+    for (const t of operands) layout(u, t);
+    return u.u32(bh).u32(tq).u32(tk).u32(dh).f32(scale).u32(h).u32(rotary).u32(queryOffset).u32(keyOffset).build();
   };
+  // Row kernels: one invocation per row; flash kernels: one workgroup per (tile, batch·head), folded into 2-D.
+  const grid = (length: number, label: string) =>
+    tiles ? rt.grid(bh * Math.ceil(length / tiles.br), 1, label) : rt.grid(bh * length, 64, label);
   launch({
-    family: 'attention', entry: 'attention_forward', label: 'attention', overrides, uniforms: params(null),
-    outputs: [out, lse], inputs: [qr, kr, vr, null, null, null],
-    workgroups: rt.grid(bh * tq, 64, 'attention'),
+    family: 'attention', entry: entry('forward'), label: 'attention', overrides, uniforms: params([qr, kr, vr, out, null]),
+    outputs: [out, stats], inputs: [qr, kr, vr, null, null, table],
+    workgroups: grid(tq, 'attention'),
   });
-  const result = record('attention', [q, k, v], out, (g, [qs, ks, vs, os, ls]) => {
+  // The table is saved too: a longer sequence later may replace the cached one before this backward runs.
+  const result = record('attention', [q, k, v], out, (g, [qs, ks, vs, os, st, savedTable = null]) => {
     const gr = readable(g);
-    const uniforms = (() => {
-      const u = new Uniforms();
-      for (const t of [qs, ks, vs, os, gr]) layout(u, t);
-      return u.u32(bh).u32(tq).u32(tk).u32(dh).f32(scale).u32(h).build();
-    })();
+    const uniforms = params([qs, ks, vs, os, gr]);
     const dq = empty(q.shape, 'f32', 'attention backward');
-    const rowDot = empty([bh * tq], 'f32', 'attention backward');
     launch({
-      family: 'attention', entry: 'attention_backward_dq', label: 'attention backward dq', overrides, uniforms,
-      outputs: [dq, rowDot], inputs: [qs, ks, vs, gr, ls, os],
-      workgroups: rt.grid(bh * tq, 64, 'attention backward'),
+      family: 'attention', entry: entry('backward_dq'), label: 'attention backward dq', overrides, uniforms,
+      outputs: [dq, st], inputs: [qs, ks, vs, gr, os, savedTable],
+      workgroups: grid(tq, 'attention backward'),
     });
     const dk = empty(k.shape, 'f32', 'attention backward');
     const dv = empty(v.shape, 'f32', 'attention backward');
     launch({
-      family: 'attention', entry: 'attention_backward_dkv', label: 'attention backward dkv', overrides, uniforms,
-      outputs: [dk, dv], inputs: [qs, ks, vs, gr, ls, rowDot],
-      workgroups: rt.grid(bh * tk, 64, 'attention backward'),
+      family: 'attention', entry: entry('backward_dkv'), label: 'attention backward dkv', overrides, uniforms,
+      outputs: [dk, dv], inputs: [qs, ks, vs, gr, st, savedTable],
+      workgroups: grid(tk, 'attention backward'),
     });
-    rowDot.dispose();
     if (gr !== g) gr.dispose();
     const keepIf = (t: Tensor, wanted: boolean) => (wanted ? t : (t.dispose(), null));
     return [keepIf(dq, q.requiresGrad), keepIf(dk, k.requiresGrad), keepIf(dv, v.requiresGrad)];
-  }, [qr, kr, vr, out, lse]);
-  lse.dispose();
+  }, table ? [qr, kr, vr, out, stats, table] : [qr, kr, vr, out, stats]);
+  stats.dispose();
   [qr, kr, vr].forEach((t, i) => t !== [q, k, v][i] && t.dispose());
   return result;
 }

@@ -18,35 +18,39 @@ export interface RopeOptions {
   positionOffset?: number;
 }
 
-interface Tables {
+interface Table {
   positions: number;
-  cos: Tensor;
-  sin: Tensor;
+  /** [positions, rotary / 2, 2]: cos and sin of each position's angle for each pair. */
+  values: Tensor;
 }
 
-// cos/sin tables per (rotary channels, base), grown to the longest sequence seen. Computed once in float64.
-const tables = new Map<string, Tables>();
+// One table per (rotary channels, base), grown to the longest sequence seen. Computed once in float64.
+const tables = new Map<string, Table>();
 
-function ropeTables(rotary: number, base: number, positions: number): Tables {
+/** The cos/sin table of `rotary` rotating channels for at least `positions` positions (shared with attention). */
+export function ropeTable(rotary: number, base: number, positions: number): Tensor {
   const key = `${rotary}:${base}`;
   const cached = tables.get(key);
-  if (cached && cached.positions >= positions && !cached.cos.disposed) return cached;
-  cached?.cos.dispose();
-  cached?.sin.dispose();
+  if (cached && cached.positions >= positions && !cached.values.disposed) return cached.values;
+  cached?.values.dispose();
   const capacity = Math.max(positions, 2 * (cached?.positions ?? 0), 64);
   const half = rotary / 2;
-  const cos = new Float32Array(capacity * half);
-  const sin = new Float32Array(capacity * half);
+  const values = new Float32Array(capacity * half * 2);
   for (let p = 0; p < capacity; p++) {
     for (let i = 0; i < half; i++) {
       const angle = p * Math.pow(base, (-2 * i) / rotary);
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
+      values[(p * half + i) * 2] = Math.cos(angle);
+      values[(p * half + i) * 2 + 1] = Math.sin(angle);
     }
   }
-  const entry = { positions: capacity, cos: keep(tensor(cos)), sin: keep(tensor(sin)) };
+  const entry = { positions: capacity, values: keep(tensor(values)) };
   tables.set(key, entry);
-  return entry;
+  return entry.values;
+}
+
+/** Channels of a head that rotate: `fraction` of them, rounded down to an even count. */
+export function rotaryChannels(headDim: number, fraction = 1): number {
+  return 2 * Math.floor((headDim * fraction) / 2);
 }
 
 /** Applies RoPE to x [B, T, H, Dh] along T. */
@@ -54,12 +58,12 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   x.assertDType('rope', 'f32');
   if (x.rank !== 4) throw new ShapeError(`rope: expected x of shape [batch, seq, heads, headDim], got ${formatShape(x.shape)}`);
   const [batch, seq, heads, headDim] = x.shape;
-  const rotary = 2 * Math.floor((headDim * (options.fraction ?? 1)) / 2);
+  const rotary = rotaryChannels(headDim, options.fraction);
   const offset = options.positionOffset ?? 0;
   const base = options.base ?? 10000;
   if (rotary === 0) return x.viewAs(x.shape, x.strides, x.offset);
   const rt = runtime();
-  const t = ropeTables(rotary, base, offset + seq);
+  const table = ropeTable(rotary, base, offset + seq);
   const apply = (input: Tensor, sign: number, label: string) => {
     // Read in place through batch/time/head strides when the head dim is unit-stride (a slice of a fused qkv).
     const src = input.strides[3] === 1 || headDim === 1 ? input : copyStrided(input);
@@ -71,7 +75,7 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
     launch({
       family: 'rope', entry: 'rope', label,
       overrides: { WG: 64, SIGN: sign }, uniforms,
-      outputs: [out], inputs: [src, t.cos, t.sin],
+      outputs: [out], inputs: [src, table],
       workgroups: rt.grid(x.size, 64, label),
     });
     if (src !== input) src.dispose();
