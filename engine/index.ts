@@ -21,7 +21,7 @@ export type { UnaryOpName, BinaryOpName } from './ops/elementwise.ts';
 export { sum, mean, max, min, argmax, argmin, logsumexp } from './ops/reduce.ts';
 export { reshape, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, expand, detach } from './ops/views.ts';
 export type { SliceSpec } from './ops/views.ts';
-export { matmul, setMatmulTiles, getMatmulTiles } from './ops/matmul.ts';
+export { matmul, setMatmulTiles, getMatmulTiles, setMatmulKernel, setMatmulChooser } from './ops/matmul.ts';
 export { rmsNorm, softmax, logSoftmax } from './ops/norm.ts';
 export { crossEntropy } from './ops/loss.ts';
 export { embedding } from './ops/embedding.ts';
@@ -31,7 +31,7 @@ export { swiglu } from './ops/swiglu.ts';
 export { attention, MAX_HEAD_DIM, setAttentionKernel, getAttentionKernel } from './ops/attention.ts';
 export type { AttentionOptions, AttentionRope, AttentionKernel } from './ops/attention.ts';
 export type { CrossEntropyOptions } from './ops/loss.ts';
-export type { MatmulTiles } from './ops/matmul.ts';
+export type { MatmulTiles, MatmulKernel, MatmulChooser } from './ops/matmul.ts';
 
 import { runtime } from './context.ts';
 /** GPU memory held for tensors: bytes in live tensors, pooled for reuse, awaiting destruction, and their peaks. */

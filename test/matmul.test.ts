@@ -4,8 +4,8 @@
 // typically sqrt(k)·eps·|a||b|. With |a|,|b| <= 1 and k <= 300: atol 2e-5 + rtol 1e-5 holds with margin, while an
 // indexing error (a wrong element) shows up as an O(0.1) difference.
 
-import { describe, expect, it } from 'vitest';
-import { getMatmulTiles, matmul, setMatmulTiles, ShapeError, tensor } from '../engine/index.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getMatmulTiles, matmul, setMatmulKernel, setMatmulTiles, ShapeError, tensor } from '../engine/index.ts';
 import { checkOp, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
@@ -89,3 +89,32 @@ describe('matmul', () => {
     expect(() => matmul(tensor([[1, 2, 3]]), tensor([[1, 2]]))).toThrow(/\[1, 3\] @ \[1, 2\]/);
   });
 });
+
+// Every kernel variant on every adapter (each is the default somewhere: 'direct' on CPU drivers, 'tiled' and 'wide'
+// on GPUs by shape), on shapes that cross the 64- and 128-wide tiles, with operands read along each dimension.
+for (const kernel of ['direct', 'tiled', 'wide'] as const) {
+  describe(`matmul (${kernel} kernel)`, () => {
+    beforeAll(() => setMatmulKernel(kernel));
+    afterAll(() => setMatmulKernel(null));
+    const cases: [number, number, number][] = [[132, 36, 260], [128, 8, 128], [7, 13, 5], [4, 4, 4]];
+    for (const [m, k, n] of cases) {
+      it(`${m}x${k} @ ${k}x${n}, plain and through transposed views`, async () => {
+        const a = ref.randomRef([m, k], m + k);
+        const b = ref.randomRef([k, n], k + n);
+        await checkOp({ label: `${kernel} ${m}x${k}x${n}`, inputs: [a, b], gpu: matmul, reference: ref.matmul, tol: TOL });
+        const at = ref.transpose(a);
+        const bt = ref.transpose(b);
+        await checkOp({
+          label: `${kernel} ${m}x${k}x${n} A^T B^T`, inputs: [at, bt], gpu: (x, y) => matmul(x.T, y.T),
+          reference: (x, y) => ref.matmul(ref.transpose(x), ref.transpose(y)), tol: TOL,
+        });
+      });
+    }
+    it('batched, with gradients', async () => {
+      await checkOp({
+        label: `${kernel} batched`, inputs: [ref.randomRef([2, 8, 12], 5), ref.randomRef([12, 4], 6)],
+        gpu: matmul, reference: ref.matmul, tol: TOL, gradTol: GRAD,
+      });
+    });
+  });
+}

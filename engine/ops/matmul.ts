@@ -15,9 +15,10 @@ import { broadcastShapes, empty } from './launch.ts';
 import { reshape } from './views.ts';
 
 /**
- * Workgroup shape of the matmul kernel; each invocation computes a 4 x 4 block, so a tile is 4·wgY x 4·wgX.
- * `staged`: stage tiles in workgroup memory (GPUs) or read operands directly (CPU drivers, where barriers cost
- * more than they save). Chosen per adapter at first use; bench/ measures the alternatives.
+ * Workgroup shape of the matmul kernels; in the 'tiled' kernels each invocation computes a 4 x 4 block, so a tile
+ * is 4·wgY x 4·wgX ('wide': 8 x 8 blocks, 8·wgY x 8·wgX tiles). `staged`: stage tiles in workgroup memory (GPUs)
+ * or read operands directly (CPU drivers, where barriers cost more than they save). Chosen per adapter at first
+ * use; bench/ measures the alternatives.
  */
 export interface MatmulTiles {
   wgX: number;
@@ -29,6 +30,37 @@ export interface MatmulTiles {
 const GPU_TILES: MatmulTiles = { wgX: 16, wgY: 16, tileK: 16, staged: true };
 const CPU_TILES: MatmulTiles = { wgX: 16, wgY: 16, tileK: 16, staged: false };
 let chosen: MatmulTiles | null = null;
+
+/**
+ * The kernel for a product: 'direct' (no workgroup memory: CPU drivers), 'tiled' (4 x 4 per invocation) or 'wide'
+ * (8 x 8 per invocation, 128 x 128 tiles: large products on GPUs). 'wide' needs vec4-aligned operands and falls
+ * back to 'tiled' otherwise.
+ */
+export type MatmulKernel = 'direct' | 'tiled' | 'wide';
+
+/** Chooses the kernel for an m x k x n product (a tuned choice, when one was measured for this adapter, wins). */
+export type MatmulChooser = (m: number, k: number, n: number) => MatmulKernel | null;
+let forcedKernel: MatmulKernel | null = null;
+let chooser: MatmulChooser | null = null;
+
+/** Forces one matmul kernel for every product (null: choose per adapter and shape). */
+export function setMatmulKernel(kernel: MatmulKernel | null): void {
+  forcedKernel = kernel;
+}
+
+/** Installs a per-shape chooser (the autotuner's); null removes it. */
+export function setMatmulChooser(next: MatmulChooser | null): void {
+  chooser = next;
+}
+
+function kernelFor(m: number, k: number, n: number, tiles: MatmulTiles): MatmulKernel {
+  if (forcedKernel) return forcedKernel;
+  if (!tiles.staged) return 'direct';
+  const tuned = chooser?.(m, k, n);
+  if (tuned) return tuned;
+  // A wide tile pays where the product fills most of its 128 x 128 tiles and there are enough of them.
+  return m >= 256 && n >= 256 && k >= 64 ? 'wide' : 'tiled';
+}
 
 function currentTiles(): MatmulTiles {
   chosen ??= { ...(runtime().report.software ? CPU_TILES : GPU_TILES) };
@@ -103,7 +135,9 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const bAlongN = lb.strideCol === 1 && aligned(n, lb.strideRow, lb.offset, ...lb.batch);
   const bAlongK = !bAlongN && lb.strideRow === 1 && aligned(k, lb.strideCol, lb.offset, ...lb.batch);
   const tiles = currentTiles();
-  const vec4 = tiles.staged && (aAlongK || aAlongM) && (bAlongN || bAlongK);
+  const kernel = kernelFor(m, k, n, tiles);
+  const vec4 = kernel !== 'direct' && (aAlongK || aAlongM) && (bAlongN || bAlongK);
+  const wide = kernel === 'wide' && vec4 && tiles.tileK % 4 === 0;
 
   const uniforms = new Uniforms()
     .vec(pad(batchShape, 1), 4)
@@ -113,15 +147,16 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
     .u32(la.offset).u32(la.strideRow).u32(la.strideCol)
     .u32(lb.offset).u32(lb.strideRow).u32(lb.strideCol)
     .build();
-  const tileM = 4 * tiles.wgY;
-  const tileN = 4 * tiles.wgX;
+  const block = wide ? 8 : 4;
+  const tileM = block * tiles.wgY;
+  const tileN = block * tiles.wgX;
   rt.dispatch({
     family: 'matmul',
-    entry: !tiles.staged ? 'matmul_direct' : vec4 ? 'matmul_vec4' : 'matmul_strided',
+    entry: kernel === 'direct' ? 'matmul_direct' : wide ? 'matmul_wide' : vec4 ? 'matmul_vec4' : 'matmul_strided',
     overrides: {
       WG_X: tiles.wgX,
       WG_Y: tiles.wgY,
-      ...(tiles.staged ? { TILE_K: tiles.tileK } : {}),
+      ...(kernel !== 'direct' ? { TILE_K: wide ? Math.min(tiles.tileK, 8) : tiles.tileK } : {}),
       ...(vec4 ? { A_ALONG_M: aAlongM, B_ALONG_K: bAlongK } : {}),
     },
     uniforms,
