@@ -66,6 +66,6 @@ export {
   writeFileAtomic, CheckpointError, loadIntoModule,
 } from './io/safetensors.ts';
 export type { DecodedCheckpoint, HostTensor, StoredDType } from './io/safetensors.ts';
-export { scan, scanStep, cumsum, scanRaw, setScanTiling, getScanTiling } from './ops/scan.ts';
+export { scan, scanStep, cumsum, scanRaw, setScanTiling, getScanTiling, setScanChooser } from './ops/scan.ts';
 export { causalConv1d } from './ops/conv1d.ts';
-export type { ScanTiling } from './ops/scan.ts';
+export type { ScanTiling, ScanKernel, ScanChooser } from './ops/scan.ts';

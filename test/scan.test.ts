@@ -6,7 +6,7 @@
 // An indexing or carry error shows up as an O(max|h|) difference.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cumsum, getScanTiling, scan, scanStep, setScanTiling, ShapeError, tensor, zeros, type ScanTiling } from '../engine/index.ts';
+import { cumsum, getScanTiling, scan, scanRaw, scanStep, setScanTiling, ShapeError, tensor, zeros, type ScanKernel, type ScanTiling } from '../engine/index.ts';
 import { checkOp, toGpu, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
@@ -62,7 +62,7 @@ function gates(shape: number[], seed: number, kind: Gates): ref.Ref {
   return ref.randomRef(shape, seed, 0, 1);
 }
 
-async function checkForward(B: number, T: number, C: number, kind: Gates, withH0: boolean, kernel: 'tree' | 'chunks', broadcast = false) {
+async function checkForward(B: number, T: number, C: number, kind: Gates, withH0: boolean, kernel: ScanKernel, broadcast = false) {
   const a = gates(broadcast ? [B, T] : [B, T, C], T + C, kind);
   const b = ref.randomRef([B, T, C], 2 * T + C);
   const h0 = withH0 ? ref.randomRef([B, C], 5) : null;
@@ -71,10 +71,11 @@ async function checkForward(B: number, T: number, C: number, kind: Gates, withH0
 }
 
 describe('scan forward', () => {
-  for (const kernel of ['tree', 'chunks'] as const) {
+  // Each kernel on every adapter: every one is the choice somewhere (CPU drivers, GPUs, by shape or by tuning).
+  for (const kernel of ['tree', 'chunks', 'tree-lookback', 'chunks-lookback'] as const) {
     it(`${kernel}: T around the tile length, with and without h0, gates near 0 and near 1`, async () => {
       const t = getScanTiling();
-      const tile = kernel === 'tree' ? t.treeWorkgroup * t.treeItems : t.chunk;
+      const tile = kernel.startsWith('tree') ? t.treeWorkgroup * t.treeItems : kernel === 'chunks' ? t.chunk : 16;
       for (const T of [1, 2, 3, tile - 1, tile, tile + 1, 5 * tile + 3]) {
         for (const kind of ['random', 'near0', 'near1'] as const) {
           await checkForward(2, T, 3, kind, T % 2 === 1, kernel);
@@ -93,6 +94,33 @@ describe('scan forward', () => {
     });
   }
 
+  it('chunks-lookback with channels enough for its channel-parallel single pass (C >= 64)', async () => {
+    for (const T of [1, 16, 17, 1000]) await checkForward(2, T, 64, 'random', T % 2 === 1, 'chunks-lookback');
+    await checkForward(1, 300, 96, 'near1', true, 'chunks-lookback', true);
+  });
+
+  it('look-back kernels are right when every predecessor is silent (the fallback path alone), f32 and i32', async () => {
+    for (const kernel of ['tree-lookback', 'chunks-lookback'] as const) {
+      const [B, T, C] = [2, kernel === 'tree-lookback' ? 3 * 16 * 16 + 5 : 53, kernel === 'tree-lookback' ? 3 : 64];
+      setScanTiling({ treeWorkgroup: 16, treeItems: 16 });
+      const a = gates([B, T, C], 11, 'random');
+      const b = ref.randomRef([B, T, C], 12);
+      const h0 = ref.randomRef([B, C], 13);
+      const got = scanRaw({ batch: B, steps: T, channels: C, gate: toGpu(a), input: toGpu(b), h0: toGpu(h0), kernel, silent: true, label: 'scan' });
+      await expectScanClose(await got.toArray(), scanRef(a, b, h0), `${kernel} silent`);
+      const ints = Int32Array.from({ length: B * T * C }, (_, i) => (i * 7919) % 1000 - 500);
+      const sums = await scanRaw({ batch: B, steps: T, channels: C, gate: null, input: tensor(ints, [B, T, C], { dtype: 'i32' }), h0: null, int: true, exclusive: true, kernel, silent: true, label: 'cumsum' }).toArray();
+      for (let bi = 0; bi < B; bi++) for (let c = 0; c < C; c++) {
+        let s = 0;
+        for (let t = 0; t < T; t++) {
+          const i = (bi * T + t) * C + c;
+          if (sums[i] !== s) throw new Error(`${kernel} exclusive i32 cumsum at [${bi}, ${t}, ${c}]: ${sums[i]}, expected ${s}`);
+          s += ints[i];
+        }
+      }
+    }
+  });
+
   it('T = 1,000,000 on the default strategy', async () => {
     await checkForward(1, 1_000_000, 1, 'near1', true, 'tree');
   });
@@ -100,7 +128,7 @@ describe('scan forward', () => {
 
 describe('scan backward', () => {
   // Small tiles, so that these short sequences span several tiles and two levels of carries.
-  for (const kernel of ['tree', 'chunks'] as const) {
+  for (const kernel of ['tree', 'chunks', 'tree-lookback'] as const) {
     for (const broadcast of [false, true]) {
       it(`${kernel}${broadcast ? ', broadcast gates' : ''}: gradients of a, b and h0 match finite differences`, async () => {
         setScanTiling({ treeWorkgroup: 4, treeItems: 2, chunk: 3 });

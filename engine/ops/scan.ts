@@ -36,6 +36,26 @@ export interface ScanTiling {
 
 let tiling: ScanTiling | null = null;
 
+/**
+ * The tile kernels: 'tree' (a workgroup per tile of one sequence) or 'chunks' (an invocation per chunk of one
+ * channel), each either reduce-then-scan (two passes) or single-pass with decoupled look-back and fallback
+ * ('*-lookback': a and b read once, h written once). 'chunks-lookback' needs at least 64 channels (a chunk's
+ * predecessor must belong to an earlier workgroup) and at most 16 steps per chunk.
+ */
+export type ScanKernel = 'tree' | 'chunks' | 'tree-lookback' | 'chunks-lookback';
+
+/** Picks a kernel for a scan of `sequences` (B·C) sequences of `steps` steps with `channels` channels. */
+export type ScanChooser = (steps: number, channels: number, sequences: number) => ScanKernel | null;
+let scanChooser: ScanChooser | null = null;
+
+/** Installs a per-shape chooser (the autotuner's); null restores the built-in rule. */
+export function setScanChooser(next: ScanChooser | null): void {
+  scanChooser = next;
+}
+
+const LOOKBACK_CHUNK = 16;
+const LOOKBACK_CHANNELS = 64;
+
 function currentTiling(): ScanTiling {
   // CPU drivers pay heavily for workgroup barriers: there the barrier-free chunked kernel wins at every shape
   // (measured on SwiftShader: 4-7x faster than the tree at C = 1, T = 4096..10^6; bench/scan.ts).
@@ -71,8 +91,10 @@ interface ScanJob {
   broadcastGate?: boolean;
   int?: boolean;
   exclusive?: boolean;
-  /** 'tree' or 'chunks' forces a kernel (tests, benchmarks); by default chosen from the shape. */
-  kernel?: 'tree' | 'chunks';
+  /** Forces a kernel (tests, benchmarks); by default chosen from the shape. */
+  kernel?: ScanKernel;
+  /** Look-back kernels: post nothing, so every look-back takes the fallback path (tests). */
+  silent?: boolean;
   label: string;
 }
 
@@ -86,7 +108,9 @@ export function scanRaw(job: ScanJob): Tensor {
   const t = currentTiling();
   const { batch, steps, channels } = job;
   const saturated = batch * channels >= t.saturatingSequences;
-  const kernel = job.kernel ?? (channels >= t.chunkMinChannels || saturated ? 'chunks' : 'tree');
+  let kernel = job.kernel ?? scanChooser?.(steps, channels, batch * channels) ?? (channels >= t.chunkMinChannels || saturated ? 'chunks' : 'tree');
+  if (kernel === 'chunks-lookback' && channels < LOOKBACK_CHANNELS) kernel = 'tree-lookback';
+  if (kernel === 'tree-lookback' || kernel === 'chunks-lookback') return scanLookback(job, kernel);
   const chunk = saturated && !job.kernel ? Math.max(steps, 1) : t.chunk;
   const tileLength = kernel === 'tree' ? t.treeWorkgroup * t.treeItems : chunk;
   const tiles = Math.max(1, Math.ceil(steps / tileLength));
@@ -131,6 +155,39 @@ export function scanRaw(job: ScanJob): Tensor {
   return h;
 }
 
+/** The single-pass scan (see ScanKernel): a status reset, then one dispatch. */
+function scanLookback(job: ScanJob, kernel: 'tree-lookback' | 'chunks-lookback'): Tensor {
+  const rt = runtime();
+  const t = currentTiling();
+  const { batch, steps, channels } = job;
+  const tree = kernel === 'tree-lookback';
+  const tileLength = tree ? t.treeWorkgroup * t.treeItems : LOOKBACK_CHUNK;
+  const tiles = Math.max(1, Math.ceil(steps / tileLength));
+  const uniforms = new Uniforms().u32(batch).u32(steps).u32(channels).u32(tiles).build();
+  const slots = batch * tiles * channels;
+  const status = empty([4 * slots + 1], 'u32', `${job.label} status`);
+  launch({
+    family: 'scan', entry: 'scan_status_reset', label: `${job.label} status`, uniforms, overrides: { WG: 256 },
+    outputs: [null, status, null], inputs: [null, null, null, null], workgroups: rt.grid(4 * slots + 1, 256, job.label),
+  });
+  const h = empty([batch, steps, channels], job.int ? 'i32' : 'f32', job.label);
+  const wg = tree ? t.treeWorkgroup : 64;
+  launch({
+    family: 'scan', entry: tree ? 'scan_tree_lookback' : 'scan_chunks_lookback', label: job.label, uniforms,
+    overrides: {
+      REVERSE: job.reverse ?? false, SHIFT_GATES: job.shiftGates ?? false, A_BROADCAST: job.broadcastGate ?? false,
+      SUM_ONLY: job.gate === null, INT: job.int ?? false, HAS_H0: job.h0 !== null, EXCLUSIVE: job.exclusive ?? false,
+      ...(tree ? { WG: wg, ITEMS: t.treeItems } : { WG: wg, CHUNK: LOOKBACK_CHUNK }),
+      SILENT: job.silent ?? false,
+    },
+    outputs: [h, status, null], inputs: [job.gate, job.input, job.h0, null],
+    // Tickets, not workgroup ids, say which tile a workgroup scans: only the count matters.
+    workgroups: rt.grid(tree ? slots : Math.ceil(slots / wg), 1, job.label),
+  });
+  status.dispose();
+  return h;
+}
+
 function checkScanShapes(a: Tensor, b: Tensor, h0: Tensor | null): { batch: number; steps: number; channels: number; broadcast: boolean } {
   a.assertDType('scan gates', 'f32');
   b.assertDType('scan inputs', 'f32');
@@ -156,7 +213,7 @@ function checkScanShapes(a: Tensor, b: Tensor, h0: Tensor | null): { batch: numb
  * All states of h_t = a_t * h_{t-1} + b_t for b [B, T, C] and a [B, T, C] (or [B, T]: one gate per step for
  * every channel), from h0 [B, C] (zero when omitted). Returns h [B, T, C]; h[:, -1] is the final state.
  */
-export function scan(a: Tensor, b: Tensor, h0: Tensor | null = null, options: { kernel?: 'tree' | 'chunks' } = {}): Tensor {
+export function scan(a: Tensor, b: Tensor, h0: Tensor | null = null, options: { kernel?: ScanKernel } = {}): Tensor {
   const { batch, steps, channels, broadcast } = checkScanShapes(a, b, h0);
   if (steps === 0) return empty([batch, 0, channels], 'f32', 'scan');
   const ad = dense(a, copyStrided);
