@@ -67,6 +67,13 @@ interface NodeGpu {
   gpu: GPU;
 }
 
+/**
+ * Dawn quantizes GPU timestamps (to ~65 µs on NVIDIA) unless told not to; Hiero's profiler and bench time kernels
+ * of a few microseconds, so Node devices are created with true timestamps. (Browsers keep their own quantization:
+ * there, short kernels are timed by repetition.)
+ */
+const DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
+
 async function nodeGpu(flags: string[] = []): Promise<NodeGpu> {
   // A computed specifier keeps bundlers from following this import into browser builds.
   const specifier = 'webgpu';
@@ -75,7 +82,7 @@ async function nodeGpu(flags: string[] = []): Promise<NodeGpu> {
     globals: Record<string, unknown>;
   };
   Object.assign(globalThis, mod.globals);
-  return { gpu: mod.create(flags) };
+  return { gpu: mod.create([...DAWN_FLAGS, ...flags]) };
 }
 
 function nodeEnv(): Record<string, string | undefined> | undefined {

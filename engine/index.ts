@@ -69,3 +69,7 @@ export type { DecodedCheckpoint, HostTensor, StoredDType } from './io/safetensor
 export { scan, scanStep, cumsum, scanRaw, setScanTiling, getScanTiling, setScanChooser } from './ops/scan.ts';
 export { causalConv1d } from './ops/conv1d.ts';
 export type { ScanTiling, ScanKernel, ScanChooser } from './ops/scan.ts';
+export { autotune, applySavedTuning, currentTuning, clearTuning, matmulBucket, scanBucket, attentionBucket } from './tuning.ts';
+export type { TuningTable, AutotuneOptions } from './tuning.ts';
+export { setAttentionChooser } from './ops/attention.ts';
+export type { AttentionChooser } from './ops/attention.ts';

@@ -118,6 +118,8 @@ export class Runtime {
   private profile: KernelProfile | null = null;
   private profileQueries: GPUQuerySet | null = null;
   private profileLabels: string[] = [];
+  private region: { queries: GPUQuerySet; started: boolean } | null = null;
+  private regionQueries: GPUQuerySet | null = null;
   private readonly placeholder: GPUBuffer;
   private assertions = new Map<string, { flag: GPUBuffer; initial: number; describe: (value: number) => string }>();
   private readonly writablePlaceholders: GPUBuffer[] = [];
@@ -445,8 +447,56 @@ export class Runtime {
   }
 
   private computePass(): GPUComputePassEncoder {
-    if (!this.pass) this.pass = this.commandEncoder().beginComputePass();
+    if (!this.pass) {
+      const region = this.region;
+      this.pass = region
+        ? this.commandEncoder().beginComputePass({
+            // The first pass of a region stamps its start; every pass stamps the end (the last one's stands).
+            timestampWrites: { querySet: region.queries, ...(region.started ? {} : { beginningOfPassWriteIndex: 0 }), endOfPassWriteIndex: 1 },
+          })
+        : this.commandEncoder().beginComputePass();
+      if (region) region.started = true;
+    }
     return this.pass;
+  }
+
+  /**
+   * GPU milliseconds of everything `encode` dispatches, from one pair of timestamps around it: a region of many
+   * dispatches (a kernel repeated, a whole training step) is timed as a whole, so the timer's resolution (~0.1 ms in
+   * browsers) divides by the repetitions. Without the 'timestamp-query' feature: wall time to queue completion.
+   */
+  async timeRegion(encode: () => void): Promise<{ milliseconds: number; method: 'gpu-timestamps' | 'queue-completion' }> {
+    await this.sync();
+    if (!this.device.features.has('timestamp-query') || this.profile) {
+      const start = performance.now();
+      encode();
+      await this.sync();
+      return { milliseconds: performance.now() - start, method: 'queue-completion' };
+    }
+    const queries = (this.regionQueries ??= this.device.createQuerySet({ type: 'timestamp', count: 2 }));
+    this.region = { queries, started: false };
+    let dispatched: boolean;
+    try {
+      encode();
+    } finally {
+      dispatched = this.region.started;
+      this.endPass();
+      this.region = null;
+    }
+    if (!dispatched) return { milliseconds: 0, method: 'gpu-timestamps' };
+    const resolved = this.device.createBuffer({ size: 16, usage: 0x200 /* QUERY_RESOLVE */ | 0x4 /* COPY_SRC */ });
+    const readable = this.device.createBuffer({ size: 16, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
+    const encoder = this.commandEncoder();
+    encoder.resolveQuerySet(queries, 0, 2, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, readable, 0, 16);
+    this.destroyAfterSubmit.push(resolved);
+    await this.sync();
+    await readable.mapAsync(1);
+    const stamps = new BigUint64Array(readable.getMappedRange());
+    const milliseconds = Number(stamps[1] - stamps[0]) / 1e6;
+    readable.unmap();
+    readable.destroy();
+    return { milliseconds, method: 'gpu-timestamps' };
   }
 
   private commandEncoder(): GPUCommandEncoder {

@@ -41,13 +41,23 @@ export type AttentionKernel = 'row' | 'flash';
 
 let chosenKernel: AttentionKernel | null = null;
 
-/** Picks the attention kernel variant for this adapter (default: 'row' on CPU drivers, 'flash' on GPUs). */
+/** Picks a kernel for bh heads of tq queries over tk keys of headDim channels (the autotuner's). */
+export type AttentionChooser = (tq: number, tk: number, headDim: number, bh: number) => AttentionKernel | null;
+let attentionChooser: AttentionChooser | null = null;
+
+/** Forces one attention kernel variant (null: choose per adapter and shape). */
 export function setAttentionKernel(kernel: AttentionKernel | null): void {
   chosenKernel = kernel;
 }
 
-export function getAttentionKernel(): AttentionKernel {
-  return chosenKernel ?? (runtime().report.software ? 'row' : 'flash');
+/** Installs a per-shape chooser (the autotuner's); null restores the per-adapter default. */
+export function setAttentionChooser(next: AttentionChooser | null): void {
+  attentionChooser = next;
+}
+
+/** The variant used for a shape: forced, else tuned, else 'row' on CPU drivers and 'flash' on GPUs. */
+export function getAttentionKernel(tq = 0, tk = 0, headDim = 0, bh = 0): AttentionKernel {
+  return chosenKernel ?? attentionChooser?.(tq, tk, headDim, bh) ?? (runtime().report.software ? 'row' : 'flash');
 }
 
 interface FlashTiles {
@@ -114,7 +124,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const rows = bh * tq;
   const useRope = rotary > 0;
   const table = useRope ? ropeTable(rotary, rope!.base ?? 10000, Math.max(queryOffset + tq, keyOffset + tk)) : null;
-  const tiles = getAttentionKernel() === 'flash' ? flashTiles(dh) : null;
+  const tiles = getAttentionKernel(tq, tk, dh, bh) === 'flash' ? flashTiles(dh) : null;
   const overrides: Overrides = tiles
     ? { FWG: tiles.fwg, BR: tiles.br, BC: tiles.br, DH: tiles.dh, CAUSAL: causal, ROPE: useRope }
     : { WG: 64, CAUSAL: causal, ROPE: useRope };

@@ -55,9 +55,9 @@ export function setMatmulChooser(next: MatmulChooser | null): void {
 
 function kernelFor(m: number, k: number, n: number, tiles: MatmulTiles): MatmulKernel {
   if (forcedKernel) return forcedKernel;
-  if (!tiles.staged) return 'direct';
   const tuned = chooser?.(m, k, n);
   if (tuned) return tuned;
+  if (!tiles.staged) return 'direct';
   // A wide tile pays where the product fills most of its 128 x 128 tiles and there are enough of them.
   return m >= 256 && n >= 256 && k >= 64 ? 'wide' : 'tiled';
 }
