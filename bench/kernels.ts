@@ -2,7 +2,8 @@
 // copy bandwidth). Bytes count each tensor read or written once: the minimum traffic the op needs.
 
 import {
-  AdamW, attention, crossEntropy, matmul, rand, randn, rmsNorm, scanRaw, softmax, tensor, zeros, type Tensor,
+  AdamW, attention, crossEntropy, matmul, rand, randn, rmsNorm, scanRaw, setAttentionKernel, setMatmulKernel, softmax,
+  tensor, zeros, type AttentionKernel, type MatmulKernel, type ScanKernel, type Tensor,
 } from '../engine/index.ts';
 import type { Limits } from './limits.ts';
 import { measure } from './timing.ts';
@@ -73,6 +74,55 @@ export async function kernelRows(sizes: Sizes, limits: Limits, reps: number, wan
     rows.push(memory('AdamW update', `${sizes.adamw} params`, 28 * sizes.adamw, r.medianMs, r.dispatches));
     opt.dispose();
   }
+  if (want('variants')) rows.push(...(await variantRows(sizes, limits, reps, compute, memory)));
   keepTensors.forEach((t) => t.dispose());
+  return rows;
+}
+
+type RowMaker = (name: string, shape: string, amount: number, ms: number, dispatches: number) => BenchRow;
+
+/** Every kernel variant at a few shapes, so the choice each adapter makes (or its autotuner) can be checked. */
+async function variantRows(sizes: Sizes, limits: Limits, reps: number, compute: RowMaker, memory: RowMaker): Promise<BenchRow[]> {
+  void limits;
+  const rows: BenchRow[] = [];
+  const forced = async <T>(set: (v: T | null) => void, variant: T, run: () => void) => {
+    set(variant);
+    try {
+      return await measure(run, { reps });
+    } finally {
+      set(null);
+    }
+  };
+  for (const [m, k, n] of sizes.variants.matmul) {
+    const a = randn([m, k], { seed: 1 });
+    const b = randn([k, n], { seed: 2 });
+    for (const variant of ['direct', 'tiled', 'wide'] as MatmulKernel[]) {
+      const r = await forced(setMatmulKernel, variant, () => void matmul(a, b));
+      rows.push({ ...compute(`matmul [${variant}]`, `${m}×${k} @ ${k}×${n}`, 2 * m * n * k, r.medianMs, r.dispatches), section: 'variants' });
+    }
+    a.dispose();
+    b.dispose();
+  }
+  for (const [steps, channels] of sizes.variants.scan) {
+    const a = rand([1, steps, channels], { low: 0.9, high: 1, seed: 3 });
+    const b = randn([1, steps, channels], { seed: 4 });
+    const kernels: ScanKernel[] = ['tree', 'chunks', 'tree-lookback', ...(channels >= 64 ? ['chunks-lookback' as const] : [])];
+    for (const kernel of kernels) {
+      const r = await measure(() => void scanRaw({ batch: 1, steps, channels, gate: a, input: b, h0: null, kernel, label: 'scan' }), { reps });
+      rows.push({ ...memory(`scan [${kernel}]`, `T ${steps} × C ${channels}`, 12 * steps * channels, r.medianMs, r.dispatches), section: 'variants' });
+    }
+    a.dispose();
+    b.dispose();
+  }
+  for (const [bb, h, t, d] of sizes.variants.attention) {
+    const q = randn([bb, h, t, d], { seed: 9 });
+    const k = randn([bb, h, t, d], { seed: 10 });
+    const v = randn([bb, h, t, d], { seed: 11 });
+    for (const variant of ['row', 'flash'] as AttentionKernel[]) {
+      const r = await forced(setAttentionKernel, variant, () => void attention(q, k, v, { causal: true }));
+      rows.push({ ...compute(`attention [${variant}]`, `${bb}×${h}×${t}×${d}`, 2 * bb * h * t * t * d, r.medianMs, r.dispatches), section: 'variants' });
+    }
+    [q, k, v].forEach((x) => x.dispose());
+  }
   return rows;
 }

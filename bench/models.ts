@@ -1,7 +1,11 @@
 // Whole models: one training step (forward, backward, AdamW) and inference throughput, with the dispatches and
 // submits each costs. Timed by wall clock to queue completion, since a step's cost includes encoding it.
 
-import { AdamW, noGrad, runtime, scope, sync, tensor } from '../engine/index.ts';
+import { AdamW, memory, noGrad, resetPeakMemory, runtime, scope, sync, tensor } from '../engine/index.ts';
+import { HRM, HRM_PAPER } from '../model/hrm.ts';
+import { ACTTrainer, makeOptimizer } from '../model/hrm-train.ts';
+import { sudokuSource, sudokuSplit, sudokuVocab } from '../model/tasks/datasets.ts';
+import { SUDOKU } from '../model/tasks/sudoku.ts';
 import { RecurrentLM, TINY_RECURRENT } from '../model/glr.ts';
 import { trainStep, TransformerLM } from '../model/transformer.ts';
 import { DEMO_LM } from '../apps/cli/demo.ts';
@@ -56,6 +60,10 @@ export async function modelRows(sizes: Sizes, reps: number, want: (name: string)
     const shape = `${m.config}, ${model.parameterCount().toLocaleString('en')} params, batch ${batch}×${seq}`;
     const train = await wallClock(() => scope(() => void trainStep(model, opt, { ids: x, targets: y })), reps);
     rows.push({ section: 'models', name: `${m.name} train step`, shape, ms: train.medianMs, value: tokens / (train.medianMs / 1000), unit: 'tokens/s', dispatches: train.dispatches, submits: train.submits });
+    if (m.name === 'Transformer LM') {
+      const host = await hostCost(() => scope(() => void trainStep(model, opt, { ids: x, targets: y })), Math.max(5, reps * 3));
+      rows.push({ section: 'models', name: 'host µs per dispatch', shape: `${m.name} train step, ${host.dispatches} dispatches`, ms: host.medianMs, value: (1000 * host.medianMs) / host.dispatches, unit: 'µs', dispatches: host.dispatches, note: 'CPU time to encode, the GPU idle' });
+    }
     const infer = await wallClock(() => scope(() => void noGrad(() => model.forward(x))), reps);
     rows.push({ section: 'models', name: `${m.name} forward`, shape, ms: infer.medianMs, value: tokens / (infer.medianMs / 1000), unit: 'tokens/s', dispatches: infer.dispatches, submits: infer.submits });
     if (model instanceof RecurrentLM) {
@@ -68,5 +76,57 @@ export async function modelRows(sizes: Sizes, reps: number, want: (name: string)
     opt.dispose();
     model.dispose();
   }
+  if (sizes.hrmBatch > 0 && want('HRM paper segment')) rows.push(await hrmSegmentRow(sizes.hrmBatch, reps));
   return rows;
+}
+
+/**
+ * Host cost: the CPU time of encoding `run` (its dispatches recorded, nothing waited for) while the GPU is idle,
+ * median of `reps`. What a GPU-bound step costs on top of its kernels.
+ */
+export async function hostCost(run: () => void, reps: number): Promise<{ medianMs: number; dispatches: number }> {
+  const rt = runtime();
+  run();
+  await sync();
+  const times: number[] = [];
+  let dispatches = 0;
+  for (let i = 0; i < reps; i++) {
+    await sync();
+    const before = rt.stats.dispatches;
+    const t0 = performance.now();
+    run();
+    times.push(performance.now() - t0);
+    dispatches = rt.stats.dispatches - before;
+  }
+  await sync();
+  times.sort((a, b) => a - b);
+  return { medianMs: times[Math.floor(times.length / 2)], dispatches };
+}
+
+/**
+ * One ACT training segment of the paper's HRM (27M parameters, 9×9 Sudoku): forward through N·T steps with the
+ * one-step gradient, the bootstrapped Q target's extra segment, backward and AdamW, as in the PyTorch comparison
+ * of issue 10. Samples/s and the peak GPU memory Hiero held.
+ */
+export async function hrmSegmentRow(batch: number, reps: number): Promise<BenchRow> {
+  const spec = SUDOKU['9x9'];
+  const split = sudokuSplit(spec, 16, 0, 1);
+  const model = new HRM({ ...HRM_PAPER, vocab: sudokuVocab(spec) });
+  const opt = makeOptimizer(model, { lr: 1e-4, weightDecay: 1 });
+  const trainer = new ACTTrainer(model, opt, sudokuSource(spec, split.train, 2), batch, { loss: 'softmax' });
+  const step = () => {
+    const metrics = trainer.step();
+    for (const t of Object.values(metrics)) t.dispose();
+  };
+  resetPeakMemory();
+  const timed = await wallClock(step, Math.max(1, Math.min(reps, 3)));
+  const peak = memory().peakBytes;
+  trainer.dispose();
+  opt.dispose();
+  model.dispose();
+  return {
+    section: 'models', name: 'HRM paper segment', shape: `27.3M params, 9×9 Sudoku, batch ${batch}`, ms: timed.medianMs,
+    value: batch / (timed.medianMs / 1000), unit: 'samples/s', dispatches: timed.dispatches, submits: timed.submits,
+    note: `peak GPU memory held ${(peak / 2 ** 20).toFixed(0)} MiB`,
+  };
 }

@@ -10,7 +10,7 @@ import { kernelRows } from './kernels.ts';
 import { measureLimits } from './limits.ts';
 import { modelRows } from './models.ts';
 import { peerRows } from './peers.ts';
-import { SIZES, type BenchRow } from './types.ts';
+import { sizesFor, type BenchRow } from './types.ts';
 
 export interface BenchReport {
   adapter: { name: string; vendor: string; architecture: string; description: string; software: boolean; features: string[]; limits: Record<string, number> };
@@ -26,11 +26,13 @@ export interface BenchOptions {
   filter?: RegExp;
   /** Write progress lines while running. */
   log?: (line: string) => void;
+  /** Batch of the HRM paper segment row (0: none; default by mode and adapter). */
+  hrmBatch?: number;
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const report: AdapterReport = await init();
-  const sizes = SIZES[options.mode];
+  const sizes = { ...sizesFor(options.mode, report.software), ...(options.hrmBatch !== undefined ? { hrmBatch: options.hrmBatch } : {}) };
   const reps = options.mode === 'full' ? 3 : options.mode === 'quick' ? 3 : 1;
   const want = (section: string) => (name: string) => !options.filter || options.filter.test(section) || options.filter.test(name);
   const log = options.log ?? (() => {});
@@ -54,7 +56,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     },
     mode: options.mode,
     method:
-      `kernels: median of ${reps} after a warm-up, ${timestamps ? 'GPU time from timestamp queries around each dispatch' : 'wall time to queue completion (no timestamp-query on this adapter)'}; ` +
+      `kernels: median of ${reps} samples after a warm-up, each sample one region of back-to-back calls lasting ${report.software ? 'one call' : '>= 2 ms'}, ${timestamps ? 'timed by GPU timestamps around the region (unquantized in Node)' : 'timed as wall time to queue completion (no timestamp-query on this adapter)'}; ` +
       `models: median wall time per step to queue completion, encoding included; peers: ${reps} runs back to back then queue completion, on both sides`,
     limits: { copyGBs: limits.copyGBs, fmaGflops: limits.fmaGflops },
     rows,
@@ -95,7 +97,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const mode = process.argv.includes('--tiny') ? 'tiny' : process.argv.includes('--quick') ? 'quick' : 'full';
   const filter = argument('filter');
   const json = argument('json');
-  const report = await runBench({ mode, filter: filter ? new RegExp(filter, 'i') : undefined, log: (l) => console.error(l) });
+  const hrmBatch = argument('hrm-batch');
+  if (hrmBatch !== undefined && !(Number.isInteger(Number(hrmBatch)) && Number(hrmBatch) >= 0)) {
+    console.error(`bench: --hrm-batch must be a whole number >= 0 (0: no HRM row), got '${hrmBatch}'`);
+    process.exit(2);
+  }
+  const report = await runBench({ mode, filter: filter ? new RegExp(filter, 'i') : undefined, log: (l) => console.error(l), hrmBatch: hrmBatch === undefined ? undefined : Number(hrmBatch) });
   console.log(renderTable(report));
   if (json) {
     writeFileSync(json, JSON.stringify(report, null, 2));

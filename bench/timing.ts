@@ -1,41 +1,50 @@
-// How bench/ measures: warm-up runs first (pipelines compiled, pool filled), then the median of `reps` runs. GPU
-// time comes from timestamp queries around each dispatch when the adapter has 'timestamp-query' (the sum over the
-// dispatches of one run); otherwise wall time from the first dispatch to queue completion.
+// How bench/ measures kernels: a warm-up run first (pipelines compiled, pool filled), then `reps` samples, each
+// one timed region (runtime().timeRegion: GPU timestamps around the region, or wall time to queue completion without
+// 'timestamp-query') holding as many back-to-back calls as it takes to last `targetMs`, so even a 5 µs kernel is
+// measured over milliseconds and neither the timer's resolution nor its quantization shows. A sample is the
+// region's time divided by its calls; the row is the median sample.
 
 import { runtime, scope, sync } from '../engine/index.ts';
 
 export interface Measurement {
+  /** Median milliseconds per call. */
   medianMs: number;
   method: 'gpu-timestamps' | 'queue-completion';
+  /** Dispatches one call makes. */
   dispatches: number;
+  /** Calls per timed region (the repetition that made the region long enough). */
+  calls: number;
 }
 
-export async function measure(run: () => void, options: { warmup?: number; reps?: number } = {}): Promise<Measurement> {
+export interface MeasureOptions {
+  warmup?: number;
+  reps?: number;
+  /** Milliseconds a timed region should last at least (default: 2 on GPUs, 0 on CPU drivers: one call suffices). */
+  targetMs?: number;
+}
+
+export async function measure(run: () => void, options: MeasureOptions = {}): Promise<Measurement> {
   const rt = runtime();
   const warmup = options.warmup ?? 1;
   const reps = options.reps ?? 5;
+  const target = options.targetMs ?? (rt.report.software ? 0 : 2);
   for (let i = 0; i < warmup; i++) scope(run);
   await sync();
-  const timestamps = rt.device.features.has('timestamp-query');
-  const times: number[] = [];
-  let dispatches = 0;
+  const before = rt.stats.dispatches;
+  const first = await rt.timeRegion(() => scope(run));
+  const dispatches = rt.stats.dispatches - before;
+  // Calls per region: enough to reach the target, judged from the first call (at most 4096).
+  const calls = target > 0 ? Math.min(4096, Math.max(1, Math.ceil(target / Math.max(first.milliseconds, 1e-4)))) : 1;
+  const samples: number[] = [];
+  let method = first.method;
   for (let i = 0; i < reps; i++) {
-    const before = rt.stats.dispatches;
-    if (timestamps) {
-      rt.startProfile();
-      scope(run);
-      const profile = await rt.stopProfile();
-      times.push([...profile.values()].reduce((s, e) => s + e.milliseconds, 0));
-    } else {
-      const t0 = performance.now();
-      scope(run);
-      await sync();
-      times.push(performance.now() - t0);
-    }
-    dispatches = rt.stats.dispatches - before;
+    // Each call's outputs are freed at once (their buffers serve the next call), so repetition costs no memory.
+    const r = await rt.timeRegion(() => { for (let c = 0; c < calls; c++) scope(run); });
+    method = r.method;
+    samples.push(r.milliseconds / calls);
   }
-  times.sort((a, b) => a - b);
-  return { medianMs: times[Math.floor(times.length / 2)], method: timestamps ? 'gpu-timestamps' : 'queue-completion', dispatches };
+  samples.sort((a, b) => a - b);
+  return { medianMs: samples[Math.floor(samples.length / 2)], method, dispatches, calls };
 }
 
 export function option(name: string, fallback: string): string {

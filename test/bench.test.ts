@@ -11,7 +11,7 @@ describe('bench harness', () => {
     expect(report.limits.copyGBs).toBeGreaterThan(0);
     expect(report.limits.fmaGflops).toBeGreaterThan(0);
     const sections = new Set(report.rows.map((r) => r.section));
-    expect([...sections].sort()).toEqual(['kernels', 'limits', 'models', 'peers']);
+    expect([...sections].sort()).toEqual(['kernels', 'limits', 'models', 'peers', 'variants']);
     for (const name of ['matmul', 'scan', 'rmsNorm', 'softmax', 'crossEntropy', 'attention (causal)', 'AdamW update']) {
       expect(report.rows.some((r) => r.name === name), name).toBe(true);
     }
@@ -20,6 +20,11 @@ describe('bench harness', () => {
       expect(typeof row.unit).toBe('string');
     }
     expect(report.rows.filter((r) => r.section === 'models' && r.name.endsWith('train step')).every((r) => (r.dispatches ?? 0) > 0)).toBe(true);
+    const host = report.rows.find((r) => r.name === 'host µs per dispatch');
+    expect(host?.value, 'host µs per dispatch').toBeGreaterThan(0);
+    for (const variant of ['matmul [direct]', 'matmul [tiled]', 'matmul [wide]', 'scan [tree-lookback]', 'scan [chunks-lookback]', 'attention [row]', 'attention [flash]']) {
+      expect(report.rows.some((r) => r.section === 'variants' && r.name === variant), variant).toBe(true);
+    }
     const table = renderTable(report);
     expect(table).toContain(report.adapter.name);
     expect(JSON.parse(JSON.stringify(report)).rows.length).toBe(report.rows.length);
