@@ -184,7 +184,9 @@ const HOLLOW_BYTES = 1 << 18;
  */
 function hollow(device: GPUDevice): void {
   const createBuffer = device.createBuffer.bind(device);
-  device.createBuffer = (descriptor) => createBuffer({ ...descriptor, size: Math.min(descriptor.size, HOLLOW_BYTES) });
+  // Buffers mapped at creation are written by the host right away (upload staging): those keep their size.
+  device.createBuffer = (descriptor) =>
+    createBuffer(descriptor.mappedAtCreation ? descriptor : { ...descriptor, size: Math.min(descriptor.size, HOLLOW_BYTES) });
   const queue = device.queue;
   const writeBuffer = queue.writeBuffer.bind(queue) as (...args: unknown[]) => void;
   (queue as unknown as { writeBuffer: (...args: unknown[]) => void }).writeBuffer = (buffer: unknown, offset: unknown, data: unknown, ...rest: unknown[]) => {

@@ -33,11 +33,16 @@ export interface MemoryStats {
   budgetBytes: number;
 }
 
-/** Pool size classes: multiples of 256 B up to 4 KiB, then 8 steps per power of two (waste under 12.5 %). */
+/**
+ * Pool size classes: multiples of 256 B up to 4 KiB, then 8 steps per power of two (waste under 12.5 %) up to
+ * 16 MiB, then 32 (under 3.2 %): coarse classes let small tensors of varying shapes share buffers, while the large
+ * ones (activations, whose shapes repeat exactly from step to step) should not waste an eighth of the GPU.
+ */
 export function sizeClass(bytes: number): number {
   const b = Math.max(bytes, 16);
   if (b <= 4096) return Math.ceil(b / 256) * 256;
-  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
+  const power = Math.floor(Math.log2(b));
+  const step = 2 ** (power - (b > 1 << 24 ? 5 : 3));
   return Math.ceil(b / step) * step;
 }
 
@@ -67,6 +72,10 @@ export class BufferPool {
   /** Release order of the size classes (most recent last): the pool trims the oldest first. */
   private readonly recency = new Map<number, number>();
   private clock = 0;
+  /** Submits after which a size class that nothing took from or gave back to is emptied. */
+  maxIdleSubmits = 8;
+  private submits = 0;
+  private readonly lastActive = new Map<number, number>();
   private readonly sizes = new WeakMap<GPUBuffer, number>();
   private retiring: GPUBuffer[] = [];
   private inUse = 0;
@@ -116,6 +125,7 @@ export class BufferPool {
   private take(bytes: number, limit: number): GPUBuffer {
     const size = Math.min(sizeClass(bytes), limit);
     const reused = this.free.get(size)?.pop();
+    this.lastActive.set(size, this.submits);
     if (reused) {
       this.pooled -= size;
       this.pooledCount--;
@@ -149,15 +159,27 @@ export class BufferPool {
     if (!list) this.free.set(size, (list = []));
     list.push(buffer);
     this.recency.set(size, ++this.clock);
+    this.lastActive.set(size, this.submits);
     this.pooled += size;
     this.pooledCount++;
   }
 
-  /** After a submit: destroy what was retired, and trim the pool to its cap. */
+  /**
+   * After a submit: destroy what was retired; empty the size classes idle for maxIdleSubmits submits (the sizes of a
+   * finished phase: another batch size, an evaluation, a disposed model), then trim the pool to its cap.
+   */
   afterSubmit(): void {
     for (const buffer of this.retiring) this.destroy(buffer);
     this.retiring = [];
     this.retiringBytes = 0;
+    this.submits++;
+    for (const [size, list] of this.free) {
+      if (this.submits - (this.lastActive.get(size) ?? 0) <= this.maxIdleSubmits) continue;
+      while (list.length) this.discard(list.pop()!, size);
+      this.free.delete(size);
+      this.recency.delete(size);
+      this.lastActive.delete(size);
+    }
     if (this.pooled > this.capBytes) this.trimTo(this.capBytes);
   }
 

@@ -14,7 +14,7 @@ import {
   AdamW, arange, argmax, assign, crossEntropy, full, keep, maximum, minimum, noGrad, rand, scope, sigmoid, softplus,
   tensor, where, type Optimizer, type Tensor,
 } from '../engine/index.ts';
-import { HRM, type HRMCarry } from './hrm.ts';
+import { ffnWidth, HRM, type HRMCarry, type HRMConfig } from './hrm.ts';
 
 export interface PuzzleBatch {
   /** [batch, seqLen] tokens */
@@ -267,6 +267,36 @@ export async function evaluatePuzzles(model: HRM, examples: PuzzleBatch & { coun
     ids.dispose();
   }
   return { exactBySegment: exact.map((v) => v / examples.count), cellBySegment: cell.map((v) => v / Math.max(1, scored)), predictions };
+}
+
+export interface SegmentMemoryBudget {
+  /** Parameters, gradients and AdamW's two moments: 16 bytes per parameter. */
+  state: number;
+  /** What backward needs of the blocks run with gradient (one L and one H module call under the one-step gradient). */
+  kept: number;
+  /** Everything else alive at once: the ACT carries, a no-grad block's working set, embeddings and heads. */
+  working: number;
+  total: number;
+}
+
+/**
+ * The analytic GPU memory of one ACT training step (a segment with gradient, the bootstrap segment, backward,
+ * AdamW), in bytes, for the memory tests and `hiero train`'s report. With E = B · S · D · 4 bytes (one hidden state)
+ * and F the SwiGLU width, each block run with gradient keeps its input (E), the fused q|k|v projection (3E, read in
+ * place by attention, RoPE applied inside it), the attention output (E), the first norm's output (E), the gate|up
+ * projection (2F/D · E) and the SwiGLU output (F/D · E); the N·T − 1 no-grad steps keep nothing. The working set is
+ * bounded by 20E: the slots' carries before and after (4E), the injection and embeddings (2E), and one no-grad block
+ * at its widest (qkv or gate|up with the SwiGLU output, its input and norm: at most 14E).
+ */
+export function segmentMemoryBudget(config: HRMConfig, batch: number, parameters: number): SegmentMemoryBudget {
+  const prefix = config.puzzleEmbedding ? 1 : 0;
+  const e = batch * (config.seqLen + prefix) * config.hidden * 4;
+  const widthRatio = ffnWidth(config) / config.hidden;
+  const blocksWithGrad = config.variant === 'hrm' ? config.hLayers + config.lLayers : config.lLayers * (config.lCycles + 1);
+  const state = 16 * parameters;
+  const kept = blocksWithGrad * e * (6 + 3 * widthRatio);
+  const working = 20 * e;
+  return { state, kept, working, total: state + kept + working };
 }
 
 export function makeOptimizer(model: HRM, options: { lr: number; weightDecay: number }): AdamW {

@@ -2,7 +2,11 @@
 // the pool; every later step must reuse it exactly.
 
 import { describe, expect, it } from 'vitest';
-import { assign, memory, noGrad, randn, scope, sync, tensor, type Tensor } from '../engine/index.ts';
+import { assign, manualSeed, memory, noGrad, randn, resetPeakMemory, runtime, scope, sync, tensor, type Tensor } from '../engine/index.ts';
+import { HRM, HRM_PAPER } from '../model/hrm.ts';
+import { ACTTrainer, makeOptimizer, segmentMemoryBudget } from '../model/hrm-train.ts';
+import { sudokuSource, sudokuSplit, sudokuVocab } from '../model/tasks/datasets.ts';
+import { SUDOKU } from '../model/tasks/sudoku.ts';
 import { useDevice } from './helpers.ts';
 
 useDevice();
@@ -53,4 +57,32 @@ describe('memory', () => {
     expect(after50.inUseBytes).toBe(after1.inUseBytes);
     expect(last).toBeLessThan(lossFirst);
   });
+});
+
+describe('memory of the paper-size HRM', () => {
+  // One ACT step of the paper configuration (27M parameters, N = T = 2, 4 + 4 layers) at batch 1, run for real on
+  // the suite's adapter. The analytic budget (segmentMemoryBudget: parameters, gradients and AdamW moments, what the
+  // one-step gradient keeps of 8 blocks, and a working set) must hold the in-use peak within 10 % (small tensors it
+  // does not count) and the held peak, pooled buffers included, within 25 %. Larger batches: test/memory-plan.test.ts.
+  it('one training step at batch 1 stays within the analytic budget', async () => {
+    runtime().emptyPool();
+    manualSeed(1);
+    const spec = SUDOKU['9x9'];
+    const model = new HRM({ ...HRM_PAPER, vocab: sudokuVocab(spec) });
+    const opt = makeOptimizer(model, { lr: 1e-4, weightDecay: 1 });
+    const trainer = new ACTTrainer(model, opt, sudokuSource(spec, sudokuSplit(spec, 4, 0, 1).train, 2), 1);
+    await sync();
+    resetPeakMemory();
+    const metrics = trainer.step();
+    expect(Number.isFinite(await metrics.loss.item())).toBe(true);
+    for (const t of Object.values(metrics)) t.dispose();
+    const budget = segmentMemoryBudget(model.config, 1, model.parameterCount());
+    const { peakInUseBytes, peakBytes } = memory();
+    console.log(`paper HRM, batch 1: peak in use ${(peakInUseBytes / 2 ** 20).toFixed(0)} MiB, held ${(peakBytes / 2 ** 20).toFixed(0)} MiB; budget ${(budget.total / 2 ** 20).toFixed(0)} MiB`);
+    expect(peakInUseBytes).toBeLessThanOrEqual(1.1 * budget.total);
+    expect(peakBytes).toBeLessThanOrEqual(1.25 * budget.total);
+    trainer.dispose();
+    opt.dispose();
+    model.dispose();
+  }, 600_000);
 });

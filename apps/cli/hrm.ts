@@ -1,7 +1,7 @@
 // `hiero train | eval | solve`: HRM/TRM on generated puzzles from the command line.
 
 import { readFileSync } from 'node:fs';
-import { describeAdapter, init, manualSeed, sync } from '../../engine/index.ts';
+import { describeAdapter, init, manualSeed, memory, sync } from '../../engine/index.ts';
 import { evaluateArcTasks, loadModel, presetConfig, readSession, solveWithModel, TrainingSession, type Preset } from '../../model/hrm-session.ts';
 
 /** A mistake in how a command was called: reported as one line, without a stack trace. */
@@ -36,6 +36,7 @@ function progressBar(done: number, total: number, width = 24): string {
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
 export async function train(args: string[]): Promise<void> {
   const [variantArg] = args;
@@ -99,7 +100,7 @@ export async function train(args: string[]): Promise<void> {
       const ofHalted = (v: number, show: (v: number) => string) => (halted > 0 ? show(v) : '-');
       const line =
         `${progressBar(s, steps)} step ${state.step}  loss ${loss.toFixed(3)}  cells ${ofHalted(tokens, pct)}  exact ${ofHalted(exact, pct)}  ` +
-        `Q ${ofHalted(q, pct)}  segments ${ofHalted(segments, (v) => v.toFixed(2))}  ${rate} samples/s`;
+        `Q ${ofHalted(q, pct)}  segments ${ofHalted(segments, (v) => v.toFixed(2))}  ${rate} samples/s  peak ${mib(memory().peakBytes)} MiB`;
       if (tty) process.stdout.write(`\r${line}${last ? '\n' : ''}`);
       else console.log(line);
     }
@@ -115,7 +116,7 @@ export async function train(args: string[]): Promise<void> {
   }
   await sync();
   const seconds = (performance.now() - start) / 1000;
-  console.log(`trained ${state.step - first} steps in ${seconds.toFixed(0)} s (${(((state.step - first) * state.batch) / seconds).toFixed(1)} samples/s); checkpoint: ${out}`);
+  console.log(`trained ${state.step - first} steps in ${seconds.toFixed(0)} s (${(((state.step - first) * state.batch) / seconds).toFixed(1)} samples/s); peak GPU memory held ${mib(memory().peakBytes)} MiB (${mib(memory().peakInUseBytes)} MiB in live tensors); checkpoint: ${out}`);
   session.dispose();
 }
 
