@@ -73,3 +73,5 @@ export { autotune, applySavedTuning, currentTuning, clearTuning, matmulBucket, s
 export type { TuningTable, AutotuneOptions } from './tuning.ts';
 export { setAttentionChooser } from './ops/attention.ts';
 export type { AttentionChooser } from './ops/attention.ts';
+export { sample } from './ops/sample.ts';
+export type { SampleOptions } from './ops/sample.ts';

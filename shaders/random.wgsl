@@ -1,6 +1,7 @@
 // Counter-based random numbers: element i of a draw is a pure function of (seed, stream, i), so results do not
 // depend on workgroup scheduling or on the adapter's integer arithmetic (all of it exact u32 operations).
 // The generator is Philox-4x32-10 (Salmon et al., SC'11), the same family cuRAND and JAX use.
+// Also here: sampling a token from each row of logits (sample_rows), which draws its uniform the same way.
 
 override WG: u32 = 256u;
 override DIST: u32 = 0u; // 0 uniform [low, high), 1 normal(mean, std)
@@ -66,4 +67,75 @@ fn random_fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let u2 = unit_float(bits.y);
   let radius = sqrt(-2.0 * log(u1));
   out[i] = params.a + params.b * radius * cos(6.283185307179586 * u2);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// sample_rows: one token per row of logits [rows, vocab] -> i32 [rows], for decoding without a read-back per token.
+// Temperature 0 (or top_k 1) takes the argmax (the first, on ties). Otherwise softmax(logits / temperature) restricted
+// to the top_k largest logits (top_k 0: all of them), sampled by inverting its CDF at u = philox(seed, stream, row).
+// One invocation per row, no barriers: vocabularies of byte models are small. The top-k threshold is found by a
+// binary search over order-preserving integer keys of the logits (32 passes over the row).
+
+struct SampleParams {
+  rows: u32,
+  vocab: u32,
+  seed: u32,
+  stream: u32,
+  temperature: f32,
+  top_k: u32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> sampling: SampleParams;
+@group(0) @binding(1) var<storage, read_write> tokens: array<i32>;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+
+// Larger floats get larger keys (sign flipped for positives, all bits for negatives).
+fn order_key(x: f32) -> u32 {
+  let bits = bitcast<u32>(x);
+  return select(bits ^ 0x80000000u, ~bits, (bits & 0x80000000u) != 0u);
+}
+
+@compute @workgroup_size(WG)
+fn sample_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= sampling.rows) { return; }
+  let base = row * sampling.vocab;
+  var best = 0u;
+  for (var j = 1u; j < sampling.vocab; j++) {
+    if (logits[base + j] > logits[base + best]) { best = j; }
+  }
+  if (sampling.temperature <= 0.0 || sampling.top_k == 1u) {
+    tokens[row] = i32(best);
+    return;
+  }
+  // The smallest key among the top_k: the largest threshold t with at least top_k keys >= t.
+  var threshold = 0u;
+  if (sampling.top_k > 0u && sampling.top_k < sampling.vocab) {
+    for (var bit = 31; bit >= 0; bit--) {
+      let candidate = threshold | (1u << u32(bit));
+      var count = 0u;
+      for (var j = 0u; j < sampling.vocab; j++) { count += u32(order_key(logits[base + j]) >= candidate); }
+      if (count >= sampling.top_k) { threshold = candidate; }
+    }
+  }
+  let top = logits[base + best];
+  var total = 0.0;
+  for (var j = 0u; j < sampling.vocab; j++) {
+    let x = logits[base + j];
+    if (order_key(x) >= threshold) { total += exp((x - top) / sampling.temperature); }
+  }
+  let bits = philox(vec4<u32>(row, sampling.stream, 0u, 0u), vec2<u32>(sampling.seed, 0x3c6ef372u));
+  let goal = unit_float(bits.x) * total;
+  var running = 0.0;
+  var chosen = best;
+  for (var j = 0u; j < sampling.vocab; j++) {
+    let x = logits[base + j];
+    if (order_key(x) < threshold) { continue; }
+    running += exp((x - top) / sampling.temperature);
+    chosen = j;
+    if (running > goal) { break; }
+  }
+  tokens[row] = i32(chosen);
 }

@@ -27,8 +27,19 @@ describe('recurrent LM', () => {
         expectClose(await logits.toArray(), full.slice(t * 256, (t + 1) * 256), { atol: 2e-5, rtol: 1e-4 }, `${config.mixer} step ${t}`);
         logits.dispose();
       }
-      const generated = await model.generate(bytesOf('the'), 5, { temperature: 0 });
+      // Greedy generation (tokens drawn and fed back on the GPU, read in chunks) equals stepping by hand with argmax.
+      const streamed: number[] = [];
+      const generated = await model.generate(bytesOf('the'), 5, { temperature: 0, chunk: 2, onBytes: (b) => streamed.push(...b) });
       expect(generated.length).toBe(8);
+      expect(streamed).toEqual(Array.from(generated.slice(3)));
+      const byHand = model.initialState(1);
+      let last: Float32Array | Int32Array | Uint32Array = new Float32Array(0);
+      for (const byte of bytesOf('the')) last = await model.step(tensor(Int32Array.of(byte), [1], { dtype: 'i32' }), byHand).toArray();
+      for (let n = 0; n < 5; n++) {
+        const best = last.indexOf(Math.max(...last));
+        expect(generated[3 + n], `greedy byte ${n}`).toBe(best);
+        last = await model.step(tensor(Int32Array.of(best), [1], { dtype: 'i32' }), byHand).toArray();
+      }
       model.dispose();
     });
   }

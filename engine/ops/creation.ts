@@ -174,12 +174,16 @@ export interface RandomOptions extends TensorOptions {
   seed?: number;
 }
 
+/** The (seed, stream) of a draw: the caller's seed (stream 0), or the global generator's next stream. */
+export function randomStream(seed?: number): [number, number] {
+  return seed !== undefined ? [seed >>> 0, 0] : [globalSeed, nextStream++];
+}
+
 function random(shape: readonly number[], dist: 0 | 1, a: number, b: number, options: RandomOptions, op: string): Tensor {
   const resolved = checkShape(shape, op);
   if ((options.dtype ?? 'f32') !== 'f32') throw new DTypeError(`${op}: random tensors are f32`);
   const n = numel(resolved);
-  const seed = options.seed !== undefined ? options.seed >>> 0 : globalSeed;
-  const stream = options.seed !== undefined ? 0 : nextStream++;
+  const [seed, stream] = randomStream(options.seed);
   const rt = runtime();
   const t = empty(resolved, 'f32', op);
   rt.dispatch({
