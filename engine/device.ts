@@ -21,6 +21,8 @@ export interface AdapterReport {
   software: boolean;
   /** True on Dawn's null backend: commands are validated, never run (host-cost measurement only). */
   nullBackend?: boolean;
+  /** Why a CPU driver was chosen when no GPU was found (for a one-line notice), if that is what happened. */
+  fallback?: string;
   limits: Record<string, number>;
   features: string[];
 }
@@ -91,6 +93,32 @@ function nodeEnv(): Record<string, string | undefined> | undefined {
   return proc?.versions?.node ? proc.env : undefined;
 }
 
+/**
+ * Whether the Vulkan loader could find any driver (Linux): probing Dawn's Vulkan backend without one prints three
+ * alarming lines ("Found no drivers!", VK_ERROR_INCOMPATIBLE_DRIVER) before the SwiftShader fallback takes over. The
+ * loader reads the files named by VK_DRIVER_FILES / VK_ICD_FILENAMES / VK_ADD_DRIVER_FILES, else every .json in
+ * the icd.d directories of the XDG config and data paths and /etc/vulkan. Elsewhere (macOS, Windows) Dawn uses
+ * Metal or D3D12 and the probe is quiet, so this says true.
+ */
+async function vulkanDriversPresent(env: Record<string, string | undefined>): Promise<boolean> {
+  const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
+  if (platform !== 'linux') return true;
+  if (env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES || env.VK_ADD_DRIVER_FILES) return true;
+  const fsName = 'node:fs';
+  const fs = (await import(/* @vite-ignore */ fsName)) as { readdirSync(p: string): string[] };
+  const home = env.HOME ?? '';
+  const configDirs = [env.XDG_CONFIG_HOME ?? `${home}/.config`, ...(env.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':'), '/etc'];
+  const dataDirs = [env.XDG_DATA_HOME ?? `${home}/.local/share`, ...(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share').split(':')];
+  for (const base of [...configDirs, ...dataDirs]) {
+    try {
+      if (fs.readdirSync(`${base}/vulkan/icd.d`).some((f) => f.endsWith('.json'))) return true;
+    } catch {
+      // no such directory
+    }
+  }
+  return false;
+}
+
 async function fileExists(path: string): Promise<boolean> {
   const specifier = 'node:fs';
   const fs = (await import(/* @vite-ignore */ specifier)) as { existsSync(p: string): boolean };
@@ -104,6 +132,7 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
   let holder: NodeGpu | undefined;
   let adapter: GPUAdapter | null = null;
   let runtime: AdapterReport['runtime'];
+  let fallback: string | undefined;
 
   if (browserGpu) {
     runtime = 'browser';
@@ -119,9 +148,14 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
       holder = await nodeGpu(['backend=null']);
       adapter = await holder.gpu.requestAdapter(request);
     } else if (mode !== 'software') {
-      holder = await nodeGpu();
-      adapter = await holder.gpu.requestAdapter(request);
-      if (adapter && isSoftware(adapter.info) && mode === 'hardware') adapter = null;
+      if (await vulkanDriversPresent(env)) {
+        holder = await nodeGpu();
+        adapter = await holder.gpu.requestAdapter(request);
+        if (adapter && isSoftware(adapter.info) && mode === 'hardware') adapter = null;
+        if (!adapter) fallback = 'no GPU adapter answered';
+      } else {
+        fallback = 'no Vulkan GPU driver is installed (no ICD file in the Vulkan loader\'s icd.d directories)';
+      }
     }
     if (!adapter && mode !== 'hardware' && mode !== 'null' && (await fileExists(SWIFTSHADER_ICD))) {
       env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
@@ -159,6 +193,7 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
     description: info.description || '',
     software: isSoftware(info),
     ...(mode === 'null' ? { nullBackend: true } : {}),
+    ...(fallback && isSoftware(info) ? { fallback } : {}),
     limits,
     features: [...device.features].map(String).sort(),
   };

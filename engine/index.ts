@@ -52,6 +52,21 @@ export const flush = () => runtime().flush();
 /** Waits for all submitted GPU work; throws any GPU error it raised. */
 export const sync = () => runtime().sync();
 
+import { concat as concatTensors } from './ops/views.ts';
+import type { Tensor as TensorType } from './tensor.ts';
+/** Reads several one-element tensors with a single read-back (joined on the GPU first), as numbers. */
+export async function readScalars(tensors: TensorType[]): Promise<number[]> {
+  if (tensors.length === 0) return [];
+  const flat = tensors.map((t) => (t.dtype === 'f32' ? t.reshape([t.size]) : t.astype('f32').reshape([t.size])));
+  const joined = concatTensors(flat, 0);
+  flat.forEach((t, i) => t !== tensors[i] && t.dispose());
+  try {
+    return Array.from(await joined.toArray());
+  } finally {
+    joined.dispose();
+  }
+}
+
 export { Module } from './nn/module.ts';
 export { Linear, Embedding, RMSNorm } from './nn/layers.ts';
 export type { LinearOptions } from './nn/layers.ts';
@@ -75,3 +90,9 @@ export { setAttentionChooser } from './ops/attention.ts';
 export type { AttentionChooser } from './ops/attention.ts';
 export { sample } from './ops/sample.ts';
 export type { SampleOptions } from './ops/sample.ts';
+export {
+  saveCheckpoint, readManifest, readCheckpointFile, readCheckpointTensors, readCheckpointJson, isCheckpoint, removeUnlisted,
+  sha256, MANIFEST,
+} from './io/checkpoint.ts';
+export type { Manifest, ManifestEntry, CheckpointPayload, SaveHooks } from './io/checkpoint.ts';
+export { NonFiniteMonitor, NonFiniteError } from './optim/finite.ts';

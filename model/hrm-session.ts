@@ -1,15 +1,16 @@
 // Training sessions for HRM/TRM on the puzzle tasks, as the CLI runs them (`hiero train|eval|solve`; tests:
-// test/hrm-session.test.ts). A checkpoint is a directory:
-//   model.safetensors     the weights (metadata: the config)            ← what eval/solve need
-//   training.safetensors  AdamW moments and the ACT slots' state        ← what an exact resume needs
-//   session.json          task, model config, step, seeds, RNG states
-// Each file is written to a temporary name and renamed, so an interrupted save leaves the previous one intact.
+// test/hrm-session.test.ts). A checkpoint is a directory saved as one unit (engine/io/checkpoint.ts) with three files:
+//   weights   safetensors: the model to evaluate (the weight average, when the session keeps one), with the
+//             config, task, step and held-out split in its metadata       ← all that eval and solve read
+//   training  safetensors: AdamW moments, the ACT slots, and the trained weights when `weights` holds their
+//             average                                                     ← what an exact resume adds
+//   session   JSON: task, model config, step, seeds, RNG states
 
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
 import {
-  AdamAtan2, AdamW, assign, CheckpointError, clone, getRandomState, SignSGDRows, keep, loadSafetensors, noGrad, saveSafetensors, scope, setRandomState,
-  tensor, writeFileAtomic, type Tensor,
+  AdamAtan2, AdamW, assign, CheckpointError, clone, getRandomState, SignSGDRows, keep, noGrad, NonFiniteMonitor,
+  readCheckpointJson, readCheckpointTensors, readManifest, readScalars, saveCheckpoint, scope, serializeTensors, setRandomState, tensor,
+  type HostTensor,
+  type Manifest, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource, type StepMetrics } from './hrm-train.ts';
 import { HRM, HRM_PAPER, TRM_PAPER, type HRMConfig } from './hrm.ts';
@@ -101,6 +102,8 @@ export class TrainingSession {
   readonly embeddingOptimizer: SignSGDRows | null;
   /** The moving average of the weights (by parameter name), when state.ema is set. */
   readonly ema = new Map<string, Tensor>();
+  /** Notes the first step whose loss or gradient norm is not finite (read with the progress values). */
+  readonly monitor = new NonFiniteMonitor(['loss', 'gradient norm']);
 
   constructor(
     readonly state: SessionState,
@@ -111,6 +114,7 @@ export class TrainingSession {
     this.embeddingOptimizer = model.puzzle_emb ? new SignSGDRows([model.puzzle_emb.weight], { lr: 1e-2, weightDecay: 0.1 }) : null;
     const optimizers = this.embeddingOptimizer ? [optimizer, this.embeddingOptimizer] : [optimizer];
     this.trainer = new ACTTrainer(model, optimizers, task.source as PuzzleSource, state.batch, { loss: state.loss });
+    optimizer.trackGradNorm = true;
     if (state.ema !== undefined) {
       for (const [name, p] of model.namedParameters()) this.ema.set(name, keep(clone(p)));
     }
@@ -120,6 +124,7 @@ export class TrainingSession {
   step(): StepMetrics {
     const metrics = this.trainer.step();
     this.state.step++;
+    this.monitor.watch(this.state.step, metrics.loss, this.optimizer.lastGradNorm);
     const decay = this.state.ema;
     if (decay !== undefined) {
       scope(() => noGrad(() => {
@@ -157,18 +162,39 @@ export class TrainingSession {
 
   /** Resumes from a checkpoint directory: the same weights, moments, slots and random streams. */
   static async resume(dir: string): Promise<TrainingSession> {
-    const state = readSession(dir);
+    const manifest = await readHrmManifest(dir);
+    if (!manifest.files.training) {
+      throw new CheckpointError(`${dir}: holds weights only (no training state), so it can be evaluated and solved with but not resumed`);
+    }
+    const state = await readSession(dir, manifest);
     const session = await TrainingSession.create(state);
-    await loadWeights(session.model, dir);
-    const { tensors } = await loadSafetensors(join(dir, 'training.safetensors'));
+    const tensors = uploadAll((await readCheckpointTensors(dir, manifest, 'training')).tensors);
+    if (session.ema.size > 0) {
+      // The weights file holds the average; the trained weights travel in the training file as raw.<name>.
+      const averaged = uploadAll((await readCheckpointTensors(dir, manifest, 'weights')).tensors);
+      try {
+        for (const [name, average] of session.ema) {
+          const saved = averaged.get(name);
+          if (!saved) throw new CheckpointError(`${dir}: the weights file lacks '${name}'`);
+          noGrad(() => assign(average, saved));
+        }
+        const raw = new Map([...session.model.namedBuffers()].map(([name]) => [name, averaged.get(name)!]));
+        for (const [name] of session.model.namedParameters()) {
+          const saved = tensors.get(`raw.${name}`);
+          if (!saved) throw new CheckpointError(`${dir}: the training file lacks the trained weight 'raw.${name}'`);
+          raw.set(name, saved);
+        }
+        session.model.loadStateDict(raw);
+      } finally {
+        for (const t of averaged.values()) t.dispose();
+      }
+    } else {
+      await loadWeights(session.model, dir, manifest);
+    }
     session.optimizer.loadStateTensors(session.model.namedParameters(), tensors);
     session.optimizer.stepCount = state.step;
     if (session.embeddingOptimizer) session.embeddingOptimizer.stepCount = state.step;
     session.trainer.loadStateTensors(tensors);
-    for (const [name, average] of session.ema) {
-      const saved = tensors.get(`ema.${name}`);
-      if (saved) noGrad(() => assign(average, saved));
-    }
     for (const t of tensors.values()) t.dispose();
     session.state.step = state.step;
     session.task.source.random.state = state.sourceRandom;
@@ -176,17 +202,25 @@ export class TrainingSession {
     return session;
   }
 
-  async save(dir: string): Promise<void> {
-    mkdirSync(dir, { recursive: true });
+  /** Saves the session into `dir` as one unit (engine/io/checkpoint.ts); `hooks` interrupt it in tests. */
+  async save(dir: string, hooks?: SaveHooks): Promise<Manifest> {
     this.state.sourceRandom = this.task.source.random.state;
     this.state.engineRandom = getRandomState();
-    await saveSafetensors(join(dir, 'model.safetensors'), this.model.stateDict(), { config: JSON.stringify(this.state.config), task: this.state.task });
-    await saveSafetensors(join(dir, 'training.safetensors'), [
+    const step = String(this.state.step);
+    const heldOut = JSON.stringify({ seed: this.state.seed, train: this.state.trainCount, test: this.state.testCount } satisfies HeldOutSplit);
+    // What eval and solve should see: the weight average when there is one (the trained weights go to `training`).
+    const evaluated = new Map([...this.model.stateDict(), ...this.ema]);
+    const weights = await serializeTensors(evaluated, { config: JSON.stringify(this.state.config), task: this.state.task, step, heldOut });
+    const training = await serializeTensors([
       ...this.optimizer.stateTensors(this.model.namedParameters()),
       ...this.trainer.stateTensors(),
-      ...[...this.ema].map(([name, t]) => [`ema.${name}`, t] as [string, Tensor]),
-    ]);
-    await writeFileAtomic(join(dir, 'session.json'), JSON.stringify(this.state, null, 2));
+      ...(this.ema.size > 0 ? this.model.namedParameters().map(([name, p]) => [`raw.${name}`, p] as [string, Tensor]) : []),
+    ], { step });
+    return saveCheckpoint(dir, 'hrm', this.state.step, [
+      { role: 'weights', extension: 'safetensors', bytes: weights },
+      { role: 'training', extension: 'safetensors', bytes: training },
+      { role: 'session', extension: 'json', bytes: new TextEncoder().encode(JSON.stringify(this.state, null, 2)) },
+    ], hooks);
   }
 
   /** Held-out accuracy per segment (with the averaged weights when the session keeps an average). */
@@ -197,6 +231,7 @@ export class TrainingSession {
   }
 
   dispose(): void {
+    this.monitor.dispose();
     this.embeddingOptimizer?.dispose();
     for (const t of this.ema.values()) t.dispose();
     this.trainer.dispose();
@@ -230,10 +265,9 @@ export async function evaluateArcTasks(model: HRM, tasks: ArcTask[], options: { 
       while (augs.length < count) augs.push(randomArcAugmentation(random));
       const inputs = tensor(Int32Array.from(augs.flatMap((a) => encodeArcGrid(applyArcAugmentation(pair.input, a)))), [augs.length, 900], { dtype: 'i32' });
       const ids = tensor(new Int32Array(augs.length).fill(id), [augs.length], { dtype: 'i32' });
-      const { logits, halts } = model.evaluate(inputs, model.puzzle_emb ? ids : null, segments);
-      const predicted = await noGrad(() => logits[segments - 1].argmax(-1)).toArray();
-      logits.forEach((t) => t.dispose());
-      halts.forEach((t) => t.dispose());
+      const evaluated = model.evaluate(inputs, model.puzzle_emb ? ids : null, segments);
+      const predicted = await noGrad(() => evaluated.logits[segments - 1].argmax(-1)).toArray();
+      for (const list of Object.values(evaluated)) list.forEach((t) => t.dispose());
       inputs.dispose();
       ids.dispose();
       const grids = augs.map((_, k) => decodeArcGrid(Array.from(predicted.slice(k * 900, (k + 1) * 900))));
@@ -247,18 +281,28 @@ export async function evaluateArcTasks(model: HRM, tasks: ArcTask[], options: { 
   return { tasks: scored, pass1: scored ? pass1 / scored : 0, pass2: scored ? pass2 / scored : 0 };
 }
 
-export function readSession(dir: string): SessionState {
-  const path = join(dir, 'session.json');
-  if (!existsSync(path)) throw new CheckpointError(`${dir}: not a checkpoint directory (no session.json)`);
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as SessionState;
-  } catch (error) {
-    throw new CheckpointError(`${path}: unreadable (${(error as Error).message})`);
-  }
+function uploadAll(host: Map<string, HostTensor>): Map<string, Tensor> {
+  return new Map([...host].map(([name, t]) => [name, tensor(t.data, t.shape, { dtype: t.dtype })]));
 }
 
-async function loadWeights(model: HRM, dir: string): Promise<void> {
-  const { tensors } = await loadSafetensors(join(dir, 'model.safetensors'));
+/** The manifest of an HRM/TRM checkpoint (another kind of checkpoint is a named error). */
+export async function readHrmManifest(dir: string): Promise<Manifest> {
+  const manifest = await readManifest(dir);
+  if (manifest.kind !== 'hrm') throw new CheckpointError(`${dir}: a ${manifest.kind} checkpoint, not an HRM/TRM one`);
+  return manifest;
+}
+
+/** The session record of a checkpoint (task, config, step, ...), verified against the manifest's step. */
+export async function readSession(dir: string, manifest?: Manifest): Promise<SessionState> {
+  const m = manifest ?? (await readHrmManifest(dir));
+  const state = await readCheckpointJson<SessionState>(dir, m, 'session');
+  if (!state || typeof state.task !== 'string' || typeof state.config !== 'object') throw new CheckpointError(`${dir}: the session file is not an HRM session record`);
+  if (state.step !== m.step) throw new CheckpointError(`${dir}: the session file is at step ${state.step}, the checkpoint at step ${m.step}`);
+  return state;
+}
+
+async function loadWeights(model: HRM, dir: string, manifest: Manifest): Promise<void> {
+  const tensors = uploadAll((await readCheckpointTensors(dir, manifest, 'weights')).tensors);
   try {
     model.loadStateDict(tensors);
   } finally {
@@ -266,44 +310,108 @@ async function loadWeights(model: HRM, dir: string): Promise<void> {
   }
 }
 
-/** The model of a checkpoint directory, for eval and solve. */
-export async function loadModel(dir: string): Promise<{ model: HRM; state: SessionState }> {
-  const state = readSession(dir);
-  const model = new HRM(state.config);
-  await loadWeights(model, dir);
-  return { model, state };
+/** The seed and sizes that regenerate a session's training and held-out puzzles. */
+export interface HeldOutSplit {
+  seed: number;
+  train: number;
+  test: number;
+}
+
+export interface CheckpointInfo {
+  task: string;
+  config: HRMConfig;
+  step: number;
+  heldOut: HeldOutSplit;
+}
+
+/**
+ * The model of a checkpoint directory, for eval and solve: it reads the weights file alone (a damaged training state
+ * does not stop them). The config, task and held-out split come from the weights' own metadata.
+ */
+export async function loadModel(dir: string): Promise<{ model: HRM; state: CheckpointInfo }> {
+  const manifest = await readHrmManifest(dir);
+  const decoded = await readCheckpointTensors(dir, manifest, 'weights');
+  let info: CheckpointInfo;
+  try {
+    info = { task: decoded.metadata.task, config: JSON.parse(decoded.metadata.config), step: manifest.step, heldOut: JSON.parse(decoded.metadata.heldOut) };
+    if (!info.task || typeof info.config !== 'object') throw new Error('incomplete');
+  } catch {
+    // Directories from before manifests keep these only in the session record.
+    const session = await readSession(dir, manifest);
+    info = { task: session.task, config: session.config, step: session.step, heldOut: { seed: session.seed, train: session.trainCount, test: session.testCount } };
+  }
+  const config = info.config;
+  const model = new HRM(config);
+  const tensors = uploadAll(decoded.tensors);
+  try {
+    model.loadStateDict(tensors);
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+  return { model, state: info };
+}
+
+/** One segment's view of a puzzle: what the model answers after it, how sure it is, and what its Q head says. */
+export interface SegmentView {
+  /** The answer cells as the puzzle's values (Sudoku digits 1..n; maze tokens), one per cell. */
+  cells: number[];
+  /** The answer in the puzzle's text form. */
+  text: string;
+  /** Per cell, the probability the model gives its chosen value (among the answer values). */
+  confidence: number[];
+  /** The Q head's logits: halt and continue. */
+  qHalt: number;
+  qContinue: number;
+  /** Whether the Q head would stop after this segment. */
+  halts: boolean;
+  /** Whether this answer is right (a valid grid that keeps the givens; a shortest path). */
+  valid: boolean;
 }
 
 export interface SolveResult {
-  /** The answer after the last segment, in the puzzle's text form (a digit grid, or the maze with its path as '*'). */
+  /** The answer shown: the first right segment's, or the last segment's when none is right (text form). */
   answer: string;
-  /** Segments run (the model's maximum). */
+  /** The segment whose answer `answer` is (1-based). */
+  shownSegment: number;
+  /** Segments run. */
   segments: number;
-  /** The first segment whose answer is right (a valid grid keeping the givens; a shortest path), or null. */
+  /** The first segment whose answer is right, or null. */
   firstValidSegment: number | null;
   /** The first segment after which the Q head chose to halt (where ACT stops), or null if it never did. */
   haltSegment: number | null;
   valid: boolean;
+  /** Every segment, in order: the model thinking. */
+  views: SegmentView[];
 }
 
 interface SolvablePuzzle {
   tokens: number[];
+  /** The puzzle values of answer tokens (Sudoku: token t is digit t - 1). */
+  value: (token: number) => number;
   /** The token ids an answer cell may take, [first, end): padding and blanks are never an answer. */
   answerTokens: [number, number];
   check(answer: number[]): boolean;
   format(answer: number[]): string;
 }
 
-function sudokuToSolve(text: string, config: HRMConfig): SolvablePuzzle {
-  const puzzle = parseSudoku(text);
-  const spec = specForCells(puzzle.length);
+function sudokuToSolve(text: string, config: HRMConfig, task: string): SolvablePuzzle {
+  const side = Math.sqrt(config.seqLen);
+  let puzzle: number[];
+  let spec: ReturnType<typeof specForCells>;
+  try {
+    puzzle = parseSudoku(text);
+    spec = specForCells(puzzle.length);
+  } catch (error) {
+    throw new PuzzleError(`solve: this checkpoint solves ${side}×${side} Sudoku (${task}); give the puzzle as ${side * side} digits with '.' for blanks: ${(error as Error).message}`);
+  }
   if (spec.size + 2 !== config.vocab || spec.size * spec.size !== config.seqLen) {
-    throw new PuzzleError(`solve: the checkpoint was trained on ${Math.sqrt(config.seqLen)}×${Math.sqrt(config.seqLen)} grids, this puzzle is ${spec.size}×${spec.size}`);
+    throw new PuzzleError(`solve: the checkpoint was trained on ${side}×${side} grids (${task}), this puzzle is ${spec.size}×${spec.size}`);
   }
   validateSudoku(puzzle, spec);
   if (solveSudoku(puzzle, spec, 1).solutions.length === 0) throw new PuzzleError(`solve: this ${spec.size}×${spec.size} puzzle has no solution`);
   return {
     tokens: sudokuToTokens(puzzle),
+    value: (token) => token - 1,
     answerTokens: sudokuDigitTokens(spec),
     check: (answer) => {
       const grid = tokensToSudoku(answer);
@@ -319,22 +427,36 @@ function sudokuToSolve(text: string, config: HRMConfig): SolvablePuzzle {
   };
 }
 
-function mazeToSolve(text: string, config: HRMConfig): SolvablePuzzle {
-  const { maze, size } = parseMaze(text);
+function mazeToSolve(text: string, config: HRMConfig, task: string): SolvablePuzzle {
+  const side = Math.sqrt(config.seqLen);
+  let parsed: ReturnType<typeof parseMaze>;
+  try {
+    parsed = parseMaze(text);
+  } catch (error) {
+    throw new PuzzleError(`solve: this checkpoint solves ${side}×${side} mazes (${task}); give the maze as ${side} rows of ${side} cells from # . S G: ${(error as Error).message}`);
+  }
+  const { maze, size } = parsed;
   if (size * size !== config.seqLen) {
-    throw new PuzzleError(`solve: the checkpoint was trained on ${Math.sqrt(config.seqLen)}×${Math.sqrt(config.seqLen)} mazes, this maze is ${size}×${size}`);
+    throw new PuzzleError(`solve: the checkpoint was trained on ${side}×${side} mazes (${task}), this maze is ${size}×${size}`);
   }
   if (!shortestPath(maze, size)) throw new PuzzleError(`solve: in this ${size}×${size} maze the goal cannot be reached from the start`);
-  return { tokens: maze, answerTokens: [MAZE.wall, MAZE.path + 1], check: (answer) => isMazeSolution(maze, size, answer), format: (answer) => formatMaze(answer, size) };
+  return { tokens: maze, value: (token) => token, answerTokens: [MAZE.wall, MAZE.path + 1], check: (answer) => isMazeSolution(maze, size, answer), format: (answer) => formatMaze(answer, size) };
 }
 
-function argmaxWithin(logits: ArrayLike<number>, vocab: number, [first, end]: [number, number]): number[] {
+/** Per cell, the most likely answer token and its probability among the answer tokens [first, end). */
+function chooseWithin(logits: ArrayLike<number>, vocab: number, [first, end]: [number, number]): { tokens: number[]; confidence: number[] } {
   const cells = logits.length / vocab;
-  return Array.from({ length: cells }, (_, cell) => {
+  const tokens: number[] = [];
+  const confidence: number[] = [];
+  for (let cell = 0; cell < cells; cell++) {
     let best = first;
     for (let t = first + 1; t < end; t++) if (logits[cell * vocab + t] > logits[cell * vocab + best]) best = t;
-    return best;
-  });
+    let total = 0;
+    for (let t = first; t < end; t++) total += Math.exp(logits[cell * vocab + t] - logits[cell * vocab + best]);
+    tokens.push(best);
+    confidence.push(1 / total);
+  }
+  return { tokens, confidence };
 }
 
 /**
@@ -342,28 +464,35 @@ function argmaxWithin(logits: ArrayLike<number>, vocab: number, [first, end]: [n
  * checkpoints, a maze ('#', '.', 'S', 'G', one line per row) for maze checkpoints. All segments are run; the result
  * says which one first got it right and where the Q head would have halted.
  */
-export async function solveWithModel(model: HRM, task: string, text: string): Promise<SolveResult> {
+export async function solveWithModel(model: HRM, task: string, text: string, options: { segments?: number } = {}): Promise<SolveResult> {
   let puzzle: SolvablePuzzle;
-  if (task.startsWith('sudoku-')) puzzle = sudokuToSolve(text, model.config);
-  else if (task.startsWith('maze-')) puzzle = mazeToSolve(text, model.config);
+  if (task.startsWith('sudoku-')) puzzle = sudokuToSolve(text, model.config, task);
+  else if (task.startsWith('maze-')) puzzle = mazeToSolve(text, model.config, task);
   else throw new PuzzleError(`solve: reads Sudoku and maze puzzles; this checkpoint was trained on ${task} (evaluate it with 'hiero eval')`);
+  const segments = options.segments ?? model.config.haltMaxSteps;
+  if (!Number.isInteger(segments) || segments < 1) throw new PuzzleError(`solve: segments must be a whole number >= 1, got ${segments}`);
   const inputs = tensor(Int32Array.from(puzzle.tokens), [1, puzzle.tokens.length], { dtype: 'i32' });
   const ids = model.puzzle_emb ? tensor(Int32Array.of(0), [1], { dtype: 'i32' }) : null;
-  const segments = model.config.haltMaxSteps;
-  const { logits, halts } = model.evaluate(inputs, ids, segments);
-  let firstValid: number | null = null;
-  let haltSegment: number | null = null;
-  let answer: number[] = [];
-  for (let m = 0; m < segments; m++) {
-    answer = argmaxWithin(await logits[m].toArray(), model.config.vocab, puzzle.answerTokens);
-    if (firstValid === null && puzzle.check(answer)) firstValid = m + 1;
-    if (haltSegment === null && (await halts[m].item()) > 0) haltSegment = m + 1;
-    logits[m].dispose();
-    halts[m].dispose();
+  const evaluated = model.evaluate(inputs, ids, segments);
+  const views: SegmentView[] = [];
+  try {
+    for (let m = 0; m < segments; m++) {
+      const { tokens, confidence } = chooseWithin(await evaluated.logits[m].toArray(), model.config.vocab, puzzle.answerTokens);
+      const [qHalt, qContinue, halts] = await readScalars([evaluated.qHalt[m], evaluated.qContinue[m], evaluated.halts[m]]);
+      views.push({ cells: tokens.map(puzzle.value), text: puzzle.format(tokens), confidence, qHalt, qContinue, halts: halts > 0, valid: puzzle.check(tokens) });
+    }
+  } finally {
+    for (const list of Object.values(evaluated)) list.forEach((t) => t.dispose());
+    inputs.dispose();
+    ids?.dispose();
   }
-  inputs.dispose();
-  ids?.dispose();
-  return { answer: puzzle.format(answer), segments, firstValidSegment: firstValid, haltSegment, valid: firstValid !== null };
+  const firstValid = views.findIndex((v) => v.valid);
+  const haltSegment = views.findIndex((v) => v.halts);
+  const shown = firstValid >= 0 ? firstValid : segments - 1;
+  return {
+    answer: views[shown].text, shownSegment: shown + 1, segments, firstValidSegment: firstValid >= 0 ? firstValid + 1 : null,
+    haltSegment: haltSegment >= 0 ? haltSegment + 1 : null, valid: firstValid >= 0, views,
+  };
 }
 
 export { IGNORE };

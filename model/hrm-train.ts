@@ -11,6 +11,7 @@
 //     sigmoid(last ? next Q(halt) : max(next Q(halt), next Q(continue))) from an extra no-grad segment.
 
 import {
+  CheckpointError,
   AdamW, arange, argmax, assign, crossEntropy, full, keep, maximum, minimum, noGrad, rand, scope, sigmoid, softplus,
   tensor, where, type Optimizer, type Tensor,
 } from '../engine/index.ts';
@@ -207,7 +208,7 @@ export class ACTTrainer {
     ];
     for (const [name, field] of slots) {
       const t = saved.get(name);
-      if (!t) throw new Error(`training checkpoint: '${name}' is missing`);
+      if (!t) throw new CheckpointError(`training checkpoint: '${name}' is missing`);
       noGrad(() => assign(this[field], t));
     }
     noGrad(() => {
@@ -244,7 +245,9 @@ export async function evaluatePuzzles(model: HRM, examples: PuzzleBatch & { coun
     const inputs = tensor(examples.inputs.slice(start * L, (start + n) * L), [n, L], { dtype: 'i32' });
     const ids = tensor(examples.puzzleIds.slice(start, start + n), [n], { dtype: 'i32' });
     const labels = examples.labels.slice(start * L, (start + n) * L);
-    const { logits, halts } = model.evaluate(inputs, model.puzzle_emb ? ids : null, segments);
+    const { logits, halts, qHalt, qContinue } = model.evaluate(inputs, model.puzzle_emb ? ids : null, segments);
+    qHalt.forEach((t) => t.dispose());
+    qContinue.forEach((t) => t.dispose());
     for (let m = 0; m < segments; m++) {
       const predicted = await scope(() => argmax(logits[m], -1)).toArray();
       for (let e = 0; e < n; e++) {

@@ -13,6 +13,7 @@
 //   H_init, L_init                              the same (buffers)
 
 import {
+  HieroError,
   concat, embedding, Embedding, full, keep, Linear, Module, noGrad, rmsNorm, scope, slice, tensor, truncatedNormal,
   type Tensor,
 } from '../engine/index.ts';
@@ -144,7 +145,7 @@ export class HRM extends Module {
 
   constructor(readonly config: HRMConfig) {
     super();
-    if (config.hidden % config.heads !== 0) throw new Error(`HRM: hidden ${config.hidden} is not divisible by ${config.heads} heads`);
+    if (config.hidden % config.heads !== 0) throw new HieroError(`HRM: hidden size ${config.hidden} is not divisible by its ${config.heads} attention heads`);
     const d = config.hidden;
     this.prefix = config.puzzleEmbedding ? 1 : 0;
     this.embed_tokens = this.child('embed_tokens', new Embedding(config.vocab, d, { init: (s) => truncatedNormal(s, 1 / Math.sqrt(d)) }));
@@ -182,7 +183,7 @@ export class HRM extends Module {
     const d = this.config.hidden;
     let x = embedding(this.embed_tokens.weight, inputs);
     if (this.puzzle_emb) {
-      if (!puzzleIds) throw new Error('HRM: this model has puzzle embeddings; pass puzzle identifiers');
+      if (!puzzleIds) throw new HieroError('HRM: this model has puzzle embeddings; pass puzzle identifiers');
       const p = consume(embedding(this.puzzle_emb.weight, puzzleIds), (t) => t.reshape([inputs.shape[0], 1, d]));
       x = consume(x, (t) => concat([p, t], 1));
       p.dispose();
@@ -254,28 +255,33 @@ export class HRM extends Module {
   }
 
   /**
-   * Runs `segments` segments from fresh states without gradient; returns the logits after each and the Q head's
-   * halting decision after each (evaluation always runs them all; the decisions say where ACT would have stopped).
+   * Runs `segments` segments from fresh states without gradient; returns the logits after each, the Q head's
+   * halting decision after each, and its two values (evaluation always runs them all; the decisions say where ACT
+   * would have stopped).
    */
-  evaluate(inputs: Tensor, puzzleIds: Tensor | null, segments: number): { logits: Tensor[]; halts: Tensor[] } {
+  evaluate(inputs: Tensor, puzzleIds: Tensor | null, segments: number): { logits: Tensor[]; halts: Tensor[]; qHalt: Tensor[]; qContinue: Tensor[] } {
     return noGrad(() => {
       let carry = this.initialCarry(inputs.shape[0]);
       const logits: Tensor[] = [];
       const halts: Tensor[] = [];
+      const qHalt: Tensor[] = [];
+      const qContinue: Tensor[] = [];
       for (let m = 0; m < segments; m++) {
         const out = scope(() => {
           const o = this.segment(carry, inputs, puzzleIds);
-          return { logits: o.logits, halt: this.wantsToHalt(o), carry: o.carry };
+          return { logits: o.logits, halt: this.wantsToHalt(o), carry: o.carry, qHalt: o.qHalt, qContinue: o.qContinue };
         });
         carry.zH.dispose();
         carry.zL.dispose();
         carry = out.carry;
         logits.push(keep(out.logits));
         halts.push(keep(out.halt));
+        qHalt.push(keep(out.qHalt));
+        qContinue.push(keep(out.qContinue));
       }
       carry.zH.dispose();
       carry.zL.dispose();
-      return { logits, halts };
+      return { logits, halts, qHalt, qContinue };
     });
   }
 }

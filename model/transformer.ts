@@ -3,6 +3,7 @@
 // Attention uses RoPE on q and k and the fused causal attention kernel; every block is pre-norm residual.
 
 import {
+  HieroError,
   crossEntropy, Embedding, Linear, Module, RMSNorm, scope, truncatedNormal, type Optimizer, type Tensor,
 } from '../engine/index.ts';
 import { consume, FusedSelfAttention, SwiGLUMLP } from './layers.ts';
@@ -57,7 +58,7 @@ export class TransformerLM extends Module {
 
   constructor(readonly config: TransformerConfig) {
     super();
-    if (config.dim % config.heads !== 0) throw new Error(`TransformerLM: dim ${config.dim} is not divisible by heads ${config.heads}`);
+    if (config.dim % config.heads !== 0) throw new HieroError(`TransformerLM: dim ${config.dim} is not divisible by heads ${config.heads}`);
     this.embed = this.child('embed', new Embedding(config.vocab, config.dim, { init: (s) => truncatedNormal(s, 1 / Math.sqrt(config.dim)) }));
     this.blocks = Array.from({ length: config.layers }, (_, i) => this.child(`blocks.${i}`, new TransformerBlock(config)));
     this.norm = this.child('norm', new RMSNorm(config.dim, { eps: config.normEps }));

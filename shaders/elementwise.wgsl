@@ -154,14 +154,25 @@ fn softplus(x: f32) -> f32 {
   return max(x, 0.0) + log(1.0 + exp(-abs(x)));
 }
 
+// NaN in, NaN out, for every op, and NaN (or the right infinity) for inputs outside a function's domain: CPU
+// drivers such as SwiftShader otherwise return finite garbage (log(-1) = 0, log(NaN) = 89.1, tanh(NaN) = -1,
+// relu(NaN) = 0), which would hide a diverging run. GPUs mostly agree with IEEE already; these checks make every
+// adapter give what IEEE 754 (and PyTorch) give.
 fn unary(x: f32) -> f32 {
+  if (is_nan(x)) { return x; }
+  switch OP {
+    case U_LOG: { if (x < 0.0) { return nan(); } if (x == 0.0) { return -infinity(); } return log(x); }
+    case U_SQRT: { if (x < 0.0) { return nan(); } return sqrt(x); }
+    case U_RSQRT: { if (x < 0.0) { return nan(); } if (x == 0.0) { return infinity(); } return inverseSqrt(x); }
+    default: { return unary_in_domain(x); }
+  }
+}
+
+fn unary_in_domain(x: f32) -> f32 {
   switch OP {
     case U_NEG: { return -x; }
     case U_ABS: { return abs(x); }
     case U_EXP: { return exp(x); }
-    case U_LOG: { return log(x); }
-    case U_SQRT: { return sqrt(x); }
-    case U_RSQRT: { return inverseSqrt(x); }
     case U_TANH: { return tanh_safe(x); }
     case U_SIGMOID: { return sigmoid(x); }
     case U_RELU: { return max(x, 0.0); }

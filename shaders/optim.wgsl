@@ -123,3 +123,24 @@ fn clip_coefficient(@builtin(local_invocation_id) lid: vec3<u32>) {
     p[0] = min(1.0, clip.max_norm / (norm + 1e-6));
   }
 }
+
+// finite_watch: a training run's non-finite monitor (engine/optim/finite.ts). watch_flag holds [first bad step,
+// which]. If grad[0] (bit 1) or, when params.offset > 1, grad_scale[0] (bit 2) is NaN or infinite at step
+// params.n, and no earlier step was, the step and the bits are recorded. Nothing is read back here.
+fn finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+// The flag as integers (binding 1, which the other entry points read as `p`): no float ever holds its bits.
+@group(0) @binding(1) var<storage, read_write> watch_flag: array<u32>;
+
+@compute @workgroup_size(1)
+fn finite_watch() {
+  var bits = 0u;
+  if (!finite(grad[0])) { bits |= 1u; }
+  if (params.offset > 1u && !finite(grad_scale[0])) { bits |= 2u; }
+  if (bits != 0u && params.n < watch_flag[0]) {
+    watch_flag[0] = params.n;
+    watch_flag[1] = bits;
+  }
+}

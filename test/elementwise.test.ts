@@ -171,3 +171,27 @@ describe('index walk', () => {
     expect(mergeAxes([1, 1], [[1, 1]])).toEqual({ shape: [], strides: [[]] });
   });
 });
+
+describe('non-finite values', () => {
+  // IEEE 754 results (as PyTorch gives them) on every adapter: CPU drivers return finite garbage for these unless
+  // the kernels check (shaders/elementwise.wgsl, unary).
+  it('NaN propagates through every unary op, and inputs outside a domain give NaN or the right infinity', async () => {
+    const nan = tensor([NaN]);
+    for (const op of Object.keys(UNARY_OPS) as (keyof typeof UNARY_OPS)[]) {
+      const [value] = await unary(op, nan).toArray();
+      expect(Number.isNaN(value), `${op}(NaN)`).toBe(true);
+    }
+    const x = tensor([-1, 0, 4]);
+    expect(Array.from(await x.log().toArray())).toEqual([NaN, -Infinity, Math.log(4)].map((v) => Math.fround(v)));
+    expect(Array.from(await x.sqrt().toArray())).toEqual([NaN, 0, 2]);
+    expect(Array.from(await x.rsqrt().toArray())).toEqual([NaN, Infinity, 0.5]);
+    expect(Array.from(await tensor([Infinity, -Infinity]).tanh().toArray())).toEqual([1, -1]);
+  });
+
+  it('NaN survives maximum, minimum, sums and max reductions', async () => {
+    const a = tensor([1, NaN, 3]);
+    expect(Array.from(await a.maximum(tensor([0, 0, NaN])).toArray()).map(Number.isNaN)).toEqual([false, true, true]);
+    expect(Number.isNaN(await a.sum().item())).toBe(true);
+    expect(Number.isNaN(await a.max().item())).toBe(true);
+  });
+});

@@ -2,7 +2,10 @@
 // and checkOp, which runs an op on the GPU against its float64 reference and checks the GPU gradient against
 // central finite differences of that reference.
 
-import { beforeAll, expect } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { init, keep, scope, Tensor, tensor, type DType } from '../engine/index.ts';
 import { numericalGradients, randomRef, Ref } from './reference.ts';
 
@@ -83,4 +86,16 @@ export async function checkOp(c: OpCheck): Promise<void> {
   }
   out.dispose();
   leaves.forEach((l) => l.dispose());
+}
+
+const temporaries: string[] = [];
+afterAll(() => {
+  for (const dir of temporaries.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory under the system's temporary directory, removed when the test file ends (the suite leaves none). */
+export function temporaryDirectory(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  temporaries.push(dir);
+  return dir;
 }

@@ -1,15 +1,14 @@
 // Training sessions (model/hrm-session.ts): a checkpoint resumes exactly, and solve/eval read it.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { manualSeed } from '../engine/index.ts';
+import { assign, full, manualSeed, noGrad } from '../engine/index.ts';
 import { evaluateArcTasks, loadModel, loadTask, presetConfig, solveWithModel, TrainingSession } from '../model/hrm-session.ts';
 import { HRM } from '../model/hrm.ts';
 import { formatMaze, generateMaze } from '../model/tasks/maze.ts';
 import { Random } from '../model/tasks/common.ts';
-import { useDevice } from './helpers.ts';
+import { temporaryDirectory, useDevice } from './helpers.ts';
 
 useDevice();
 
@@ -22,7 +21,7 @@ async function weights(session: TrainingSession): Promise<number[]> {
 describe('HRM training sessions', () => {
   it('resumes exactly (weights, Adam-atan2 moments, ACT slots, weight average, random streams)', async () => {
     manualSeed(9);
-    const dir = mkdtempSync(join(tmpdir(), 'hiero-session-'));
+    const dir = temporaryDirectory('hiero-session');
     const config = presetConfig('hrm', 'tiny', 6, 16, 1);
     const session = await TrainingSession.create({ task: 'sudoku-4x4', config: { ...config, hidden: 16 }, seed: 3, trainCount: 20, testCount: 4, lr: 1e-2, weightDecay: 0.1, batch: 4, loss: 'softmax', optimizer: 'adam-atan2', ema: 0.9 });
     for (let i = 0; i < 3; i++) for (const t of Object.values(session.step())) t.dispose();
@@ -75,7 +74,7 @@ describe('HRM training sessions', () => {
   });
 
   it('loads ARC tasks from a directory and rejects unknown tasks', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hiero-arc-'));
+    const dir = temporaryDirectory('hiero-arc');
     writeFileSync(join(dir, 'flip.json'), JSON.stringify({ train: [{ input: [[1, 0]], output: [[0, 1]] }], test: [{ input: [[2, 0]], output: [[0, 2]] }] }));
     const task = await loadTask(`arc:${dir}`, { train: 1, test: 1, seed: 1 });
     expect(task.seqLen).toBe(900);
@@ -95,5 +94,21 @@ describe('HRM training sessions', () => {
     session.dispose();
     await expect(loadTask('chess', { train: 1, test: 1, seed: 1 })).rejects.toThrow(/unknown task 'chess'/);
     await expect(loadTask('maze-8', { train: 1, test: 1, seed: 1 })).rejects.toThrow(/odd numbers/);
+  });
+});
+
+describe('a diverging run', () => {
+  it('is caught on the GPU at the step it happens, naming the quantity, with nothing read back per step', async () => {
+    manualSeed(3);
+    const config = { ...presetConfig('hrm', 'tiny', 6, 16, 1), hidden: 8, hCycles: 1, lCycles: 1 };
+    const session = await TrainingSession.create({ task: 'sudoku-4x4', config, seed: 2, trainCount: 4, testCount: 2, lr: 1e-2, weightDecay: 0.1, batch: 2, loss: 'softmax', optimizer: 'adamw' });
+    for (const t of Object.values(session.step())) t.dispose();
+    expect(await session.monitor.check()).toBeNull();
+    const poisoned = session.model.lm_head.weight;
+    noGrad(() => assign(poisoned, full(poisoned.shape, NaN)));
+    for (let i = 0; i < 3; i++) for (const t of Object.values(session.step())) t.dispose();
+    expect(await session.monitor.check()).toEqual({ step: 2, quantities: ['loss', 'gradient norm'] });
+    await expect(session.monitor.assertFinite()).rejects.toThrow(/the loss and the gradient norm became NaN or infinite at step 2/);
+    session.dispose();
   });
 });

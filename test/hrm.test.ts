@@ -1,7 +1,5 @@
 // HRM / TRM (model/hrm.ts, model/hrm-train.ts).
 
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { crossEntropy, loadIntoModule, manualSeed, noGrad, runtime, saveSafetensors, scope, SGD, tensor } from '../engine/index.ts';
@@ -9,7 +7,7 @@ import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleBatch, type PuzzleSourc
 import { ffnWidth, HRM, HRM_PAPER, officialName, type HRMConfig } from '../model/hrm.ts';
 import { sudokuExample, sudokuSource, sudokuSplit, toBatch } from '../model/tasks/datasets.ts';
 import { SUDOKU } from '../model/tasks/sudoku.ts';
-import { useDevice } from './helpers.ts';
+import { temporaryDirectory, useDevice } from './helpers.ts';
 
 useDevice();
 
@@ -95,7 +93,7 @@ describe('HRM model', () => {
     expect(names).toContain('model.inner.q_head.bias');
     expect(names).toContain('model.inner.H_init');
     expect(Array.from(await model.q_head.bias!.toArray())).toEqual([-5, -5]);
-    const path = join(mkdtempSync(join(tmpdir(), 'hiero-hrm-')), 'hrm.safetensors');
+    const path = join(temporaryDirectory('hiero-hrm'), 'hrm.safetensors');
     await saveSafetensors(path, model.stateDict());
     const fresh = new HRM({ ...TINY, puzzleEmbedding: true, puzzleIds: 3 });
     await loadIntoModule(fresh, path);

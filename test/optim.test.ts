@@ -2,7 +2,9 @@
 // over several steps. Tolerance: a few f32 operations per step, compounded over 5 steps: rtol 1e-5, atol 1e-6.
 
 import { describe, expect, it } from 'vitest';
-import { AdamAtan2, AdamW, clipGradNorm, SGD, SignSGDRows, tensor, warmupCosine, warmupStableDecay, type Tensor } from '../engine/index.ts';
+import {
+  AdamAtan2, AdamW, clipGradNorm, NonFiniteError, NonFiniteMonitor, SGD, SignSGDRows, tensor, warmupCosine, warmupStableDecay, type Tensor,
+} from '../engine/index.ts';
 import { expectClose, useDevice } from './helpers.ts';
 
 useDevice();
@@ -59,6 +61,40 @@ describe('AdamW', () => {
     const norm = clipGradNorm([p, q], 10);
     expect(await norm.item()).toBeCloseTo(5, 5);
     expectClose(await p.grad!.toArray(), [3, 0], TOL, 'unclipped below the bound');
+  });
+
+  it('sums squares across several partials per gradient (sizes past one workgroup chunk of 4096)', async () => {
+    const sizes = [1, 4097, 10_000];
+    const params = sizes.map((n) => tensor(new Float32Array(n), [n], { requiresGrad: true }));
+    let expected = 0;
+    params.forEach((p, k) => {
+      const values = Array.from({ length: sizes[k] }, (_, i) => Math.sin(i + k));
+      expected += values.reduce((s, v) => s + Math.fround(v) ** 2, 0);
+      setGrad(p, values);
+    });
+    const opt = new SGD(params, { lr: 0 });
+    opt.trackGradNorm = true;
+    opt.step();
+    expect(await opt.lastGradNorm!.item()).toBeCloseTo(Math.sqrt(expected), 3);
+  });
+});
+
+describe('NonFiniteMonitor', () => {
+  it('records the first step whose loss or gradient norm is NaN or infinite, and which', async () => {
+    const monitor = new NonFiniteMonitor(['loss', 'gradient norm']);
+    monitor.watch(1, tensor([0.5]), tensor([2]));
+    monitor.watch(2, tensor([0.4]), tensor([Infinity]));
+    monitor.watch(3, tensor([NaN]), tensor([NaN]));
+    expect(await monitor.check()).toEqual({ step: 2, quantities: ['gradient norm'] });
+    await expect(monitor.assertFinite()).rejects.toThrow(NonFiniteError);
+    await expect(monitor.assertFinite()).rejects.toThrow(/gradient norm became NaN or infinite at step 2/);
+    const clean = new NonFiniteMonitor(['loss']);
+    clean.watch(1, tensor([1]));
+    expect(await clean.check()).toBeNull();
+    const lossOnly = new NonFiniteMonitor(['loss']);
+    lossOnly.watch(7, tensor([NaN]));
+    expect(await lossOnly.check()).toEqual({ step: 7, quantities: ['loss'] });
+    [monitor, clean, lossOnly].forEach((m) => m.dispose());
   });
 });
 

@@ -1,19 +1,18 @@
 // safetensors (engine/io/safetensors.ts): bit-exact round trips, a file built by hand from the format's
 // specification (with F16 and BF16), every kind of corruption rejected with a message, atomic saves.
 
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   CheckpointError, decodeSafetensors, DisposedTensorError, Linear, loadIntoModule, loadSafetensors, saveSafetensors,
   tensor,
 } from '../engine/index.ts';
-import { useDevice } from './helpers.ts';
+import { temporaryDirectory, useDevice } from './helpers.ts';
 
 useDevice();
 
-const dir = mkdtempSync(join(tmpdir(), 'hiero-ckpt-'));
+const dir = temporaryDirectory('hiero-ckpt');
 
 /** A file assembled byte by byte as the specification describes. */
 function handBuilt(header: object, data: Uint8Array, pad = 0): Uint8Array {

@@ -1,14 +1,12 @@
 // The byte-level Transformer LM (model/transformer.ts): it learns, its training loop holds GPU memory flat, and
 // its checkpoint reproduces its logits exactly.
 
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AdamW, loadIntoModule, manualSeed, memory, noGrad, runtime, saveSafetensors, scope, sync, tensor } from '../engine/index.ts';
 import { ByteBatcher, bytesOf } from '../model/data/text.ts';
 import { trainStep, TransformerLM, type TransformerConfig } from '../model/transformer.ts';
-import { useDevice } from './helpers.ts';
+import { temporaryDirectory, useDevice } from './helpers.ts';
 
 useDevice();
 
@@ -61,7 +59,7 @@ describe('TransformerLM', () => {
   it('a saved checkpoint loads into a fresh model with identical logits', async () => {
     manualSeed(3);
     const model = new TransformerLM(CONFIG);
-    const path = join(mkdtempSync(join(tmpdir(), 'hiero-lm-')), 'lm.safetensors');
+    const path = join(temporaryDirectory('hiero-lm'), 'lm.safetensors');
     await saveSafetensors(path, model.stateDict(), { config: JSON.stringify(CONFIG) });
     manualSeed(4);
     const fresh = new TransformerLM(CONFIG);

@@ -1,53 +1,57 @@
 // The README's main command: trains a small byte-level Transformer LM on real text (Shakespeare passages shipped
 // in model/data) on the GPU, printing the adapter, the loss as it falls, a sample, and the cost of a step.
-// Only the printed values are read back from the GPU; the checkpoint is saved atomically as safetensors.
+// Only the printed values are read back from the GPU; the checkpoint is saved as one unit (engine/io/checkpoint.ts).
 
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
-  AdamW, decayGroups, describeAdapter, init, manualSeed, noGrad, runtime, saveSafetensors, scope, softmax, sync,
-  tensor, warmupCosine,
+  AdamW, decayGroups, init, manualSeed, noGrad, runtime, sample, saveCheckpoint, scope, serializeTensors, sync, tensor,
+  warmupCosine,
 } from '../../engine/index.ts';
 import { ByteBatcher, bytesOf } from '../../model/data/text.ts';
 import { trainStep, TransformerLM, type TransformerConfig } from '../../model/transformer.ts';
+import type { CommandSpec, Parsed } from './args.ts';
+import { checkOutput, freshDirectory, printAdapter } from './output.ts';
 
 export const DEMO_LM: TransformerConfig = { vocab: 256, dim: 64, layers: 2, heads: 4, mlpHidden: 128, maxSeq: 32, ropeBase: 10000, normEps: 1e-6 };
 
-function option(args: string[], name: string, fallback: number): number {
-  const found = args.find((a) => a.startsWith(`--${name}=`));
-  return found ? Number(found.split('=')[1]) : fallback;
-}
+export const demoSpec: CommandSpec = {
+  name: 'demo',
+  summary: 'Trains a small byte-level Transformer LM on Shakespeare, printing the loss as it falls, a sample, and the\ncost of a step; saves it as a checkpoint directory.',
+  positionals: '',
+  options: {
+    steps: { type: 'integer', min: 1, max: 1e6, default: 100, help: 'training steps' },
+    batch: { type: 'integer', min: 1, max: 4096, default: 8, help: 'sequences of 32 bytes per step' },
+    seed: { type: 'integer', min: 0, max: 2 ** 32 - 1, default: 0, help: 'seed of the initial weights and batches' },
+    sample: { type: 'integer', min: 0, max: 100000, default: 120, help: 'bytes of text to generate after training' },
+    out: { type: 'string', help: 'checkpoint directory (default checkpoints/demo-lm, numbered if taken)', value: 'DIR' },
+    force: { type: 'boolean', help: 'replace the checkpoint in --out if there is one' },
+  },
+};
 
-/** Samples `count` bytes after `prompt`, re-running the model on the last maxSeq bytes each time. */
+/** Samples `count` bytes after `prompt`, re-running the model on the last maxSeq bytes each time (tokens drawn on the GPU). */
 async function generate(model: TransformerLM, prompt: string, count: number, temperature: number, seed: number): Promise<string> {
   const bytes = [...bytesOf(prompt)];
-  let state = seed;
-  const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296);
   for (let i = 0; i < count; i++) {
     const window = bytes.slice(-model.config.maxSeq);
-    const probs = await scope(() =>
+    const token = scope(() =>
       noGrad(() => {
         const logits = model.forward(tensor(Int32Array.from(window), [1, window.length], { dtype: 'i32' }));
-        const last = logits.slice([0, window.length - 1]).reshape([model.config.vocab]);
-        return softmax(last.mul(1 / temperature));
+        return sample(logits.slice([0, window.length - 1]).reshape([model.config.vocab]), { temperature, seed, stream: i });
       }),
-    ).toArray();
-    let r = random();
-    let choice = 0;
-    for (; choice < probs.length - 1; choice++) {
-      r -= probs[choice];
-      if (r <= 0) break;
-    }
-    bytes.push(choice);
+    );
+    bytes.push((await token.toArray())[0]);
+    token.dispose();
   }
   return new TextDecoder().decode(Uint8Array.from(bytes));
 }
 
-export async function runDemo(args: string[]): Promise<void> {
-  const steps = option(args, 'steps', 100);
-  const batch = option(args, 'batch', 8);
-  const report = await init();
-  console.log(`adapter: ${describeAdapter(report)}`);
-  manualSeed(0);
+export async function demo(p: Parsed): Promise<number> {
+  const steps = p.values.steps as number;
+  const batch = p.values.batch as number;
+  const out = (p.values.out as string | undefined) ?? (await freshDirectory('checkpoints/demo-lm'));
+  await checkOutput(out, Boolean(p.values.force));
+  printAdapter(await init());
+  manualSeed(p.values.seed as number);
   const text = readFileSync(new URL('../../model/data/shakespeare.txt', import.meta.url), 'utf8');
   const model = new TransformerLM(DEMO_LM);
   const data = new ByteBatcher(bytesOf(text), batch, DEMO_LM.maxSeq, 7);
@@ -74,9 +78,12 @@ export async function runDemo(args: string[]): Promise<void> {
   await sync();
   const total = (performance.now() - start) / 1000;
   console.log(`training: ${(total / steps * 1000).toFixed(0)} ms per step, ${stepDispatches} dispatches per step, ${runtime().stats.submits} submits in all`);
-  const sample = await generate(model, 'To be', 120, 0.7, 1);
-  console.log(`sample (temperature 0.7):\n  ${sample.replace(/\n/g, '\n  ')}`);
-  mkdirSync('checkpoints', { recursive: true });
-  await saveSafetensors('checkpoints/demo-lm.safetensors', model.stateDict(), { config: JSON.stringify(DEMO_LM), steps: String(steps) });
-  console.log('saved checkpoints/demo-lm.safetensors');
+  if ((p.values.sample as number) > 0) {
+    const text = await generate(model, 'To be', p.values.sample as number, 0.7, 1);
+    console.log(`sample (temperature 0.7):\n  ${text.replace(/\n/g, '\n  ')}`);
+  }
+  const weights = await serializeTensors(model.stateDict(), { config: JSON.stringify(DEMO_LM), step: String(steps) });
+  await saveCheckpoint(out, 'lm', steps, [{ role: 'weights', extension: 'safetensors', bytes: weights }]);
+  console.log(`saved ${out}`);
+  return 0;
 }

@@ -1,64 +1,99 @@
 // The `hiero` command line. Run through npm scripts (README), or directly:
-//   node --import tsx --import ./engine/node/register.mjs apps/cli/hiero.ts <command>
+//   node --import tsx --import ./engine/node/register.mjs apps/cli/hiero.ts <command> [options]
+// Exit codes: 0 success, 1 failure, 2 usage error (a mistyped command, flag or value), 130 interrupted (Ctrl-C).
 
-import { describeAdapter, HieroError, init, NoAdapterError, shutdown } from '../../engine/index.ts';
-import { runDemo } from './demo.ts';
-import { evaluate, solve, train, UsageError } from './hrm.ts';
+import { describeAdapter, HieroError, init, shutdown } from '../../engine/index.ts';
 import { PuzzleError } from '../../model/tasks/common.ts';
+import { closest, help, parse, UsageError, type CommandSpec, type Parsed } from './args.ts';
+import { demo, demoSpec } from './demo.ts';
+import { evalSpec, evaluate, solve, solveSpec, train, trainSpec } from './hrm.ts';
 
-const USAGE = `usage: hiero <command>
-  train hrm|trm --task sudoku-4x4|sudoku-6x6|sudoku-9x9|maze-N|arc:DIR [--steps N --batch B --preset tiny|small|paper
-            --lr X --train N --test N --max-segments M --cycles C --hidden D --positions rope|learned --eval-every K --out DIR
-            --seed S --loss softmax|stablemax --optimizer adamw|adam-atan2 --ema DECAY]
-            train --resume DIR [--steps N]     continue a run exactly where its checkpoint left it
-  eval --checkpoint DIR [--segments M --count N --augmentations K]   held-out accuracy per segment (ARC: pass@1/2 by voting)
-  solve --checkpoint DIR PUZZLE              solve a Sudoku given as digits with '.' for blanks, or a maze given as rows
-                                             of # . S G (as arguments or on stdin)
-  demo      train a small byte-level Transformer LM on Shakespeare, printing the loss as it falls
-            (--steps=N, --batch=N)
-  info      print the WebGPU adapter, its limits and features
-  probe     exit 0 when a WebGPU adapter is available`;
+interface Command {
+  spec: CommandSpec;
+  run(parsed: Parsed): Promise<number>;
+}
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'demo':
-      await runDemo(rest);
-      return 0;
-    case 'train':
-      await train(rest);
-      return 0;
-    case 'eval':
-      await evaluate(rest);
-      return 0;
-    case 'solve':
-      await solve(rest);
-      return 0;
-    case 'info': {
+const infoSpec: CommandSpec = { name: 'info', summary: 'Prints the WebGPU adapter Hiero finds, its limits and features.', positionals: '', options: {} };
+const probeSpec: CommandSpec = { name: 'probe', summary: 'Exits 0 when a WebGPU adapter is available (used by the install script).', positionals: '', options: {} };
+
+export const COMMANDS: Record<string, Command> = {
+  train: { spec: trainSpec, run: train },
+  eval: { spec: evalSpec, run: evaluate },
+  solve: { spec: solveSpec, run: solve },
+  demo: { spec: demoSpec, run: demo },
+  info: {
+    spec: infoSpec,
+    async run() {
       const report = await init();
       console.log(describeAdapter(report));
       console.log(JSON.stringify({ features: report.features, limits: report.limits }, null, 2));
       return 0;
-    }
-    case 'probe':
+    },
+  },
+  probe: {
+    spec: probeSpec,
+    async run() {
       await init();
       return 0;
-    default:
-      console.error(USAGE);
-      return command ? 2 : 0;
+    },
+  },
+};
+
+function overview(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  return [
+    'usage: hiero <command> [options]      (hiero <command> --help for its options)',
+    '',
+    ...Object.values(COMMANDS).map(({ spec }) => `  ${spec.name.padEnd(width)}${spec.summary.split('\n')[0]}`),
+    `  ${'help'.padEnd(width)}this text, or a command's: hiero help train`,
+  ].join('\n');
+}
+
+/** Runs one command line; returns the exit code. Errors about the user's input become one line on stderr. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      const topic = name === 'help' ? rest[0] : undefined;
+      if (topic !== undefined) {
+        const command = COMMANDS[topic];
+        if (!command) throw new UsageError(unknownCommand(topic));
+        console.log(help(command.spec));
+      } else console.log(overview());
+      return name === undefined ? 2 : 0;
+    }
+    const command = COMMANDS[name];
+    if (!command) throw new UsageError(unknownCommand(name));
+    const parsed = parse(command.spec, rest);
+    if (parsed.help) {
+      console.log(help(command.spec));
+      return 0;
+    }
+    return await command.run(parsed);
+  } catch (error) {
+    return report(error as Error);
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
+function unknownCommand(name: string): string {
+  const hint = closest(name, Object.keys(COMMANDS));
+  return `unknown command '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}; run hiero --help for the list`;
+}
+
+/** One line for mistakes and known failures (exit 2 for usage, 1 otherwise); a stack only for bugs. */
+export function report(error: Error): number {
+  if (error instanceof UsageError) {
+    console.error(`hiero: ${error.message}`);
+    return 2;
+  }
+  const known = error instanceof HieroError || error instanceof PuzzleError;
+  console.error(known ? `hiero: ${error.message}` : (error.stack ?? String(error)));
+  return 1;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).then((code) => {
     shutdown();
     process.exit(code);
-  },
-  (error: Error) => {
-    // Errors about the user's input or machine get one line; anything else is a bug and keeps its stack.
-    const known = error instanceof NoAdapterError || error instanceof UsageError || error instanceof PuzzleError || error instanceof HieroError;
-    console.error(known ? `hiero: ${error.message}` : (error.stack ?? String(error)));
-    shutdown();
-    process.exit(1);
-  },
-);
+  });
+}

@@ -1,158 +1,277 @@
-// `hiero train | eval | solve`: HRM/TRM on generated puzzles from the command line.
+// `hiero train hrm|trm | eval | solve`: HRM/TRM on generated puzzles from the command line (tests: test/cli.test.ts).
+// Every flag is typed and range-checked (apps/cli/args.ts) before any work starts; a run never writes into a
+// directory that holds another run unless told to (--resume, --force); Ctrl-C during training saves and exits; a
+// diverging run stops with a named error and saves nothing.
 
 import { readFileSync } from 'node:fs';
-import { describeAdapter, init, manualSeed, memory, sync } from '../../engine/index.ts';
-import { evaluateArcTasks, loadModel, presetConfig, readSession, solveWithModel, TrainingSession, type Preset } from '../../model/hrm-session.ts';
+import {
+  init, manualSeed, memory, NonFiniteError, readManifest, readScalars, sync, type Tensor,
+} from '../../engine/index.ts';
+import { evaluatePuzzles } from '../../model/hrm-train.ts';
+import {
+  evaluateArcTasks, loadModel, loadTask, presetConfig, solveWithModel, TrainingSession, type Preset,
+} from '../../model/hrm-session.ts';
+import { PuzzleError } from '../../model/tasks/common.ts';
+import { toBatch } from '../../model/tasks/datasets.ts';
+import { UsageError, type CommandSpec, type Parsed } from './args.ts';
+import { checkOutput, freshDirectory, printAdapter } from './output.ts';
 
-/** A mistake in how a command was called: reported as one line, without a stack trace. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+const TASK_HELP = 'sudoku-4x4, sudoku-6x6, sudoku-9x9, maze-N (N odd, >= 7) or arc:DIR';
+const TASK_PATTERN = /^(sudoku-(4x4|6x6|9x9)|maze-\d+|arc:.+)$/;
 
-export function flags(args: string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!a.startsWith('--')) continue;
-    const eq = a.indexOf('=');
-    if (eq > 0) out.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < args.length && !args[i + 1].startsWith('--')) out.set(a.slice(2), args[++i]);
-    else out.set(a.slice(2), 'true');
-  }
-  return out;
-}
+/** Options that define a new run's model and data: a resumed run keeps its own. */
+const MODEL_OPTIONS = ['task', 'preset', 'lr', 'weight-decay', 'train', 'test', 'max-segments', 'cycles', 'hidden', 'positions', 'seed', 'loss', 'optimizer', 'ema', 'batch'] as const;
 
-function number(f: Map<string, string>, name: string, fallback: number): number {
-  const v = f.get(name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name}: '${v}' is not a number`);
-  return n;
-}
+export const trainSpec: CommandSpec = {
+  name: 'train',
+  summary: 'Trains HRM or TRM on generated puzzles (deep supervision, adaptive halting), with held-out evaluation\n' +
+    'and checkpoints; or continues a run exactly where its checkpoint left it (--resume DIR).',
+  positionals: 'hrm|trm',
+  maxPositionals: 1,
+  options: {
+    task: { type: 'string', default: 'sudoku-4x4', help: `the puzzles: ${TASK_HELP}`, value: 'TASK' },
+    preset: { type: 'choice', choices: ['tiny', 'small', 'paper'], default: 'tiny', help: 'model size' },
+    steps: { type: 'integer', min: 1, max: 1e9, default: 100, help: 'training steps (this run)' },
+    batch: { type: 'integer', min: 1, max: 65536, default: 64, help: 'puzzles per step' },
+    lr: { type: 'number', min: 0, exclusiveMin: true, max: 10, help: 'learning rate (default: 1e-2 tiny/small, 1e-4 paper)' },
+    'weight-decay': { type: 'number', min: 0, max: 10, help: 'decoupled weight decay (default: 0.1, paper 1)' },
+    train: { type: 'integer', min: 1, max: 1e7, default: 500, help: 'distinct training puzzles (augmented on the fly)' },
+    test: { type: 'integer', min: 1, max: 1e6, default: 100, help: 'held-out puzzles' },
+    'max-segments': { type: 'integer', min: 1, max: 64, help: 'most ACT segments per puzzle (M_max)' },
+    cycles: { type: 'integer', min: 1, max: 16, help: 'high- and low-level cycles per segment (N = T)' },
+    hidden: { type: 'integer', min: 8, max: 4096, help: 'hidden size (a multiple of the heads)' },
+    positions: { type: 'choice', choices: ['rope', 'learned'], help: 'position encoding' },
+    seed: { type: 'integer', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of the data and the initial weights' },
+    loss: { type: 'choice', choices: ['softmax', 'stablemax'], default: 'softmax', help: 'token loss' },
+    optimizer: { type: 'choice', choices: ['adamw', 'adam-atan2'], help: 'optimiser (default adamw; paper adam-atan2)' },
+    ema: { type: 'number', min: 0, exclusiveMin: true, max: 0.99999, help: 'evaluate an exponential moving average of the weights with this decay (TRM: 0.999)' },
+    'eval-every': { type: 'integer', min: 1, max: 1e9, help: 'steps between held-out evaluations and saves (default steps/4, at least 10)' },
+    out: { type: 'string', help: 'checkpoint directory (default: checkpoints/<model>-<task>, numbered if taken)', value: 'DIR' },
+    resume: { type: 'string', help: 'continue the run saved in DIR (it saves back there unless --out is given)', value: 'DIR' },
+    force: { type: 'boolean', help: 'replace the checkpoint in --out if there is one' },
+  },
+  notes: [
+    'examples:',
+    '  hiero train hrm --task sudoku-4x4 --steps 500',
+    '  hiero train --resume checkpoints/hrm-sudoku-4x4 --steps 500',
+    'Ctrl-C saves the run and stops (press it again to stop without saving).',
+  ],
+};
+
+export const evalSpec: CommandSpec = {
+  name: 'eval',
+  summary: 'Held-out accuracy of a checkpoint after every segment (ARC checkpoints: pass@1 and pass@2 by voting).\nReads only the checkpoint\'s weights.',
+  positionals: '',
+  options: {
+    checkpoint: { type: 'string', help: 'the checkpoint directory (required)', value: 'DIR' },
+    segments: { type: 'integer', min: 1, max: 256, help: 'segments to run (default: the model\'s M_max; more shows test-time scaling)' },
+    count: { type: 'integer', min: 1, max: 1e6, help: 'evaluate the first N held-out puzzles only' },
+    augmentations: { type: 'integer', min: 1, max: 64, default: 8, help: 'ARC: augmented predictions voted on per test input' },
+  },
+};
+
+export const solveSpec: CommandSpec = {
+  name: 'solve',
+  summary: 'Runs a trained model on one puzzle and prints its answer: a Sudoku as digits with "." for blanks\n(rows may be separated by spaces), or a maze as rows of # . S G (the path is printed as *). The puzzle comes\nas arguments or on standard input.',
+  positionals: '[PUZZLE ...]',
+  maxPositionals: 1000,
+  options: {
+    checkpoint: { type: 'string', help: 'the checkpoint directory (required)', value: 'DIR' },
+    segments: { type: 'integer', min: 1, max: 256, help: 'segments to run (default: the model\'s M_max)' },
+  },
+};
+
+const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0);
 
 function progressBar(done: number, total: number, width = 24): string {
   const filled = Math.round((done / total) * width);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
 }
 
-const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+/** Stop requests from Ctrl-C: the first asks the loop to save and stop, the second quits at once. */
+class Interrupts {
+  requested = false;
+  private readonly handler = () => {
+    if (this.requested) {
+      console.error(`\nhiero: stopped without saving; the checkpoint in ${this.lastSaved()} is unchanged`);
+      process.exit(130);
+    }
+    this.requested = true;
+    console.error('\nhiero: stopping after this step and saving (Ctrl-C again to stop without saving)');
+  };
 
-export async function train(args: string[]): Promise<void> {
-  const [variantArg] = args;
-  const f = flags(args);
-  const fresh = `checkpoints/${variantArg ?? 'hrm'}-${f.get('task') ?? 'sudoku-4x4'}`;
-  const resumeFrom = f.has('resume') ? (f.get('resume') === 'true' ? (f.get('out') ?? fresh) : f.get('resume')!) : null;
-  // A resumed run saves back where it came from unless told otherwise: never over another task's checkpoint.
-  const out = f.get('out') ?? resumeFrom ?? fresh;
+  constructor(private readonly lastSaved: () => string) {
+    process.on('SIGINT', this.handler);
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.handler);
+  }
+}
+
+export async function train(p: Parsed): Promise<number> {
+  const v = p.values;
+  const resumeFrom = (v.resume as string | undefined) ?? null;
+  const variant = p.positionals[0];
+  if (resumeFrom !== null) {
+    if (variant !== undefined) throw new UsageError(`train --resume continues the run saved in ${resumeFrom}; give no model name ('${variant}')`);
+    const fixed = MODEL_OPTIONS.filter((name) => p.given.has(name));
+    if (fixed.length) throw new UsageError(`train --resume: --${fixed[0]} cannot change a resumed run (it continues with its own settings)`);
+    await readManifest(resumeFrom); // a missing or unreadable checkpoint is named before anything starts
+  } else {
+    if (variant !== 'hrm' && variant !== 'trm') {
+      throw new UsageError(variant === undefined ? "train: say which model: hiero train hrm|trm (or --resume DIR)" : `train: unknown model '${variant}' (hrm or trm)`);
+    }
+    if (!TASK_PATTERN.test(v.task as string)) throw new UsageError(`train --task: '${v.task}' is not one of ${TASK_HELP}`);
+  }
+  const out = (v.out as string | undefined) ?? resumeFrom ?? (await freshDirectory(`checkpoints/${variant}-${v.task}`));
+  if (out !== resumeFrom) await checkOutput(out, Boolean(v.force));
+
   const report = await init();
-  console.log(`adapter: ${describeAdapter(report)}`);
+  printAdapter(report);
   let session: TrainingSession;
   if (resumeFrom !== null) {
     session = await TrainingSession.resume(resumeFrom);
     console.log(`resumed ${session.state.task} at step ${session.state.step}`);
   } else {
-    if (variantArg !== 'hrm' && variantArg !== 'trm') throw new UsageError("train: say which model, 'hrm' or 'trm' (hiero train hrm --task sudoku-4x4)");
-    const seed = number(f, 'seed', 1);
+    const seed = v.seed as number;
     manualSeed(seed);
-    const taskName = f.get('task') ?? 'sudoku-4x4';
-    const preset = (f.get('preset') ?? 'tiny') as Preset;
-    if (!['tiny', 'small', 'paper'].includes(preset)) throw new UsageError(`--preset: '${preset}' is not tiny, small or paper`);
-    const probe = await import('../../model/hrm-session.ts').then((m) => m.loadTask(taskName, { train: 1, test: 0, seed }));
-    const config = presetConfig(variantArg, preset, probe.vocab, probe.seqLen, probe.puzzleIds);
-    if (f.has('max-segments')) config.haltMaxSteps = number(f, 'max-segments', config.haltMaxSteps);
-    if (f.has('cycles')) config.hCycles = config.lCycles = number(f, 'cycles', config.hCycles);
-    if (f.has('hidden')) config.hidden = number(f, 'hidden', config.hidden);
-    if (f.has('positions')) {
-      const positions = f.get('positions');
-      if (positions !== 'rope' && positions !== 'learned') throw new UsageError(`--positions: '${positions}' is not rope or learned`);
-      config.positions = positions;
-    }
+    const taskName = v.task as string;
+    const preset = v.preset as Preset;
+    const probe = await loadTask(taskName, { train: 1, test: 0, seed });
+    const config = presetConfig(variant as 'hrm' | 'trm', preset, probe.vocab, probe.seqLen, probe.puzzleIds);
+    if (v['max-segments'] !== undefined) config.haltMaxSteps = v['max-segments'] as number;
+    if (v.cycles !== undefined) config.hCycles = config.lCycles = v.cycles as number;
+    if (v.hidden !== undefined) config.hidden = v.hidden as number;
+    if (v.positions !== undefined) config.positions = v.positions as 'rope' | 'learned';
+    if (config.hidden % config.heads !== 0) throw new UsageError(`train --hidden: ${config.hidden} is not a multiple of the preset's ${config.heads} attention heads`);
     session = await TrainingSession.create({
-      task: taskName, config, seed, trainCount: number(f, 'train', 500), testCount: number(f, 'test', 100),
-      lr: number(f, 'lr', preset === 'paper' ? 1e-4 : 1e-2), weightDecay: number(f, 'weight-decay', preset === 'paper' ? 1 : 0.1),
-      batch: number(f, 'batch', 64), loss: (f.get('loss') ?? 'softmax') as 'softmax' | 'stablemax',
-      optimizer: (f.get('optimizer') ?? (preset === 'paper' ? 'adam-atan2' : 'adamw')) as 'adamw' | 'adam-atan2',
+      task: taskName, config, seed, trainCount: v.train as number, testCount: v.test as number,
+      lr: (v.lr as number | undefined) ?? (preset === 'paper' ? 1e-4 : 1e-2),
+      weightDecay: (v['weight-decay'] as number | undefined) ?? (preset === 'paper' ? 1 : 0.1),
+      batch: v.batch as number, loss: v.loss as 'softmax' | 'stablemax',
+      optimizer: (v.optimizer as 'adamw' | 'adam-atan2' | undefined) ?? (preset === 'paper' ? 'adam-atan2' : 'adamw'),
       // TRM evaluates an exponential moving average of its weights (0.999), as its reference code does.
-      ema: f.has('ema') ? number(f, 'ema', 0.999) : variantArg === 'trm' ? 0.999 : undefined,
+      ema: (v.ema as number | undefined) ?? (variant === 'trm' ? 0.999 : undefined),
     });
   }
   const { model, state } = session;
-  const steps = number(f, 'steps', 100);
-  const evalEvery = number(f, 'eval-every', Math.max(10, Math.floor(steps / 4)));
+  const steps = v.steps as number;
+  const evalEvery = (v['eval-every'] as number | undefined) ?? Math.max(10, Math.floor(steps / 4));
   console.log(
     `model: ${state.config.variant.toUpperCase()} hidden ${state.config.hidden}, ${state.config.hLayers}+${state.config.lLayers} layers, ` +
       `N=${state.config.hCycles} T=${state.config.lCycles}, up to ${state.config.haltMaxSteps} segments, ${model.parameterCount().toLocaleString('en')} parameters; ` +
-      `task ${state.task}: ${state.trainCount} training puzzles (augmented), ${session.task.heldOut.length} held out; batch ${state.batch}`,
+      `task ${state.task}: ${state.trainCount} training puzzles (augmented), ${session.task.heldOut.length} held out; batch ${state.batch}; checkpoint: ${out}`,
   );
+  let savedStep: number | null = resumeFrom !== null ? state.step : null;
+  const interrupts = new Interrupts(() => (savedStep === null ? `${out} (none yet)` : `${out} (step ${savedStep})`));
   const start = performance.now();
   const first = state.step;
   const tty = process.stdout.isTTY;
-  for (let s = 1; s <= steps; s++) {
-    const m = session.step();
-    const last = s === steps;
-    if (s % 5 === 0 || s === 1 || last) {
-      const [loss, tokens, exact, q, segments, halted] = await Promise.all(
-        [m.loss, m.tokenAccuracy, m.exactCorrect, m.qAccuracy, m.segments, m.halted].map((t) => t.item()),
-      );
-      const rate = ((s * state.batch) / ((performance.now() - start) / 1000)).toFixed(1);
-      // Accuracies are over the samples that halted at this step; none may have.
-      const ofHalted = (v: number, show: (v: number) => string) => (halted > 0 ? show(v) : '-');
-      const line =
-        `${progressBar(s, steps)} step ${state.step}  loss ${loss.toFixed(3)}  cells ${ofHalted(tokens, pct)}  exact ${ofHalted(exact, pct)}  ` +
-        `Q ${ofHalted(q, pct)}  segments ${ofHalted(segments, (v) => v.toFixed(2))}  ${rate} samples/s  peak ${mib(memory().peakBytes)} MiB`;
-      if (tty) process.stdout.write(`\r${line}${last ? '\n' : ''}`);
-      else console.log(line);
+  const save = async () => {
+    await session.monitor.assertFinite(); // never save weights from a run that went non-finite
+    await session.save(out);
+    savedStep = state.step;
+  };
+  try {
+    for (let s = 1; s <= steps; s++) {
+      const m = session.step();
+      const last = s === steps || interrupts.requested;
+      if (s % 5 === 0 || s === 1 || last) {
+        const [loss, tokens, exact, q, segments, halted] = await readScalars([m.loss, m.tokenAccuracy, m.exactCorrect, m.qAccuracy, m.segments, m.halted]);
+        await session.monitor.assertFinite();
+        const rate = ((s * state.batch) / ((performance.now() - start) / 1000)).toFixed(1);
+        // Accuracies are over the samples that halted at this step; none may have.
+        const ofHalted = (x: number, show: (x: number) => string) => (halted > 0 ? show(x) : '-');
+        const line =
+          `${progressBar(s, steps)} step ${state.step}  loss ${loss.toFixed(3)}  cells ${ofHalted(tokens, pct)}  exact ${ofHalted(exact, pct)}  ` +
+          `Q ${ofHalted(q, pct)}  segments ${ofHalted(segments, (x) => x.toFixed(2))}  ${rate} samples/s  peak ${mib(memory().peakBytes)} MiB`;
+        if (tty) process.stdout.write(`\r${line}${last ? '\n' : ''}`);
+        else console.log(line);
+      }
+      for (const t of Object.values(m) as Tensor[]) t.dispose();
+      // A Ctrl-C may have arrived during the reads above: it, too, ends the run with a save.
+      if (s % evalEvery === 0 || last || interrupts.requested) {
+        if (!interrupts.requested) {
+          const r = await session.evaluate({ segments: state.config.haltMaxSteps });
+          const segs = r.exactBySegment.length;
+          const msg = `  held-out after step ${state.step}: cell ${pct(r.cellBySegment[segs - 1])}, exact ${pct(r.exactBySegment[segs - 1])} (per segment: ${r.exactBySegment.map(pct).join(' ')})`;
+          if (tty) process.stdout.write(`\n${msg}\n`);
+          else console.log(msg);
+        }
+        await save();
+      }
+      if (interrupts.requested) break;
     }
-    for (const t of Object.values(m)) t.dispose();
-    if (s % evalEvery === 0 || last) {
-      const r = await session.evaluate({ segments: state.config.haltMaxSteps });
-      const segs = r.exactBySegment.length;
-      const msg = `  held-out after step ${state.step}: cell ${pct(r.cellBySegment[segs - 1])}, exact ${pct(r.exactBySegment[segs - 1])} (per segment: ${r.exactBySegment.map(pct).join(' ')})`;
-      if (tty) process.stdout.write(`\n${msg}\n`);
-      else console.log(msg);
-      await session.save(out);
+    await sync();
+  } catch (error) {
+    if (error instanceof NonFiniteError) {
+      const kept = savedStep === null ? 'nothing was saved' : `the checkpoint in ${out} (step ${savedStep}) is unchanged`;
+      throw new NonFiniteError(`${error.message}; ${kept}. Try a lower --lr.`);
     }
+    throw error;
+  } finally {
+    interrupts.dispose();
   }
-  await sync();
   const seconds = (performance.now() - start) / 1000;
-  console.log(`trained ${state.step - first} steps in ${seconds.toFixed(0)} s (${(((state.step - first) * state.batch) / seconds).toFixed(1)} samples/s); peak GPU memory held ${mib(memory().peakBytes)} MiB (${mib(memory().peakInUseBytes)} MiB in live tensors); checkpoint: ${out}`);
+  const done = state.step - first;
+  console.log(
+    `trained ${done} steps in ${seconds.toFixed(0)} s (${((done * state.batch) / seconds).toFixed(1)} samples/s); peak GPU memory held ` +
+      `${mib(memory().peakBytes)} MiB (${mib(memory().peakInUseBytes)} MiB in live tensors); checkpoint: ${out} (step ${state.step})`,
+  );
   session.dispose();
+  return interrupts.requested ? 130 : 0;
 }
 
-export async function evaluate(args: string[]): Promise<void> {
-  const f = flags(args);
-  const dir = f.get('checkpoint') ?? args.find((a) => !a.startsWith('--'));
-  if (!dir) throw new UsageError('eval: give a checkpoint directory (hiero eval --checkpoint checkpoints/hrm-sudoku-4x4)');
-  const report = await init();
-  console.log(`adapter: ${describeAdapter(report)}`);
-  const state = readSession(dir);
-  const session = await TrainingSession.resume(dir);
-  const segments = number(f, 'segments', state.config.haltMaxSteps);
+function checkpointOf(spec: CommandSpec, p: Parsed): string {
+  const dir = p.values.checkpoint as string | undefined;
+  if (!dir) throw new UsageError(`${spec.name}: give --checkpoint DIR (for example: hiero ${spec.name} --checkpoint checkpoints/hrm-sudoku-4x4)`);
+  return dir;
+}
+
+export async function evaluate(p: Parsed): Promise<number> {
+  const dir = checkpointOf(evalSpec, p);
+  await readManifest(dir);
+  printAdapter(await init());
+  const { model, state } = await loadModel(dir);
+  const segments = (p.values.segments as number | undefined) ?? state.config.haltMaxSteps;
+  const task = await loadTask(state.task, { train: state.heldOut.train, test: state.heldOut.test, seed: state.heldOut.seed });
+  const count = (p.values.count as number | undefined) ?? task.heldOut.length;
+  const examples = task.heldOut.slice(0, count);
+  if (examples.length === 0) throw new PuzzleError(`eval: task ${state.task} has no held-out puzzles with answers`);
   const start = performance.now();
-  const r = await session.evaluate({ segments, count: f.has('count') ? number(f, 'count', 0) : undefined });
+  const r = await evaluatePuzzles(model, { ...toBatch(examples) }, { segments });
   const seconds = (performance.now() - start) / 1000;
-  console.log(`${state.task}, ${r.predictions.length} held-out puzzles, ${segments} segments (${(r.predictions.length / seconds).toFixed(1)} puzzles/s):`);
-  r.exactBySegment.forEach((e, m) => console.log(`  segment ${m + 1}: exact ${pct(e)}, cell ${pct(r.cellBySegment[m])}`));
-  if (session.task.arcTasks) {
-    const augmentations = number(f, 'augmentations', 8);
-    const arc = await session.withAveragedWeights(() => evaluateArcTasks(session.model, session.task.arcTasks!, { augmentations, segments }));
+  console.log(`${state.task} (step ${state.step}), ${r.predictions.length} held-out puzzles, ${segments} segments (${(r.predictions.length / seconds).toFixed(1)} puzzles/s):`);
+  r.exactBySegment.forEach((e, m) => {
+    const beyond = m >= state.config.haltMaxSteps ? '   (beyond the trained segments)' : '';
+    console.log(`  segment ${m + 1}: exact ${pct(e)}, cell ${pct(r.cellBySegment[m])}${beyond}`);
+  });
+  if (task.arcTasks) {
+    const augmentations = p.values.augmentations as number;
+    const arc = await evaluateArcTasks(model, task.arcTasks, { augmentations, segments });
     console.log(`  ARC, voting over ${augmentations} augmentations: pass@1 ${pct(arc.pass1)}, pass@2 ${pct(arc.pass2)} of ${arc.tasks} test inputs`);
   }
-  session.dispose();
+  model.dispose();
+  return 0;
 }
 
-export async function solve(args: string[]): Promise<void> {
-  const f = flags(args);
-  const dir = f.get('checkpoint');
-  if (!dir) throw new UsageError('solve: give --checkpoint DIR and the puzzle as an argument or on stdin (Sudoku digits with "." for blanks, or maze rows of # . S G)');
-  const positional = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--checkpoint');
+export async function solve(p: Parsed): Promise<number> {
+  const dir = checkpointOf(solveSpec, p);
+  await readManifest(dir);
   await init();
   const { model, state } = await loadModel(dir);
   // Sudoku digits may come as several arguments; a maze's rows are lines (one argument each, or stdin as it is).
-  const text = positional.length > 0 ? positional.join(state.task.startsWith('maze-') ? '\n' : '') : readFileSync(0, 'utf8');
-  const result = await solveWithModel(model, state.task, text);
+  const text = p.positionals.length > 0 ? p.positionals.join(state.task.startsWith('maze-') ? '\n' : ' ') : readFileSync(0, 'utf8');
+  const result = await solveWithModel(model, state.task, text, { segments: p.values.segments as number | undefined });
   console.log(result.answer);
-  const halt = result.haltSegment === null ? `the Q head never chose to halt` : `the Q head halts after segment ${result.haltSegment}`;
-  console.log(result.valid ? `solved: right after segment ${result.firstValidSegment} of ${result.segments}; ${halt}` : `not solved: no segment of ${result.segments} got it right (last answer shown); ${halt}`);
+  const halt = result.haltSegment === null ? 'the Q head never chose to halt' : `the Q head halts after segment ${result.haltSegment}`;
+  console.log(
+    result.valid
+      ? `solved: the answer above is segment ${result.shownSegment}'s, the first right one of ${result.segments}; ${halt}`
+      : `not solved: no segment of ${result.segments} got it right (the answer above is the last segment's); ${halt}`,
+  );
+  model.dispose();
+  return 0;
 }

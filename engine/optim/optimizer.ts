@@ -98,6 +98,8 @@ export abstract class Optimizer {
   maxGradNorm: number | undefined;
   /** The gradient norm of the last step (a GPU tensor; read it only when you want the value). */
   lastGradNorm: Tensor | null = null;
+  /** Compute lastGradNorm at every step even without clipping (one dispatch per parameter plus one). */
+  trackGradNorm = false;
   private ones: Tensor | null = null;
 
   constructor(params: ParamGroup[] | Tensor[], lr: number, maxGradNorm?: number) {
@@ -117,8 +119,8 @@ export abstract class Optimizer {
   step(): void {
     this.stepCount++;
     let scale: Tensor;
-    if (this.maxGradNorm !== undefined) {
-      const clip = gradientClipScale(this.parameters, this.maxGradNorm);
+    if (this.maxGradNorm !== undefined || this.trackGradNorm) {
+      const clip = gradientClipScale(this.parameters, this.maxGradNorm ?? Infinity);
       this.lastGradNorm?.dispose();
       this.lastGradNorm = keep(clip.norm);
       scale = keep(clip.scale);

@@ -1,0 +1,40 @@
+// Where a command's results go, and what it says about the adapter: shared by train, demo and the H-Net commands.
+
+import { readdir } from 'node:fs/promises';
+import { describeAdapter, isCheckpoint, readManifest, type AdapterReport } from '../../engine/index.ts';
+import { UsageError } from './args.ts';
+
+export function printAdapter(report: AdapterReport): void {
+  console.log(`adapter: ${describeAdapter(report)}`);
+  if (report.fallback) console.log(`hiero: running on a CPU driver because ${report.fallback}: correct, but slow`);
+}
+
+async function entries(dir: string): Promise<string[] | null> {
+  try {
+    return await readdir(dir);
+  } catch {
+    return null;
+  }
+}
+
+/** The first of `base`, `base-2`, `base-3`, ... that does not exist yet: default output names never collide. */
+export async function freshDirectory(base: string): Promise<string> {
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? base : `${base}-${n}`;
+    if ((await entries(candidate)) === null) return candidate;
+  }
+}
+
+/** Refuses an output directory that holds another run (or anything else) unless --force. */
+export async function checkOutput(out: string, force: boolean): Promise<void> {
+  const files = await entries(out);
+  if (files === null || files.length === 0 || force) return;
+  if (await isCheckpoint(out)) {
+    const m = await readManifest(out).catch(() => null);
+    const what = m ? `a ${m.kind} checkpoint at step ${m.step}` : 'a checkpoint';
+    const resume = m?.kind === 'hrm' ? `continue it with hiero train --resume ${out}, or ` : '';
+    throw new UsageError(`${out} holds ${what}; ${resume}pass --force to replace it, or choose another --out`);
+  }
+  throw new UsageError(`train: ${out} is not empty and holds no checkpoint; choose another --out (or --force to write there anyway)`);
+}
+
