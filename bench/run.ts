@@ -11,6 +11,7 @@ import { measureLimits } from './limits.ts';
 import { modelRows } from './models.ts';
 import { peerRows } from './peers.ts';
 import { sizesFor, type BenchRow } from './types.ts';
+import { help, parse, reportError, UsageError, type CommandSpec } from '../apps/cli/args.ts';
 
 export interface BenchReport {
   adapter: { name: string; vendor: string; architecture: string; description: string; software: boolean; features: string[]; limits: Record<string, number> };
@@ -86,28 +87,45 @@ export function renderTable(report: BenchReport): string {
   return lines.join('\n');
 }
 
-function argument(name: string): string | undefined {
-  const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return undefined;
-  const a = process.argv[i];
-  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : process.argv[i + 1];
-}
+export const benchSpec: CommandSpec = {
+  name: 'bench',
+  invocation: 'npm run bench --',
+  summary: 'Measures the adapter (copy bandwidth, FMA peak), every hot kernel and its variants, whole models, the paper\nHRM segment, host cost per dispatch, and TensorFlow.js WebGPU on the same adapter, in one process.',
+  positionals: '',
+  options: {
+    quick: { type: 'boolean', help: 'a run of about a minute' },
+    tiny: { type: 'boolean', help: 'the smallest sizes (the harness test)' },
+    filter: { type: 'string', help: 'only rows whose section or name matches this regular expression', value: 'REGEX' },
+    json: { type: 'string', help: 'also write the report as JSON to FILE', value: 'FILE' },
+    'hrm-batch': { type: 'integer', min: 0, max: 4096, help: 'batch of the paper HRM segment row (0: no row; default 1 on CPU drivers, 32 on GPUs, full runs only)' },
+  },
+};
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const mode = process.argv.includes('--tiny') ? 'tiny' : process.argv.includes('--quick') ? 'quick' : 'full';
-  const filter = argument('filter');
-  const json = argument('json');
-  const hrmBatch = argument('hrm-batch');
-  if (hrmBatch !== undefined && !(Number.isInteger(Number(hrmBatch)) && Number(hrmBatch) >= 0)) {
-    console.error(`bench: --hrm-batch must be a whole number >= 0 (0: no HRM row), got '${hrmBatch}'`);
-    process.exit(2);
-  }
-  const report = await runBench({ mode, filter: filter ? new RegExp(filter, 'i') : undefined, log: (l) => console.error(l), hrmBatch: hrmBatch === undefined ? undefined : Number(hrmBatch) });
-  console.log(renderTable(report));
-  if (json) {
-    writeFileSync(json, JSON.stringify(report, null, 2));
-    console.log(`\nwrote ${json}`);
+  let code = 0;
+  try {
+    const p = parse(benchSpec, process.argv.slice(2));
+    if (p.help) console.log(help(benchSpec));
+    else {
+      const mode = p.values.tiny ? 'tiny' : p.values.quick ? 'quick' : 'full';
+      const filter = p.values.filter as string | undefined;
+      let pattern: RegExp | undefined;
+      try {
+        pattern = filter === undefined ? undefined : new RegExp(filter, 'i');
+      } catch {
+        throw new UsageError(`bench --filter: '${filter}' is not a regular expression`);
+      }
+      const report = await runBench({ mode, filter: pattern, log: (l) => console.error(l), hrmBatch: p.values['hrm-batch'] as number | undefined });
+      console.log(renderTable(report));
+      const json = p.values.json as string | undefined;
+      if (json) {
+        writeFileSync(json, JSON.stringify(report, null, 2));
+        console.log(`\nwrote ${json}`);
+      }
+    }
+  } catch (error) {
+    code = reportError(error as Error);
   }
   shutdown();
-  process.exit(0);
+  process.exit(code);
 }

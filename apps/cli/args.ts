@@ -4,6 +4,8 @@
 // (tests: test/cli.test.ts)
 
 import { parseArgs } from 'node:util';
+import { HieroError } from '../../engine/errors.ts';
+import { PuzzleError } from '../../model/tasks/common.ts';
 
 /** A mistake in how a command was called: one line, no stack trace, exit code 2. */
 export class UsageError extends Error {
@@ -27,7 +29,11 @@ export interface CommandSpec {
   options: Record<string, OptionSpec>;
   /** Lines shown after the options in --help. */
   notes?: string[];
+  /** How the command is typed, for usage lines and hints (default `hiero <name>`). */
+  invocation?: string;
 }
+
+const invocation = (spec: CommandSpec) => spec.invocation ?? `hiero ${spec.name}`;
 
 export interface Parsed {
   values: Record<string, string | number | boolean | undefined>;
@@ -124,10 +130,10 @@ export function parse(spec: CommandSpec, args: string[]): Parsed {
   const count = parsed.positionals.length;
   const min = spec.minPositionals ?? 0;
   const max = spec.maxPositionals ?? 0;
-  if (count < min) throw new UsageError(`${spec.name}: expected ${spec.positionals || 'arguments'} (see hiero ${spec.name} --help)`);
+  if (count < min) throw new UsageError(`${spec.name}: expected ${spec.positionals || 'arguments'} (see ${invocation(spec)} --help)`);
   if (count > max) {
     const extra = parsed.positionals[max];
-    throw new UsageError(`${spec.name}: unexpected argument '${extra}'${max === 0 ? ' (this command takes options only)' : ''}; see hiero ${spec.name} --help`);
+    throw new UsageError(`${spec.name}: unexpected argument '${extra}'${max === 0 ? ' (this command takes options only)' : ''}; see ${invocation(spec)} --help`);
   }
   return { values, positionals: parsed.positionals, given, help: false };
 }
@@ -138,7 +144,7 @@ function usageFromParseError(spec: CommandSpec, error: Error & { code?: string }
   if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) {
     const bare = flag.replace(/^-+/, '').split('=')[0];
     const hint = closest(bare, names);
-    return new UsageError(`${spec.name}: unknown option ${flag.split('=')[0]}${hint ? ` (did you mean --${hint}?)` : ''}; see hiero ${spec.name} --help`);
+    return new UsageError(`${spec.name}: unknown option ${flag.split('=')[0]}${hint ? ` (did you mean --${hint}?)` : ''}; see ${invocation(spec)} --help`);
   }
   if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag) {
     const bare = flag.replace(/^-+/, '');
@@ -157,8 +163,8 @@ function describeOption(o: OptionSpec): string {
 }
 
 /** The --help text of a command. */
-export function help(spec: CommandSpec, program = 'hiero'): string {
-  const lines = [`usage: ${program} ${spec.name}${spec.positionals ? ` ${spec.positionals}` : ''} [options]`, '', spec.summary, ''];
+export function help(spec: CommandSpec): string {
+  const lines = [`usage: ${invocation(spec)}${spec.positionals ? ` ${spec.positionals}` : ''} [options]`, '', spec.summary, ''];
   const entries = Object.entries(spec.options);
   if (entries.length) {
     lines.push('options:');
@@ -176,4 +182,15 @@ export function help(spec: CommandSpec, program = 'hiero'): string {
   }
   if (spec.notes?.length) lines.push('', ...spec.notes);
   return lines.join('\n');
+}
+
+/** One line for mistakes and known failures (exit 2 for usage, 1 otherwise); a stack trace only for bugs. */
+export function reportError(error: Error): number {
+  if (error instanceof UsageError) {
+    console.error(`hiero: ${error.message}`);
+    return 2;
+  }
+  const known = error instanceof HieroError || error instanceof PuzzleError;
+  console.error(known ? `hiero: ${error.message}` : (error.stack ?? String(error)));
+  return 1;
 }

@@ -2,9 +2,8 @@
 //   node --import tsx --import ./engine/node/register.mjs apps/cli/hiero.ts <command> [options]
 // Exit codes: 0 success, 1 failure, 2 usage error (a mistyped command, flag or value), 130 interrupted (Ctrl-C).
 
-import { describeAdapter, HieroError, init, shutdown } from '../../engine/index.ts';
-import { PuzzleError } from '../../model/tasks/common.ts';
-import { closest, help, parse, UsageError, type CommandSpec, type Parsed } from './args.ts';
+import { describeAdapter, init, shutdown } from '../../engine/index.ts';
+import { closest, help, parse, reportError, UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { demo, demoSpec } from './demo.ts';
 import { evalSpec, evaluate, solve, solveSpec, train, trainSpec } from './hrm.ts';
 
@@ -71,24 +70,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await command.run(parsed);
   } catch (error) {
-    return report(error as Error);
+    return reportError(error as Error);
   }
 }
 
 function unknownCommand(name: string): string {
   const hint = closest(name, Object.keys(COMMANDS));
   return `unknown command '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}; run hiero --help for the list`;
-}
-
-/** One line for mistakes and known failures (exit 2 for usage, 1 otherwise); a stack only for bugs. */
-export function report(error: Error): number {
-  if (error instanceof UsageError) {
-    console.error(`hiero: ${error.message}`);
-    return 2;
-  }
-  const known = error instanceof HieroError || error instanceof PuzzleError;
-  console.error(known ? `hiero: ${error.message}` : (error.stack ?? String(error)));
-  return 1;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
