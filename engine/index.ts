@@ -14,7 +14,7 @@ export { tensor, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, ma
 export type { TensorOptions, RandomOptions } from './ops/creation.ts';
 export {
   unary, binary, neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, silu, gelu, softplus, square, sin, cos,
-  reciprocal, add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, where, contiguous, astype, assign, clone,
+  reciprocal, add, sub, mul, div, pow, maximum, minimum, clamp, eq, ne, lt, le, gt, ge, where, contiguous, astype, assign, clone,
   UNARY_OPS, BINARY_OPS,
 } from './ops/elementwise.ts';
 export type { UnaryOpName, BinaryOpName } from './ops/elementwise.ts';
@@ -96,3 +96,4 @@ export {
 } from './io/checkpoint.ts';
 export type { Manifest, ManifestEntry, CheckpointPayload, SaveHooks } from './io/checkpoint.ts';
 export { NonFiniteMonitor, NonFiniteError } from './optim/finite.ts';
+export { boundaryProbability, chunkBoundaries, compact, expandChunks, straightThrough, ratioLoss, Chunking } from './ops/chunk.ts';

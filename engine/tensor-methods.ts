@@ -41,6 +41,7 @@ declare module './tensor.ts' {
     pow(other: Operand): Tensor;
     maximum(other: Operand): Tensor;
     minimum(other: Operand): Tensor;
+    clamp(low: number, high: number): Tensor;
     eq(other: Operand): Tensor;
     ne(other: Operand): Tensor;
     lt(other: Operand): Tensor;
@@ -148,6 +149,9 @@ const methods: Partial<Record<keyof Tensor, unknown>> & ThisType<Tensor> = {
   },
   argmin(this: Tensor, axis?: number, keepdim?: boolean) {
     return red.argmin(this, axis, keepdim);
+  },
+  clamp(this: Tensor, low: number, high: number) {
+    return ew.clamp(this, low, high);
   },
 };
 

@@ -1,6 +1,7 @@
 // The one place WGSL enters TypeScript. Vite and Vitest resolve `?raw` natively; plain Node through
 // engine/node/raw-loader.mjs. Either way the text is the file on disk, unchanged.
 import attention from './attention.wgsl?raw';
+import chunk from './chunk.wgsl?raw';
 import conv1d from './conv1d.wgsl?raw';
 import elementwise from './elementwise.wgsl?raw';
 import embedding from './embedding.wgsl?raw';
@@ -15,6 +16,6 @@ import rope from './rope.wgsl?raw';
 import scan from './scan.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-export const shaderSources = { attention, conv1d, elementwise, embedding, loss, matmul, norm, optim, probe, random, reduce, rope, scan, swiglu } as const;
+export const shaderSources = { attention, chunk, conv1d, elementwise, embedding, loss, matmul, norm, optim, probe, random, reduce, rope, scan, swiglu } as const;
 
 export type ShaderFamily = keyof typeof shaderSources;

@@ -268,6 +268,15 @@ export const div = (a: Operand, b: Operand) => binary('div', a, b);
 export const pow = (a: Operand, b: Operand) => binary('pow', a, b);
 export const maximum = (a: Operand, b: Operand) => binary('maximum', a, b);
 export const minimum = (a: Operand, b: Operand) => binary('minimum', a, b);
+
+/** min(max(x, low), high): the gradient passes where low < x < high (NaN stays NaN). */
+export function clamp(x: Tensor, low: number, high: number): Tensor {
+  if (!(low <= high)) throw new DTypeError(`clamp: low ${low} is above high ${high}`);
+  const raised = maximum(x, low);
+  const out = minimum(raised, high);
+  raised.dispose();
+  return out;
+}
 export const eq = (a: Operand, b: Operand) => binary('eq', a, b);
 export const ne = (a: Operand, b: Operand) => binary('ne', a, b);
 export const lt = (a: Operand, b: Operand) => binary('lt', a, b);
