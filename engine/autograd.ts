@@ -31,6 +31,19 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/**
+ * noGrad for work with awaits in it (H-Net's forward reads counts back): recording stays off until fn settles. As
+ * with asyncScope, nothing else may run Hiero ops concurrently (they would not be recorded either).
+ */
+export async function noGradAsync<T>(fn: () => Promise<T>): Promise<T> {
+  gradDisabled++;
+  try {
+    return await fn();
+  } finally {
+    gradDisabled--;
+  }
+}
+
 export class GraphNode {
   /** Live tensors produced by this node plus nodes that consume it. */
   private refs = 0;

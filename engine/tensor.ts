@@ -147,6 +147,41 @@ export function scope<T>(fn: () => T): T {
   return result;
 }
 
+/**
+ * scope() for work with awaits in it (a model whose forward reads a count back, as H-Net's chunking does): every
+ * tensor created until fn settles, and not returned, is disposed. Tensors made by other code while fn is suspended
+ * would be attributed to it too, so nothing else may create tensors concurrently (Hiero's loops and its worker run
+ * one request at a time).
+ */
+export async function asyncScope<T>(fn: () => Promise<T>): Promise<T> {
+  const tracked = new Set<Tensor>();
+  scopes.push(tracked);
+  let result: T;
+  try {
+    result = await fn();
+  } catch (error) {
+    removeScope(tracked);
+    for (const t of tracked) t.dispose();
+    throw error;
+  }
+  removeScope(tracked);
+  const survivors = new Set<Tensor>();
+  collectTensors(result, survivors);
+  for (const t of tracked) if (!survivors.has(t)) t.dispose();
+  for (const t of survivors) {
+    if (t._scope === tracked) {
+      t._scope = null;
+      track(t);
+    }
+  }
+  return result;
+}
+
+function removeScope(set: Set<Tensor>): void {
+  const at = scopes.lastIndexOf(set);
+  if (at >= 0) scopes.splice(at, 1);
+}
+
 // ----------------------------------------------------------------------------------------------------------------
 
 let nextId = 1;

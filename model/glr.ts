@@ -125,11 +125,16 @@ export class HGRNLayer extends Module implements Mixer {
     };
   }
 
-  step(x: Tensor, state: LayerState, gamma: Tensor | null): Tensor {
+  /**
+   * One token for every row of the batch. With `active` (f32 [B], 1/0), rows where it is 0 keep their state (their
+   * output is computed but meaningless): rows of a batch that advance at different times (H-Net's inner stages).
+   */
+  step(x: Tensor, state: LayerState, gamma: Tensor | null, active: Tensor | null = null): Tensor {
+    const [batch] = x.shape;
+    const gateRows = active ? active.reshape([batch, 1]) : null;
     let xConv = x;
     if (this.convWeight) {
       // The convolution over the window [last K - 1 inputs, x]: the same sum causalConv1d computes at step t.
-      const [batch] = x.shape;
       const current = x.reshape([batch, 1, this.dim]);
       const window = state.conv ? concat([state.conv, current], 1) : current.reshape([batch, 1, this.dim]);
       current.dispose();
@@ -137,17 +142,24 @@ export class HGRNLayer extends Module implements Mixer {
       xConv = consume(window.mul(weights), (t) => t.sum(1));
       weights.dispose();
       if (state.conv) {
+        const shifted = window.slice([null, [1, null], null]).contiguous();
+        const next = active ? where(active.reshape([batch, 1, 1]), shifted, state.conv) : shifted;
+        if (next !== shifted) shifted.dispose();
         state.conv.dispose();
-        state.conv = keep(window.slice([null, [1, null], null]).contiguous());
+        state.conv = keep(next);
       }
       window.dispose();
     }
-    return this.mix(xConv, x, gamma, (a, b) => {
-      const h = keep(scanStep(a, b, state.h));
+    const out = this.mix(xConv, x, gamma, (a, b) => {
+      const stepped = scanStep(a, b, state.h);
+      const h = keep(gateRows ? where(gateRows, stepped, state.h) : stepped);
+      if (h !== stepped) stepped.dispose();
       state.h.dispose();
       state.h = h;
       return h.detach();
     });
+    gateRows?.dispose();
+    return out;
   }
 }
 

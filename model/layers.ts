@@ -16,12 +16,15 @@ export function halves(x: Tensor, n: number): [Tensor, Tensor] {
   return [slice(x, ranges(0, n)), slice(x, ranges(n, 2 * n))];
 }
 
-/** down(silu(gate) ⊙ up) with [gate | up] from one fused projection. `names` sets the two projections' state-dict names. */
+/**
+ * down(silu(gate) ⊙ up) with [gate | up] from one fused projection. `names` sets the two projections' state-dict
+ * names; `upFirst` lays the fused projection out as [up | gate] instead (H-Net's official SwiGLU does).
+ */
 export class SwiGLUMLP extends Module {
   readonly gateUp: Linear;
   readonly down: Linear;
 
-  constructor(dim: number, readonly hidden: number, names: { gateUp: string; down: string } = { gateUp: 'gate_up', down: 'down' }) {
+  constructor(dim: number, readonly hidden: number, names: { gateUp: string; down: string } = { gateUp: 'gate_up', down: 'down' }, readonly upFirst = false) {
     super();
     this.gateUp = this.child(names.gateUp, new Linear(dim, 2 * hidden, { bias: false }));
     this.down = this.child(names.down, new Linear(hidden, dim, { bias: false }));
@@ -29,7 +32,8 @@ export class SwiGLUMLP extends Module {
 
   forward(x: Tensor): Tensor {
     const gu = this.gateUp.forward(x);
-    const [gate, up] = halves(gu, this.hidden);
+    const [first, second] = halves(gu, this.hidden);
+    const [gate, up] = this.upFirst ? [second, first] : [first, second];
     gu.dispose();
     const h = swiglu(gate, up);
     gate.dispose();
@@ -45,6 +49,8 @@ export interface SelfAttentionOptions {
   causal: boolean;
   /** RoPE base for q and k; null: no rotary embedding (learned positions elsewhere). */
   ropeBase: number | null;
+  /** Fraction of each head's channels RoPE rotates (default 1). */
+  ropeFraction?: number;
   /** State-dict names of the fused q|k|v projection and the output projection. */
   names?: { qkv: string; out: string };
 }
@@ -76,7 +82,7 @@ export class FusedSelfAttention extends Module {
     const v = part(2);
     qkv.dispose();
     // RoPE is applied inside the attention kernels as they read q and k: no rotated copies are kept for backward.
-    const attended = attention(q, k, v, { causal, rope: ropeBase === null ? undefined : { base: ropeBase } });
+    const attended = attention(q, k, v, { causal, rope: ropeBase === null ? undefined : { base: ropeBase, fraction: this.options.ropeFraction } });
     [q, k, v].forEach((u) => u.dispose());
     const merged = consume(consume(attended, (a) => a.permute([0, 2, 1, 3])), (a) => a.reshape([b, t, dim]));
     return consume(merged, (m) => this.out.forward(m));

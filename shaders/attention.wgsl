@@ -30,6 +30,9 @@ const MASK_CUT: f32 = -1.0e38;
 override WG: u32 = 64u;
 override CAUSAL: bool = false;
 override ROPE: bool = false;
+// Decoding a batch whose rows hold different numbers of cached keys: row b sees keys [0, key_lengths[b]), read as
+// floats from the table binding (which RoPE would use: the two are never on together). Row kernels, forward only.
+override KEY_LENGTHS: bool = false;
 
 // Flash tiling: BR query rows x BC keys per tile, DH = the head dim rounded up to a multiple of 4, FWG invocations.
 override BR: u32 = 16u;
@@ -143,7 +146,8 @@ fn row_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   var acc: array<f32, MAX_HEAD_DIM>;
   var m = MASKED;
   var l = 0.0;
-  let end = last_key(i);
+  var end = last_key(i);
+  if (KEY_LENGTHS) { end = min(end, u32(max(table[bh / params.heads], 0.0))); }
   for (var j = 0u; j < end; j++) {
     let ks = row_start(params.k, bh, j);
     var s = 0.0;
@@ -531,4 +535,20 @@ fn flash_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
   }
   // tile_q holds q times scale already: dk needs no second factor.
   write_unrotated(&dk, 1.0, params.tk, bh * params.tk + j0, params.k_position, lane);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// cache_write: appends one step's keys or values to a per-row cache. out = cache [B, H, L, Dh] (L = params.tk),
+// q = the new rows [B, H, Dh] (contiguous), table = each row's write position as a float (< 0: the row writes nothing).
+
+@compute @workgroup_size(WG)
+fn cache_write(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let dh = params.head_dim;
+  if (i >= params.bh * dh) { return; }
+  let bh = i / dh;
+  let d = i % dh;
+  let position = table[bh / params.heads];
+  if (position < 0.0 || position >= f32(params.tk)) { return; }
+  out[(bh * params.tk + u32(position)) * dh + d] = q[i];
 }

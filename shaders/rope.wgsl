@@ -8,6 +8,8 @@
 
 override WG: u32 = 64u;
 override SIGN: f32 = 1.0;
+// Each batch row starts at its own position, offsets[b] (i32), as rows of a batch decoding at different lengths do.
+override ROW_OFFSETS: bool = false;
 
 struct RopeParams {
   batch: u32,
@@ -28,6 +30,7 @@ struct RopeParams {
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> table: array<f32>;
+@group(0) @binding(4) var<storage, read> offsets: array<i32>;
 
 @compute @workgroup_size(WG)
 fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -42,7 +45,9 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (c >= params.rotary) { out[i] = x[src]; return; }
   let half = params.rotary / 2u;
   let pair = c % half;
-  let at = ((t + params.position_offset) * half + pair) * 2u;
+  var position = t + params.position_offset;
+  if (ROW_OFFSETS) { position = t + u32(max(offsets[b], 0)); }
+  let at = (position * half + pair) * 2u;
   let cs = table[at];
   let sn = SIGN * table[at + 1u];
   if (c < half) {

@@ -4,8 +4,8 @@
 // gradients recompute the same quantities twice more: rtol 1e-4, atol 1e-5.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attention, setAttentionKernel, tensor, zeros } from '../engine/index.ts';
-import { checkOp, useDevice } from './helpers.ts';
+import { appendToCache, attention, noGrad, setAttentionKernel, tensor, zeros } from '../engine/index.ts';
+import { checkOp, expectClose, toGpu, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
 useDevice();
@@ -128,5 +128,32 @@ describe('attention input checks', () => {
     expect(() => attention(q, k, zeros([1, 1, 2, 4]))).toThrow(/do not agree/);
     expect(() => attention(zeros([1, 1, 1, 200]), zeros([1, 1, 1, 200]), zeros([1, 1, 1, 200]))).toThrow(/exceeds the kernel's maximum of 128/);
     expect(() => attention(q, k, k, { rope: { queryOffset: -1 } })).toThrow(/rope.queryOffset must be a non-negative integer/);
+  });
+});
+
+describe('decoding with a per-row cache', () => {
+  it('appendToCache writes each stepping row at its position; keyLengths limits each row to its own keys', async () => {
+    const [B, H, L, Dh] = [3, 2, 5, 4];
+    const cache = tensor(new Float32Array(B * H * L * Dh), [B, H, L, Dh]);
+    const rows = ref.randomRef([B, H, Dh], 21);
+    appendToCache(cache, toGpu(rows), tensor([0, -1, 4]));
+    const written = await cache.toArray();
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let t = 0; t < L; t++) for (let d = 0; d < Dh; d++) {
+      const at = ((b * H + h) * L + t) * Dh + d;
+      const expected = (b === 0 && t === 0) || (b === 2 && t === 4) ? rows.data[(b * H + h) * Dh + d] : 0;
+      expect(written[at]).toBeCloseTo(expected, 6);
+    }
+    // Attention of one query per row over its own first lengths[b] keys equals attention over exactly those keys.
+    const q = ref.randomRef([B, H, 1, Dh], 22);
+    const k = ref.randomRef([B, H, L, Dh], 23);
+    const v = ref.randomRef([B, H, L, Dh], 24);
+    const lengths = [5, 2, 1];
+    const got = await noGrad(() => attention(toGpu(q), toGpu(k), toGpu(v), { keyLengths: tensor(lengths) })).toArray();
+    for (let b = 0; b < B; b++) {
+      const one = (r: ref.Ref, n: number) => ref.slice(r, [[b, b + 1, 1], null, [0, n, 1], null]);
+      const expected = attentionRef(one(q, 1), one(k, lengths[b]), one(v, lengths[b]), false);
+      expectClose(got.slice(b * H * Dh, (b + 1) * H * Dh), Array.from(expected.data), TOL, `row ${b}`);
+    }
+    expect(() => attention(toGpu(q), toGpu(k), toGpu(v), { keyLengths: tensor([1, 2]) })).toThrow(/keyLengths must be \[3\]/);
   });
 });

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { embedding, rope, swiglu, tensor } from '../engine/index.ts';
-import { checkOp, useDevice } from './helpers.ts';
+import { checkOp, expectClose, toGpu, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
 useDevice();
@@ -45,6 +45,17 @@ describe('embedding', () => {
 });
 
 describe('rope', () => {
+  it('rotates each batch row from its own position (decoding rows of different lengths)', async () => {
+    const x = ref.randomRef([3, 2, 2, 6], 31);
+    const offsets = [0, 5, 2];
+    const got = await rope(toGpu(x), { base: 100, rowOffsets: { offsets: tensor(Int32Array.from(offsets)), maxPosition: 8 } }).toArray();
+    for (let b = 0; b < 3; b++) {
+      const row = ref.slice(x, [[b, b + 1, 1], null, null, null]);
+      const expected = ref.ropeRef(row, 100, 1, offsets[b]);
+      expectClose(got.slice(b * 24, (b + 1) * 24), Array.from(expected.data), { atol: 1e-6, rtol: 1e-5 }, `row ${b}`);
+    }
+  });
+
   for (const [fraction, offset] of [[1, 0], [0.5, 3]]) {
     it(`rotates ${fraction * 100}% of the channels from position ${offset}`, async () => {
       const x = ref.randomRef([2, 5, 3, 8], 2);

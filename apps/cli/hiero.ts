@@ -6,6 +6,8 @@ import { describeAdapter, init, shutdown } from '../../engine/index.ts';
 import { closest, help, parse, reportError, UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { demo, demoSpec } from './demo.ts';
 import { evalSpec, evaluate, solve, solveSpec, train, trainSpec } from './hrm.ts';
+import { chunks, chunksSpec, generate, generateSpec, trainText } from './text.ts';
+import { readManifest } from '../../engine/index.ts';
 
 interface Command {
   spec: CommandSpec;
@@ -15,10 +17,22 @@ interface Command {
 const infoSpec: CommandSpec = { name: 'info', summary: 'Prints the WebGPU adapter Hiero finds, its limits and features.', positionals: '', options: {} };
 const probeSpec: CommandSpec = { name: 'probe', summary: 'Exits 0 when a WebGPU adapter is available (used by the install script).', positionals: '', options: {} };
 
+/** `train` serves both families: the model named (or the kind of checkpoint resumed) picks the trainer. */
+async function trainAny(p: Parsed): Promise<number> {
+  const resume = p.values.resume as string | undefined;
+  const model = p.positionals[0];
+  if (resume !== undefined && model === undefined) return (await readManifest(resume)).kind === 'text' ? trainText(p) : train(p);
+  if (model === 'hnet' || model === 'transformer') return trainText(p);
+  if (model === 'hrm' || model === 'trm' || resume !== undefined) return train(p);
+  throw new UsageError(model === undefined ? 'train: say which model: hiero train hrm|trm|hnet|transformer (or --resume DIR)' : `train: unknown model '${model}' (hrm, trm, hnet or transformer)`);
+}
+
 export const COMMANDS: Record<string, Command> = {
-  train: { spec: trainSpec, run: train },
+  train: { spec: trainSpec, run: trainAny },
   eval: { spec: evalSpec, run: evaluate },
   solve: { spec: solveSpec, run: solve },
+  generate: { spec: generateSpec, run: generate },
+  chunks: { spec: chunksSpec, run: chunks },
   demo: { spec: demoSpec, run: demo },
   info: {
     spec: infoSpec,

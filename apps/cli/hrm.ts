@@ -22,37 +22,47 @@ const TASK_PATTERN = /^(sudoku-(4x4|6x6|9x9)|maze-\d+|arc:.+)$/;
 /** Options that define a new run's model and data: a resumed run keeps its own. */
 const MODEL_OPTIONS = ['task', 'preset', 'lr', 'weight-decay', 'train', 'test', 'max-segments', 'cycles', 'hidden', 'positions', 'seed', 'loss', 'optimizer', 'ema', 'batch'] as const;
 
+/** Flags that only one family of models takes (the other family refuses them by name). */
+export const PUZZLE_ONLY = ['task', 'train', 'test', 'max-segments', 'cycles', 'hidden', 'positions', 'loss', 'optimizer', 'ema'] as const;
+export const TEXT_ONLY = ['corpus', 'seq', 'warmup'] as const;
+
 export const trainSpec: CommandSpec = {
   name: 'train',
-  summary: 'Trains HRM or TRM on generated puzzles (deep supervision, adaptive halting), with held-out evaluation\n' +
-    'and checkpoints; or continues a run exactly where its checkpoint left it (--resume DIR).',
-  positionals: 'hrm|trm',
+  summary: 'Trains a model, with held-out evaluation and checkpoints, or continues a run exactly where its checkpoint\n' +
+    'left it (--resume DIR):\n' +
+    '  hrm, trm             HRM or TRM on generated puzzles (deep supervision, adaptive halting)\n' +
+    '  hnet, transformer    H-Net (dynamic chunking) or its byte-Transformer baseline on English text',
+  positionals: 'hrm|trm|hnet|transformer',
   maxPositionals: 1,
   options: {
-    task: { type: 'string', default: 'sudoku-4x4', help: `the puzzles: ${TASK_HELP}`, value: 'TASK' },
-    preset: { type: 'choice', choices: ['tiny', 'small', 'paper'], default: 'tiny', help: 'model size' },
-    steps: { type: 'integer', min: 1, max: 1e9, default: 100, help: 'training steps (this run)' },
-    batch: { type: 'integer', min: 1, max: 65536, default: 64, help: 'puzzles per step' },
-    lr: { type: 'number', min: 0, exclusiveMin: true, max: 10, help: 'learning rate (default: 1e-2 tiny/small, 1e-4 paper)' },
-    'weight-decay': { type: 'number', min: 0, max: 10, help: 'decoupled weight decay (default: 0.1, paper 1)' },
-    train: { type: 'integer', min: 1, max: 1e7, default: 500, help: 'distinct training puzzles (augmented on the fly)' },
-    test: { type: 'integer', min: 1, max: 1e6, default: 100, help: 'held-out puzzles' },
+    task: { type: 'string', help: `hrm/trm: the puzzles, ${TASK_HELP} (default sudoku-4x4)`, value: 'TASK' },
+    corpus: { type: 'string', help: "hnet/transformer: 'english' (Brown corpus and Shakespeare, shipped) or a text file (default english)", value: 'TEXT' },
+    preset: { type: 'choice', choices: ['tiny', 'small', 'paper', 'small-2stage'], help: 'model size: tiny, small, paper (hrm/trm); tiny, small, small-2stage (hnet/transformer) (default tiny)' },
+    steps: { type: 'integer', min: 1, max: 1e9, help: 'training steps, this run (default 100)' },
+    batch: { type: 'integer', min: 1, max: 65536, help: 'puzzles (hrm/trm, default 64) or text windows (hnet/transformer, default 8) per step' },
+    seq: { type: 'integer', min: 8, max: 65536, help: 'hnet/transformer: bytes per window (default: 128 tiny, 512 otherwise)' },
+    lr: { type: 'number', min: 0, exclusiveMin: true, max: 10, help: 'peak learning rate (default: 1e-2 hrm tiny/small, 1e-4 paper; 3e-3 hnet/transformer tiny, 1e-3 small)' },
+    warmup: { type: 'integer', min: 0, max: 1e9, help: 'hnet/transformer: learning-rate warm-up steps (default steps/20)' },
+    'weight-decay': { type: 'number', min: 0, max: 10, help: 'decoupled weight decay (default: 0.1, hrm paper 1)' },
+    train: { type: 'integer', min: 1, max: 1e7, help: 'hrm/trm: distinct training puzzles, augmented on the fly (default 500)' },
+    test: { type: 'integer', min: 1, max: 1e6, help: 'hrm/trm: held-out puzzles (default 100)' },
     'max-segments': { type: 'integer', min: 1, max: 64, help: 'most ACT segments per puzzle (M_max)' },
     cycles: { type: 'integer', min: 1, max: 16, help: 'high- and low-level cycles per segment (N = T)' },
     hidden: { type: 'integer', min: 8, max: 4096, help: 'hidden size (a multiple of the heads)' },
     positions: { type: 'choice', choices: ['rope', 'learned'], help: 'position encoding' },
     seed: { type: 'integer', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of the data and the initial weights' },
-    loss: { type: 'choice', choices: ['softmax', 'stablemax'], default: 'softmax', help: 'token loss' },
+    loss: { type: 'choice', choices: ['softmax', 'stablemax'], help: 'hrm/trm: token loss (default softmax)' },
     optimizer: { type: 'choice', choices: ['adamw', 'adam-atan2'], help: 'optimiser (default adamw; paper adam-atan2)' },
     ema: { type: 'number', min: 0, exclusiveMin: true, max: 0.99999, help: 'evaluate an exponential moving average of the weights with this decay (TRM: 0.999)' },
     'eval-every': { type: 'integer', min: 1, max: 1e9, help: 'steps between held-out evaluations and saves (default steps/4, at least 10)' },
-    out: { type: 'string', help: 'checkpoint directory (default: checkpoints/<model>-<task>, numbered if taken)', value: 'DIR' },
+    out: { type: 'string', help: 'checkpoint directory (default: checkpoints/<model>-<task or corpus>, numbered if taken)', value: 'DIR' },
     resume: { type: 'string', help: 'continue the run saved in DIR (it saves back there unless --out is given)', value: 'DIR' },
     force: { type: 'boolean', help: 'replace the checkpoint in --out if there is one' },
   },
   notes: [
     'examples:',
     '  hiero train hrm --task sudoku-4x4 --steps 500',
+    '  hiero train hnet --preset tiny --steps 300',
     '  hiero train --resume checkpoints/hrm-sudoku-4x4 --steps 500',
     'Ctrl-C saves the run and stops (press it again to stop without saving).',
   ],
@@ -89,8 +99,14 @@ function progressBar(done: number, total: number, width = 24): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
 }
 
+/** A UsageError for flags given that belong to another family of models. */
+export function refuseFlags(p: Parsed, flags: readonly string[], owners: string): void {
+  const wrong = flags.find((name) => p.given.has(name));
+  if (wrong) throw new UsageError(`train --${wrong} applies to ${owners} only`);
+}
+
 /** Stop requests from Ctrl-C: the first asks the loop to save and stop, the second quits at once. */
-class Interrupts {
+export class Interrupts {
   requested = false;
   private readonly handler = () => {
     if (this.requested) {
@@ -111,7 +127,9 @@ class Interrupts {
 }
 
 export async function train(p: Parsed): Promise<number> {
-  const v = p.values;
+  refuseFlags(p, TEXT_ONLY, 'hnet and transformer');
+  if (p.values.preset === 'small-2stage') throw new UsageError("train --preset: 'small-2stage' is an hnet/transformer preset; hrm and trm take tiny, small or paper");
+  const v: Parsed['values'] = { task: 'sudoku-4x4', preset: 'tiny', steps: 100, batch: 64, train: 500, test: 100, loss: 'softmax', ...p.values };
   const resumeFrom = (v.resume as string | undefined) ?? null;
   const variant = p.positionals[0];
   if (resumeFrom !== null) {

@@ -5,7 +5,7 @@
 // overrides it; bench/ measures both). RoPE can be applied inside the kernels as q and k are read, so a model keeps
 // no rotated copies of q and k for backward.
 
-import { record } from '../autograd.ts';
+import { isGradEnabled, record } from '../autograd.ts';
 import { runtime } from '../context.ts';
 import { formatShape, HieroError, ShapeError } from '../errors.ts';
 import { Uniforms, type Overrides } from '../runtime.ts';
@@ -35,6 +35,11 @@ export interface AttentionOptions {
    * gradient flows to the unrotated q and k.
    */
   rope?: AttentionRope;
+  /**
+   * Per batch row, how many of the keys it may see (f32 [batch], whole numbers): decoding a batch whose rows have
+   * cached different numbers of keys (see appendToCache). Forward only (no gradient), not with `rope`.
+   */
+  keyLengths?: Tensor;
 }
 
 export type AttentionKernel = 'row' | 'flash';
@@ -119,15 +124,22 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   for (const [name, value] of [['queryOffset', queryOffset], ['keyOffset', keyOffset]] as const) {
     if (!Number.isInteger(value) || value < 0) throw new HieroError(`attention: rope.${name} must be a non-negative integer, got ${value}`);
   }
+  const keyLengths = options.keyLengths ?? null;
+  if (keyLengths) {
+    keyLengths.assertDType('attention keyLengths', 'f32');
+    if (keyLengths.rank !== 1 || keyLengths.shape[0] !== b) throw new ShapeError(`attention: keyLengths must be [${b}], got ${formatShape(keyLengths.shape)}`);
+    if (rope) throw new HieroError('attention: keyLengths and rope cannot be combined (cache keys already rotated, and rotate the queries with rope())');
+    if ([q, k, v].some((t) => t.requiresGrad) && isGradEnabled()) throw new HieroError('attention: keyLengths is for decoding and has no gradient; run it under noGrad');
+  }
   const rt = runtime();
   const bh = b * h;
   const rows = bh * tq;
   const useRope = rotary > 0;
   const table = useRope ? ropeTable(rotary, rope!.base ?? 10000, Math.max(queryOffset + tq, keyOffset + tk)) : null;
-  const tiles = getAttentionKernel(tq, tk, dh, bh) === 'flash' ? flashTiles(dh) : null;
+  const tiles = !keyLengths && getAttentionKernel(tq, tk, dh, bh) === 'flash' ? flashTiles(dh) : null;
   const overrides: Overrides = tiles
     ? { FWG: tiles.fwg, BR: tiles.br, BC: tiles.br, DH: tiles.dh, CAUSAL: causal, ROPE: useRope }
-    : { WG: 64, CAUSAL: causal, ROPE: useRope };
+    : { WG: 64, CAUSAL: causal, ROPE: useRope, KEY_LENGTHS: keyLengths !== null };
   const entry = (name: string) => `${tiles ? 'flash' : 'row'}_${name}`;
   const [qr, kr, vr] = [q, k, v].map(readable);
   // Output memory in [B, Tq, H, Dh] order, viewed as [B, H, Tq, Dh].
@@ -146,7 +158,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
     tiles ? rt.grid(bh * Math.ceil(length / tiles.br), 1, label) : rt.grid(bh * length, 64, label);
   launch({
     family: 'attention', entry: entry('forward'), label: 'attention', overrides, uniforms: params([qr, kr, vr, out, null]),
-    outputs: [out, stats], inputs: [qr, kr, vr, null, null, table],
+    outputs: [out, stats], inputs: [qr, kr, vr, null, null, table ?? keyLengths],
     workgroups: grid(tq, 'attention'),
   });
   // The table is saved too: a longer sequence later may replace the cached one before this backward runs.
@@ -173,4 +185,28 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   stats.dispose();
   [qr, kr, vr].forEach((t, i) => t !== [q, k, v][i] && t.dispose());
   return result;
+}
+
+/**
+ * Writes one step of keys or values, rows [B, H, Dh], into a cache [B, H, L, Dh] at each row's position
+ * (positions f32 [B], whole numbers; a negative position skips the row: it did not step). In place, no gradient.
+ */
+export function appendToCache(cache: Tensor, rows: Tensor, positions: Tensor): void {
+  cache.assertDType('appendToCache cache', 'f32');
+  rows.assertDType('appendToCache rows', 'f32');
+  positions.assertDType('appendToCache positions', 'f32');
+  const [b, h, length, dh] = cache.shape;
+  if (cache.rank !== 4 || !cache.isContiguous || cache.offset !== 0) throw new ShapeError(`appendToCache: the cache must be a contiguous [batch, heads, length, headDim], got ${formatShape(cache.shape)}`);
+  if (rows.shape.join() !== [b, h, dh].join()) throw new ShapeError(`appendToCache: rows ${formatShape(rows.shape)} must be ${formatShape([b, h, dh])}`);
+  if (positions.shape.join() !== String(b)) throw new ShapeError(`appendToCache: positions must be [${b}], got ${formatShape(positions.shape)}`);
+  const dense = rows.isContiguous && rows.offset === 0 ? rows : copyStrided(rows);
+  const uniforms = new Uniforms();
+  for (let i = 0; i < 5; i++) layout(uniforms, null);
+  launch({
+    family: 'attention', entry: 'cache_write', label: 'cache write', overrides: { WG: 64 },
+    uniforms: uniforms.u32(b * h).u32(1).u32(length).u32(dh).f32(1).u32(h).u32(0).u32(0).u32(0).build(),
+    outputs: [cache, null], inputs: [dense, null, null, null, null, positions],
+    workgroups: runtime().grid(b * h * dh, 64, 'cache write'),
+  });
+  if (dense !== rows) dense.dispose();
 }

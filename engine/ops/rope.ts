@@ -16,6 +16,11 @@ export interface RopeOptions {
   fraction?: number;
   /** Position of the first token (for decoding one token at a time). */
   positionOffset?: number;
+  /**
+   * Per batch row, the position of its first token (i32 [batch]): rows decoding at different lengths. `maxPosition`
+   * must bound every offset + seq (the cos/sin table is sized by it).
+   */
+  rowOffsets?: { offsets: Tensor; maxPosition: number };
 }
 
 interface Table {
@@ -63,7 +68,12 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   const base = options.base ?? 10000;
   if (rotary === 0) return x.viewAs(x.shape, x.strides, x.offset);
   const rt = runtime();
-  const table = ropeTable(rotary, base, offset + seq);
+  const rows = options.rowOffsets ?? null;
+  if (rows) {
+    rows.offsets.assertDType('rope rowOffsets', 'i32');
+    if (rows.offsets.rank !== 1 || rows.offsets.shape[0] !== batch) throw new ShapeError(`rope: rowOffsets must be [${batch}], got ${formatShape(rows.offsets.shape)}`);
+  }
+  const table = ropeTable(rotary, base, rows ? rows.maxPosition + seq : offset + seq);
   const apply = (input: Tensor, sign: number, label: string) => {
     // Read in place through batch/time/head strides when the head dim is unit-stride (a slice of a fused qkv).
     const src = input.strides[3] === 1 || headDim === 1 ? input : copyStrided(input);
@@ -74,8 +84,8 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
       .build();
     launch({
       family: 'rope', entry: 'rope', label,
-      overrides: { WG: 64, SIGN: sign }, uniforms,
-      outputs: [out], inputs: [src, table],
+      overrides: { WG: 64, SIGN: sign, ROW_OFFSETS: rows !== null }, uniforms,
+      outputs: [out], inputs: [src, table, rows?.offsets ?? null],
       workgroups: rt.grid(x.size, 64, label),
     });
     if (src !== input) src.dispose();

@@ -1,0 +1,542 @@
+// H-Net, dynamic chunking (Hwang, Wang & Gu 2025; ../shared/design/hnet.md; tests: test/hnet.test.ts; training:
+// model/text-session.ts). A byte-level language model whose routing module learns where chunks end, compacts the
+// chunks' first bytes for a main network (itself a stage, for two stages), smooths its outputs over chunks with an
+// EMA, expands them back to bytes and decodes.
+//
+// Names follow the official state dict (hnet/models/hnet.py, mixer_seq.py) where there is a counterpart:
+//   embeddings.weight, lm_head.weight
+//   backbone.encoder.layers.{i}.norm1 / mixer / norm2 / mlp.fc1 / mlp.fc2, backbone.encoder.rmsnorm
+//   backbone.routing_module.q_proj_layer.weight, .k_proj_layer.weight        (identity at init)
+//   backbone.residual_proj.weight, .bias                                     (weight zero at init)
+//   backbone.main_network...                                                 (a nested stage, or the innermost one)
+//   backbone.main_network.pad_dimension                                      (a wider stage pads its input)
+//   attention mixers: mixer.Wqkv.weight, mixer.out_proj.weight
+// Hiero's variant (hnet.md): encoder and decoder layers are gated linear recurrences (HGRN, glr.ts: mixer.input_gates,
+// output_gate, out, norm, conv_weight) instead of Mamba-2; the main network is Transformer blocks (or HGRN).
+
+import {
+  appendToCache, assign, asyncScope, attention, boundaryProbability, chunkBoundaries, compact, concat, crossEntropy,
+  Embedding, expandChunks, full, HieroError, keep, Linear, Module, noGrad, normal, ratioLoss, RMSNorm, rope, scan, scope,
+  slice, straightThrough, tensor, where, zeros, type Chunking, type Tensor,
+} from '../engine/index.ts';
+import { HGRNLayer, type LayerState } from './glr.ts';
+import { consume, FusedSelfAttention, SwiGLUMLP } from './layers.ts';
+
+/** A stack of blocks: encoder, decoder, or main network. */
+export interface StackConfig {
+  kind: 'hgrn' | 'transformer';
+  layers: number;
+  /** transformer: attention heads (dividing the stage's width). */
+  heads: number;
+  /** SwiGLU width; 0: the block is its mixer alone (as the official 'm'/'t' layers). */
+  mlp: number;
+  /** hgrn: kernel of the short causal convolution on the gate inputs (0: none). */
+  conv: number;
+  /** transformer: fraction of each head's channels RoPE rotates. */
+  rotary: number;
+}
+
+export interface HNetConfig {
+  /** Width of each stage, outermost first; the last is the innermost main network's. Never shrinking with depth. */
+  widths: number[];
+  /** One per chunking stage (widths.length - 1), outermost first. */
+  encoders: StackConfig[];
+  decoders: StackConfig[];
+  /** The innermost main network. */
+  main: StackConfig;
+  /** Target bytes (outer chunks) per chunk, N, per chunking stage: every one greater than 1. */
+  ratios: number[];
+  /** Learning-rate multiplier per stage, outermost first (the official code uses about 2.0, 1.5, 1.0). */
+  lrMultipliers: number[];
+  /** Weight of the ratio losses, α. */
+  alpha: number;
+  normEps: number;
+  ropeBase: number;
+  /** Std of the linear layers' initial weights (official: 0.02 at width 1024; smaller models want more). */
+  initRange: number;
+}
+
+const HGRN = (layers: number): StackConfig => ({ kind: 'hgrn', layers, heads: 1, mlp: 0, conv: 4, rotary: 1 });
+const TRANSFORMER = (layers: number, heads: number, mlp: number): StackConfig => ({ kind: 'transformer', layers, heads, mlp, conv: 0, rotary: 0.5 });
+
+/** Presets: 'tiny' learns on a CPU driver in minutes; 'small' and 'small-2stage' are sized for a GPU. */
+export const HNET_PRESETS = {
+  // α = 0.3: a model this small lets the cross-entropy pull its chunks down to ~2.5 bytes at the paper's 0.03-0.1
+  // (measured on SwiftShader, 40 steps of 8 x 128 bytes: 2.2 at 0.03, 2.5 at 0.1, 3.3 at 0.3, for the same bits/byte).
+  tiny: {
+    widths: [64, 96], encoders: [HGRN(1)], decoders: [HGRN(1)], main: TRANSFORMER(2, 4, 256), ratios: [4], lrMultipliers: [2, 1],
+    alpha: 0.3, normEps: 1e-5, ropeBase: 10000, initRange: 0.08,
+  },
+  // α = 0.05, as a 17M-parameter reproduction found better than the paper's 0.03 (hnet.md). Not yet run on a GPU.
+  small: {
+    widths: [256, 384], encoders: [HGRN(2)], decoders: [HGRN(2)], main: TRANSFORMER(8, 6, 1024), ratios: [6], lrMultipliers: [2, 1],
+    alpha: 0.05, normEps: 1e-5, ropeBase: 10000, initRange: 0.04,
+  },
+  'small-2stage': {
+    widths: [192, 256, 384], encoders: [HGRN(2), HGRN(1)], decoders: [HGRN(2), HGRN(1)], main: TRANSFORMER(6, 6, 1024),
+    ratios: [3, 3], lrMultipliers: [2, 1.5, 1], alpha: 0.05, normEps: 1e-5, ropeBase: 10000, initRange: 0.04,
+  },
+} satisfies Record<string, HNetConfig>;
+
+export type HNetPreset = keyof typeof HNET_PRESETS;
+
+/** Named errors for a config that cannot work (before any tensor is made). */
+export function validateHNetConfig(c: HNetConfig): void {
+  const stages = c.widths.length;
+  const fail = (message: string) => {
+    throw new HieroError(`H-Net config: ${message}`);
+  };
+  if (stages < 2) fail(`needs at least two widths (a chunking stage and a main network), got ${stages}`);
+  c.widths.forEach((w, i) => {
+    if (!Number.isInteger(w) || w < 2) fail(`width ${i} must be a whole number >= 2, got ${w}`);
+    if (i > 0 && w < c.widths[i - 1]) fail(`widths must not shrink with depth: stage ${i - 1} is ${c.widths[i - 1]} wide, stage ${i} ${w}`);
+  });
+  if (c.encoders.length !== stages - 1 || c.decoders.length !== stages - 1) fail(`needs ${stages - 1} encoder and decoder stacks for ${stages} widths`);
+  if (c.ratios.length !== stages - 1) fail(`needs ${stages - 1} target ratios for ${stages} widths, got ${c.ratios.length}`);
+  c.ratios.forEach((n, i) => {
+    if (!(n > 1)) fail(`the target ratio of stage ${i} must be greater than 1 (bytes per chunk), got ${n}`);
+  });
+  if (c.lrMultipliers.length !== stages) fail(`needs ${stages} learning-rate multipliers, got ${c.lrMultipliers.length}`);
+  const stacks: [StackConfig, number, string][] = [
+    ...c.encoders.map((s, i) => [s, c.widths[i], `encoder ${i}`] as [StackConfig, number, string]),
+    ...c.decoders.map((s, i) => [s, c.widths[i], `decoder ${i}`] as [StackConfig, number, string]),
+    [c.main, c.widths[stages - 1], 'main network'],
+  ];
+  for (const [s, width, name] of stacks) {
+    if (!Number.isInteger(s.layers) || s.layers < 0) fail(`${name}: layers must be a whole number >= 0, got ${s.layers}`);
+    if (s.kind === 'transformer' && (width % s.heads !== 0 || width / s.heads > 128)) fail(`${name}: ${s.heads} heads must divide the width ${width} into heads of at most 128`);
+  }
+  if (!(c.alpha >= 0)) fail(`alpha must be >= 0, got ${c.alpha}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Blocks and stacks
+
+interface AttentionCache {
+  k: Tensor; // [B, H, L, Dh]
+  v: Tensor;
+  /** Keys each row holds, f32 [B]. */
+  lengths: Tensor;
+}
+
+interface BlockState {
+  recurrent?: LayerState;
+  cache?: AttentionCache;
+}
+
+/** Causal self-attention with RoPE; `step` decodes one position per row against a per-row KV cache. */
+class CausalAttention extends FusedSelfAttention {
+  constructor(readonly width: number, readonly heads: number, readonly base: number, readonly fraction: number) {
+    super({ dim: width, heads, causal: true, ropeBase: base, ropeFraction: fraction, names: { qkv: 'Wqkv', out: 'out_proj' } });
+  }
+
+  initialCache(batch: number, length: number): AttentionCache {
+    const dh = this.width / this.heads;
+    return { k: keep(zeros([batch, this.heads, length, dh])), v: keep(zeros([batch, this.heads, length, dh])), lengths: keep(zeros([batch])) };
+  }
+
+  /** x [B, W]: rows where active (f32 [B]) append a key and value at their own position and attend over theirs. */
+  step(x: Tensor, cache: AttentionCache, active: Tensor): Tensor {
+    const [batch] = x.shape;
+    const dh = this.width / this.heads;
+    const qkv = this.qkv.forward(x).reshape([batch, 1, 3, this.heads, dh]);
+    const part = (i: number) => slice(qkv, [null, null, i]).squeeze(2); // [B, 1, H, Dh]
+    const positions = cache.lengths.astype('i32');
+    const maxPosition = cache.k.shape[2];
+    const options = { base: this.base, fraction: this.fraction, rowOffsets: { offsets: positions, maxPosition } };
+    const q = rope(part(0), options);
+    const k = rope(part(1), options);
+    const v = part(2);
+    const writeAt = where(active, cache.lengths, -1);
+    appendToCache(cache.k, k.reshape([batch, this.heads, dh]), writeAt);
+    appendToCache(cache.v, v.contiguous().reshape([batch, this.heads, dh]), writeAt);
+    const lengths = keep(cache.lengths.add(active));
+    cache.lengths.dispose();
+    cache.lengths = lengths;
+    const attended = attention(q.permute([0, 2, 1, 3]), cache.k, cache.v, { keyLengths: lengths });
+    const merged = attended.permute([0, 2, 1, 3]).reshape([batch, this.width]);
+    return this.out.forward(merged);
+  }
+}
+
+/** Pre-norm block: x + mixer(norm1(x)), then x + mlp(norm2(x)) when it has an MLP (official Block). */
+class Block extends Module {
+  readonly norm1: RMSNorm;
+  readonly mixer: HGRNLayer | CausalAttention;
+  readonly norm2: RMSNorm | null;
+  readonly mlp: SwiGLUMLP | null;
+
+  constructor(width: number, stack: StackConfig, eps: number, ropeBase: number) {
+    super();
+    this.norm1 = this.child('norm1', new RMSNorm(width, { eps }));
+    this.mixer = this.child('mixer', stack.kind === 'hgrn' ? new HGRNLayer(width, stack.conv, eps) : new CausalAttention(width, stack.heads, ropeBase, stack.rotary));
+    this.norm2 = stack.mlp > 0 ? this.child('norm2', new RMSNorm(width, { eps })) : null;
+    this.mlp = stack.mlp > 0 ? this.child('mlp', new SwiGLUMLP(width, stack.mlp, { gateUp: 'fc1', down: 'fc2' }, true)) : null;
+  }
+
+  private withMlp(h: Tensor): Tensor {
+    if (!this.mlp || !this.norm2) return h;
+    const f = consume(this.norm2.forward(h), (n) => this.mlp!.forward(n));
+    const out = h.add(f);
+    f.dispose();
+    h.dispose();
+    return out;
+  }
+
+  forward(x: Tensor): Tensor {
+    const mixed = consume(this.norm1.forward(x), (n) => (this.mixer instanceof HGRNLayer ? this.mixer.forward(n, null) : this.mixer.forward(n)));
+    const h = x.add(mixed);
+    mixed.dispose();
+    return this.withMlp(h);
+  }
+
+  initialState(batch: number, length: number): BlockState {
+    return this.mixer instanceof HGRNLayer ? { recurrent: this.mixer.initialState(batch) } : { cache: this.mixer.initialCache(batch, length) };
+  }
+
+  step(x: Tensor, state: BlockState, active: Tensor): Tensor {
+    const mixed = consume(this.norm1.forward(x), (n) =>
+      this.mixer instanceof HGRNLayer ? this.mixer.step(n, state.recurrent!, null, active) : this.mixer.step(n, state.cache!, active),
+    );
+    const h = x.add(mixed);
+    mixed.dispose();
+    return this.withMlp(h);
+  }
+}
+
+/** A stack of blocks ending with an RMSNorm (official Isotropic). */
+class Isotropic extends Module {
+  readonly layers: Block[];
+  readonly rmsnorm: RMSNorm;
+
+  constructor(width: number, stack: StackConfig, eps: number, ropeBase: number) {
+    super();
+    this.layers = Array.from({ length: stack.layers }, (_, i) => this.child(`layers.${i}`, new Block(width, stack, eps, ropeBase)));
+    this.rmsnorm = this.child('rmsnorm', new RMSNorm(width, { eps }));
+  }
+
+  forward(x: Tensor): Tensor {
+    let h = x;
+    let owned = false;
+    for (const layer of this.layers) {
+      const next = layer.forward(h);
+      if (owned) h.dispose();
+      h = next;
+      owned = true;
+    }
+    const out = this.rmsnorm.forward(h);
+    if (owned) h.dispose();
+    return out;
+  }
+
+  initialState(batch: number, length: number): BlockState[] {
+    return this.layers.map((l) => l.initialState(batch, length));
+  }
+
+  step(x: Tensor, states: BlockState[], active: Tensor): Tensor {
+    let h = x;
+    let owned = false;
+    this.layers.forEach((layer, i) => {
+      const next = layer.step(h, states[i], active);
+      if (owned) h.dispose();
+      h = next;
+      owned = true;
+    });
+    const out = this.rmsnorm.forward(h);
+    if (owned) h.dispose();
+    return out;
+  }
+}
+
+class RoutingModule extends Module {
+  readonly q_proj_layer: Linear;
+  readonly k_proj_layer: Linear;
+
+  constructor(width: number) {
+    super();
+    const eye = () => tensor(Float32Array.from({ length: width * width }, (_, i) => (Math.floor(i / width) === i % width ? 1 : 0)), [width, width]);
+    this.q_proj_layer = this.child('q_proj_layer', new Linear(width, width, { bias: false, init: eye }));
+    this.k_proj_layer = this.child('k_proj_layer', new Linear(width, width, { bias: false, init: eye }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Stages
+
+/** What one chunking stage decided, for the losses and for seeing the chunks. */
+export interface Route {
+  /** Boundary probabilities [B, L] over the stage's input positions. */
+  p: Tensor;
+  chunks: Chunking;
+  /** u32 [B, L]: the stage's valid input positions (null: all). */
+  valid: Tensor | null;
+  /** The stage's target ratio N. */
+  target: number;
+}
+
+export interface StageState {
+  encoder?: BlockState[];
+  decoder?: BlockState[];
+  main?: StageState | BlockState[];
+  /** The router's previous hidden state [B, W], and whether a row has seen a position yet (f32 [B]). */
+  last?: Tensor;
+  seen?: Tensor;
+  /** The EMA's last smoothed value [B, W]. */
+  smoothed?: Tensor;
+}
+
+export class HNetStage extends Module {
+  readonly width: number;
+  readonly innermost: boolean;
+  readonly pad_dimension: Tensor | null;
+  readonly encoder: Isotropic | null;
+  readonly routing_module: RoutingModule | null;
+  readonly residual_proj: Linear | null;
+  readonly main_network: HNetStage | Isotropic;
+  readonly decoder: Isotropic | null;
+
+  constructor(readonly config: HNetConfig, readonly stage: number, parentWidth: number) {
+    super();
+    this.width = config.widths[stage];
+    this.innermost = stage === config.widths.length - 1;
+    const pad = this.width - parentWidth;
+    this.pad_dimension = stage > 0 && pad > 0 ? this.parameter('pad_dimension', zeros([pad])) : null;
+    const { normEps: eps, ropeBase } = config;
+    if (this.innermost) {
+      this.encoder = this.decoder = null;
+      this.routing_module = null;
+      this.residual_proj = null;
+      this.main_network = this.child('main_network', new Isotropic(this.width, config.main, eps, ropeBase));
+      return;
+    }
+    this.encoder = this.child('encoder', new Isotropic(this.width, config.encoders[stage], eps, ropeBase));
+    this.routing_module = this.child('routing_module', new RoutingModule(this.width));
+    this.residual_proj = this.child('residual_proj', new Linear(this.width, this.width, { bias: true, init: (s) => zeros(s) }));
+    this.main_network = this.child('main_network', new HNetStage(config, stage + 1, this.width));
+    this.decoder = this.child('decoder', new Isotropic(this.width, config.decoders[stage], eps, ropeBase));
+  }
+
+  /** x [..., D] -> [..., width]: the learned padding of a wider stage. */
+  private pad(x: Tensor): Tensor {
+    // Always a new handle, so the caller may free it whether or not it was padded.
+    if (!this.pad_dimension) return x.reshape(x.shape);
+    const lead = x.shape.slice(0, -1);
+    const expanded = this.pad_dimension.expand([...lead, this.pad_dimension.shape[0]]);
+    const out = concat([x, expanded], x.rank - 1);
+    expanded.dispose();
+    return out;
+  }
+
+  private narrow(x: Tensor, width: number): Tensor {
+    if (x.shape[x.rank - 1] === width) return x;
+    const out = slice(x, x.shape.map((_, i) => (i === x.rank - 1 ? [0, width] as [number, number] : null)));
+    x.dispose();
+    return out;
+  }
+
+  /** x [B, L, D] (valid positions: u32 [B, L] or null) -> [B, L, D] and this stage's and inner stages' routes. */
+  async forward(x: Tensor, valid: Tensor | null): Promise<{ out: Tensor; routes: Route[] }> {
+    const width = x.shape[2];
+    const h = this.pad(x);
+    if (this.innermost) return { out: this.narrow(consume(h, (t) => (this.main_network as Isotropic).forward(t)), width), routes: [] };
+    const encoded = consume(h, (t) => this.encoder!.forward(t));
+    const residual = this.residual_proj!.forward(encoded);
+    const q = this.routing_module!.q_proj_layer.forward(encoded);
+    const k = this.routing_module!.k_proj_layer.forward(encoded);
+    const p = boundaryProbability(q, k);
+    q.dispose();
+    k.dispose();
+    const chunks = await chunkBoundaries(p, valid);
+    const compacted = compact(encoded, chunks);
+    encoded.dispose();
+    const inner = await (this.main_network as HNetStage).forward(compacted, chunks.valid);
+    compacted.dispose();
+    // The EMA over chunks: z̄_j = P_j ẑ_j + (1 - P_j) z̄_{j-1}, P_j the (clamped) probability that opened chunk j.
+    const opened = compact(p, chunks);
+    const P = opened.clamp(1e-4, 1 - 1e-4);
+    opened.dispose();
+    const gate = P.neg().add(1);
+    const input = inner.out.mul(P.unsqueeze(-1));
+    inner.out.dispose();
+    const smoothed = scan(gate, input);
+    for (const t of [gate, input, P]) t.dispose();
+    const expanded = consume(smoothed, (t) => expandChunks(t, chunks));
+    // z = z̃ · STE(c) + r, with c the confidence in the decision taken: p where a chunk opened, 1 - p elsewhere.
+    const confidence = noGrad(() => chunks.mask.astype('f32'));
+    const c = where(confidence, p, p.neg().add(1));
+    confidence.dispose();
+    const ste = consume(straightThrough(c), (t) => t.unsqueeze(-1));
+    c.dispose();
+    const z = consume(expanded.mul(ste), (t) => t.add(residual));
+    for (const t of [expanded, ste, residual]) t.dispose();
+    const out = this.narrow(consume(z, (t) => this.decoder!.forward(t)), width);
+    return { out, routes: [{ p, chunks, valid, target: this.config.ratios[this.stage] }, ...inner.routes] };
+  }
+
+  initialState(batch: number, length: number): StageState {
+    if (this.innermost) return { main: (this.main_network as Isotropic).initialState(batch, length) };
+    return {
+      encoder: this.encoder!.initialState(batch, length),
+      decoder: this.decoder!.initialState(batch, length),
+      main: (this.main_network as HNetStage).initialState(batch, length),
+      last: keep(zeros([batch, this.width])),
+      seen: keep(zeros([batch])),
+      smoothed: keep(zeros([batch, this.width])),
+    };
+  }
+
+  /**
+   * One position per row, x [B, D]; rows where `active` (f32 [B]) is 0 leave their state untouched. The main network
+   * steps only for rows where a chunk opens: the state of every inner part advances exactly as the full sequence's
+   * forward would have it. Returns [B, D] (meaningless for inactive rows) and this position's boundary decisions.
+   */
+  step(x: Tensor, state: StageState, active: Tensor): { out: Tensor; boundaries: Tensor[] } {
+    const width = x.shape[1];
+    const h = this.pad(x);
+    if (this.innermost) {
+      const out = consume(h, (t) => (this.main_network as Isotropic).step(t, state.main as BlockState[], active));
+      return { out: this.narrow(out, width), boundaries: [] };
+    }
+    const encoded = consume(h, (t) => this.encoder!.step(t, state.encoder!, active));
+    const residual = this.residual_proj!.forward(encoded);
+    const batch = encoded.shape[0];
+    // p from the cosine of q(previous) and k(this): the router's pair, as a two-position sequence.
+    const pair = concat([state.last!.unsqueeze(1), encoded.unsqueeze(1)], 1);
+    const q = this.routing_module!.q_proj_layer.forward(pair);
+    const k = this.routing_module!.k_proj_layer.forward(pair);
+    const probability = consume(boundaryProbability(q, k), (t) => t.slice([null, 1]).reshape([batch]));
+    for (const t of [pair, q, k]) t.dispose();
+    const p = where(state.seen!, probability, 1); // a row's first position always opens a chunk
+    probability.dispose();
+    const opens = consume(p.gt(0.5).astype('f32'), (t) => t.mul(active));
+    const inner = (this.main_network as HNetStage).step(encoded, state.main as StageState, opens);
+    const P = p.clamp(1e-4, 1 - 1e-4).reshape([batch, 1]);
+    const blended = inner.out.mul(P).add(state.smoothed!.mul(P.neg().add(1)));
+    const smoothed = keep(where(opens.reshape([batch, 1]), blended, state.smoothed!));
+    state.smoothed!.dispose();
+    state.smoothed = smoothed;
+    // STE(c) is 1 going forward: z = z̄ + r.
+    const z = smoothed.add(residual);
+    const out = consume(z, (t) => this.decoder!.step(t, state.decoder!, active));
+    const last = keep(where(active.reshape([batch, 1]), encoded, state.last!));
+    state.last!.dispose();
+    state.last = last;
+    const seen = keep(state.seen!.maximum(active));
+    state.seen!.dispose();
+    state.seen = seen;
+    for (const t of [encoded, residual, inner.out, P, blended]) t.dispose();
+    return { out: this.narrow(out, width), boundaries: [keep(opens), ...inner.boundaries] };
+  }
+}
+
+/** The forward pass's outputs: logits and every stage's routing. */
+export interface HNetOutput {
+  logits: Tensor;
+  routes: Route[];
+}
+
+export interface HNetLosses {
+  /** CE + α Σ ratio losses: what training minimises. */
+  loss: Tensor;
+  /** Mean next-byte cross-entropy (nats). */
+  ce: Tensor;
+  /** Σ over stages of the ratio losses. */
+  ratio: Tensor;
+  /** Chunks per row of each stage, as read back during the forward (bytes per chunk: positions / chunks). */
+  counts: number[][];
+}
+
+export class HNetLM extends Module {
+  readonly embeddings: Embedding;
+  readonly backbone: HNetStage;
+  readonly lm_head: Linear;
+
+  constructor(readonly config: HNetConfig) {
+    super();
+    validateHNetConfig(config);
+    const w = config.widths[0];
+    this.embeddings = this.child('embeddings', new Embedding(256, w, { init: (s) => normal(s, 1) }));
+    this.backbone = this.child('backbone', new HNetStage(config, 0, w));
+    this.lm_head = this.child('lm_head', new Linear(w, 256, { bias: false, init: (s) => normal(s, config.initRange) }));
+    this.initWeights();
+  }
+
+  /**
+   * The official initialisation: every linear layer N(0, initRange), output projections (out, out_proj, fc2) scaled by
+   * 1/sqrt of the residual updates above them; the router stays the identity and the residual projection zero.
+   */
+  private initWeights(): void {
+    const depth = (s: StackConfig) => s.layers * (s.mlp > 0 ? 2 : 1);
+    let residuals = 0;
+    for (let i = 0; i < this.config.widths.length - 1; i++) residuals += depth(this.config.encoders[i]) + depth(this.config.decoders[i]);
+    residuals += depth(this.config.main);
+    noGrad(() => {
+      for (const [name, p] of this.namedParameters()) {
+        if (!/\.(encoder|decoder|main_network)\./.test(`.${name}`) || /routing_module|residual_proj|pad_dimension/.test(name)) continue;
+        if (!name.endsWith('.weight') || p.rank !== 2) continue;
+        const output = /\.(out|out_proj|fc2)\.weight$/.test(name);
+        const std = this.config.initRange / (output ? Math.sqrt(Math.max(1, residuals)) : 1);
+        const fresh = normal(p.shape as number[], std);
+        assign(p, fresh);
+        fresh.dispose();
+      }
+    });
+  }
+
+  /** ids [B, T] (i32) -> logits [B, T, 256] and the routes. Reads one count per chunking stage back. */
+  async forward(ids: Tensor): Promise<HNetOutput> {
+    const x = this.embeddings.forward(ids);
+    const { out, routes } = await this.backbone.forward(x, null);
+    x.dispose();
+    const logits = consume(out, (t) => this.lm_head.forward(t));
+    return { logits, routes };
+  }
+
+  /** Next-byte cross-entropy of ids [B, T] against targets [B, T], plus α Σ ratio losses. */
+  async losses(ids: Tensor, targets: Tensor): Promise<HNetLosses> {
+    return asyncScope(async () => {
+      const { logits, routes } = await this.forward(ids);
+      const ce = crossEntropyOf(logits, targets);
+      let ratio = full([], 0);
+      for (const r of routes) ratio = consume(ratio, (t) => t.add(ratioLoss(r.p, r.chunks, r.target, r.valid)));
+      const loss = ce.add(ratio.mul(this.config.alpha));
+      const counts = routes.map((r) => r.chunks.counts);
+      for (const r of routes) r.chunks.dispose();
+      return { loss, ce, ratio, counts };
+    });
+  }
+
+  /** The decoding state of a batch of `batch` rows that will see at most `length` positions. */
+  initialState(batch: number, length: number): StageState {
+    return this.backbone.initialState(batch, length);
+  }
+
+  /** One byte per row, ids [B] (i32) -> logits [B, 256], and where chunks opened at each stage (f32 [B] each). */
+  step(ids: Tensor, state: StageState): { logits: Tensor; boundaries: Tensor[] } {
+    return scope(() => noGrad(() => {
+      const x = this.embeddings.forward(ids);
+      const active = full([ids.shape[0]], 1);
+      const { out, boundaries } = this.backbone.step(x, state, active);
+      x.dispose();
+      active.dispose();
+      return { logits: consume(out, (t) => this.lm_head.forward(t)), boundaries };
+    }));
+  }
+}
+
+function crossEntropyOf(logits: Tensor, targets: Tensor): Tensor {
+  return crossEntropy(logits, targets);
+}
+
+/** Frees a decoding state's tensors. */
+export function disposeState(state: StageState): void {
+  const visit = (value: unknown): void => {
+    if (!value || typeof value !== 'object') return;
+    if ('dispose' in value && typeof (value as Tensor).dispose === 'function' && 'shape' in value) {
+      (value as Tensor).dispose();
+      return;
+    }
+    for (const v of Object.values(value)) visit(v);
+  };
+  visit(state);
+}
