@@ -2,8 +2,9 @@
 // copy bandwidth). Bytes count each tensor read or written once: the minimum traffic the op needs.
 
 import {
-  AdamW, attention, crossEntropy, matmul, rand, randn, rmsNorm, scanRaw, setAttentionKernel, setMatmulKernel, softmax,
-  tensor, zeros, type AttentionKernel, type MatmulKernel, type ScanKernel, type Tensor,
+  AdamW, attention, chunkBoundaries, compact, crossEntropy, expandChunks, matmul, rand, randn, rmsNorm, scanRaw,
+  setAttentionKernel, setMatmulKernel, softmax, tensor, zeros, type AttentionKernel, type MatmulKernel, type ScanKernel,
+  type Tensor,
 } from '../engine/index.ts';
 import type { Limits } from './limits.ts';
 import { measure } from './timing.ts';
@@ -73,6 +74,20 @@ export async function kernelRows(sizes: Sizes, limits: Limits, reps: number, wan
     // Reads p, m, v, g and writes p, m, v: 28 bytes per parameter.
     rows.push(memory('AdamW update', `${sizes.adamw} params`, 28 * sizes.adamw, r.medianMs, r.dispatches));
     opt.dispose();
+  }
+  if (want('chunk')) {
+    // A quarter of the positions open a chunk (N = 4), as H-Net's routing settles at.
+    const [b, t, c] = sizes.chunk;
+    const p = input(tensor(Float32Array.from({ length: b * t }, (_, i) => (i % 4 === 0 ? 0.9 : 0.1)), [b, t]));
+    const x = input(randn([b, t, c], { seed: 13 }));
+    const chunks = await chunkBoundaries(p);
+    const m = chunks.size;
+    const z = input(randn([b, m, c], { seed: 14 }));
+    const packed = await measure(() => compact(x, chunks), { reps });
+    rows.push(memory('compact (chunk)', `${b}×${t}×${c} -> ${m} chunks`, 8 * b * m * c, packed.medianMs, packed.dispatches));
+    const spread = await measure(() => expandChunks(z, chunks), { reps });
+    rows.push(memory('expandChunks (dechunk)', `${b}×${m}×${c} -> ${t}`, 4 * b * (m + t) * c, spread.medianMs, spread.dispatches));
+    chunks.dispose();
   }
   if (want('variants')) rows.push(...(await variantRows(sizes, limits, reps, compute, memory)));
   keepTensors.forEach((t) => t.dispose());

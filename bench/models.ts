@@ -6,6 +6,9 @@ import { HRM, HRM_PAPER } from '../model/hrm.ts';
 import { ACTTrainer, makeOptimizer } from '../model/hrm-train.ts';
 import { sudokuSource, sudokuSplit, sudokuVocab } from '../model/tasks/datasets.ts';
 import { SUDOKU } from '../model/tasks/sudoku.ts';
+import { HNET_PRESETS, type HNetLM } from '../model/hnet.ts';
+import { TextSession } from '../model/text-session.ts';
+import { generateText } from '../model/text-generate.ts';
 import { RecurrentLM, TINY_RECURRENT } from '../model/glr.ts';
 import { trainStep, TransformerLM } from '../model/transformer.ts';
 import { DEMO_LM } from '../apps/cli/demo.ts';
@@ -76,7 +79,35 @@ export async function modelRows(sizes: Sizes, reps: number, want: (name: string)
     opt.dispose();
     model.dispose();
   }
+  if (want('H-Net')) rows.push(...(await hnetRows(sizes, reps)));
   if (sizes.hrmBatch > 0 && want('HRM paper segment')) rows.push(await hrmSegmentRow(sizes.hrmBatch, reps));
+  return rows;
+}
+
+/** The tiny H-Net preset: one training step (with its count read-backs) and batched generation, in bytes/s. */
+async function hnetRows(sizes: Sizes, reps: number): Promise<BenchRow[]> {
+  const seq = Math.max(16, sizes.modelSeq * 4);
+  const batch = sizes.modelBatch;
+  const session = TextSession.create({ model: 'hnet', preset: 'tiny', config: HNET_PRESETS.tiny, corpus: 'english', seq, batch, lr: 3e-3, warmup: 1, totalSteps: 100, weightDecay: 0.1, seed: 1 });
+  const step = async () => {
+    const m = await session.step();
+    [m.loss, m.ce, m.ratio].forEach((t) => t.dispose());
+  };
+  const train = await wallClock(step, reps);
+  const rows: BenchRow[] = [{
+    section: 'models', name: 'H-Net train step', shape: `tiny, ${session.model.parameterCount().toLocaleString('en')} params, batch ${batch}×${seq} bytes`,
+    ms: train.medianMs, value: (batch * seq) / (train.medianMs / 1000), unit: 'bytes/s', dispatches: train.dispatches, submits: train.submits,
+    note: 'one count read-back per chunking stage',
+  }];
+  const prompts = Array.from({ length: batch }, (_, i) => new TextEncoder().encode(['The ', 'It was ', 'Once ', 'In the '][i % 4]));
+  const count = Math.max(8, Math.min(32, seq));
+  const gen = await wallClock(async () => void (await generateText(session.model as HNetLM, prompts, { count, temperature: 0.8 })), Math.max(1, Math.floor(reps / 2)));
+  rows.push({
+    section: 'models', name: 'H-Net generation', shape: `tiny, ${batch} prompts × ${count} bytes`, ms: gen.medianMs,
+    value: (batch * count) / (gen.medianMs / 1000), unit: 'bytes/s', dispatches: gen.dispatches, submits: gen.submits,
+    note: 'batched; KV cache steps on boundaries only',
+  });
+  session.dispose();
   return rows;
 }
 

@@ -12,7 +12,7 @@ describe('bench harness', () => {
     expect(report.limits.fmaGflops).toBeGreaterThan(0);
     const sections = new Set(report.rows.map((r) => r.section));
     expect([...sections].sort()).toEqual(['kernels', 'limits', 'models', 'peers', 'variants']);
-    for (const name of ['matmul', 'scan', 'rmsNorm', 'softmax', 'crossEntropy', 'attention (causal)', 'AdamW update']) {
+    for (const name of ['matmul', 'scan', 'rmsNorm', 'softmax', 'crossEntropy', 'attention (causal)', 'AdamW update', 'compact (chunk)', 'expandChunks (dechunk)', 'H-Net train step', 'H-Net generation']) {
       expect(report.rows.some((r) => r.name === name), name).toBe(true);
     }
     for (const row of report.rows.filter((r) => r.section === 'kernels' || r.section === 'models')) {
