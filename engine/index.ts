@@ -92,8 +92,8 @@ export { sample } from './ops/sample.ts';
 export type { SampleOptions } from './ops/sample.ts';
 export {
   saveCheckpoint, readManifest, readCheckpointFile, readCheckpointTensors, readCheckpointJson, isCheckpoint, removeUnlisted,
-  sha256, MANIFEST,
+  sha256, MANIFEST, readWeights, parseManifest, verifyEntry,
 } from './io/checkpoint.ts';
-export type { Manifest, ManifestEntry, CheckpointPayload, SaveHooks } from './io/checkpoint.ts';
+export type { Manifest, ManifestEntry, CheckpointPayload, SaveHooks, WeightsSource, LoadedWeights } from './io/checkpoint.ts';
 export { NonFiniteMonitor, NonFiniteError } from './optim/finite.ts';
 export { boundaryProbability, chunkBoundaries, compact, expandChunks, straightThrough, ratioLoss, Chunking } from './ops/chunk.ts';

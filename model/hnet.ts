@@ -15,7 +15,7 @@
 // output_gate, out, norm, conv_weight) instead of Mamba-2; the main network is Transformer blocks (or HGRN).
 
 import {
-  appendToCache, assign, asyncScope, attention, boundaryProbability, chunkBoundaries, compact, concat, crossEntropy,
+  appendToCache, assign, asyncScope, attention, noGradAsync, boundaryProbability, chunkBoundaries, compact, concat, crossEntropy,
   Embedding, expandChunks, full, HieroError, keep, Linear, Module, noGrad, normal, ratioLoss, RMSNorm, rope, scan, scope,
   slice, straightThrough, tensor, where, zeros, type Chunking, type Tensor,
 } from '../engine/index.ts';
@@ -540,3 +540,69 @@ export function disposeState(state: StageState): void {
   };
   visit(state);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Seeing the chunks
+
+/** Byte positions where each stage's chunks start, per row: stage k's positions mapped through the earlier stages. */
+export async function boundaryPositions(routes: Route[], batch: number): Promise<number[][][]> {
+  const stages: number[][][] = [];
+  let outer: number[][] | null = null; // per row: byte position of each of the previous stage's chunks
+  for (const route of routes) {
+    const length = route.chunks.steps;
+    const mask = await route.chunks.mask.toArray();
+    const rows: number[][] = [];
+    for (let b = 0; b < batch; b++) {
+      const positions: number[] = [];
+      for (let j = 0; j < length; j++) {
+        if (!mask[b * length + j]) continue;
+        positions.push(outer ? outer[b][j] : j);
+      }
+      rows.push(positions);
+    }
+    stages.push(rows);
+    outer = rows;
+  }
+  return stages;
+}
+
+export interface ChunkedText {
+  text: string;
+  /** Per stage, the byte offsets where its chunks start. */
+  boundaries: number[][];
+  /** Per stage-1 position, the boundary probability. */
+  probabilities: number[];
+}
+
+/** Each stage's chunk starts in `text` (bytes), and stage 1's boundary probabilities. */
+export async function chunkText(model: HNetLM, text: string): Promise<ChunkedText> {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length === 0) throw new HieroError('chunks: the text is empty');
+  return noGradAsync(() => asyncScope(async () => {
+    const ids = tensor(Int32Array.from(bytes), [1, bytes.length], { dtype: 'i32' });
+    const { routes } = await model.forward(ids);
+    const positions = await boundaryPositions(routes, 1);
+    const probabilities = Array.from(await routes[0].p.toArray());
+    for (const r of routes) r.chunks.dispose();
+    return { text, boundaries: positions.map((stage) => stage[0]), probabilities };
+  }));
+}
+
+/** The text with boundaries marked: '|' before a stage-1 chunk, '‖' before a stage-2 one (byte offsets). */
+export function markChunks(chunked: ChunkedText): string {
+  const bytes = new TextEncoder().encode(chunked.text);
+  const stage1 = new Set(chunked.boundaries[0] ?? []);
+  const stage2 = new Set(chunked.boundaries[1] ?? []);
+  const parts: string[] = [];
+  let from = 0;
+  const decoder = new TextDecoder();
+  for (let t = 1; t <= bytes.length; t++) {
+    if (t === bytes.length || stage1.has(t) || stage2.has(t)) {
+      parts.push(decoder.decode(bytes.subarray(from, t)));
+      if (t < bytes.length) parts.push(stage2.has(t) ? '‖' : '|');
+      from = t;
+    }
+  }
+  return parts.join('');
+}
+

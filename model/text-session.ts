@@ -11,7 +11,7 @@ import {
   type HostTensor, type Manifest, type ParamGroup, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { atWordBoundary, loadCorpus, type Corpus } from './data/corpus.ts';
-import { HNET_PRESETS, HNetLM, type HNetConfig, type HNetPreset, type Route } from './hnet.ts';
+import { boundaryPositions, HNET_PRESETS, HNetLM, type HNetConfig, type HNetPreset } from './hnet.ts';
 import { TransformerLM, type TransformerConfig } from './transformer.ts';
 
 export type TextModelKind = 'hnet' | 'transformer';
@@ -259,28 +259,6 @@ export async function loadTextModel(dir: string): Promise<{ model: AnyModel; kin
     for (const t of tensors.values()) t.dispose();
   }
   return { model, kind, step: manifest.step };
-}
-
-/** Byte positions where each stage's chunks start, per row: stage k's positions mapped through the earlier stages. */
-export async function boundaryPositions(routes: Route[], batch: number): Promise<number[][][]> {
-  const stages: number[][][] = [];
-  let outer: number[][] | null = null; // per row: byte position of each of the previous stage's chunks
-  for (const route of routes) {
-    const length = route.chunks.steps;
-    const mask = await route.chunks.mask.toArray();
-    const rows: number[][] = [];
-    for (let b = 0; b < batch; b++) {
-      const positions: number[] = [];
-      for (let j = 0; j < length; j++) {
-        if (!mask[b * length + j]) continue;
-        positions.push(outer ? outer[b][j] : j);
-      }
-      rows.push(positions);
-    }
-    stages.push(rows);
-    outer = rows;
-  }
-  return stages;
 }
 
 /** See TextSession.evaluate. */

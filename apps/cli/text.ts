@@ -4,13 +4,12 @@
 
 import { readFileSync } from 'node:fs';
 import {
-  asyncScope, HieroError, init, manualSeed, memory, NonFiniteError, NonFiniteMonitor, noGradAsync, readManifest, readScalars,
-  sync, tensor,
+  init, manualSeed, memory, NonFiniteError, NonFiniteMonitor, readManifest, readScalars, sync,
 } from '../../engine/index.ts';
 import { atWordBoundary, loadCorpus, unigramBitsPerByte } from '../../model/data/corpus.ts';
-import { HNET_PRESETS, HNetLM, type HNetPreset } from '../../model/hnet.ts';
+import { chunkText, HNET_PRESETS, HNetLM, markChunks, type HNetPreset } from '../../model/hnet.ts';
 import { generateText } from '../../model/text-generate.ts';
-import { boundaryPositions, flopsPerByte, loadTextModel, TextSession, TRANSFORMER_PRESETS, type TextModelKind } from '../../model/text-session.ts';
+import { flopsPerByte, loadTextModel, TextSession, TRANSFORMER_PRESETS, type TextModelKind } from '../../model/text-session.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { Interrupts, PUZZLE_ONLY, refuseFlags } from './hrm.ts';
 import { checkOutput, freshDirectory, printAdapter } from './output.ts';
@@ -192,46 +191,6 @@ export const chunksSpec: CommandSpec = {
     file: { type: 'string', help: 'read the text from this file instead', value: 'FILE' },
   },
 };
-
-export interface ChunkedText {
-  text: string;
-  /** Per stage, the byte offsets where its chunks start. */
-  boundaries: number[][];
-  /** Per stage-1 position, the boundary probability. */
-  probabilities: number[];
-}
-
-/** Each stage's chunk starts in `text` (bytes), and stage 1's boundary probabilities. */
-export async function chunkText(model: HNetLM, text: string): Promise<ChunkedText> {
-  const bytes = new TextEncoder().encode(text);
-  if (bytes.length === 0) throw new HieroError('chunks: the text is empty');
-  return noGradAsync(() => asyncScope(async () => {
-    const ids = tensor(Int32Array.from(bytes), [1, bytes.length], { dtype: 'i32' });
-    const { routes } = await model.forward(ids);
-    const positions = await boundaryPositions(routes, 1);
-    const probabilities = Array.from(await routes[0].p.toArray());
-    for (const r of routes) r.chunks.dispose();
-    return { text, boundaries: positions.map((stage) => stage[0]), probabilities };
-  }));
-}
-
-/** The text with boundaries marked: '|' before a stage-1 chunk, '‖' before a stage-2 one (byte offsets). */
-export function markChunks(chunked: ChunkedText): string {
-  const bytes = new TextEncoder().encode(chunked.text);
-  const stage1 = new Set(chunked.boundaries[0] ?? []);
-  const stage2 = new Set(chunked.boundaries[1] ?? []);
-  const parts: string[] = [];
-  let from = 0;
-  const decoder = new TextDecoder();
-  for (let t = 1; t <= bytes.length; t++) {
-    if (t === bytes.length || stage1.has(t) || stage2.has(t)) {
-      parts.push(decoder.decode(bytes.subarray(from, t)));
-      if (t < bytes.length) parts.push(stage2.has(t) ? '‖' : '|');
-      from = t;
-    }
-  }
-  return parts.join('');
-}
 
 export async function chunks(p: Parsed): Promise<number> {
   const dir = checkpointFlag('chunks', p);

@@ -142,17 +142,35 @@ export async function readManifest(dir: string): Promise<Manifest> {
     if (!(await exists(fs, dir))) throw new CheckpointError(`${dir}: no such checkpoint directory`);
     throw new CheckpointError(`${dir}: not a checkpoint directory (no ${MANIFEST})`);
   }
-  let manifest: Manifest;
+  let text: string;
   try {
-    manifest = JSON.parse(await fs.readFile(file, 'utf8'));
+    text = await fs.readFile(file, 'utf8');
   } catch (error) {
     throw new CheckpointError(`${file}: unreadable (${(error as Error).message})`);
   }
-  if (manifest?.format !== FORMAT || typeof manifest.step !== 'number' || typeof manifest.files !== 'object' || !manifest.files) {
-    throw new CheckpointError(`${file}: not a Hiero checkpoint manifest`);
+  return parseManifest(text, file);
+}
+
+/** A manifest's text, checked (any platform). */
+export function parseManifest(text: string, origin: string): Manifest {
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(text);
+  } catch (error) {
+    throw new CheckpointError(`${origin}: unreadable (${(error as Error).message})`);
   }
-  if (manifest.version > VERSION) throw new CheckpointError(`${file}: written by a newer Hiero (format version ${manifest.version}); update Hiero to read it`);
+  if (manifest?.format !== FORMAT || typeof manifest.step !== 'number' || typeof manifest.files !== 'object' || !manifest.files) {
+    throw new CheckpointError(`${origin}: not a Hiero checkpoint manifest`);
+  }
+  if (manifest.version > VERSION) throw new CheckpointError(`${origin}: written by a newer Hiero (format version ${manifest.version}); update Hiero to read it`);
   return manifest;
+}
+
+/** Checks a file's bytes against its manifest entry (size, SHA-256), naming the file when they differ. */
+export async function verifyEntry(bytes: Uint8Array, entry: ManifestEntry, origin: string): Promise<Uint8Array> {
+  if (bytes.byteLength !== entry.bytes) throw new CheckpointError(`${origin}: damaged (${bytes.byteLength} bytes, the manifest says ${entry.bytes})`);
+  if ((await sha256(bytes)) !== entry.sha256) throw new CheckpointError(`${origin}: damaged (its SHA-256 does not match the manifest's)`);
+  return bytes;
 }
 
 async function legacyManifest(dir: string): Promise<Manifest> {
@@ -185,23 +203,78 @@ export async function readCheckpointFile(dir: string, manifest: Manifest, role: 
     throw new CheckpointError(`${file}: missing or unreadable (${(error as Error).message.split('\n')[0]})`);
   }
   if (manifest.legacy) return bytes;
-  if (bytes.byteLength !== entry.bytes) {
-    throw new CheckpointError(`${file}: damaged (${bytes.byteLength} bytes, the manifest says ${entry.bytes})`);
-  }
-  if ((await sha256(bytes)) !== entry.sha256) throw new CheckpointError(`${file}: damaged (its SHA-256 does not match the manifest's)`);
-  return bytes;
+  return verifyEntry(bytes, entry, file);
 }
 
 /** A verified safetensors file of a checkpoint, decoded; its recorded step must be the manifest's. */
 export async function readCheckpointTensors(dir: string, manifest: Manifest, role: string): Promise<DecodedCheckpoint> {
   const bytes = await readCheckpointFile(dir, manifest, role);
-  const file = `${dir}/${manifest.files[role].file}`;
+  return decodeAtStep(bytes, `${dir}/${manifest.files[role].file}`, manifest.step);
+}
+
+function decodeAtStep(bytes: Uint8Array, file: string, step: number): DecodedCheckpoint {
   const decoded = decodeSafetensors(bytes, file);
   const recorded = decoded.metadata.step;
-  if (recorded !== undefined && Number(recorded) !== manifest.step) {
-    throw new CheckpointError(`${file}: holds step ${recorded}, but the checkpoint is at step ${manifest.step}`);
+  if (recorded !== undefined && Number(recorded) !== step) {
+    throw new CheckpointError(`${file}: holds step ${recorded}, but the checkpoint is at step ${step}`);
   }
   return decoded;
+}
+
+/** Where a model's weights come from: a checkpoint directory (by URL or path) or a safetensors file (bytes, URL or path). */
+export type WeightsSource = { url: string } | { path: string } | { bytes: ArrayBuffer | Uint8Array; name?: string };
+
+export interface LoadedWeights {
+  decoded: DecodedCheckpoint;
+  /** The checkpoint's step and kind when it came with a manifest. */
+  step: number | null;
+  kind: string | null;
+  /** Where it came from, for messages. */
+  origin: string;
+}
+
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new CheckpointError(`${url}: cannot fetch (${(error as Error).message})`);
+  }
+  if (!response.ok) throw new CheckpointError(`${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/**
+ * The weights of a checkpoint from anywhere (browser or Node): a directory's weights file, verified against its
+ * manifest, or a single safetensors file. Every problem is a CheckpointError naming the source.
+ */
+export async function readWeights(source: WeightsSource): Promise<LoadedWeights> {
+  if ('bytes' in source) {
+    const origin = source.name ?? 'the uploaded checkpoint';
+    const bytes = source.bytes instanceof Uint8Array ? source.bytes : new Uint8Array(source.bytes);
+    return { decoded: decodeSafetensors(bytes, origin), step: null, kind: null, origin };
+  }
+  if ('path' in source) {
+    const { fs } = await node();
+    let isDirectory = false;
+    try {
+      isDirectory = (await fs.stat(source.path)).isDirectory();
+    } catch {
+      throw new CheckpointError(`${source.path}: no such checkpoint`);
+    }
+    if (!isDirectory) return { decoded: decodeSafetensors(await fs.readFile(source.path), source.path), step: null, kind: null, origin: source.path };
+    const manifest = await readManifest(source.path);
+    return { decoded: await readCheckpointTensors(source.path, manifest, 'weights'), step: manifest.step, kind: manifest.kind, origin: source.path };
+  }
+  const url = source.url;
+  if (/\.safetensors($|\?)/.test(url)) return { decoded: decodeSafetensors(await fetchBytes(url), url), step: null, kind: null, origin: url };
+  const base = url.endsWith('/') ? url : url.endsWith(MANIFEST) ? url.slice(0, -MANIFEST.length) : `${url}/`;
+  const manifest = parseManifest(new TextDecoder().decode(await fetchBytes(`${base}${MANIFEST}`)), `${base}${MANIFEST}`);
+  const entry = manifest.files.weights;
+  if (!entry) throw new CheckpointError(`${base}: this checkpoint has no weights file`);
+  const file = `${base}${entry.file}`;
+  const bytes = await verifyEntry(await fetchBytes(file), entry, file);
+  return { decoded: decodeAtStep(bytes, file, manifest.step), step: manifest.step, kind: manifest.kind, origin: base };
 }
 
 /** A verified JSON file of a checkpoint, parsed. */
