@@ -72,7 +72,7 @@ describe('hiero command line: mistakes are named before any work starts', () => 
     expect(output.join('\n')).toMatch(/usage: hiero solve/);
     expect(await main(['--help'])).toBe(0);
     expect(await main([])).toBe(2);
-    expect(output.join('\n')).toMatch(/train\s+Trains HRM or TRM/);
+    expect(output.join('\n')).toMatch(/train\s+Trains a model/);
   });
 });
 

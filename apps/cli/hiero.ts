@@ -5,7 +5,7 @@
 import { describeAdapter, init, shutdown } from '../../engine/index.ts';
 import { closest, help, parse, reportError, UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { demo, demoSpec } from './demo.ts';
-import { evalSpec, evaluate, solve, solveSpec, train, trainSpec } from './hrm.ts';
+import { evalSpec, evaluate, exportSpec, exportWeights, solve, solveSpec, train, trainSpec } from './hrm.ts';
 import { chunks, chunksSpec, generate, generateSpec, trainText } from './text.ts';
 import { readManifest } from '../../engine/index.ts';
 
@@ -33,6 +33,7 @@ export const COMMANDS: Record<string, Command> = {
   solve: { spec: solveSpec, run: solve },
   generate: { spec: generateSpec, run: generate },
   chunks: { spec: chunksSpec, run: chunks },
+  export: { spec: exportSpec, run: exportWeights },
   demo: { spec: demoSpec, run: demo },
   info: {
     spec: infoSpec,

@@ -4,20 +4,23 @@
 // diverging run stops with a named error and saves nothing.
 
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import {
-  init, manualSeed, memory, NonFiniteError, readManifest, readScalars, sync, type Tensor,
+  init, manualSeed, memory, NonFiniteError, readCheckpointFile, readManifest, readScalars, saveCheckpoint, sync, type Tensor,
 } from '../../engine/index.ts';
 import { evaluatePuzzles } from '../../model/hrm-train.ts';
 import {
   evaluateArcTasks, loadModel, loadTask, presetConfig, solveWithModel, TrainingSession, type Preset,
 } from '../../model/hrm-session.ts';
 import { PuzzleError } from '../../model/tasks/common.ts';
-import { toBatch } from '../../model/tasks/datasets.ts';
+import { toBatch, tokensToSudoku } from '../../model/tasks/datasets.ts';
+import { formatSudoku, specForCells } from '../../model/tasks/sudoku.ts';
+import { IGNORE } from '../../model/hrm-train.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { checkOutput, freshDirectory, printAdapter } from './output.ts';
 
-const TASK_HELP = 'sudoku-4x4, sudoku-6x6, sudoku-9x9, maze-N (N odd, >= 7) or arc:DIR';
-const TASK_PATTERN = /^(sudoku-(4x4|6x6|9x9)|maze-\d+|arc:.+)$/;
+const TASK_HELP = 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR';
+const TASK_PATTERN = /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+)$/;
 
 /** Options that define a new run's model and data: a resumed run keeps its own. */
 const MODEL_OPTIONS = ['task', 'preset', 'lr', 'weight-decay', 'train', 'test', 'max-segments', 'cycles', 'hidden', 'positions', 'seed', 'loss', 'optimizer', 'ema', 'batch'] as const;
@@ -82,11 +85,11 @@ export const evalSpec: CommandSpec = {
 
 export const solveSpec: CommandSpec = {
   name: 'solve',
-  summary: 'Runs a trained model on one puzzle and prints its answer: a Sudoku as digits with "." for blanks\n(rows may be separated by spaces), or a maze as rows of # . S G (the path is printed as *). The puzzle comes\nas arguments or on standard input.',
+  summary: 'Runs a trained model on one puzzle and prints its answer: a Sudoku as digits with "." for blanks\n(rows may be separated by spaces), or a maze as rows of # . S G (the path is printed as *). The puzzle comes\nas arguments or on standard input. Without --checkpoint, 4×4 and 6×6 Sudoku use the solvers shipped in\nmodel/checkpoints.',
   positionals: '[PUZZLE ...]',
   maxPositionals: 1000,
   options: {
-    checkpoint: { type: 'string', help: 'the checkpoint directory (required)', value: 'DIR' },
+    checkpoint: { type: 'string', help: 'the checkpoint directory (default: the shipped solver for the puzzle\'s size)', value: 'DIR' },
     segments: { type: 'integer', min: 1, max: 256, help: 'segments to run (default: the model\'s M_max)' },
   },
 };
@@ -187,6 +190,7 @@ export async function train(p: Parsed): Promise<number> {
   const start = performance.now();
   const first = state.step;
   const tty = process.stdout.isTTY;
+  let lastEvaluation: Awaited<ReturnType<TrainingSession['evaluate']>> | null = null;
   const save = async () => {
     await session.monitor.assertFinite(); // never save weights from a run that went non-finite
     await session.save(out);
@@ -213,6 +217,7 @@ export async function train(p: Parsed): Promise<number> {
       if (s % evalEvery === 0 || last || interrupts.requested) {
         if (!interrupts.requested) {
           const r = await session.evaluate({ segments: state.config.haltMaxSteps });
+          lastEvaluation = r;
           const segs = r.exactBySegment.length;
           const msg = `  held-out after step ${state.step}: cell ${pct(r.cellBySegment[segs - 1])}, exact ${pct(r.exactBySegment[segs - 1])} (per segment: ${r.exactBySegment.map(pct).join(' ')})`;
           if (tty) process.stdout.write(`\n${msg}\n`);
@@ -238,8 +243,25 @@ export async function train(p: Parsed): Promise<number> {
     `trained ${done} steps in ${seconds.toFixed(0)} s (${((done * state.batch) / seconds).toFixed(1)} samples/s); peak GPU memory held ` +
       `${mib(memory().peakBytes)} MiB (${mib(memory().peakInUseBytes)} MiB in live tensors); checkpoint: ${out} (step ${state.step})`,
   );
+  if (lastEvaluation) showSolvedExample(session, lastEvaluation.predictions);
   session.dispose();
   return interrupts.requested ? 130 : 0;
+}
+
+/** Prints one held-out Sudoku the model solved, beside the model's answer: what training achieved, shown. */
+function showSolvedExample(session: TrainingSession, predictions: Int32Array[]): void {
+  const sudoku = /^sudoku-(\d)x\d/.exec(session.state.task);
+  if (!sudoku) return;
+  const spec = specForCells(Number(sudoku[1]) ** 2);
+  const index = session.task.heldOut.findIndex((ex, i) => predictions[i]?.every((t, j) => ex.labels[j] === IGNORE || t === ex.labels[j]));
+  if (index < 0) {
+    console.log('no held-out puzzle is solved yet');
+    return;
+  }
+  const puzzle = formatSudoku(tokensToSudoku(session.task.heldOut[index].inputs), spec).split('\n');
+  const answer = formatSudoku(tokensToSudoku(predictions[index]), spec).split('\n');
+  console.log(`a held-out puzzle it solves (held-out #${index + 1}):`);
+  puzzle.forEach((line, i) => console.log(`  ${line.padEnd(puzzle[0].length)}   ${i === Math.floor(puzzle.length / 2) ? '->' : '  '}   ${answer[i]}`));
 }
 
 function checkpointOf(spec: CommandSpec, p: Parsed): string {
@@ -275,13 +297,33 @@ export async function evaluate(p: Parsed): Promise<number> {
   return 0;
 }
 
+/** The solvers that come with the project (model/checkpoints), by Sudoku size: `hiero solve` works right after clone. */
+export const SHIPPED_SOLVERS: Record<number, string> = {
+  16: fileURLToPath(new URL('../../model/checkpoints/sudoku-4x4', import.meta.url)),
+  36: fileURLToPath(new URL('../../model/checkpoints/sudoku-6x6', import.meta.url)),
+};
+
+/** The shipped solver for a Sudoku given as text (its size from the number of cells), or a usage error. */
+function shippedSolverFor(text: string): string {
+  const cells = text.replace(/[\s|+\-]/g, '').length;
+  const dir = SHIPPED_SOLVERS[cells];
+  if (!dir) {
+    const what = /[#SG]/.test(text) ? 'mazes' : `puzzles of ${cells} cells`;
+    throw new UsageError(`solve: no solver for ${what} ships with Hiero (4×4 and 6×6 Sudoku do); train one and give --checkpoint DIR`);
+  }
+  return dir;
+}
+
 export async function solve(p: Parsed): Promise<number> {
-  const dir = checkpointOf(solveSpec, p);
+  const given = p.values.checkpoint as string | undefined;
+  const raw = p.positionals.length > 0 ? null : readFileSync(0, 'utf8');
+  const dir = given ?? shippedSolverFor(raw ?? p.positionals.join(''));
   await readManifest(dir);
   await init();
   const { model, state } = await loadModel(dir);
+  if (!given) console.log(`(the shipped ${state.task} solver, model/checkpoints)`);
   // Sudoku digits may come as several arguments; a maze's rows are lines (one argument each, or stdin as it is).
-  const text = p.positionals.length > 0 ? p.positionals.join(state.task.startsWith('maze-') ? '\n' : ' ') : readFileSync(0, 'utf8');
+  const text = raw ?? p.positionals.join(state.task.startsWith('maze-') ? '\n' : ' ');
   const result = await solveWithModel(model, state.task, text, { segments: p.values.segments as number | undefined });
   console.log(result.answer);
   const halt = result.haltSegment === null ? 'the Q head never chose to halt' : `the Q head halts after segment ${result.haltSegment}`;
@@ -291,5 +333,29 @@ export async function solve(p: Parsed): Promise<number> {
       : `not solved: no segment of ${result.segments} got it right (the answer above is the last segment's); ${halt}`,
   );
   model.dispose();
+  return 0;
+}
+
+export const exportSpec: CommandSpec = {
+  name: 'export',
+  summary: 'Writes a weights-only copy of a checkpoint (no optimiser state: a fraction of the size), for shipping a\nsolver or serving a model. It evaluates, solves and generates like the original; it cannot be resumed.',
+  positionals: '',
+  options: {
+    checkpoint: { type: 'string', help: 'the checkpoint to copy (required)', value: 'DIR' },
+    out: { type: 'string', help: 'the new checkpoint directory (required)', value: 'DIR' },
+    force: { type: 'boolean', help: 'replace a checkpoint in --out' },
+  },
+};
+
+export async function exportWeights(p: Parsed): Promise<number> {
+  const from = checkpointOf(exportSpec, p);
+  const out = p.values.out as string | undefined;
+  if (!out) throw new UsageError('export: give --out DIR for the weights-only copy');
+  const manifest = await readManifest(from);
+  if (!manifest.files.weights) throw new UsageError(`export: ${from} has no weights file`);
+  await checkOutput(out, Boolean(p.values.force));
+  const bytes = await readCheckpointFile(from, manifest, 'weights');
+  const written = await saveCheckpoint(out, manifest.kind, manifest.step, [{ role: 'weights', extension: 'safetensors', bytes }]);
+  console.log(`wrote ${out}: the weights of ${from} at step ${written.step} (${(bytes.byteLength / 1024).toFixed(0)} KiB)`);
   return 0;
 }

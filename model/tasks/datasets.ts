@@ -41,14 +41,20 @@ export function mazeExample(ex: MazeExample): TokenExample {
   return { inputs: [...ex.maze], labels: [...ex.solution], puzzleId: 0 };
 }
 
-/** Distinct generated Sudoku puzzles, split into training and held-out sets (no puzzle in both). */
+/**
+ * Distinct generated Sudoku puzzles, split into training and held-out sets (no puzzle in both). With `minGuesses`,
+ * only puzzles whose solution takes at least that many backtracking guesses (search effort) are kept: a hard split.
+ */
 export function sudokuSplit(spec: SudokuSpec, train: number, test: number, seed: number, options: { minGuesses?: number } = {}): { train: SudokuExample[]; test: SudokuExample[] } {
   const random = new Random(seed);
   const seen = new Set<string>();
   const all: SudokuExample[] = [];
   let tries = 0;
-  while (all.length < train + test && tries++ < 50 * (train + test)) {
+  const hard = options.minGuesses ?? 0;
+  const budget = (hard > 0 ? 2000 : 50) * (train + test);
+  while (all.length < train + test && tries++ < budget) {
     const ex = generateSudoku(spec, random, { minGuesses: options.minGuesses, attempts: 1 });
+    if (ex.guesses < hard) continue;
     const key = ex.puzzle.join('');
     if (seen.has(key)) continue;
     seen.add(key);
