@@ -59,6 +59,25 @@ describe('memory', () => {
   });
 });
 
+describe('memory: every op result belongs to its scope', () => {
+  it('matmul frees its result with the scope on each path: 2-D, folded [.., k] @ [k, n], batched', async () => {
+    const w = randn([8, 4], { requiresGrad: true, seed: 1 });
+    const wBatched = randn([2, 8, 4], { requiresGrad: true, seed: 2 });
+    const cases = [[randn([6, 8]), w], [randn([2, 3, 8]), w], [randn([2, 6, 8]), wBatched]] as const;
+    await sync();
+    const before = memory().inUseBytes;
+    for (const [x, b] of cases) {
+      scope(() => {
+        x.matmul(b); // recorded for backward, never run
+      });
+      scope(() => x.matmul(b).sum().backward());
+      b.grad?.dispose();
+      b.grad = null;
+      expect(memory().inUseBytes, `matmul ${x.shape.join('×')} @ ${b.shape.join('×')}`).toBe(before);
+    }
+  });
+});
+
 describe('memory of the paper-size HRM', () => {
   // One ACT step of the paper configuration (27M parameters, N = T = 2, 4 + 4 layers) at batch 1, run for real on
   // the suite's adapter. The analytic budget (segmentMemoryBudget: parameters, gradients and AdamW moments, what the

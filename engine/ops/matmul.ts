@@ -191,7 +191,8 @@ function matmulFolded(a: Tensor, b: Tensor): Tensor {
   if (!flat) return matmulRaw(a, b);
   const out2d = matmulRaw(flat, b);
   flat.dispose();
-  const out = out2d.viewAs([...a.shape.slice(0, -1), b.shape[1]], contiguousStrides([...a.shape.slice(0, -1), b.shape[1]]), 0, false);
+  // Tracked like matmulRaw's result: the caller's scope owns it either way.
+  const out = out2d.viewAs([...a.shape.slice(0, -1), b.shape[1]], contiguousStrides([...a.shape.slice(0, -1), b.shape[1]]), 0, true);
   out2d.dispose();
   return out;
 }
