@@ -35,3 +35,11 @@ export function shutdown(): void {
   current?.destroy();
   current = null;
 }
+
+/**
+ * Why the device was lost (a driver reset, the GPU process crashing, the GPU removed), or null while it works. A lost
+ * device stays lost: shutdown() and init() open a new one, on which tensors must be made again.
+ */
+export function deviceLost(): string | null {
+  return current?.lostReason ?? null;
+}

@@ -125,6 +125,22 @@ async function fileExists(path: string): Promise<boolean> {
   return fs.existsSync(path);
 }
 
+/**
+ * Node worker threads get a copy of process.env that native code never reads, so a worker cannot point the Vulkan
+ * loader at SwiftShader by itself. Called on the main thread before a worker starts: when the worker's search would
+ * need the fallback (no Vulkan GPU driver installed, or mode 'software'), the real environment names SwiftShader.
+ */
+export async function prepareWorkerDrivers(mode?: DeviceOptions['adapter']): Promise<void> {
+  const env = nodeEnv();
+  if (!env) return;
+  const chosen = mode ?? ((env.HIERO_ADAPTER as DeviceOptions['adapter']) || 'auto');
+  env.XDG_RUNTIME_DIR ??= '/tmp';
+  if (env.VK_ICD_FILENAMES || chosen === 'hardware' || chosen === 'null') return;
+  if ((chosen === 'software' || !(await vulkanDriversPresent(env))) && (await fileExists(SWIFTSHADER_ICD))) {
+    env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  }
+}
+
 export async function acquireDevice(options: DeviceOptions = {}): Promise<AcquiredDevice> {
   const mode = options.adapter ?? ((nodeEnv()?.HIERO_ADAPTER as DeviceOptions['adapter']) || 'auto');
   const request: GPURequestAdapterOptions = { powerPreference: options.powerPreference ?? 'high-performance' };

@@ -115,6 +115,8 @@ export class Runtime {
   private pendingChecks: Promise<void>[] = [];
   private failure: HieroError | null = null;
   private lost = false;
+  /** Why the device was lost (its reason and message), once it has been. */
+  lostReason: string | null = null;
   private profile: KernelProfile | null = null;
   private profileQueries: GPUQuerySet | null = null;
   private profileLabels: string[] = [];
@@ -138,6 +140,7 @@ export class Runtime {
     });
     this.device.lost.then((info) => {
       this.lost = true;
+      this.lostReason = info.message ? `${info.reason}: ${info.message}` : String(info.reason);
       if (info.reason !== 'destroyed') {
         this.failure ??= new GPUExecutionError(
           `GPU device lost (${info.reason}): ${info.message}. Last kernels: ${this.recentLabels()}`,

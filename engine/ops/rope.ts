@@ -29,12 +29,16 @@ interface Table {
   values: Tensor;
 }
 
-// One table per (rotary channels, base), grown to the longest sequence seen. Computed once in float64.
-const tables = new Map<string, Table>();
+// One table per (rotary channels, base), grown to the longest sequence seen. Computed once in float64. Tables
+// belong to the device they were made on: after shutdown() and init() (a lost device re-created), new ones are made.
+const tablesByRuntime = new WeakMap<object, Map<string, Table>>();
 
 /** The cos/sin table of `rotary` rotating channels for at least `positions` positions (shared with attention). */
 export function ropeTable(rotary: number, base: number, positions: number): Tensor {
   const key = `${rotary}:${base}`;
+  const rt = runtime();
+  let tables = tablesByRuntime.get(rt);
+  if (!tables) tablesByRuntime.set(rt, (tables = new Map()));
   const cached = tables.get(key);
   if (cached && cached.positions >= positions && !cached.values.disposed) return cached.values;
   cached?.values.dispose();
