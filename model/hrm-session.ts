@@ -7,13 +7,14 @@
 //   session   JSON: task, model config, step, seeds, RNG states
 
 import {
-  AdamAtan2, AdamW, assign, CheckpointError, clone, getRandomState, SignSGDRows, keep, noGrad, NonFiniteMonitor,
+  AdamAtan2, AdamW, assign, CheckpointError, clone, getRandomState, manualSeed, SignSGDRows, keep, noGrad, NonFiniteMonitor,
   readCheckpointJson, readCheckpointTensors, readManifest, readScalars, saveCheckpoint, scope, serializeTensors, setRandomState, tensor,
   type HostTensor,
   type Manifest, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource, type StepMetrics } from './hrm-train.ts';
 import { HRM, HRM_PAPER, TRM_PAPER, type HRMConfig } from './hrm.ts';
+import { modelFromWeights } from './registry.ts';
 import {
   applyArcAugmentation, ARC_VOCAB, decodeArcGrid, encodeArcGrid, loadArcDirectory, randomArcAugmentation,
   voteOnPredictions, type ArcAugmentation, type ArcTask,
@@ -107,6 +108,50 @@ export interface SessionState {
   ema?: number;
   sourceRandom: number;
   engineRandom: [number, number];
+}
+
+/** What a new training run is made of (the CLI's train options and the playground's train request). */
+export interface NewSessionOptions {
+  variant: 'hrm' | 'trm';
+  task: string;
+  preset: Preset;
+  seed: number;
+  train: number;
+  test: number;
+  batch: number;
+  /** Defaults: 1e-2 for tiny/small, 1e-4 for paper. */
+  lr?: number;
+  warmup?: number;
+  /** Defaults: 0.1, paper 1. */
+  weightDecay?: number;
+  loss?: 'softmax' | 'stablemax';
+  /** Defaults: adamw, paper adam-atan2. */
+  optimizer?: 'adamw' | 'adam-atan2';
+  /** Defaults: none for HRM, 0.999 for TRM (as its reference code). */
+  ema?: number;
+  /** Overrides of the preset's model. */
+  maxSegments?: number;
+  cycles?: number;
+  hidden?: number;
+  positions?: 'rope' | 'learned';
+}
+
+/** A new training run: the preset's model with the given overrides, its task's puzzles, fresh weights from the seed. */
+export async function createSession(o: NewSessionOptions): Promise<TrainingSession> {
+  manualSeed(o.seed);
+  const probe = await loadTask(o.task, { train: 1, test: 0, seed: o.seed });
+  const config = presetConfig(o.variant, o.preset, probe.vocab, probe.seqLen, probe.puzzleIds);
+  if (o.maxSegments !== undefined) config.haltMaxSteps = o.maxSegments;
+  if (o.cycles !== undefined) config.hCycles = config.lCycles = o.cycles;
+  if (o.hidden !== undefined) config.hidden = o.hidden;
+  if (o.positions !== undefined) config.positions = o.positions;
+  const paper = o.preset === 'paper';
+  return TrainingSession.create({
+    task: o.task, config, seed: o.seed, trainCount: o.train, testCount: o.test,
+    lr: o.lr ?? (paper ? 1e-4 : 1e-2), warmup: o.warmup, weightDecay: o.weightDecay ?? (paper ? 1 : 0.1),
+    batch: o.batch, loss: o.loss ?? 'softmax', optimizer: o.optimizer ?? (paper ? 'adam-atan2' : 'adamw'),
+    ema: o.ema ?? (o.variant === 'trm' ? 0.999 : undefined),
+  });
 }
 
 export class TrainingSession {
@@ -222,15 +267,22 @@ export class TrainingSession {
     return session;
   }
 
+  /**
+   * The weights file: what eval, solve and the inference worker load. It holds the weight average when there is one
+   * (the trained weights then go to the training file), with the config, task, step and held-out split as metadata.
+   */
+  async weightsFile(): Promise<Uint8Array> {
+    const heldOut = JSON.stringify({ seed: this.state.seed, train: this.state.trainCount, test: this.state.testCount } satisfies HeldOutSplit);
+    const evaluated = new Map([...this.model.stateDict(), ...this.ema]);
+    return serializeTensors(evaluated, { model: 'hrm', config: JSON.stringify(this.state.config), task: this.state.task, step: String(this.state.step), heldOut });
+  }
+
   /** Saves the session into `dir` as one unit (engine/io/checkpoint.ts); `hooks` interrupt it in tests. */
   async save(dir: string, hooks?: SaveHooks): Promise<Manifest> {
     this.state.sourceRandom = this.task.source.random.state;
     this.state.engineRandom = getRandomState();
     const step = String(this.state.step);
-    const heldOut = JSON.stringify({ seed: this.state.seed, train: this.state.trainCount, test: this.state.testCount } satisfies HeldOutSplit);
-    // What eval and solve should see: the weight average when there is one (the trained weights go to `training`).
-    const evaluated = new Map([...this.model.stateDict(), ...this.ema]);
-    const weights = await serializeTensors(evaluated, { model: 'hrm', config: JSON.stringify(this.state.config), task: this.state.task, step, heldOut });
+    const weights = await this.weightsFile();
     const training = await serializeTensors([
       ...this.optimizer.stateTensors(this.model.namedParameters()),
       ...this.trainer.stateTensors(),
@@ -350,25 +402,27 @@ export interface CheckpointInfo {
  */
 export async function loadModel(dir: string): Promise<{ model: HRM; state: CheckpointInfo }> {
   const manifest = await readHrmManifest(dir);
-  const decoded = await readCheckpointTensors(dir, manifest, 'weights');
-  let info: CheckpointInfo;
-  try {
-    info = { task: decoded.metadata.task, config: JSON.parse(decoded.metadata.config), step: manifest.step, heldOut: JSON.parse(decoded.metadata.heldOut) };
-    if (!info.task || typeof info.config !== 'object') throw new Error('incomplete');
-  } catch {
+  let decoded = await readCheckpointTensors(dir, manifest, 'weights');
+  const { metadata } = decoded;
+  if (!metadata.task || !metadata.config || !metadata.heldOut) {
     // Directories from before manifests keep these only in the session record.
     const session = await readSession(dir, manifest);
-    info = { task: session.task, config: session.config, step: session.step, heldOut: { seed: session.seed, train: session.trainCount, test: session.testCount } };
+    const heldOut: HeldOutSplit = { seed: session.seed, train: session.trainCount, test: session.testCount };
+    decoded = { ...decoded, metadata: { ...metadata, model: 'hrm', task: session.task, config: JSON.stringify(session.config), heldOut: JSON.stringify(heldOut) } };
   }
-  const config = info.config;
-  const model = new HRM(config);
-  const tensors = uploadAll(decoded.tensors);
+  const loaded = modelFromWeights(decoded, dir);
+  if (loaded.kind !== 'hrm') {
+    loaded.model.dispose();
+    throw new CheckpointError(`${dir}: holds a ${loaded.kind} model, not an HRM/TRM one`);
+  }
+  let heldOut: HeldOutSplit;
   try {
-    model.loadStateDict(tensors);
-  } finally {
-    for (const t of tensors.values()) t.dispose();
+    heldOut = JSON.parse(decoded.metadata.heldOut);
+  } catch {
+    loaded.model.dispose();
+    throw new CheckpointError(`${dir}: the weights' held-out split record is not valid JSON`);
   }
-  return { model, state: info };
+  return { model: loaded.model, state: { task: loaded.task, config: loaded.config, step: manifest.step, heldOut } };
 }
 
 /** One segment's view of a puzzle: what the model answers after it, how sure it is, and what its Q head says. */

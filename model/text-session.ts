@@ -12,6 +12,7 @@ import {
 } from '../engine/index.ts';
 import { atWordBoundary, loadCorpus, type Corpus } from './data/corpus.ts';
 import { boundaryPositions, HNET_PRESETS, HNetLM, type HNetConfig, type HNetPreset } from './hnet.ts';
+import { modelFromWeights } from './registry.ts';
 import { TransformerLM, type TransformerConfig } from './transformer.ts';
 
 export type TextModelKind = 'hnet' | 'transformer';
@@ -248,17 +249,12 @@ async function loadWeights(model: AnyModel, dir: string, manifest: Manifest): Pr
 /** The model of a checkpoint, for generate and chunks (weights only). */
 export async function loadTextModel(dir: string): Promise<{ model: AnyModel; kind: TextModelKind; step: number }> {
   const manifest = await readTextManifest(dir);
-  const decoded = await readCheckpointTensors(dir, manifest, 'weights');
-  const kind = decoded.metadata.model as TextModelKind;
-  if (kind !== 'hnet' && kind !== 'transformer') throw new CheckpointError(`${dir}: the weights do not say which model they are`);
-  const model = buildModel(kind, JSON.parse(decoded.metadata.config));
-  const tensors = upload(decoded.tensors);
-  try {
-    model.loadStateDict(tensors);
-  } finally {
-    for (const t of tensors.values()) t.dispose();
+  const loaded = modelFromWeights(await readCheckpointTensors(dir, manifest, 'weights'), dir);
+  if (loaded.kind === 'hrm') {
+    loaded.model.dispose();
+    throw new CheckpointError(`${dir}: the weights are an HRM's, not a language model's`);
   }
-  return { model, kind, step: manifest.step };
+  return { model: loaded.model, kind: loaded.kind, step: manifest.step };
 }
 
 /** See TextSession.evaluate. */

@@ -6,11 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  init, manualSeed, memory, NonFiniteError, readCheckpointFile, readManifest, readScalars, saveCheckpoint, sync, type Tensor,
+  init, memory, NonFiniteError, readCheckpointFile, readManifest, readScalars, saveCheckpoint, sync, type Tensor,
 } from '../../engine/index.ts';
 import { evaluatePuzzles } from '../../model/hrm-train.ts';
 import {
-  evaluateArcTasks, loadModel, loadTask, presetConfig, solveWithModel, TrainingSession, type Preset,
+  createSession, evaluateArcTasks, loadModel, loadTask, solveWithModel, TrainingSession, type NewSessionOptions, type Preset,
 } from '../../model/hrm-session.ts';
 import { PuzzleError } from '../../model/tasks/common.ts';
 import { toBatch, tokensToSudoku } from '../../model/tasks/datasets.ts';
@@ -23,11 +23,11 @@ const TASK_HELP = 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (
 const TASK_PATTERN = /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+)$/;
 
 /** Options that define a new run's model and data: a resumed run keeps its own. */
-const MODEL_OPTIONS = ['task', 'preset', 'lr', 'weight-decay', 'train', 'test', 'max-segments', 'cycles', 'hidden', 'positions', 'seed', 'loss', 'optimizer', 'ema', 'batch'] as const;
+const MODEL_OPTIONS = ['task', 'preset', 'lr', 'warmup', 'weight-decay', 'train', 'test', 'max-segments', 'cycles', 'hidden', 'positions', 'seed', 'loss', 'optimizer', 'ema', 'batch'] as const;
 
 /** Flags that only one family of models takes (the other family refuses them by name). */
 export const PUZZLE_ONLY = ['task', 'train', 'test', 'max-segments', 'cycles', 'hidden', 'positions', 'loss', 'optimizer', 'ema'] as const;
-export const TEXT_ONLY = ['corpus', 'seq', 'warmup'] as const;
+export const TEXT_ONLY = ['corpus', 'seq'] as const;
 
 export const trainSpec: CommandSpec = {
   name: 'train',
@@ -45,7 +45,7 @@ export const trainSpec: CommandSpec = {
     batch: { type: 'integer', min: 1, max: 65536, help: 'puzzles (hrm/trm, default 64) or text windows (hnet/transformer, default 8) per step' },
     seq: { type: 'integer', min: 8, max: 65536, help: 'hnet/transformer: bytes per window (default: 128 tiny, 512 otherwise)' },
     lr: { type: 'number', min: 0, exclusiveMin: true, max: 10, help: 'peak learning rate (default: 1e-2 hrm tiny/small, 1e-4 paper; 3e-3 hnet/transformer tiny, 1e-3 small)' },
-    warmup: { type: 'integer', min: 0, max: 1e9, help: 'hnet/transformer: learning-rate warm-up steps (default steps/20)' },
+    warmup: { type: 'integer', min: 0, max: 1e9, help: 'learning-rate warm-up steps (default: none for hrm/trm, steps/20 for hnet/transformer)' },
     'weight-decay': { type: 'number', min: 0, max: 10, help: 'decoupled weight decay (default: 0.1, hrm paper 1)' },
     train: { type: 'integer', min: 1, max: 1e7, help: 'hrm/trm: distinct training puzzles, augmented on the fly (default 500)' },
     test: { type: 'integer', min: 1, max: 1e6, help: 'hrm/trm: held-out puzzles (default 100)' },
@@ -156,26 +156,21 @@ export async function train(p: Parsed): Promise<number> {
     session = await TrainingSession.resume(resumeFrom);
     console.log(`resumed ${session.state.task} at step ${session.state.step}`);
   } else {
-    const seed = v.seed as number;
-    manualSeed(seed);
-    const taskName = v.task as string;
     const preset = v.preset as Preset;
-    const probe = await loadTask(taskName, { train: 1, test: 0, seed });
-    const config = presetConfig(variant as 'hrm' | 'trm', preset, probe.vocab, probe.seqLen, probe.puzzleIds);
-    if (v['max-segments'] !== undefined) config.haltMaxSteps = v['max-segments'] as number;
-    if (v.cycles !== undefined) config.hCycles = config.lCycles = v.cycles as number;
-    if (v.hidden !== undefined) config.hidden = v.hidden as number;
-    if (v.positions !== undefined) config.positions = v.positions as 'rope' | 'learned';
-    if (config.hidden % config.heads !== 0) throw new UsageError(`train --hidden: ${config.hidden} is not a multiple of the preset's ${config.heads} attention heads`);
-    session = await TrainingSession.create({
-      task: taskName, config, seed, trainCount: v.train as number, testCount: v.test as number,
-      lr: (v.lr as number | undefined) ?? (preset === 'paper' ? 1e-4 : 1e-2),
-      weightDecay: (v['weight-decay'] as number | undefined) ?? (preset === 'paper' ? 1 : 0.1),
-      batch: v.batch as number, loss: v.loss as 'softmax' | 'stablemax',
-      optimizer: (v.optimizer as 'adamw' | 'adam-atan2' | undefined) ?? (preset === 'paper' ? 'adam-atan2' : 'adamw'),
-      // TRM evaluates an exponential moving average of its weights (0.999), as its reference code does.
-      ema: (v.ema as number | undefined) ?? (variant === 'trm' ? 0.999 : undefined),
-    });
+    const overrides = { maxSegments: v['max-segments'], cycles: v.cycles, hidden: v.hidden, positions: v.positions };
+    try {
+      session = await createSession({
+        variant: variant as 'hrm' | 'trm', task: v.task as string, preset, seed: v.seed as number,
+        train: v.train as number, test: v.test as number, batch: v.batch as number,
+        lr: v.lr as number | undefined, warmup: v.warmup as number | undefined, weightDecay: v['weight-decay'] as number | undefined,
+        loss: v.loss as 'softmax' | 'stablemax', optimizer: v.optimizer as 'adamw' | 'adam-atan2' | undefined, ema: v.ema as number | undefined,
+        ...(overrides as Partial<NewSessionOptions>),
+      });
+    } catch (error) {
+      // The model's own check, phrased as the option that caused it.
+      if (/hidden size \d+ is not divisible/.test((error as Error).message)) throw new UsageError(`train --hidden: ${(error as Error).message}`);
+      throw error;
+    }
   }
   const { model, state } = session;
   const steps = v.steps as number;
