@@ -1,0 +1,444 @@
+// The inference worker's service: the object a Web Worker or a Node worker thread exposes through comlink
+// (apps/worker/worker.ts), which apps reach through apps/worker/client.ts. Tests: test/worker.test.ts (Node) and
+// test/web.test.ts (the browser, through the playground).
+//
+// One model at a time. Requests run one after another in the order they arrive; a request that fails rejects with
+// a named error and the next one runs as usual. A training run (the playground's) is not one long request: each of
+// its steps is queued like any other request, so a puzzle can be solved between two steps, and a paused run holds
+// nothing up. A lost GPU device fails the request that met it (DeviceLostError) and is re-created, with the model
+// reloaded from the host copy of its weights that the service keeps for that purpose.
+
+import {
+  decodeSafetensors, deviceLost, encodeSafetensors, GPUExecutionError, HieroError, init, isInitialised, memory,
+  readScalars, readWeights, runtime, shutdown, type AdapterReport, type DecodedCheckpoint, type DeviceOptions, type Tensor,
+} from '../../engine/index.ts';
+import { chunkText, HNetLM } from '../../model/hnet.ts';
+import { createSession, solveWithModel, type TrainingSession } from '../../model/hrm-session.ts';
+import { modelFromWeights, type LoadedModel } from '../../model/registry.ts';
+import { generateText } from '../../model/text-generate.ts';
+import { quickBenchmark, type QuickResult } from '../../bench/quick.ts';
+import type {
+  AdapterInfo, ChunkedTextResult, CheckpointSource, GenerateRequest, GeneratedText, ModelInfo, SolveResult, TrainProgress,
+  TrainRequest, TrainResult, WorkerStatus,
+} from './protocol.ts';
+
+/** A request cancelled by its caller (an AbortSignal): the conventional name, so `error.name === 'AbortError'` works. */
+export class AbortError extends HieroError {
+  override name = 'AbortError';
+}
+
+/** The GPU device was lost during a request; the worker opened a new one (send the request again). */
+export class DeviceLostError extends GPUExecutionError {
+  override name = 'DeviceLostError';
+}
+
+/** A request the worker cannot serve in its present state (no model loaded, a model of another kind, training). */
+export class WorkerStateError extends HieroError {
+  override name = 'WorkerStateError';
+}
+
+/** A request's arguments are malformed (a missing prompt, a byte count out of range, ...). */
+export class RequestError extends HieroError {
+  override name = 'RequestError';
+}
+
+interface Request {
+  id: string;
+  what: string;
+  cancelled: boolean;
+}
+
+interface Training {
+  session: TrainingSession;
+  request: Request;
+  paused: boolean;
+  stopRequested: boolean;
+  resume: (() => void) | null;
+}
+
+/** The weights behind the loaded model, on the host: what export returns and what recovery reloads. */
+interface HostWeights {
+  decoded: DecodedCheckpoint;
+  origin: string;
+  step: number | null;
+}
+
+const LIMITS_SHOWN = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension'];
+
+export class HieroService {
+  private loaded: LoadedModel | null = null;
+  private weights: HostWeights | null = null;
+  private training: Training | null = null;
+  private readonly requests = new Map<string, Request>();
+  private tail: Promise<unknown> = Promise.resolve();
+  private counter = 0;
+  private disposed = false;
+  private recoveries = 0;
+  private lastLoss: string | null = null;
+  private deviceLostListener: ((reason: string) => unknown) | null = null;
+
+  constructor(private readonly deviceOptions: DeviceOptions = {}) {}
+
+  // -------------------------------------------------------------------------------------------------------------
+  // The queue
+
+  private enqueue<T>(what: string, requestId: string | undefined, work: (request: Request) => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new WorkerStateError(`${what}: this worker has been disposed; create a new one`));
+    const id = requestId ?? `auto-${++this.counter}`;
+    if (this.requests.has(id)) return Promise.reject(new RequestError(`${what}: request id '${id}' is already in use`));
+    const request: Request = { id, what, cancelled: false };
+    this.requests.set(id, request);
+    const run = async (): Promise<T> => {
+      try {
+        if (this.disposed) throw new WorkerStateError(`${what}: this worker was disposed before the request ran`);
+        if (request.cancelled) throw new AbortError(`${what}: cancelled before it started`);
+        await this.ensureDevice();
+        return await work(request);
+      } catch (error) {
+        throw await this.explain(error, what);
+      } finally {
+        this.requests.delete(id);
+      }
+    };
+    const result = this.tail.then(run, run);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Cancels a queued or running request (a running one stops at its next read-back). Unknown ids are ignored. */
+  cancel(requestId: string): void {
+    const request = this.requests.get(requestId);
+    if (request) request.cancelled = true;
+    if (this.training?.request.id === requestId) {
+      this.training.request.cancelled = true;
+      this.resumeTraining();
+    }
+  }
+
+  /** Called with the reason whenever the GPU device is lost (the worker re-creates it by itself). */
+  onDeviceLost(listener: ((reason: string) => unknown) | null): void {
+    this.deviceLostListener = listener;
+  }
+
+  private async ensureDevice(): Promise<void> {
+    if (!isInitialised()) await init(this.deviceOptions);
+    const lost = deviceLost();
+    if (lost) await this.recover(lost);
+  }
+
+  /** A new device, and the model rebuilt on it from the host weights. Tensors of the lost device are dropped, not freed. */
+  private async recover(reason: string): Promise<void> {
+    this.recoveries++;
+    this.lastLoss = reason;
+    this.loaded = null;
+    this.training = null;
+    shutdown();
+    await init(this.deviceOptions);
+    if (this.weights) this.loaded = modelFromWeights(this.weights.decoded, this.weights.origin);
+    try {
+      await this.deviceLostListener?.(reason);
+    } catch {
+      // A listener that throws (or a closed page's proxy) must not stop the worker.
+    }
+  }
+
+  /** The error a caller sees: a lost device is recovered from first and named as such. */
+  private async explain(error: unknown, what: string): Promise<Error> {
+    const lost = isInitialised() ? deviceLost() : null;
+    if (lost) {
+      await this.recover(lost);
+      const reloaded = this.loaded ? ' and reloaded the model' : '';
+      return new DeviceLostError(`${what}: the GPU device was lost (${lost}); the worker opened a new one${reloaded}. Send the request again.`);
+    }
+    if (error instanceof Error) return error;
+    return new HieroError(`${what}: ${String(error)}`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Requests
+
+  /** The adapter the worker runs on (opening the device if it is not open yet). */
+  adapter(requestId?: string): Promise<AdapterInfo> {
+    return this.enqueue('adapter', requestId, async () => adapterInfo(runtime().report));
+  }
+
+  /** Loads a checkpoint (a directory or safetensors file by URL or path, or its bytes), replacing the model. */
+  load(source: CheckpointSource, requestId?: string): Promise<ModelInfo> {
+    return this.enqueue('load', requestId, async () => {
+      if (this.training) throw new WorkerStateError('load: a training run is in progress in this worker; stop it first');
+      if (!source || typeof source !== 'object' || !('url' in source || 'path' in source || 'bytes' in source)) {
+        throw new RequestError('load: give { url }, { path } or { bytes } (a checkpoint directory or a safetensors file)');
+      }
+      const weights = await readWeights(source);
+      const loaded = modelFromWeights(weights.decoded, weights.origin);
+      this.replaceModel(loaded, { decoded: weights.decoded, origin: weights.origin, step: weights.step ?? stepOf(weights.decoded) });
+      return this.describe();
+    });
+  }
+
+  /** What is loaded, or null. */
+  model(requestId?: string): Promise<ModelInfo | null> {
+    return this.enqueue('model', requestId, async () => (this.loaded ? this.describe() : null));
+  }
+
+  /** Runs the HRM on one puzzle (text: Sudoku digits with '.' for blanks, or a maze), every segment's answer shown. */
+  solve(puzzle: string, options: { segments?: number } = {}, requestId?: string): Promise<SolveResult> {
+    return this.enqueue('solve', requestId, async () => {
+      if (typeof puzzle !== 'string' || puzzle.trim() === '') throw new RequestError('solve: give the puzzle as text (Sudoku digits with "." for blanks, or a maze)');
+      const loaded = this.require('solve', 'hrm');
+      const run = () => solveWithModel(loaded.model, loaded.task, puzzle, { segments: options.segments });
+      return this.training ? this.training.session.withAveragedWeights(run) : run();
+    });
+  }
+
+  /**
+   * Continues a prompt with the loaded H-Net or byte Transformer, handing each piece of new bytes to onChunk as it is
+   * read from the GPU. A cancelled request stops at its next read-back and rejects with AbortError.
+   */
+  generate(prompt: string | Uint8Array, options: GenerateRequest = {}, onChunk?: (bytes: Uint8Array) => unknown, requestId?: string): Promise<GeneratedText> {
+    return this.enqueue('generate', requestId, async (request) => {
+      const loaded = this.require('generate', 'hnet', 'transformer');
+      const bytes = typeof prompt === 'string' ? new TextEncoder().encode(prompt) : prompt instanceof Uint8Array ? prompt : null;
+      if (!bytes) throw new RequestError('generate: the prompt must be a string or a Uint8Array of bytes');
+      if (bytes.length === 0) throw new RequestError('generate: the prompt is empty; give at least one byte');
+      const count = options.bytes ?? 100;
+      checkNumber('generate: bytes', count, { integer: true, min: 1, max: 1_000_000 });
+      if (options.temperature !== undefined) checkNumber('generate: temperature', options.temperature, { min: 0, max: 100 });
+      if (options.topK !== undefined) checkNumber('generate: topK', options.topK, { integer: true, min: 0, max: 256 });
+      if (options.seed !== undefined) checkNumber('generate: seed', options.seed, { integer: true, min: 0, max: 2 ** 32 - 1 });
+      const deliveries: Promise<unknown>[] = [];
+      const [out] = await generateText(loaded.model as HNetLM, [bytes], {
+        count, temperature: options.temperature, topK: options.topK, seed: options.seed, chunk: options.chunk,
+        // Calls through a comlink proxy are messages on one port: they arrive in the order they are sent.
+        onBytes: (_row, fresh) => {
+          if (onChunk) deliveries.push(Promise.resolve(onChunk(fresh)).catch(() => undefined));
+        },
+        cancelled: () => request.cancelled,
+      });
+      await Promise.all(deliveries);
+      if (request.cancelled) throw new AbortError(`generate: cancelled after ${out.length} of ${count} bytes`);
+      return { text: new TextDecoder().decode(out), bytes: out };
+    });
+  }
+
+  /** H-Net: where each stage puts chunk boundaries in a text, and stage 1's boundary probabilities. */
+  chunks(text: string, requestId?: string): Promise<ChunkedTextResult> {
+    return this.enqueue('chunks', requestId, async () => {
+      if (typeof text !== 'string' || text.length === 0) throw new RequestError('chunks: give a non-empty text');
+      const loaded = this.require('chunks', 'hnet');
+      return chunkText(loaded.model as HNetLM, text);
+    });
+  }
+
+  /** The loaded model's weights as a safetensors file (with its config in the metadata), transferable. */
+  exportWeights(requestId?: string): Promise<Uint8Array> {
+    return this.enqueue('exportWeights', requestId, async () => {
+      if (this.training) return this.training.session.weightsFile();
+      if (!this.weights) throw new WorkerStateError('exportWeights: no model is loaded');
+      return encodeSafetensors(this.weights.decoded.tensors, this.weights.decoded.metadata);
+    });
+  }
+
+  /** The playground's quick benchmark (copy, FMA, matmul, scan), each result handed to onResult as it comes. */
+  benchmark(options: { size?: 'tiny' | 'quick' } = {}, onResult?: (r: QuickResult) => unknown, requestId?: string): Promise<QuickResult[]> {
+    return this.enqueue('benchmark', requestId, () => quickBenchmark({ size: options.size, onResult: onResult ? async (r) => void (await onResult(r)) : undefined }));
+  }
+
+  /** GPU memory the worker holds now (bytes in live tensors; all it holds, pool included), training, device losses. */
+  status(requestId?: string): Promise<WorkerStatus> {
+    return this.enqueue('status', requestId, async () => {
+      const m = memory();
+      return { inUseBytes: m.inUseBytes, heldBytes: m.totalBytes, training: this.training !== null, paused: this.training?.paused ?? false, deviceRecoveries: this.recoveries, lastDeviceLoss: this.lastLoss };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Training (the playground: a tiny HRM on generated Sudoku, in the visitor's browser)
+
+  /**
+   * Trains a new HRM; the trained model replaces the loaded one. Progress goes to onProgress every few steps and at
+   * every held-out evaluation. pause(), resume() and stop() steer it; stop() and cancel() keep what was learned.
+   */
+  async train(request: TrainRequest, onProgress?: (p: TrainProgress) => unknown, requestId?: string): Promise<TrainResult> {
+    const steps = request.steps ?? 300;
+    const evalEvery = request.evalEvery ?? 50;
+    const progressEvery = request.progressEvery ?? 5;
+    const task = request.task ?? 'sudoku-4x4';
+    const session = await this.enqueue('train', requestId === undefined ? undefined : `${requestId}:setup`, async () => {
+      if (this.training) throw new WorkerStateError('train: a training run is already in progress in this worker');
+      if (task !== 'sudoku-4x4' && task !== 'sudoku-6x6') throw new RequestError(`train: the worker trains sudoku-4x4 or sudoku-6x6, not '${task}'`);
+      checkNumber('train: steps', steps, { integer: true, min: 1, max: 1e6 });
+      checkNumber('train: evalEvery', evalEvery, { integer: true, min: 1, max: 1e6 });
+      checkNumber('train: progressEvery', progressEvery, { integer: true, min: 1, max: 1e6 });
+      if (request.hidden !== undefined) checkNumber('train: hidden', request.hidden, { integer: true, min: 8, max: 1024 });
+      if (request.batch !== undefined) checkNumber('train: batch', request.batch, { integer: true, min: 1, max: 4096 });
+      if (request.lr !== undefined) checkNumber('train: lr', request.lr, { min: 1e-7, max: 1 });
+      // The settings of `npm start`, which reach ~90 % exact held-out 4×4 Sudoku in 500 steps (README).
+      return createSession({
+        variant: 'hrm', task, preset: 'tiny', seed: request.seed ?? 1, train: request.train ?? 1000, test: request.test ?? 200,
+        batch: request.batch ?? 64, lr: request.lr ?? 1e-2, hidden: request.hidden, cycles: 1, maxSegments: 2,
+      });
+    });
+    const id = requestId ?? `train-${++this.counter}`;
+    const training: Training = { session, request: { id, what: 'train', cancelled: false }, paused: false, stopRequested: false, resume: null };
+    this.training = training;
+    this.replaceModel({ kind: 'hrm', model: session.model, task, config: session.state.config }, null);
+    let done = 0;
+    let activeMs = 0; // time spent stepping: a pause does not count against samples/s
+    let last: TrainProgress | null = null;
+    try {
+      for (let s = 1; s <= steps; s++) {
+        if (training.paused) await new Promise<void>((resolve) => (training.resume = resolve));
+        if (training.stopRequested || training.request.cancelled || this.training !== training) break;
+        const began = performance.now();
+        const progress = await this.enqueue('train', undefined, async () => {
+          if (this.training !== training) throw new WorkerStateError('train: the training run ended (the device was lost or the worker disposed)');
+          const m = session.step();
+          done++;
+          try {
+            const report = s % progressEvery === 0 || s === 1 || s === steps;
+            const evaluate = s % evalEvery === 0 || s === steps;
+            if (!report && !evaluate) return null;
+            const [loss, cells, exact, halted] = await readScalars([m.loss, m.tokenAccuracy, m.exactCorrect, m.halted]);
+            await session.monitor.assertFinite();
+            const seconds = (activeMs + performance.now() - began) / 1000;
+            const p: TrainProgress = {
+              step: session.state.step, steps, loss, samplesPerSecond: (done * session.state.batch) / Math.max(seconds, 1e-6),
+              ...(halted > 0 ? { trainCell: cells, trainExact: exact } : {}),
+            };
+            if (evaluate) {
+              const r = await session.evaluate({ segments: session.state.config.haltMaxSteps });
+              const lastSegment = r.exactBySegment.length - 1;
+              Object.assign(p, { cell: r.cellBySegment[lastSegment], exact: r.exactBySegment[lastSegment], exactBySegment: r.exactBySegment });
+            }
+            return p;
+          } finally {
+            for (const t of Object.values(m) as Tensor[]) t.dispose();
+          }
+        });
+        activeMs += performance.now() - began;
+        if (progress) {
+          last = progress;
+          await onProgress?.(progress);
+        }
+      }
+      // The trained weights, kept on the host: for export and for a device recovery.
+      const bytes = await this.enqueue('train', undefined, () => session.weightsFile());
+      const decoded = decodeSafetensors(bytes, 'the trained model');
+      return await this.enqueue('train', undefined, async () => {
+        const loaded = modelFromWeights(decoded, 'the trained model');
+        this.training = null;
+        session.dispose();
+        this.replaceModel(loaded, { decoded, origin: 'the trained model', step: session.state.step });
+        const stopped = training.stopRequested || training.request.cancelled;
+        return { steps: done, stopped, last, model: this.describe() };
+      });
+    } catch (error) {
+      if (this.training === training) {
+        this.training = null;
+        this.loaded = null;
+        session.dispose();
+      }
+      throw error;
+    }
+  }
+
+  /** Pauses the training run after its current step. */
+  pause(): void {
+    if (this.training) this.training.paused = true;
+  }
+
+  resume(): void {
+    this.resumeTraining();
+  }
+
+  /** Ends the training run after its current step; what it learned becomes the loaded model. */
+  stop(): void {
+    if (!this.training) return;
+    this.training.stopRequested = true;
+    this.resumeTraining();
+  }
+
+  private resumeTraining(): void {
+    const training = this.training;
+    if (!training) return;
+    training.paused = false;
+    training.resume?.();
+    training.resume = null;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** Releases the model and the GPU device. Requests already queued are refused; the worker cannot be used again. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    for (const request of this.requests.values()) request.cancelled = true;
+    this.stop();
+    await this.tail;
+    this.disposed = true;
+    this.loaded?.model.dispose();
+    this.loaded = null;
+    this.weights = null;
+    if (isInitialised()) shutdown();
+  }
+
+  /** Tests only: loses the GPU device as a driver reset would (WebGPU's device.destroy()). */
+  loseDeviceForTesting(): void {
+    runtime().device.destroy();
+  }
+
+  private require<K extends LoadedModel['kind']>(what: string, ...kinds: K[]): Extract<LoadedModel, { kind: K }> {
+    if (!this.loaded) throw new WorkerStateError(`${what}: no model is loaded; call load(checkpoint) first`);
+    if (!(kinds as string[]).includes(this.loaded.kind)) {
+      const wanted = kinds.map((k) => (k === 'hrm' ? 'an HRM/TRM' : k === 'hnet' ? 'an H-Net' : 'a byte Transformer')).join(' or ');
+      throw new WorkerStateError(`${what}: needs ${wanted} checkpoint; the loaded model is ${articled(this.loaded.kind)}`);
+    }
+    return this.loaded as Extract<LoadedModel, { kind: K }>;
+  }
+
+  private replaceModel(loaded: LoadedModel, weights: HostWeights | null): void {
+    if (this.loaded && this.loaded.model !== loaded.model) this.loaded.model.dispose();
+    this.loaded = loaded;
+    this.weights = weights;
+  }
+
+  private describe(): ModelInfo {
+    const loaded = this.loaded!;
+    const parameters = loaded.model.parameterCount();
+    const step = this.training ? this.training.session.state.step : (this.weights?.step ?? null);
+    if (loaded.kind === 'hrm') {
+      const c = loaded.config;
+      return {
+        kind: 'hrm', parameters, step, task: loaded.task, segments: c.haltMaxSteps,
+        description: `${c.variant.toUpperCase()} for ${loaded.task}: hidden ${c.hidden}, ${c.hLayers}+${c.lLayers} layers, N=${c.hCycles} T=${c.lCycles}, up to ${c.haltMaxSteps} segments, ${parameters.toLocaleString('en')} parameters`,
+      };
+    }
+    if (loaded.kind === 'hnet') {
+      const c = loaded.config;
+      return { kind: 'hnet', parameters, step, stages: c.widths.length - 1, description: `H-Net, ${c.widths.length - 1} chunking stage(s), widths ${c.widths.join('/')}, ${parameters.toLocaleString('en')} parameters` };
+    }
+    const c = loaded.config;
+    return { kind: 'transformer', parameters, step, description: `byte Transformer, ${c.layers} layers of width ${c.dim}, ${parameters.toLocaleString('en')} parameters` };
+  }
+}
+
+function articled(kind: LoadedModel['kind']): string {
+  return kind === 'hrm' ? 'an HRM' : kind === 'hnet' ? 'an H-Net' : 'a byte Transformer';
+}
+
+function stepOf(decoded: DecodedCheckpoint): number | null {
+  const step = Number(decoded.metadata.step);
+  return decoded.metadata.step !== undefined && Number.isFinite(step) ? step : null;
+}
+
+function checkNumber(what: string, value: unknown, range: { integer?: boolean; min: number; max: number }): void {
+  const ok = typeof value === 'number' && Number.isFinite(value) && (!range.integer || Number.isInteger(value)) && value >= range.min && value <= range.max;
+  if (!ok) throw new RequestError(`${what} must be ${range.integer ? 'a whole number' : 'a number'} from ${range.min} to ${range.max}, got ${JSON.stringify(value)}`);
+}
+
+export function adapterInfo(report: AdapterReport): AdapterInfo {
+  const limits: Record<string, number> = {};
+  for (const name of LIMITS_SHOWN) if (report.limits[name] !== undefined) limits[name] = report.limits[name];
+  const name = [report.vendor, report.architecture, report.device, report.description].filter((s) => s && s !== 'unknown').join(' ');
+  return { name: name || 'unknown adapter', runtime: report.runtime, software: report.software, limits, features: report.features };
+}
