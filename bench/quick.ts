@@ -26,7 +26,8 @@ export async function quickBenchmark(options: { size?: 'tiny' | 'quick'; onResul
   };
   const reps = 3;
   const limits = await measureLimits(sizes.copyElements, sizes.fmaInvocations, reps);
-  await emit({ name: 'copy bandwidth', shape: `${((sizes.copyElements * 4) / 2 ** 20).toFixed(0)} MiB`, value: limits.copyGBs, unit: 'GB/s', ms: limits.copy.medianMs });
+  const copied = sizes.copyElements * 4;
+  await emit({ name: 'copy bandwidth', shape: copied >= 2 ** 20 ? `${copied / 2 ** 20} MiB` : `${copied / 1024} KiB`, value: limits.copyGBs, unit: 'GB/s', ms: limits.copy.medianMs });
   await emit({ name: 'FMA peak', shape: `${sizes.fmaInvocations} threads`, value: limits.fmaGflops, unit: 'GFLOP/s', ms: limits.fma.medianMs });
   for (const kernel of ['matmul', 'scan']) {
     for (const row of await kernelRows(sizes, limits, reps, (name) => name === kernel)) {

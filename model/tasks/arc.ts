@@ -69,7 +69,8 @@ export function parseArcTask(source: string | unknown, name = 'task'): ArcTask {
 
 /** Loads every *.json task in a directory (Node). */
 export async function loadArcDirectory(dir: string): Promise<ArcTask[]> {
-  const { readdir, readFile } = await import('node:fs/promises');
+  const fsModule = 'node:fs/promises'; // computed: browser bundles (the playground's worker) never follow it
+  const { readdir, readFile } = (await import(/* @vite-ignore */ fsModule)) as typeof import('node:fs/promises');
   const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
   return Promise.all(files.map(async (f) => parseArcTask(await readFile(`${dir}/${f}`, 'utf8'), f.replace(/\.json$/, ''))));
 }

@@ -1,0 +1,235 @@
+// The HRM Sudoku page: solve with the shipped solvers (or an uploaded or freshly trained model) and watch the model
+// think, segment by segment; train a tiny HRM in the browser with live plots, pause, resume, download.
+
+import { Random } from '../../../model/tasks/common.ts';
+import { generateSudoku, solveSudoku, SUDOKU, validateSudoku, type SudokuSpec } from '../../../model/tasks/sudoku.ts';
+import type { HieroWorker, ModelInfo, SolveResult, TrainProgress } from '../../worker/client.ts';
+import { filePicker, h, LineChart, modelDescription, Notice, numberField, percent, withNotice } from '../ui.ts';
+
+type Task = 'sudoku-4x4' | 'sudoku-6x6';
+const SPECS: Record<Task, SudokuSpec> = { 'sudoku-4x4': SUDOKU['4x4'], 'sudoku-6x6': SUDOKU['6x6'] };
+const SHIPPED: Record<Task, string> = { 'sudoku-4x4': 'checkpoints/sudoku-4x4/', 'sudoku-6x6': 'checkpoints/sudoku-6x6/' };
+
+export interface Page {
+  element: HTMLElement;
+  /** Called the first time the page is shown. */
+  start(): void;
+}
+
+export function sudokuPage(hiero: HieroWorker): Page {
+  let model: ModelInfo | null = null;
+  let task: Task = 'sudoku-4x4';
+  let training = false;
+  const random = new Random(Date.now() >>> 0);
+
+  // --- the model ------------------------------------------------------------------------------------------------
+  const modelLine = h('p', { class: 'model-line', 'data-testid': 'sudoku-model' }, 'no model loaded');
+  const modelNotice = new Notice();
+  const describe = (info: ModelInfo | null, origin: string) => {
+    model = info;
+    modelLine.textContent = info ? modelDescription(info, origin) : 'no model loaded';
+    if (info?.task && info.task in SPECS && info.task !== task) {
+      task = info.task as Task;
+      newPuzzle();
+    }
+  };
+  const loadShipped = (which: Task) => withNotice(modelNotice, `loading the shipped ${which} solver…`, async () => {
+    describe(await hiero.load({ url: new URL(SHIPPED[which], document.baseURI).href }), `shipped ${which} solver`);
+  });
+  const upload = filePicker('.safetensors', (file) => withNotice(modelNotice, `loading ${file.name}…`, async () => {
+    describe(await hiero.load({ bytes: await file.arrayBuffer(), name: file.name }), file.name);
+  }));
+  const download = async () => {
+    try {
+      const bytes = await hiero.exportWeights();
+      const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
+      const link = h('a', { href: url, download: `hiero-hrm-${model?.task ?? 'sudoku'}.safetensors` });
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (error) {
+      modelNotice.error(error);
+    }
+  };
+  const modelPanel = h('section', { class: 'panel' },
+    h('h2', {}, 'Model'),
+    modelLine,
+    h('div', { class: 'row' },
+      h('button', { onclick: () => void loadShipped('sudoku-4x4') }, 'Shipped 4×4 solver'),
+      h('button', { onclick: () => void loadShipped('sudoku-6x6') }, 'Shipped 6×6 solver'),
+      h('button', { onclick: upload.open }, 'Upload .safetensors…'),
+      h('button', { onclick: () => void download() }, 'Download checkpoint'),
+      upload.input),
+    modelNotice.element);
+
+  // --- the puzzle and the model thinking ----------------------------------------------------------------------
+  const board = h('div', { class: 'board', 'data-testid': 'puzzle' });
+  let cells: HTMLInputElement[] = [];
+  let given: number[] = [];
+  const buildBoard = (values: number[]) => {
+    const spec = SPECS[task];
+    board.replaceChildren();
+    board.style.setProperty('--size', String(spec.size));
+    cells = values.map((v, i) => {
+      const input = h('input', { class: boxClass(spec, i), inputmode: 'numeric', maxlength: 1, value: v ? String(v) : '', 'aria-label': `row ${Math.floor(i / spec.size) + 1} column ${(i % spec.size) + 1}` });
+      input.addEventListener('input', () => {
+        input.value = input.value.replace(new RegExp(`[^1-${spec.size}]`, 'g'), '').slice(-1);
+      });
+      board.append(input);
+      return input;
+    });
+    given = values;
+  };
+  const newPuzzle = () => buildBoard(generateSudoku(SPECS[task], random, { attempts: 1 }).puzzle);
+  const readBoard = () => cells.map((c) => (c.value ? Number(c.value) : 0));
+
+  const segmentsField = numberField('segments', 4, { min: 1, max: 16 });
+  const thinking = h('div', { class: 'segments', 'data-testid': 'segments' });
+  const summary = h('p', { class: 'summary', 'data-testid': 'solve-summary' });
+  const solveNotice = new Notice();
+  let shown = 0; // invalidates an animation still running when a new answer arrives
+  const solve = async () => {
+    const puzzle = readBoard();
+    const spec = SPECS[task];
+    try {
+      validateSudoku(puzzle, spec);
+    } catch (error) {
+      solveNotice.error(error);
+      return;
+    }
+    const solution = solveSudoku(puzzle, spec, 1).solutions[0] ?? null;
+    solveNotice.info('thinking…');
+    try {
+      const result = await hiero.solve(puzzle.map((v) => (v ? String(v) : '.')).join(''), { segments: segmentsField.value() });
+      solveNotice.clear();
+      showThinking(result, puzzle, solution, spec, ++shown);
+    } catch (error) {
+      solveNotice.error(error);
+    }
+  };
+  const showThinking = (result: SolveResult, puzzle: number[], solution: number[] | null, spec: SudokuSpec, token: number) => {
+    thinking.replaceChildren();
+    summary.textContent = '';
+    result.views.forEach((view, m) => {
+      // One segment at a time, as the model went: the grid, each cell's confidence, the Q head's values.
+      setTimeout(() => {
+        if (token !== shown) return;
+        const grid = h('div', { class: 'mini-board' });
+        grid.style.setProperty('--size', String(spec.size));
+        view.cells.forEach((digit, i) => {
+          const isGiven = puzzle[i] !== 0;
+          const wrong = !isGiven && solution !== null && solution[i] !== digit;
+          const cell = h('span', { class: `${boxClass(spec, i)}${isGiven ? ' given' : ''}${wrong ? ' wrong' : ''}`, title: isGiven ? 'given' : `confidence ${percent(view.confidence[i])}` }, String(digit));
+          if (!isGiven) cell.style.setProperty('--confidence', view.confidence[i].toFixed(3));
+          grid.append(cell);
+        });
+        const halts = result.haltSegment === m + 1;
+        thinking.append(h('figure', { class: `segment${halts ? ' halts' : ''}${view.valid ? ' valid' : ''}`, 'data-testid': 'segment' },
+          grid,
+          h('figcaption', {},
+            h('strong', {}, `segment ${m + 1}`), view.valid ? h('span', { class: 'badge ok' }, 'right') : null, halts ? h('span', { class: 'badge halt' }, 'halts here') : null,
+            h('br'), `Q halt ${view.qHalt.toFixed(2)} · continue ${view.qContinue.toFixed(2)}`)));
+        if (m === result.views.length - 1) {
+          const right = result.firstValidSegment === null ? `no segment's answer is right in ${result.segments}` : `first right at segment ${result.firstValidSegment}`;
+          const halt = result.haltSegment === null ? 'the Q head never chose to halt' : `the Q head halts after segment ${result.haltSegment}`;
+          summary.textContent = `${right}; ${halt}.`;
+        }
+      }, 250 * m);
+    });
+  };
+  const solvePanel = h('section', { class: 'panel' },
+    h('h2', {}, 'Watch it think'),
+    h('p', { class: 'hint' }, 'Type digits into the grid (blank cells are for the model), or take a new generated puzzle. Every segment is one pass of the high-level module over its low-level cycles; the shading is the model\'s confidence in each digit, red digits are wrong, and the Q head decides where to stop.'),
+    h('div', { class: 'row' },
+      h('button', { onclick: newPuzzle }, 'New puzzle'),
+      h('button', { onclick: () => buildBoard(new Array(SPECS[task].size ** 2).fill(0)) }, 'Clear'),
+      h('button', { onclick: () => buildBoard(given) }, 'Reset'),
+      segmentsField.element,
+      h('button', { class: 'primary', onclick: () => void solve(), 'data-testid': 'solve' }, 'Solve')),
+    h('div', { class: 'solve-area' }, board, h('div', { class: 'thinking' }, thinking, summary)),
+    solveNotice.element);
+
+  // --- training in the browser --------------------------------------------------------------------------------
+  const taskSelect = h('select', {}, h('option', { value: 'sudoku-4x4' }, '4×4 Sudoku'), h('option', { value: 'sudoku-6x6' }, '6×6 Sudoku'));
+  const steps = numberField('steps', 300, { min: 1, max: 100000 });
+  const batch = numberField('batch', 64, { min: 1, max: 1024 });
+  const lr = numberField('learning rate', 0.01, { min: 0.0001, max: 1, step: 0.0001 });
+  const hidden = numberField('hidden', 32, { min: 8, max: 256, step: 8 });
+  const evalEvery = numberField('evaluate every', 25, { min: 1, max: 10000 });
+  const trainButton = h('button', { class: 'primary', 'data-testid': 'train' }, 'Train');
+  const pauseButton = h('button', { disabled: true, 'data-testid': 'pause' }, 'Pause');
+  const stopButton = h('button', { disabled: true }, 'Stop');
+  const progressLine = h('p', { class: 'progress', 'data-testid': 'train-progress' }, 'not training');
+  const trainNotice = new Notice();
+  const lossChart = new LineChart('training loss', [{ label: 'loss', color: '#c2410c' }], 'loss');
+  const accuracyChart = new LineChart('held-out accuracy', [
+    { label: 'cells', color: '#2563eb', percent: true }, { label: 'whole puzzles', color: '#059669', percent: true },
+  ], '%');
+  const speedChart = new LineChart('throughput', [{ label: 'samples/s', color: '#7c3aed' }], 'samples/s');
+  let paused = false;
+  pauseButton.addEventListener('click', async () => {
+    paused = !paused;
+    pauseButton.textContent = paused ? 'Resume' : 'Pause';
+    await (paused ? hiero.pause() : hiero.resume());
+    if (paused) progressLine.textContent += ' (paused: you can solve with the model as it is)';
+  });
+  stopButton.addEventListener('click', () => void hiero.stop());
+  trainButton.addEventListener('click', async () => {
+    if (training) return;
+    training = true;
+    paused = false;
+    trainButton.disabled = true;
+    pauseButton.disabled = stopButton.disabled = false;
+    pauseButton.textContent = 'Pause';
+    for (const chart of [lossChart, accuracyChart, speedChart]) chart.reset();
+    trainNotice.info('generating puzzles and building the model…');
+    const chosen = taskSelect.value as Task;
+    const onProgress = (p: TrainProgress) => {
+      if (p.step === 1) trainNotice.clear();
+      lossChart.add(p.step, [p.loss]);
+      speedChart.add(p.step, [p.samplesPerSecond]);
+      if (p.cell !== undefined) accuracyChart.add(p.step, [100 * p.cell, 100 * (p.exact ?? 0)]);
+      const heldOut = p.cell !== undefined ? ` · held-out cells ${percent(p.cell)}, whole puzzles ${percent(p.exact ?? 0)}` : '';
+      progressLine.textContent = `step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)} · ${p.samplesPerSecond.toFixed(1)} samples/s${heldOut}`;
+      modelLine.textContent = `training in your browser: step ${p.step} of ${p.steps}`;
+    };
+    try {
+      if (task !== chosen) {
+        task = chosen;
+        newPuzzle();
+      }
+      const result = await hiero.train({ task: chosen, steps: steps.value(), batch: batch.value(), lr: lr.value(), hidden: hidden.value(), evalEvery: evalEvery.value() }, { onProgress });
+      describe(result.model, result.stopped ? `trained here (stopped at step ${result.steps})` : 'trained here');
+      trainNotice.info(`done: ${result.steps} steps. The trained model is loaded: solve a puzzle above, or download it.`);
+    } catch (error) {
+      trainNotice.error(error);
+    } finally {
+      training = false;
+      trainButton.disabled = false;
+      pauseButton.disabled = stopButton.disabled = true;
+    }
+  });
+  const trainPanel = h('section', { class: 'panel' },
+    h('h2', {}, 'Train an HRM in your browser'),
+    h('p', { class: 'hint' }, 'A tiny HRM (2 segments, one cycle each) learns from generated puzzles on your GPU, in a worker: the page stays responsive, and you can solve with the model between steps. The defaults are those of npm start.'),
+    h('div', { class: 'row' }, h('label', { class: 'field' }, 'task', taskSelect), steps.element, batch.element, lr.element, hidden.element, evalEvery.element),
+    h('div', { class: 'row' }, trainButton, pauseButton, stopButton),
+    progressLine,
+    h('div', { class: 'charts', 'data-testid': 'charts' }, lossChart.element, accuracyChart.element, speedChart.element),
+    trainNotice.element);
+
+  newPuzzle();
+  const element = h('div', { class: 'page' }, modelPanel, solvePanel, trainPanel);
+  return {
+    element,
+    start: () => void loadShipped('sudoku-4x4'),
+  };
+}
+
+function boxClass(spec: SudokuSpec, i: number): string {
+  const r = Math.floor(i / spec.size);
+  const c = i % spec.size;
+  const edges = [];
+  if (c % spec.boxCols === spec.boxCols - 1 && c < spec.size - 1) edges.push('box-right');
+  if (r % spec.boxRows === spec.boxRows - 1 && r < spec.size - 1) edges.push('box-bottom');
+  return `cell ${edges.join(' ')}`.trim();
+}
