@@ -36,6 +36,14 @@ export function shutdown(): void {
   current = null;
 }
 
+/** shutdown() once the device's open error scopes have settled: for a worker thread that is about to end. */
+export async function shutdownQuietly(): Promise<void> {
+  const runtime = current;
+  if (!runtime) return;
+  await runtime.quiesce();
+  if (current === runtime) shutdown();
+}
+
 /**
  * Why the device was lost (a driver reset, the GPU process crashing, the GPU removed), or null while it works. A lost
  * device stays lost: shutdown() and init() open a new one, on which tensors must be made again.

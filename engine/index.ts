@@ -1,7 +1,7 @@
 // Hiero's public API.
 import './tensor-methods.ts';
 
-export { init, shutdown, runtime, isInitialised, deviceLost } from './context.ts';
+export { init, shutdown, shutdownQuietly, runtime, isInitialised, deviceLost } from './context.ts';
 export { acquireDevice, describeAdapter, NO_ADAPTER_MESSAGE, PREREQUISITES_COMMAND, SWIFTSHADER_ICD } from './device.ts';
 export type { AdapterReport, DeviceOptions } from './device.ts';
 export type { MemoryStats } from './memory.ts';

@@ -625,6 +625,24 @@ export class Runtime {
     await this.checkAssertions();
   }
 
+  /**
+   * Submits what is encoded and waits (at most `timeoutMs`) for the error scopes still open on the device, without
+   * throwing: Dawn's Node binding aborts the process if a thread ends while one of its promises is pending.
+   */
+  async quiesce(timeoutMs = 2000): Promise<void> {
+    try {
+      this.flush();
+    } catch {
+      // A lost device cannot submit; its scopes resolve on their own.
+    }
+    const checks = this.pendingChecks;
+    this.pendingChecks = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.allSettled(checks), timeout]);
+    clearTimeout(timer);
+  }
+
   private async settle(): Promise<void> {
     const checks = this.pendingChecks;
     this.pendingChecks = [];

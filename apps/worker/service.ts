@@ -10,7 +10,7 @@
 
 import {
   decodeSafetensors, deviceLost, encodeSafetensors, GPUExecutionError, HieroError, init, isInitialised, memory,
-  readScalars, readWeights, runtime, shutdown, type AdapterReport, type DecodedCheckpoint, type DeviceOptions, type Tensor,
+  readScalars, readWeights, runtime, shutdownQuietly, type AdapterReport, type DecodedCheckpoint, type DeviceOptions, type Tensor,
 } from '../../engine/index.ts';
 import { chunkText, HNetLM } from '../../model/hnet.ts';
 import { createSession, solveWithModel, type TrainingSession } from '../../model/hrm-session.ts';
@@ -132,7 +132,7 @@ export class HieroService {
     this.lastLoss = reason;
     this.loaded = null;
     this.training = null;
-    shutdown();
+    await shutdownQuietly();
     await init(this.deviceOptions);
     if (this.weights) this.loaded = modelFromWeights(this.weights.decoded, this.weights.origin);
     try {
@@ -379,7 +379,7 @@ export class HieroService {
     this.loaded?.model.dispose();
     this.loaded = null;
     this.weights = null;
-    if (isInitialised()) shutdown();
+    await shutdownQuietly();
   }
 
   /** Tests only: loses the GPU device as a driver reset would (WebGPU's device.destroy()). */
