@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  init, memory, NonFiniteError, readCheckpointFile, readManifest, readScalars, saveCheckpoint, sync, type Tensor,
+  init, memory, readCheckpointFile, readManifest, readScalars, saveCheckpoint, sync, type Tensor,
 } from '../../engine/index.ts';
 import { evaluatePuzzles } from '../../model/hrm-train.ts';
 import {
@@ -17,7 +17,7 @@ import { toBatch, tokensToSudoku } from '../../model/tasks/datasets.ts';
 import { formatSudoku, specForCells } from '../../model/tasks/sudoku.ts';
 import { IGNORE } from '../../model/hrm-train.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
-import { checkOutput, freshDirectory, printAdapter } from './output.ts';
+import { checkOutput, explainDivergence, freshDirectory, printAdapter, printBesideProgress } from './output.ts';
 
 const TASK_HELP = 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR';
 const TASK_PATTERN = /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+)$/;
@@ -215,8 +215,7 @@ export async function train(p: Parsed): Promise<number> {
           lastEvaluation = r;
           const segs = r.exactBySegment.length;
           const msg = `  held-out after step ${state.step}: cell ${pct(r.cellBySegment[segs - 1])}, exact ${pct(r.exactBySegment[segs - 1])} (per segment: ${r.exactBySegment.map(pct).join(' ')})`;
-          if (tty) process.stdout.write(`\n${msg}\n`);
-          else console.log(msg);
+          printBesideProgress(msg, tty);
         }
         await save();
       }
@@ -224,11 +223,7 @@ export async function train(p: Parsed): Promise<number> {
     }
     await sync();
   } catch (error) {
-    if (error instanceof NonFiniteError) {
-      const kept = savedStep === null ? 'nothing was saved' : `the checkpoint in ${out} (step ${savedStep}) is unchanged`;
-      throw new NonFiniteError(`${error.message}; ${kept}. Try a lower --lr.`);
-    }
-    throw error;
+    throw explainDivergence(error, out, savedStep);
   } finally {
     interrupts.dispose();
   }

@@ -1,7 +1,7 @@
 // Where a command's results go, and what it says about the adapter: shared by train, demo and the H-Net commands.
 
 import { readdir } from 'node:fs/promises';
-import { describeAdapter, isCheckpoint, readManifest, type AdapterReport } from '../../engine/index.ts';
+import { describeAdapter, isCheckpoint, NonFiniteError, readManifest, type AdapterReport } from '../../engine/index.ts';
 import { UsageError } from './args.ts';
 
 export function printAdapter(report: AdapterReport): void {
@@ -38,3 +38,16 @@ export async function checkOutput(out: string, force: boolean): Promise<void> {
   throw new UsageError(`train: ${out} is not empty and holds no checkpoint; choose another --out (or --force to write there anyway)`);
 }
 
+
+/** A line between progress-bar updates: on a terminal it must not land on the bar's own line. */
+export function printBesideProgress(message: string, tty: boolean): void {
+  if (tty) process.stdout.write(`\n${message}\n`);
+  else console.log(message);
+}
+
+/** A diverged run's error, saying which checkpoint still stands (training never saves non-finite weights). */
+export function explainDivergence(error: unknown, out: string, savedStep: number | null): unknown {
+  if (!(error instanceof NonFiniteError)) return error;
+  const kept = savedStep === null ? 'nothing was saved' : `the checkpoint in ${out} (step ${savedStep}) is unchanged`;
+  return new NonFiniteError(`${error.message}; ${kept}. Try a lower --lr.`);
+}

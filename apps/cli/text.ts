@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import {
-  init, manualSeed, memory, NonFiniteError, NonFiniteMonitor, readManifest, readScalars, sync,
+  init, manualSeed, memory, NonFiniteMonitor, readManifest, readScalars, sync,
 } from '../../engine/index.ts';
 import { atWordBoundary, loadCorpus, unigramBitsPerByte } from '../../model/data/corpus.ts';
 import { chunkText, HNET_PRESETS, HNetLM, markChunks, type HNetPreset } from '../../model/hnet.ts';
@@ -12,7 +12,7 @@ import { generateText } from '../../model/text-generate.ts';
 import { flopsPerByte, loadTextModel, TextSession, TRANSFORMER_PRESETS, type TextModelKind } from '../../model/text-session.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { Interrupts, PUZZLE_ONLY, refuseFlags } from './hrm.ts';
-import { checkOutput, freshDirectory, printAdapter } from './output.ts';
+import { checkOutput, explainDivergence, freshDirectory, printAdapter, printBesideProgress } from './output.ts';
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0);
 
@@ -103,8 +103,7 @@ export async function trainText(p: Parsed): Promise<number> {
           wordShare = e.wordBoundaryShare.map((x) => `${(100 * x).toFixed(0)}%`).join(' / ') || '-';
           const chunks = e.bytesPerChunk.length ? `, bytes per chunk ${e.bytesPerChunk.map((x) => x.toFixed(2)).join(' / ')}, boundaries at word starts or spaces ${wordShare}` : '';
           const msg = `  held-out after step ${state.step}: ${e.bitsPerByte.toFixed(3)} bits/byte over ${e.bytes} bytes${chunks}`;
-          if (tty) process.stdout.write(`\n${msg}\n`);
-          else console.log(msg);
+          printBesideProgress(msg, tty);
         }
         await save();
       }
@@ -112,11 +111,7 @@ export async function trainText(p: Parsed): Promise<number> {
     }
     await sync();
   } catch (error) {
-    if (error instanceof NonFiniteError) {
-      const kept = savedStep === null ? 'nothing was saved' : `the checkpoint in ${out} (step ${savedStep}) is unchanged`;
-      throw new NonFiniteError(`${error.message}; ${kept}. Try a lower --lr.`);
-    }
-    throw error;
+    throw explainDivergence(error, out, savedStep);
   } finally {
     interrupts.dispose();
     monitor.dispose();
