@@ -17,7 +17,7 @@ import { toBatch, tokensToSudoku } from '../../model/tasks/datasets.ts';
 import { formatSudoku, specForCells } from '../../model/tasks/sudoku.ts';
 import { IGNORE } from '../../model/hrm-train.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
-import { checkOutput, explainDivergence, freshDirectory, printAdapter, printBesideProgress } from './output.ts';
+import { checkOutput, explainDivergence, freshDirectory, mib, printAdapter, printBesideProgress, printProgress, progressBar } from './output.ts';
 
 const TASK_HELP = 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR';
 const TASK_PATTERN = /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+)$/;
@@ -95,13 +95,6 @@ export const solveSpec: CommandSpec = {
 };
 
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0);
-
-function progressBar(done: number, total: number, width = 24): string {
-  const filled = Math.round((done / total) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-}
-
 /** A UsageError for flags given that belong to another family of models. */
 export function refuseFlags(p: Parsed, flags: readonly string[], owners: string): void {
   const wrong = flags.find((name) => p.given.has(name));
@@ -204,8 +197,7 @@ export async function train(p: Parsed): Promise<number> {
         const line =
           `${progressBar(s, steps)} step ${state.step}  loss ${loss.toFixed(3)}  cells ${ofHalted(tokens, pct)}  exact ${ofHalted(exact, pct)}  ` +
           `Q ${ofHalted(q, pct)}  segments ${ofHalted(segments, (x) => x.toFixed(2))}  ${rate} samples/s  peak ${mib(memory().peakBytes)} MiB`;
-        if (tty) process.stdout.write(`\r${line}${last ? '\n' : ''}`);
-        else console.log(line);
+        printProgress(line, last, tty);
       }
       for (const t of Object.values(m) as Tensor[]) t.dispose();
       // A Ctrl-C may have arrived during the reads above: it, too, ends the run with a save.

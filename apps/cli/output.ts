@@ -51,3 +51,17 @@ export function explainDivergence(error: unknown, out: string, savedStep: number
   const kept = savedStep === null ? 'nothing was saved' : `the checkpoint in ${out} (step ${savedStep}) is unchanged`;
   return new NonFiniteError(`${error.message}; ${kept}. Try a lower --lr.`);
 }
+
+/** MiB with one decimal below 10 MiB: the progress line's memory column. */
+export const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0);
+
+export function progressBar(done: number, total: number, width = 24): string {
+  const filled = Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+/** A training progress line: redrawn in place on a terminal, one line per report in a log. */
+export function printProgress(line: string, last: boolean, tty: boolean): void {
+  if (tty) process.stdout.write(`\r${line}${last ? '\n' : ''}`);
+  else console.log(line);
+}

@@ -12,14 +12,7 @@ import { generateText } from '../../model/text-generate.ts';
 import { flopsPerByte, loadTextModel, TextSession, TRANSFORMER_PRESETS, type TextModelKind } from '../../model/text-session.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { Interrupts, PUZZLE_ONLY, refuseFlags } from './hrm.ts';
-import { checkOutput, explainDivergence, freshDirectory, printAdapter, printBesideProgress } from './output.ts';
-
-const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0);
-
-function bar(done: number, total: number, width = 24): string {
-  const filled = Math.round((done / total) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-}
+import { checkOutput, explainDivergence, freshDirectory, mib, printAdapter, printBesideProgress, printProgress, progressBar } from './output.ts';
 
 export async function trainText(p: Parsed): Promise<number> {
   refuseFlags(p, PUZZLE_ONLY, 'hrm and trm');
@@ -90,11 +83,10 @@ export async function trainText(p: Parsed): Promise<number> {
         await monitor.assertFinite();
         const perChunk = m.counts.map((c) => (state.batch * state.seq) / c.reduce((a, b) => a + b, 0));
         const seconds = (performance.now() - start) / 1000;
-        const line = `${bar(s, steps)} step ${state.step}  loss ${loss.toFixed(3)}  bits/byte ${(ce / Math.LN2).toFixed(3)}` +
+        const line = `${progressBar(s, steps)} step ${state.step}  loss ${loss.toFixed(3)}  bits/byte ${(ce / Math.LN2).toFixed(3)}` +
           (perChunk.length ? `  bytes/chunk ${perChunk.map((x) => x.toFixed(2)).join(' / ')}  at word starts ${wordShare}` : '') +
           `  ${((s * state.batch * state.seq) / seconds).toFixed(0)} bytes/s  peak ${mib(memory().peakBytes)} MiB`;
-        if (tty) process.stdout.write(`\r${line}${last ? '\n' : ''}`);
-        else console.log(line);
+        printProgress(line, last, tty);
       }
       for (const t of [m.loss, m.ce, m.ratio]) t.dispose();
       if (s % evalEvery === 0 || last || interrupts.requested) {
