@@ -9,10 +9,11 @@ import { SUDOKU } from '../model/tasks/sudoku.ts';
 import { HNET_PRESETS, type HNetLM } from '../model/hnet.ts';
 import { TextSession } from '../model/text-session.ts';
 import { generateText } from '../model/text-generate.ts';
-import { RecurrentLM, TINY_RECURRENT } from '../model/glr.ts';
+import { RecurrentLM, TINY_RECURRENT } from '../model/recurrent-lm.ts';
+import { MODEL_KINDS } from '../model/kinds/index.ts';
+import { TRANSFORMER_PRESETS } from '../model/kinds/transformer.ts';
 import { trainStep, TransformerLM } from '../model/transformer.ts';
-import { DEMO_LM } from '../apps/cli/demo.ts';
-import type { BenchRow, Sizes } from './types.ts';
+import type { BenchRow, Sizes } from '../engine/measure/types.ts';
 
 export interface WallClock {
   medianMs: number;
@@ -50,6 +51,7 @@ export async function modelRows(sizes: Sizes, reps: number, want: (name: string)
   const rows: BenchRow[] = [];
   const { modelBatch: batch, modelSeq: seq } = sizes;
   const tokens = batch * seq;
+  const DEMO_LM = TRANSFORMER_PRESETS.tiny;
   const models = [
     { name: 'Transformer LM', config: `${DEMO_LM.layers}L d${DEMO_LM.dim} h${DEMO_LM.heads}`, make: () => new TransformerLM({ ...DEMO_LM, maxSeq: seq }) },
     { name: 'HGRN LM', config: `${TINY_RECURRENT.layers}L d${TINY_RECURRENT.dim} conv${TINY_RECURRENT.convKernel}`, make: () => new RecurrentLM(TINY_RECURRENT) },
@@ -69,11 +71,10 @@ export async function modelRows(sizes: Sizes, reps: number, want: (name: string)
     }
     const infer = await wallClock(() => scope(() => void noGrad(() => model.forward(x))), reps);
     rows.push({ section: 'models', name: `${m.name} forward`, shape, ms: infer.medianMs, value: tokens / (infer.medianMs / 1000), unit: 'tokens/s', dispatches: infer.dispatches, submits: infer.submits });
-    if (model instanceof RecurrentLM) {
-      const count = Math.max(4, Math.min(32, seq));
-      const gen = await wallClock(async () => void (await model.generate(Uint8Array.of(116, 104), count, { temperature: 0 })), Math.max(1, Math.floor(reps / 2)));
-      rows.push({ section: 'models', name: `${m.name} step-mode decoding`, shape: `batch 1, ${count} bytes`, ms: gen.medianMs, value: count / (gen.medianMs / 1000), unit: 'tokens/s', dispatches: gen.dispatches, submits: gen.submits, note: 'O(1) state; tokens drawn on the GPU, read every 16 bytes' });
-    }
+    const count = Math.max(4, Math.min(32, seq));
+    const gen = await wallClock(async () => void (await generateText(model, [Uint8Array.of(116, 104)], { count, temperature: 0 })), Math.max(1, Math.floor(reps / 2)));
+    const state = model instanceof RecurrentLM ? 'O(1) state' : 'KV cache';
+    rows.push({ section: 'models', name: `${m.name} step-mode decoding`, shape: `batch 1, ${count} bytes`, ms: gen.medianMs, value: count / (gen.medianMs / 1000), unit: 'tokens/s', dispatches: gen.dispatches, submits: gen.submits, note: `${state}; tokens drawn on the GPU, read every 16 bytes` });
     x.dispose();
     y.dispose();
     opt.dispose();
@@ -88,10 +89,10 @@ export async function modelRows(sizes: Sizes, reps: number, want: (name: string)
 async function hnetRows(sizes: Sizes, reps: number): Promise<BenchRow[]> {
   const seq = Math.max(16, sizes.modelSeq * 4);
   const batch = sizes.modelBatch;
-  const session = TextSession.create({ model: 'hnet', preset: 'tiny', config: HNET_PRESETS.tiny, corpus: 'english', seq, batch, lr: 3e-3, warmup: 1, totalSteps: 100, weightDecay: 0.1, seed: 1 });
+  const session = TextSession.create(MODEL_KINDS.hnet, { model: 'hnet', preset: 'tiny', config: HNET_PRESETS.tiny, corpus: 'english', seq, batch, lr: 3e-3, warmup: 1, totalSteps: 100, weightDecay: 0.1, seed: 1 });
   const step = async () => {
     const m = await session.step();
-    [m.loss, m.ce, m.ratio].forEach((t) => t.dispose());
+    session.release(m);
   };
   const train = await wallClock(step, reps);
   const rows: BenchRow[] = [{

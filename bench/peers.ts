@@ -3,7 +3,7 @@
 // wait for queue completion; the time per run is the total over reps. Ratio = Hiero time / TF.js time.
 
 import { AdamW, crossEntropy, Linear, matmul, Module, randn, scope, softmax, sync, tensor, type Tensor } from '../engine/index.ts';
-import type { BenchRow, Sizes } from './types.ts';
+import type { BenchRow, Sizes } from '../engine/measure/types.ts';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 

@@ -6,11 +6,11 @@
 
 import { writeFileSync } from 'node:fs';
 import { describeAdapter, init, runtime, shutdown, type AdapterReport } from '../engine/index.ts';
-import { kernelRows } from './kernels.ts';
-import { measureLimits } from './limits.ts';
+import { kernelRows } from '../engine/measure/kernels.ts';
+import { measureLimits } from '../engine/measure/limits.ts';
 import { modelRows } from './models.ts';
 import { peerRows } from './peers.ts';
-import { sizesFor, type BenchRow } from './types.ts';
+import { sizesFor, type BenchRow } from '../engine/measure/types.ts';
 import { help, parse, reportError, UsageError, type CommandSpec } from '../apps/cli/args.ts';
 
 export interface BenchReport {

@@ -8,7 +8,7 @@ import { describeAdapter, getScanTiling, init, rand, randn, scanRaw, setScanTili
 import { empty, launch } from '../engine/ops/launch.ts';
 import { Uniforms } from '../engine/runtime.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { measure } from './timing.ts';
+import { measure } from '../engine/measure/timing.ts';
 
 function plainCopy(x: Tensor): void {
   const y = empty(x.shape, 'f32', 'copy');

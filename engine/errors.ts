@@ -32,3 +32,8 @@ export class NoAdapterError extends HieroError {
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
+
+/** A model config that cannot work (a field out of range, sizes that do not fit together); names the field. */
+export class ConfigError extends HieroError {
+  override name = 'ConfigError';
+}

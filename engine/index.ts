@@ -74,11 +74,11 @@ export { normal, truncatedNormal, lecunNormal, zerosInit, identity } from './nn/
 export type { InitOptions } from './nn/init.ts';
 export { AdamW, AdamAtan2, SGD, SignSGDRows, Optimizer, clipGradNorm, gradientClipScale, decayGroups } from './optim/optimizer.ts';
 export type { ParamGroup, AdamWOptions, SGDOptions } from './optim/optimizer.ts';
-export { warmupCosine, warmupStableDecay } from './optim/schedule.ts';
+export { warmupConstant, warmupCosine, warmupStableDecay } from './optim/schedule.ts';
 export type { Schedule } from './optim/schedule.ts';
 export {
   encodeSafetensors, decodeSafetensors, serializeTensors, saveSafetensors, readSafetensors, loadSafetensors,
-  writeFileAtomic, CheckpointError, loadIntoModule,
+  writeFileAtomic, CheckpointError, loadIntoModule, loadHostWeights, uploadTensors,
 } from './io/safetensors.ts';
 export type { DecodedCheckpoint, HostTensor, StoredDType } from './io/safetensors.ts';
 export { scan, scanStep, cumsum, scanRaw, setScanTiling, getScanTiling, setScanChooser } from './ops/scan.ts';

@@ -15,16 +15,18 @@
 // output_gate, out, norm, conv_weight) instead of Mamba-2; the main network is Transformer blocks (or HGRN).
 
 import {
-  appendToCache, assign, asyncScope, attention, noGradAsync, boundaryProbability, chunkBoundaries, compact, concat, crossEntropy,
-  Embedding, expandChunks, full, HieroError, keep, Linear, Module, noGrad, normal, ratioLoss, RMSNorm, rope, scan, scope,
+  assign, ConfigError, asyncScope, noGradAsync, boundaryProbability, chunkBoundaries, compact, concat, crossEntropy,
+  Embedding, expandChunks, full, HieroError, keep, Linear, Module, noGrad, normal, ratioLoss, RMSNorm, scan, scope,
   slice, straightThrough, tensor, where, zeros, type Chunking, type Tensor,
 } from '../engine/index.ts';
-import { HGRNLayer, type LayerState } from './glr.ts';
-import { consume, FusedSelfAttention, SwiGLUMLP } from './layers.ts';
+import { consume } from './layers.ts';
+import { MIXERS, ResidualBlock, type BlockNames, type MixerKind, type MixerState } from './mixers.ts';
+import type { ByteLM, Prediction, TextLosses } from './text-model.ts';
 
 /** A stack of blocks: encoder, decoder, or main network. */
 export interface StackConfig {
-  kind: 'hgrn' | 'transformer';
+  /** The mixer of every block (model/mixers.ts); 'transformer', as checkpoints before the mixer table say, is 'attention'. */
+  kind: MixerKind | 'transformer';
   layers: number;
   /** transformer: attention heads (dividing the stage's width). */
   heads: number;
@@ -57,7 +59,7 @@ export interface HNetConfig {
 }
 
 const HGRN = (layers: number): StackConfig => ({ kind: 'hgrn', layers, heads: 1, mlp: 0, conv: 4, rotary: 1 });
-const TRANSFORMER = (layers: number, heads: number, mlp: number): StackConfig => ({ kind: 'transformer', layers, heads, mlp, conv: 0, rotary: 0.5 });
+const TRANSFORMER = (layers: number, heads: number, mlp: number): StackConfig => ({ kind: 'attention', layers, heads, mlp, conv: 0, rotary: 0.5 });
 
 /** Presets: 'tiny' learns on a CPU driver in minutes; 'small' and 'small-2stage' are sized for a GPU. */
 export const HNET_PRESETS = {
@@ -81,11 +83,14 @@ export const HNET_PRESETS = {
 export type HNetPreset = keyof typeof HNET_PRESETS;
 
 /** Named errors for a config that cannot work (before any tensor is made). */
-export function validateHNetConfig(c: HNetConfig): void {
-  const stages = c.widths.length;
-  const fail = (message: string) => {
-    throw new HieroError(`H-Net config: ${message}`);
+export function validateHNetConfig(c: HNetConfig): HNetConfig {
+  const fail = (message: string): never => {
+    throw new ConfigError(`H-Net config: ${message}`);
   };
+  if (!c || typeof c !== 'object') fail(`expected an object, got ${JSON.stringify(c)}`);
+  for (const field of ['widths', 'encoders', 'decoders', 'ratios', 'lrMultipliers'] as const) if (!Array.isArray(c[field])) fail(`${field} must be a list`);
+  if (!c.main || typeof c.main !== 'object') fail('main must describe the main network');
+  const stages = c.widths.length;
   if (stages < 2) fail(`needs at least two widths (a chunking stage and a main network), got ${stages}`);
   c.widths.forEach((w, i) => {
     if (!Number.isInteger(w) || w < 2) fail(`width ${i} must be a whole number >= 2, got ${w}`);
@@ -104,147 +109,49 @@ export function validateHNetConfig(c: HNetConfig): void {
   ];
   for (const [s, width, name] of stacks) {
     if (!Number.isInteger(s.layers) || s.layers < 0) fail(`${name}: layers must be a whole number >= 0, got ${s.layers}`);
-    if (s.kind === 'transformer' && (width % s.heads !== 0 || width / s.heads > 128)) fail(`${name}: ${s.heads} heads must divide the width ${width} into heads of at most 128`);
+    const kind = mixerOf(s);
+    if (!(kind in MIXERS)) fail(`${name}: unknown mixer '${s.kind}' (${Object.keys(MIXERS).join(', ')})`);
+    const problem = MIXERS[kind].check(width, { heads: s.heads, conv: s.conv, rotary: s.rotary, ropeBase: c.ropeBase, normEps: c.normEps });
+    if (problem) fail(`${name}: ${problem}`);
   }
   if (!(c.alpha >= 0)) fail(`alpha must be >= 0, got ${c.alpha}`);
+  return c;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Blocks and stacks
 
-interface AttentionCache {
-  k: Tensor; // [B, H, L, Dh]
-  v: Tensor;
-  /** Keys each row holds, f32 [B]. */
-  lengths: Tensor;
+function mixerOf(stack: StackConfig): MixerKind {
+  return stack.kind === 'transformer' ? 'attention' : stack.kind;
 }
 
-interface BlockState {
-  recurrent?: LayerState;
-  cache?: AttentionCache;
-}
+/** H-Net's block names are the official Block's: norm1, mixer, norm2, mlp.fc1 ([up | gate]) and mlp.fc2. */
+const BLOCK_NAMES: BlockNames = { mixerNorm: 'norm1', mixer: 'mixer', mlpNorm: 'norm2', mlp: 'mlp', mlpParts: { gateUp: 'fc1', down: 'fc2' }, upFirst: true };
+const ATTENTION_NAMES = { qkv: 'Wqkv', out: 'out_proj' };
 
-/** Causal self-attention with RoPE; `step` decodes one position per row against a per-row KV cache. */
-class CausalAttention extends FusedSelfAttention {
-  constructor(readonly width: number, readonly heads: number, readonly base: number, readonly fraction: number) {
-    super({ dim: width, heads, causal: true, ropeBase: base, ropeFraction: fraction, names: { qkv: 'Wqkv', out: 'out_proj' } });
-  }
-
-  initialCache(batch: number, length: number): AttentionCache {
-    const dh = this.width / this.heads;
-    return { k: keep(zeros([batch, this.heads, length, dh])), v: keep(zeros([batch, this.heads, length, dh])), lengths: keep(zeros([batch])) };
-  }
-
-  /** x [B, W]: rows where active (f32 [B]) append a key and value at their own position and attend over theirs. */
-  step(x: Tensor, cache: AttentionCache, active: Tensor): Tensor {
-    const [batch] = x.shape;
-    const dh = this.width / this.heads;
-    const qkv = this.qkv.forward(x).reshape([batch, 1, 3, this.heads, dh]);
-    const part = (i: number) => slice(qkv, [null, null, i]).squeeze(2); // [B, 1, H, Dh]
-    const positions = cache.lengths.astype('i32');
-    const maxPosition = cache.k.shape[2];
-    const options = { base: this.base, fraction: this.fraction, rowOffsets: { offsets: positions, maxPosition } };
-    const q = rope(part(0), options);
-    const k = rope(part(1), options);
-    const v = part(2);
-    const writeAt = where(active, cache.lengths, -1);
-    appendToCache(cache.k, k.reshape([batch, this.heads, dh]), writeAt);
-    appendToCache(cache.v, v.contiguous().reshape([batch, this.heads, dh]), writeAt);
-    const lengths = keep(cache.lengths.add(active));
-    cache.lengths.dispose();
-    cache.lengths = lengths;
-    const attended = attention(q.permute([0, 2, 1, 3]), cache.k, cache.v, { keyLengths: lengths });
-    const merged = attended.permute([0, 2, 1, 3]).reshape([batch, this.width]);
-    return this.out.forward(merged);
-  }
-}
-
-/** Pre-norm block: x + mixer(norm1(x)), then x + mlp(norm2(x)) when it has an MLP (official Block). */
-class Block extends Module {
-  readonly norm1: RMSNorm;
-  readonly mixer: HGRNLayer | CausalAttention;
-  readonly norm2: RMSNorm | null;
-  readonly mlp: SwiGLUMLP | null;
-
-  constructor(width: number, stack: StackConfig, eps: number, ropeBase: number) {
-    super();
-    this.norm1 = this.child('norm1', new RMSNorm(width, { eps }));
-    this.mixer = this.child('mixer', stack.kind === 'hgrn' ? new HGRNLayer(width, stack.conv, eps) : new CausalAttention(width, stack.heads, ropeBase, stack.rotary));
-    this.norm2 = stack.mlp > 0 ? this.child('norm2', new RMSNorm(width, { eps })) : null;
-    this.mlp = stack.mlp > 0 ? this.child('mlp', new SwiGLUMLP(width, stack.mlp, { gateUp: 'fc1', down: 'fc2' }, true)) : null;
-  }
-
-  private withMlp(h: Tensor): Tensor {
-    if (!this.mlp || !this.norm2) return h;
-    const f = consume(this.norm2.forward(h), (n) => this.mlp!.forward(n));
-    const out = h.add(f);
-    f.dispose();
-    h.dispose();
-    return out;
-  }
-
-  forward(x: Tensor): Tensor {
-    const mixed = consume(this.norm1.forward(x), (n) => (this.mixer instanceof HGRNLayer ? this.mixer.forward(n, null) : this.mixer.forward(n)));
-    const h = x.add(mixed);
-    mixed.dispose();
-    return this.withMlp(h);
-  }
-
-  initialState(batch: number, length: number): BlockState {
-    return this.mixer instanceof HGRNLayer ? { recurrent: this.mixer.initialState(batch) } : { cache: this.mixer.initialCache(batch, length) };
-  }
-
-  step(x: Tensor, state: BlockState, active: Tensor): Tensor {
-    const mixed = consume(this.norm1.forward(x), (n) =>
-      this.mixer instanceof HGRNLayer ? this.mixer.step(n, state.recurrent!, null, active) : this.mixer.step(n, state.cache!, active),
-    );
-    const h = x.add(mixed);
-    mixed.dispose();
-    return this.withMlp(h);
-  }
-}
-
-/** A stack of blocks ending with an RMSNorm (official Isotropic). */
+/** A stack of residual blocks ending with an RMSNorm (official Isotropic). */
 class Isotropic extends Module {
-  readonly layers: Block[];
+  readonly layers: ResidualBlock[];
   readonly rmsnorm: RMSNorm;
 
   constructor(width: number, stack: StackConfig, eps: number, ropeBase: number) {
     super();
-    this.layers = Array.from({ length: stack.layers }, (_, i) => this.child(`layers.${i}`, new Block(width, stack, eps, ropeBase)));
+    const options = { heads: stack.heads, conv: stack.conv, rotary: stack.rotary, ropeBase, normEps: eps, attentionNames: ATTENTION_NAMES };
+    this.layers = Array.from({ length: stack.layers }, (_, i) => this.child(`layers.${i}`, new ResidualBlock(width, mixerOf(stack), options, stack.mlp, BLOCK_NAMES)));
     this.rmsnorm = this.child('rmsnorm', new RMSNorm(width, { eps }));
   }
 
   forward(x: Tensor): Tensor {
-    let h = x;
-    let owned = false;
-    for (const layer of this.layers) {
-      const next = layer.forward(h);
-      if (owned) h.dispose();
-      h = next;
-      owned = true;
-    }
-    const out = this.rmsnorm.forward(h);
-    if (owned) h.dispose();
-    return out;
+    return scope(() => this.rmsnorm.forward(this.layers.reduce((h, layer) => layer.forward(h), x)));
   }
 
-  initialState(batch: number, length: number): BlockState[] {
+  initialState(batch: number, length: number): MixerState[] {
     return this.layers.map((l) => l.initialState(batch, length));
   }
 
-  step(x: Tensor, states: BlockState[], active: Tensor): Tensor {
-    let h = x;
-    let owned = false;
-    this.layers.forEach((layer, i) => {
-      const next = layer.step(h, states[i], active);
-      if (owned) h.dispose();
-      h = next;
-      owned = true;
-    });
-    const out = this.rmsnorm.forward(h);
-    if (owned) h.dispose();
-    return out;
+  /** Rows where `active` (f32 [B]) is 0 keep their state. */
+  step(x: Tensor, states: MixerState[], active: Tensor): Tensor {
+    return scope(() => this.rmsnorm.forward(this.layers.reduce((h, layer, i) => layer.step(h, states[i], { active }), x)));
   }
 }
 
@@ -275,9 +182,9 @@ export interface Route {
 }
 
 export interface StageState {
-  encoder?: BlockState[];
-  decoder?: BlockState[];
-  main?: StageState | BlockState[];
+  encoder?: MixerState[];
+  decoder?: MixerState[];
+  main?: StageState | MixerState[];
   /** The router's previous hidden state [B, W], and whether a row has seen a position yet (f32 [B]). */
   last?: Tensor;
   seen?: Tensor;
@@ -394,7 +301,7 @@ export class HNetStage extends Module {
     const width = x.shape[1];
     const h = this.pad(x);
     if (this.innermost) {
-      const out = consume(h, (t) => (this.main_network as Isotropic).step(t, state.main as BlockState[], active));
+      const out = consume(h, (t) => (this.main_network as Isotropic).step(t, state.main as MixerState[], active));
       return { out: this.narrow(out, width), boundaries: [] };
     }
     const encoded = consume(h, (t) => this.encoder!.step(t, state.encoder!, active));
@@ -435,18 +342,12 @@ export interface HNetOutput {
   routes: Route[];
 }
 
-export interface HNetLosses {
-  /** CE + α Σ ratio losses: what training minimises. */
-  loss: Tensor;
-  /** Mean next-byte cross-entropy (nats). */
-  ce: Tensor;
-  /** Σ over stages of the ratio losses. */
+/** CE + α Σ ratio losses (what training minimises), the CE, Σ ratio losses, and each stage's chunks per row. */
+export interface HNetLosses extends TextLosses {
   ratio: Tensor;
-  /** Chunks per row of each stage, as read back during the forward (bytes per chunk: positions / chunks). */
-  counts: number[][];
 }
 
-export class HNetLM extends Module {
+export class HNetLM extends Module implements ByteLM {
   readonly embeddings: Embedding;
   readonly backbone: HNetStage;
   readonly lm_head: Linear;
@@ -492,6 +393,28 @@ export class HNetLM extends Module {
     return { logits, routes };
   }
 
+  /** The multiplier of the stage a parameter belongs to (one more `main_network.` per stage inwards). */
+  learningRateMultiplier(parameterName: string): number {
+    const stage = (parameterName.match(/main_network\./g) ?? []).length;
+    return this.config.lrMultipliers[Math.min(stage, this.config.widths.length - 1)];
+  }
+
+  async predict(ids: Tensor): Promise<Prediction> {
+    const { logits, routes } = await this.forward(ids);
+    const boundaries = await boundaryPositions(routes, ids.shape[0]);
+    for (const r of routes) {
+      r.chunks.dispose();
+      r.p.dispose();
+    }
+    return { logits, boundaries };
+  }
+
+  decode(ids: Tensor, state: StageState): Tensor {
+    const { logits, boundaries } = this.step(ids, state);
+    boundaries.forEach((b) => b.dispose());
+    return logits;
+  }
+
   /** Next-byte cross-entropy of ids [B, T] against targets [B, T], plus α Σ ratio losses. */
   async losses(ids: Tensor, targets: Tensor): Promise<HNetLosses> {
     return asyncScope(async () => {
@@ -526,19 +449,6 @@ export class HNetLM extends Module {
 
 function crossEntropyOf(logits: Tensor, targets: Tensor): Tensor {
   return crossEntropy(logits, targets);
-}
-
-/** Frees a decoding state's tensors. */
-export function disposeState(state: StageState): void {
-  const visit = (value: unknown): void => {
-    if (!value || typeof value !== 'object') return;
-    if ('dispose' in value && typeof (value as Tensor).dispose === 'function' && 'shape' in value) {
-      (value as Tensor).dispose();
-      return;
-    }
-    for (const v of Object.values(value)) visit(v);
-  };
-  visit(state);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

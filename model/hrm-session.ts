@@ -7,14 +7,13 @@
 //   session   JSON: task, model config, step, seeds, RNG states
 
 import {
-  AdamAtan2, AdamW, assign, CheckpointError, clone, getRandomState, manualSeed, SignSGDRows, keep, noGrad, NonFiniteMonitor,
-  readCheckpointJson, readCheckpointTensors, readManifest, readScalars, saveCheckpoint, scope, serializeTensors, setRandomState, tensor,
-  type HostTensor,
+  AdamAtan2, AdamW, assign, warmupConstant, CheckpointError, clone, getRandomState, manualSeed, SignSGDRows, keep, noGrad, NonFiniteMonitor,
+  readCheckpointJson, readCheckpointTensors, readManifest, loadHostWeights, uploadTensors, readScalars, saveCheckpoint, scope, serializeTensors, setRandomState, tensor,
   type Manifest, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource, type StepMetrics } from './hrm-train.ts';
-import { HRM, HRM_PAPER, TRM_PAPER, type HRMConfig } from './hrm.ts';
-import { modelFromWeights } from './registry.ts';
+import { describeHRM, HRM, HRM_PAPER, TRM_PAPER, type HRMConfig } from './hrm.ts';
+import type { EvaluationReading, StepReading, TrainingRun } from './training.ts';
 import {
   applyArcAugmentation, ARC_VOCAB, decodeArcGrid, encodeArcGrid, loadArcDirectory, randomArcAugmentation,
   voteOnPredictions, type ArcAugmentation, type ArcTask,
@@ -28,6 +27,8 @@ import { MAZE, formatMaze, isMazeSolution, parseMaze, shortestPath } from './tas
 import { formatSudoku, parseSudoku, solveSudoku, specForCells, SUDOKU, validateSudoku } from './tasks/sudoku.ts';
 
 export type Preset = 'tiny' | 'small' | 'paper';
+
+const percent = (v: number) => `${(100 * v).toFixed(1)}%`;
 
 /** Small presets that train on a CPU driver; 'paper' is the published configuration. */
 export function presetConfig(variant: 'hrm' | 'trm', preset: Preset, vocab: number, seqLen: number, puzzleIds: number): HRMConfig {
@@ -119,8 +120,8 @@ export interface NewSessionOptions {
   train: number;
   test: number;
   batch: number;
-  /** Default: the preset's (PRESET_LEARNING_RATES). */
-  lr?: number;
+  /** The kind's row (model/kinds/puzzle.ts) gives the preset's when none is asked for. */
+  lr: number;
   warmup?: number;
   /** Defaults: 0.1, paper 1. */
   weightDecay?: number;
@@ -136,13 +137,6 @@ export interface NewSessionOptions {
   positions?: 'rope' | 'learned';
 }
 
-/**
- * Peak learning rates the presets learn at, from measured runs: tiny 1e-2 (4×4 Sudoku on SwiftShader, README); small
- * 1e-3 (6×6 on an H100, issue 13: at 1e-2 it did not learn, 32 % held-out cells after 2,000 steps of 128; at 3e-3
- * 44 %; at 1e-3 79 % cells, then 83 % exact by 14,000 steps); paper 1e-4 (the paper's).
- */
-export const PRESET_LEARNING_RATES: Record<Preset, number> = { tiny: 1e-2, small: 1e-3, paper: 1e-4 };
-
 /** A new training run: the preset's model with the given overrides, its task's puzzles, fresh weights from the seed. */
 export async function createSession(o: NewSessionOptions): Promise<TrainingSession> {
   manualSeed(o.seed);
@@ -155,13 +149,13 @@ export async function createSession(o: NewSessionOptions): Promise<TrainingSessi
   const paper = o.preset === 'paper';
   return TrainingSession.create({
     task: o.task, config, seed: o.seed, trainCount: o.train, testCount: o.test,
-    lr: o.lr ?? PRESET_LEARNING_RATES[o.preset], warmup: o.warmup, weightDecay: o.weightDecay ?? (paper ? 1 : 0.1),
+    lr: o.lr, warmup: o.warmup, weightDecay: o.weightDecay ?? (paper ? 1 : 0.1),
     batch: o.batch, loss: o.loss ?? 'softmax', optimizer: o.optimizer ?? (paper ? 'adam-atan2' : 'adamw'),
     ema: o.ema ?? (o.variant === 'trm' ? 0.999 : undefined),
   });
 }
 
-export class TrainingSession {
+export class TrainingSession implements TrainingRun<StepMetrics> {
   readonly trainer: ACTTrainer;
   /** Sign-SGD on the puzzle embedding rows a batch uses (the reference code's choice), when the model has them. */
   readonly embeddingOptimizer: SignSGDRows | null;
@@ -180,20 +174,14 @@ export class TrainingSession {
     const optimizers = this.embeddingOptimizer ? [optimizer, this.embeddingOptimizer] : [optimizer];
     this.trainer = new ACTTrainer(model, optimizers, task.source as PuzzleSource, state.batch, { loss: state.loss });
     optimizer.trackGradNorm = true;
+    optimizer.schedule = warmupConstant({ peak: state.lr, warmup: state.warmup ?? 0 });
     if (state.ema !== undefined) {
       for (const [name, p] of model.namedParameters()) this.ema.set(name, keep(clone(p)));
     }
   }
 
-  /** The learning rate of a step (1-based): a linear warm-up, then constant. */
-  learningRate(step: number): number {
-    const warmup = this.state.warmup ?? 0;
-    return warmup > 0 && step <= warmup ? (this.state.lr * step) / warmup : this.state.lr;
-  }
-
   /** One training step, then the weight average's update (on the GPU: no read-back). */
   step(): StepMetrics {
-    this.optimizer.lr = this.learningRate(this.state.step + 1);
     const metrics = this.trainer.step();
     this.state.step++;
     this.monitor.watch(this.state.step, metrics.loss, this.optimizer.lastGradNorm);
@@ -207,6 +195,73 @@ export class TrainingSession {
       }));
     }
     return metrics;
+  }
+
+  get kind(): 'hrm' | 'trm' {
+    return this.state.config.variant;
+  }
+
+  get stepsDone(): number {
+    return this.state.step;
+  }
+
+  get itemsPerStep(): number {
+    return this.state.batch;
+  }
+
+  readonly itemUnit = 'samples';
+
+  async trainStep(): Promise<StepMetrics> {
+    return this.step();
+  }
+
+  async read(m: StepMetrics): Promise<StepReading> {
+    const [loss, cells, exact, q, segments, halted] = await readScalars([m.loss, m.tokenAccuracy, m.exactCorrect, m.qAccuracy, m.segments, m.halted]);
+    // Accuracies are over the samples that halted at this step; none may have.
+    const ofHalted = (x: number) => (halted > 0 ? x : null);
+    const show = (x: number | null, f: (x: number) => string) => (x === null ? '-' : f(x));
+    const values = { trainCell: ofHalted(cells), trainExact: ofHalted(exact), q: ofHalted(q), segments: ofHalted(segments) };
+    return {
+      loss, values,
+      text: `cells ${show(values.trainCell, percent)}  exact ${show(values.trainExact, percent)}  Q ${show(values.q, percent)}  segments ${show(values.segments, (x) => x.toFixed(2))}`,
+    };
+  }
+
+  release(m: StepMetrics): void {
+    for (const t of Object.values(m) as Tensor[]) t.dispose();
+  }
+
+  async evaluateHeldOut(): Promise<EvaluationReading> {
+    const r = await this.evaluate({ segments: this.state.config.haltMaxSteps });
+    const last = r.exactBySegment.length - 1;
+    return {
+      values: { cell: r.cellBySegment[last], exact: r.exactBySegment[last], exactBySegment: r.exactBySegment },
+      text: `cell ${percent(r.cellBySegment[last])}, exact ${percent(r.exactBySegment[last])} (per segment: ${r.exactBySegment.map(percent).join(' ')})`,
+      shown: this.solvedExample(r.predictions),
+    };
+  }
+
+  /** One held-out Sudoku the model solves, beside the model's answer: what training achieved, shown. */
+  private solvedExample(predictions: Int32Array[]): string[] | undefined {
+    const sudoku = /^sudoku-(\d)x\d/.exec(this.state.task);
+    if (!sudoku) return undefined;
+    const spec = specForCells(Number(sudoku[1]) ** 2);
+    const index = this.task.heldOut.findIndex((ex, i) => predictions[i]?.every((t, j) => ex.labels[j] === IGNORE || t === ex.labels[j]));
+    if (index < 0) return ['no held-out puzzle is solved yet'];
+    const puzzle = formatSudoku(tokensToSudoku(this.task.heldOut[index].inputs), spec).split('\n');
+    const answer = formatSudoku(tokensToSudoku(predictions[index]), spec).split('\n');
+    return [
+      `a held-out puzzle it solves (held-out #${index + 1}):`,
+      ...puzzle.map((line, i) => `  ${line.padEnd(puzzle[0].length)}   ${i === Math.floor(puzzle.length / 2) ? '->' : '  '}   ${answer[i]}`),
+    ];
+  }
+
+  describe(): string[] {
+    const c = this.state.config;
+    return [
+      `model: ${describeHRM(c, this.model.parameterCount())}; task ${this.state.task}: ${this.state.trainCount} training puzzles (augmented), ` +
+        `${this.task.heldOut.length} held out; batch ${this.state.batch}`,
+    ];
   }
 
   /** Runs fn with the averaged weights loaded (when there are any), then restores the trained ones. */
@@ -240,10 +295,10 @@ export class TrainingSession {
     }
     const state = await readSession(dir, manifest);
     const session = await TrainingSession.create(state);
-    const tensors = uploadAll((await readCheckpointTensors(dir, manifest, 'training')).tensors);
+    const tensors = uploadTensors((await readCheckpointTensors(dir, manifest, 'training')).tensors);
     if (session.ema.size > 0) {
       // The weights file holds the average; the trained weights travel in the training file as raw.<name>.
-      const averaged = uploadAll((await readCheckpointTensors(dir, manifest, 'weights')).tensors);
+      const averaged = uploadTensors((await readCheckpointTensors(dir, manifest, 'weights')).tensors);
       try {
         for (const [name, average] of session.ema) {
           const saved = averaged.get(name);
@@ -261,7 +316,7 @@ export class TrainingSession {
         for (const t of averaged.values()) t.dispose();
       }
     } else {
-      await loadWeights(session.model, dir, manifest);
+      loadHostWeights(session.model, (await readCheckpointTensors(dir, manifest, 'weights')).tensors);
     }
     session.optimizer.loadStateTensors(session.model.namedParameters(), tensors);
     session.optimizer.stepCount = state.step;
@@ -281,7 +336,7 @@ export class TrainingSession {
   async weightsFile(): Promise<Uint8Array> {
     const heldOut = JSON.stringify({ seed: this.state.seed, train: this.state.trainCount, test: this.state.testCount } satisfies HeldOutSplit);
     const evaluated = new Map([...this.model.stateDict(), ...this.ema]);
-    return serializeTensors(evaluated, { model: 'hrm', config: JSON.stringify(this.state.config), task: this.state.task, step: String(this.state.step), heldOut });
+    return serializeTensors(evaluated, { model: this.kind, config: JSON.stringify(this.state.config), task: this.state.task, step: String(this.state.step), heldOut });
   }
 
   /** Saves the session into `dir` as one unit (engine/io/checkpoint.ts); `hooks` interrupt it in tests. */
@@ -360,10 +415,6 @@ export async function evaluateArcTasks(model: HRM, tasks: ArcTask[], options: { 
   return { tasks: scored, pass1: scored ? pass1 / scored : 0, pass2: scored ? pass2 / scored : 0 };
 }
 
-function uploadAll(host: Map<string, HostTensor>): Map<string, Tensor> {
-  return new Map([...host].map(([name, t]) => [name, tensor(t.data, t.shape, { dtype: t.dtype })]));
-}
-
 /** The manifest of an HRM/TRM checkpoint (another kind of checkpoint is a named error). */
 export async function readHrmManifest(dir: string): Promise<Manifest> {
   const manifest = await readManifest(dir);
@@ -380,56 +431,11 @@ export async function readSession(dir: string, manifest?: Manifest): Promise<Ses
   return state;
 }
 
-async function loadWeights(model: HRM, dir: string, manifest: Manifest): Promise<void> {
-  const tensors = uploadAll((await readCheckpointTensors(dir, manifest, 'weights')).tensors);
-  try {
-    model.loadStateDict(tensors);
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
-}
-
 /** The seed and sizes that regenerate a session's training and held-out puzzles. */
 export interface HeldOutSplit {
   seed: number;
   train: number;
   test: number;
-}
-
-export interface CheckpointInfo {
-  task: string;
-  config: HRMConfig;
-  step: number;
-  heldOut: HeldOutSplit;
-}
-
-/**
- * The model of a checkpoint directory, for eval and solve: it reads the weights file alone (a damaged training state
- * does not stop them). The config, task and held-out split come from the weights' own metadata.
- */
-export async function loadModel(dir: string): Promise<{ model: HRM; state: CheckpointInfo }> {
-  const manifest = await readHrmManifest(dir);
-  let decoded = await readCheckpointTensors(dir, manifest, 'weights');
-  const { metadata } = decoded;
-  if (!metadata.task || !metadata.config || !metadata.heldOut) {
-    // Directories from before manifests keep these only in the session record.
-    const session = await readSession(dir, manifest);
-    const heldOut: HeldOutSplit = { seed: session.seed, train: session.trainCount, test: session.testCount };
-    decoded = { ...decoded, metadata: { ...metadata, model: 'hrm', task: session.task, config: JSON.stringify(session.config), heldOut: JSON.stringify(heldOut) } };
-  }
-  const loaded = modelFromWeights(decoded, dir);
-  if (loaded.kind !== 'hrm') {
-    loaded.model.dispose();
-    throw new CheckpointError(`${dir}: holds a ${loaded.kind} model, not an HRM/TRM one`);
-  }
-  let heldOut: HeldOutSplit;
-  try {
-    heldOut = JSON.parse(decoded.metadata.heldOut);
-  } catch {
-    loaded.model.dispose();
-    throw new CheckpointError(`${dir}: the weights' held-out split record is not valid JSON`);
-  }
-  return { model: loaded.model, state: { task: loaded.task, config: loaded.config, step: manifest.step, heldOut } };
 }
 
 /** One segment's view of a puzzle: what the model answers after it, how sure it is, and what its Q head says. */

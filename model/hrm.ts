@@ -17,7 +17,8 @@ import {
   concat, embedding, Embedding, full, keep, Linear, Module, noGrad, rmsNorm, scope, slice, tensor, truncatedNormal,
   type Tensor,
 } from '../engine/index.ts';
-import { consume, FusedSelfAttention, SwiGLUMLP } from './layers.ts';
+import { SelfAttention } from './attention.ts';
+import { SwiGLUMLP } from './layers.ts';
 
 export interface HRMConfig {
   /** 'hrm': separate H and L modules; 'trm': one network used for both updates (TRM's recursion schedule). */
@@ -74,12 +75,12 @@ export function officialName(name: string): string {
 
 /** Post-norm block without biases or a learned norm scale: h = rms(h + attn(h)); h = rms(h + mlp(h)). */
 class HRMBlock extends Module {
-  readonly self_attn: FusedSelfAttention;
+  readonly self_attn: SelfAttention;
   readonly mlp: SwiGLUMLP;
 
   constructor(readonly config: HRMConfig) {
     super();
-    this.self_attn = this.child('self_attn', new FusedSelfAttention({
+    this.self_attn = this.child('self_attn', new SelfAttention({
       dim: config.hidden, heads: config.heads, causal: false, ropeBase: config.positions === 'rope' ? config.ropeBase : null,
       names: { qkv: 'qkv_proj', out: 'o_proj' },
     }));
@@ -88,14 +89,10 @@ class HRMBlock extends Module {
 
   forward(h: Tensor): Tensor {
     const eps = this.config.normEps;
-    const a = this.self_attn.forward(h);
-    const h1 = consume(h.add(a), (t) => rmsNorm(t, null, eps));
-    a.dispose();
-    const m = this.mlp.forward(h1);
-    const h2 = consume(h1.add(m), (t) => rmsNorm(t, null, eps));
-    h1.dispose();
-    m.dispose();
-    return h2;
+    return scope(() => {
+      const h1 = rmsNorm(h.add(this.self_attn.forward(h)), null, eps);
+      return rmsNorm(h1.add(this.mlp.forward(h1)), null, eps);
+    });
   }
 }
 
@@ -109,9 +106,7 @@ class ReasoningModule extends Module {
   }
 
   forward(z: Tensor, injection: Tensor): Tensor {
-    let h = z.add(injection);
-    for (const layer of this.layers) h = consume(h, (t) => layer.forward(t));
-    return h;
+    return scope(() => this.layers.reduce((h, layer) => layer.forward(h), z.add(injection)));
   }
 }
 
@@ -181,15 +176,15 @@ export class HRM extends Module {
   /** x̃ = sqrt(D) · [puzzle embedding ; token embeddings] (+ learned positions, scaled by 1/sqrt(2)). */
   inputEmbeddings(inputs: Tensor, puzzleIds: Tensor | null): Tensor {
     const d = this.config.hidden;
-    let x = embedding(this.embed_tokens.weight, inputs);
-    if (this.puzzle_emb) {
-      if (!puzzleIds) throw new HieroError('HRM: this model has puzzle embeddings; pass puzzle identifiers');
-      const p = consume(embedding(this.puzzle_emb.weight, puzzleIds), (t) => t.reshape([inputs.shape[0], 1, d]));
-      x = consume(x, (t) => concat([p, t], 1));
-      p.dispose();
-    }
-    if (this.embed_pos) x = consume(x, (t) => consume(t.add(this.embed_pos!.weight), (u) => u.mul(Math.SQRT1_2)));
-    return consume(x, (t) => t.mul(Math.sqrt(d)));
+    return scope(() => {
+      let x = embedding(this.embed_tokens.weight, inputs);
+      if (this.puzzle_emb) {
+        if (!puzzleIds) throw new HieroError('HRM: this model has puzzle embeddings; pass puzzle identifiers');
+        x = concat([embedding(this.puzzle_emb.weight, puzzleIds).reshape([inputs.shape[0], 1, d]), x], 1);
+      }
+      if (this.embed_pos) x = x.add(this.embed_pos.weight).mul(Math.SQRT1_2);
+      return x.mul(Math.sqrt(d));
+    });
   }
 
   private high(zH: Tensor, zL: Tensor): Tensor {
@@ -203,46 +198,39 @@ export class HRM extends Module {
    */
   segment(carry: HRMCarry, inputs: Tensor, puzzleIds: Tensor | null): SegmentOutput {
     const { hCycles, lCycles, variant } = this.config;
-    const x = this.inputEmbeddings(inputs, puzzleIds);
-    const lowStep = (zL: Tensor, zH: Tensor) => {
-      const injection = zH.add(x);
-      const next = this.L_level.forward(zL, injection);
-      injection.dispose();
-      return next;
-    };
-    let zH = carry.zH.detach();
-    let zL = carry.zL.detach();
-    const replace = (old: Tensor, next: Tensor) => (old.dispose(), next);
-    noGrad(() => {
-      for (let i = 0; i < hCycles; i++) {
-        const lastCycle = i === hCycles - 1;
-        if (variant === 'trm' && lastCycle) break;
-        for (let j = 0; j < lCycles; j++) {
-          if (variant === 'hrm' && lastCycle && j === lCycles - 1) break;
-          zL = replace(zL, lowStep(zL, zH));
+    return scope(() => {
+      const x = this.inputEmbeddings(inputs, puzzleIds);
+      const lowStep = (zL: Tensor, zH: Tensor) => scope(() => this.L_level.forward(zL, zH.add(x)));
+      // Each update frees the state it replaces at once: a scope alone would hold every cycle's state to the end.
+      const replace = (old: Tensor, next: Tensor) => (old.dispose(), next);
+      let zH = carry.zH.detach();
+      let zL = carry.zL.detach();
+      noGrad(() => {
+        for (let i = 0; i < hCycles; i++) {
+          const lastCycle = i === hCycles - 1;
+          if (variant === 'trm' && lastCycle) break;
+          for (let j = 0; j < lCycles; j++) {
+            if (variant === 'hrm' && lastCycle && j === lCycles - 1) break;
+            zL = replace(zL, lowStep(zL, zH));
+          }
+          if (variant === 'hrm' && lastCycle) break;
+          zH = replace(zH, this.high(zH, zL));
         }
-        if (variant === 'hrm' && lastCycle) break;
-        zH = replace(zH, this.high(zH, zL));
+      });
+      if (variant === 'hrm') {
+        zL = replace(zL, lowStep(zL, zH));
+      } else {
+        for (let j = 0; j < lCycles; j++) zL = replace(zL, lowStep(zL, zH));
       }
+      zH = replace(zH, this.high(zH, zL));
+      x.dispose();
+      const [b, s, d] = zH.shape;
+      const logits = this.lm_head.forward(slice(zH, [null, [this.prefix, s], null]));
+      const q = this.q_head.forward(slice(zH, [null, 0]).reshape([b, d]));
+      const qHalt = slice(q, [null, 0]).reshape([b]);
+      const qContinue = slice(q, [null, 1]).reshape([b]);
+      return { carry: { zH: keep(zH.detach()), zL: keep(zL.detach()) }, logits, qHalt, qContinue };
     });
-    if (variant === 'hrm') {
-      zL = replace(zL, lowStep(zL, zH));
-    } else {
-      for (let j = 0; j < lCycles; j++) zL = replace(zL, lowStep(zL, zH));
-    }
-    zH = replace(zH, this.high(zH, zL));
-    x.dispose();
-    const [b, s, d] = zH.shape;
-    const answer = slice(zH, [null, [this.prefix, s], null]);
-    const logits = consume(answer, (t) => this.lm_head.forward(t));
-    const q = consume(consume(slice(zH, [null, 0]), (t) => t.reshape([b, d])), (t) => this.q_head.forward(t));
-    const qHalt = consume(slice(q, [null, 0]), (t) => t.reshape([b]));
-    const qContinue = consume(slice(q, [null, 1]), (t) => t.reshape([b]));
-    q.dispose();
-    const out: SegmentOutput = { carry: { zH: keep(zH.detach()), zL: keep(zL.detach()) }, logits, qHalt, qContinue };
-    zH.dispose();
-    zL.dispose();
-    return out;
   }
 
   /**
@@ -250,8 +238,7 @@ export class HRM extends Module {
    * trains no Q(continue), when Q(halt) > 0 (a sigmoid above one half).
    */
   wantsToHalt(out: Pick<SegmentOutput, 'qHalt' | 'qContinue'>): Tensor {
-    const decision = this.config.variant === 'trm' ? out.qHalt.gt(0) : out.qHalt.gt(out.qContinue);
-    return consume(decision, (t) => t.astype('f32'));
+    return scope(() => (this.config.variant === 'trm' ? out.qHalt.gt(0) : out.qHalt.gt(out.qContinue)).astype('f32'));
   }
 
   /**
@@ -284,4 +271,9 @@ export class HRM extends Module {
       return { logits, halts, qHalt, qContinue };
     });
   }
+}
+
+/** One line: the architecture and its sizes. */
+export function describeHRM(c: HRMConfig, parameters: number): string {
+  return `${c.variant.toUpperCase()} hidden ${c.hidden}, ${c.hLayers}+${c.lLayers} layers, N=${c.hCycles} T=${c.lCycles}, up to ${c.haltMaxSteps} segments, ${parameters.toLocaleString('en')} parameters`;
 }

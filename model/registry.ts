@@ -1,16 +1,22 @@
-// A model from its weights file alone, in the browser or in Node: the weights' metadata says which model it is and
-// how it is configured (written by the training sessions; tests: test/worker.test.ts). Used by the inference
-// worker and the playground, which never see a training state.
+// The one way to build a model from its weights, in the browser or in Node: the weights' metadata says which kind
+// it is and how it is configured (written by every training run), and the kind's row (model/kinds) checks the
+// config and builds it. Used by eval, solve, generate, chunks, resume, the inference worker and the playground.
+// Tests: test/kinds.test.ts, test/worker.test.ts.
 
-import { CheckpointError, tensor, type DecodedCheckpoint, type Tensor } from '../engine/index.ts';
-import { HNetLM, type HNetConfig } from './hnet.ts';
-import { HRM, type HRMConfig } from './hrm.ts';
-import { TransformerLM, type TransformerConfig } from './transformer.ts';
+import { CheckpointError, loadHostWeights, readCheckpointTensors, readManifest, type DecodedCheckpoint, type Module } from '../engine/index.ts';
+import type { HRM, HRMConfig } from './hrm.ts';
+import { readHrmManifest, readSession, type HeldOutSplit } from './hrm-session.ts';
+import { isModelKind, listKinds, specOf, type ModelKind, type ModelSpec } from './kinds/index.ts';
+import type { ByteLM } from './text-model.ts';
 
-export type LoadedModel =
-  | { kind: 'hrm'; model: HRM; task: string; config: HRMConfig }
-  | { kind: 'hnet'; model: HNetLM; config: HNetConfig }
-  | { kind: 'transformer'; model: TransformerLM; config: TransformerConfig };
+export interface LoadedModel {
+  kind: ModelKind;
+  spec: ModelSpec;
+  model: Module;
+  config: unknown;
+  /** The weights' metadata (puzzle models: task and held-out split; every kind: step). */
+  metadata: Record<string, string>;
+}
 
 function parseConfig(decoded: DecodedCheckpoint, origin: string): Record<string, unknown> {
   const text = decoded.metadata.config;
@@ -22,28 +28,89 @@ function parseConfig(decoded: DecodedCheckpoint, origin: string): Record<string,
   }
 }
 
+/** The kind the weights belong to (older checkpoints: HRM when only a task is named; TRM saved as variant 'trm'). */
+export function kindOfWeights(metadata: Record<string, string>, config: Record<string, unknown>): ModelKind | null {
+  const named = metadata.model ?? (metadata.task ? 'hrm' : undefined);
+  if (named === 'hrm' && config.variant === 'trm') return 'trm';
+  return isModelKind(named) ? named : null;
+}
+
 /** Builds the model the weights describe and loads them (names, shapes and dtypes checked by loadStateDict). */
 export function modelFromWeights(decoded: DecodedCheckpoint, origin: string): LoadedModel {
-  const config = parseConfig(decoded, origin);
-  const kind = decoded.metadata.model ?? (decoded.metadata.task ? 'hrm' : undefined);
-  let loaded: LoadedModel;
-  try {
-    if (kind === 'hrm') loaded = { kind, model: new HRM(config as unknown as HRMConfig), task: decoded.metadata.task, config: config as unknown as HRMConfig };
-    else if (kind === 'hnet') loaded = { kind, model: new HNetLM(config as unknown as HNetConfig), config: config as unknown as HNetConfig };
-    else if (kind === 'transformer') loaded = { kind, model: new TransformerLM(config as unknown as TransformerConfig), config: config as unknown as TransformerConfig };
-    else throw new CheckpointError(`${origin}: the weights do not say which model they belong to`);
-  } catch (error) {
-    if (error instanceof CheckpointError) throw error;
-    throw new CheckpointError(`${origin}: its config does not describe a model Hiero can build (${(error as Error).message})`);
+  const raw = parseConfig(decoded, origin);
+  const kind = kindOfWeights(decoded.metadata, raw);
+  if (!kind) {
+    const named = decoded.metadata.model;
+    throw new CheckpointError(named ? `${origin}: the weights are of a '${named}' model, which Hiero does not have (it has ${listKinds()})` : `${origin}: the weights do not say which model they belong to`);
   }
-  const tensors = new Map<string, Tensor>([...decoded.tensors].map(([name, t]) => [name, tensor(t.data, t.shape, { dtype: t.dtype })]));
+  const spec = specOf(kind);
+  let model: Module;
+  let config: unknown;
   try {
-    loaded.model.loadStateDict(tensors);
+    config = spec.validate(raw);
+    model = spec.build(config);
   } catch (error) {
-    loaded.model.dispose();
+    throw new CheckpointError(`${origin}: its config does not describe a ${spec.title} Hiero can build (${(error as Error).message})`);
+  }
+  try {
+    loadHostWeights(model, decoded.tensors);
+  } catch (error) {
+    model.dispose();
     throw new CheckpointError(`${origin}: ${(error as Error).message}`);
-  } finally {
-    for (const t of tensors.values()) t.dispose();
   }
-  return loaded;
+  return { kind, spec, model, config, metadata: decoded.metadata };
+}
+
+/** The model of a checkpoint directory, from its weights file alone (a damaged training state does not stop it). */
+export async function loadCheckpointModel(dir: string): Promise<LoadedModel & { step: number }> {
+  const manifest = await readManifest(dir);
+  if (!manifest.files.weights) throw new CheckpointError(`${dir}: the checkpoint has no weights file`);
+  return { ...modelFromWeights(await readCheckpointTensors(dir, manifest, 'weights'), dir), step: manifest.step };
+}
+
+/** A byte language model's checkpoint, for generate and chunks (another family's is a named error). */
+export async function loadTextModel(dir: string): Promise<LoadedModel & { step: number; model: ByteLM }> {
+  const loaded = await loadCheckpointModel(dir);
+  if (loaded.spec.family !== 'text') {
+    loaded.model.dispose();
+    throw new CheckpointError(`${dir}: holds ${loaded.spec.title} weights, not a language model's`);
+  }
+  return loaded as LoadedModel & { step: number; model: ByteLM };
+}
+
+/** What eval and solve know of a puzzle model's checkpoint besides its weights. */
+export interface CheckpointInfo {
+  task: string;
+  config: HRMConfig;
+  step: number;
+  heldOut: HeldOutSplit;
+}
+
+/**
+ * The model of a checkpoint directory, for eval and solve: it reads the weights file alone (a damaged training state
+ * does not stop them). The config, task and held-out split come from the weights' own metadata.
+ */
+export async function loadPuzzleModel(dir: string): Promise<{ model: HRM; state: CheckpointInfo }> {
+  const manifest = await readHrmManifest(dir);
+  let decoded = await readCheckpointTensors(dir, manifest, 'weights');
+  const { metadata } = decoded;
+  if (!metadata.task || !metadata.config || !metadata.heldOut) {
+    // Directories from before manifests keep these only in the session record.
+    const session = await readSession(dir, manifest);
+    const heldOut: HeldOutSplit = { seed: session.seed, train: session.trainCount, test: session.testCount };
+    decoded = { ...decoded, metadata: { ...metadata, model: 'hrm', task: session.task, config: JSON.stringify(session.config), heldOut: JSON.stringify(heldOut) } };
+  }
+  const loaded = modelFromWeights(decoded, dir);
+  if (loaded.spec.family !== 'puzzle') {
+    loaded.model.dispose();
+    throw new CheckpointError(`${dir}: holds ${loaded.spec.title} weights, not an HRM/TRM's`);
+  }
+  let heldOut: HeldOutSplit;
+  try {
+    heldOut = JSON.parse(decoded.metadata.heldOut);
+  } catch {
+    loaded.model.dispose();
+    throw new CheckpointError(`${dir}: the weights' held-out split record is not valid JSON`);
+  }
+  return { model: loaded.model as HRM, state: { task: loaded.metadata.task, config: loaded.config as HRMConfig, step: manifest.step, heldOut } };
 }

@@ -1,12 +1,11 @@
-// Generating text from byte language models (tests: test/hnet.test.ts): several prompts at once, tokens drawn on
+// Generating text from any byte language model (model/text-model.ts; tests: test/hnet.test.ts, test/glr.test.ts):
+// several prompts at once, one byte per step against the model's decoding state (O(1) for the recurrent mixers, a
+// per-row KV cache for attention; H-Net's main network steps only on the rows where a chunk opens), tokens drawn on
 // the GPU and fed straight back, read every `chunk` bytes and handed to a callback as they arrive.
-//   H-Net: one byte per step with O(1) state for its recurrent encoders and decoders and a per-row KV cache for a
-//          Transformer main network, which steps only on the rows where a chunk opens (HNetLM.step).
-//   Transformer baseline: the last maxSeq bytes are re-run every step (it has no cache).
 
-import { concat, HieroError, noGrad, sample, scope, tensor, where, type Tensor } from '../engine/index.ts';
-import { disposeState, HNetLM } from './hnet.ts';
-import { TransformerLM } from './transformer.ts';
+import { concat, HieroError, sample, scope, tensor, where, type Tensor } from '../engine/index.ts';
+import { disposeState } from './mixers.ts';
+import type { ByteLM } from './text-model.ts';
 
 export interface TextGenerateOptions {
   /** Bytes to add after each prompt. */
@@ -26,13 +25,13 @@ export interface TextGenerateOptions {
 }
 
 /** The continuation of every prompt (the prompts themselves excluded). */
-export async function generateText(model: HNetLM | TransformerLM, prompts: Uint8Array[], options: TextGenerateOptions): Promise<Uint8Array[]> {
+export async function generateText(model: ByteLM, prompts: Uint8Array[], options: TextGenerateOptions): Promise<Uint8Array[]> {
   if (prompts.length === 0) throw new HieroError('generate: give at least one prompt');
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new HieroError(`generate: prompt ${i + 1} is empty; a prompt needs at least one byte`);
   });
   if (!Number.isInteger(options.count) || options.count < 0) throw new HieroError(`generate: count must be a whole number >= 0, got ${options.count}`);
-  return model instanceof HNetLM ? generateStepwise(model, prompts, options) : generateWindowed(model, prompts, options);
+  return generateStepwise(model, prompts, options);
 }
 
 interface Collected {
@@ -61,7 +60,7 @@ async function drain(c: Collected, options: TextGenerateOptions, rows: number): 
   }
 }
 
-async function generateStepwise(model: HNetLM, prompts: Uint8Array[], options: TextGenerateOptions): Promise<Uint8Array[]> {
+async function generateStepwise(model: ByteLM, prompts: Uint8Array[], options: TextGenerateOptions): Promise<Uint8Array[]> {
   const rows = prompts.length;
   const longest = Math.max(...prompts.map((p) => p.length));
   const chunk = options.chunk ?? 16;
@@ -95,10 +94,8 @@ async function generateStepwise(model: HNetLM, prompts: Uint8Array[], options: T
         return where(tensor(fromPrompt, [rows]), promptIds, previous);
       });
       logits?.dispose();
-      const stepped = model.step(ids, state);
+      logits = model.decode(ids, state);
       ids.dispose();
-      stepped.boundaries.forEach((b) => b.dispose());
-      logits = stepped.logits;
     }
     await drain(collected, options, rows);
   } finally {
@@ -108,28 +105,4 @@ async function generateStepwise(model: HNetLM, prompts: Uint8Array[], options: T
     disposeState(state);
   }
   return collected.out.map((o) => Uint8Array.from(o));
-}
-
-async function generateWindowed(model: TransformerLM, prompts: Uint8Array[], options: TextGenerateOptions): Promise<Uint8Array[]> {
-  const out: number[][] = prompts.map(() => []);
-  const texts = prompts.map((p) => [...p]);
-  for (let n = 0; n < options.count; n++) {
-    if (options.cancelled?.()) break;
-    // Rows of different lengths run one by one: the window is each row's own last maxSeq bytes.
-    const drawn = await Promise.all(texts.map((text, r) => {
-      const window = text.slice(-model.config.maxSeq);
-      const token = scope(() => noGrad(() => {
-        const logits = model.forward(tensor(Int32Array.from(window), [1, window.length], { dtype: 'i32' }));
-        const last = logits.slice([0, window.length - 1]).reshape([model.config.vocab]);
-        return sample(last, { temperature: options.temperature ?? 0.8, topK: options.topK ?? 0, seed: (options.seed ?? 1) + r, stream: n });
-      }));
-      return token.toArray().then((v) => (token.dispose(), v[0]));
-    }));
-    drawn.forEach((b, r) => {
-      texts[r].push(b);
-      out[r].push(b);
-      options.onBytes?.(r, Uint8Array.of(b));
-    });
-  }
-  return out.map((o) => Uint8Array.from(o));
 }

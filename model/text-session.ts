@@ -1,36 +1,33 @@
-// Training sessions for byte-level language models on real text: H-Net and the byte-Transformer baseline it is
-// compared with at equal compute (`hiero train hnet|transformer`; tests: test/hnet.test.ts). A checkpoint is a
-// directory saved as one unit (engine/io/checkpoint.ts):
+// Training sessions for byte-level language models on real text, whatever their kind (H-Net, the byte Transformer,
+// the recurrent LMs; `hiero train KIND`; tests: test/hnet.test.ts, test/kinds.test.ts). A checkpoint is a directory
+// saved as one unit (engine/io/checkpoint.ts):
 //   weights   the model (metadata: model kind, config, step)         <- what generate and chunks read
 //   training  AdamW moments                                          <- what an exact resume adds
 //   session   JSON: corpus, schedule, step, the batch sampler's and the engine's random states
 
 import {
-  AdamW, asyncScope, CheckpointError, crossEntropy, getRandomState, HieroError, noGradAsync, readCheckpointJson,
-  readCheckpointTensors, readManifest, saveCheckpoint, scope, serializeTensors, setRandomState, tensor, warmupCosine,
-  type HostTensor, type Manifest, type ParamGroup, type SaveHooks, type Tensor,
+  AdamW, asyncScope, CheckpointError, crossEntropy, getRandomState, HieroError, noGradAsync, NonFiniteMonitor, readCheckpointJson,
+  readCheckpointTensors, readManifest, loadHostWeights, uploadTensors, readScalars, saveCheckpoint, serializeTensors, setRandomState, tensor, warmupCosine,
+  type Manifest, type ParamGroup, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
-import { atWordBoundary, loadCorpus, type Corpus } from './data/corpus.ts';
-import { boundaryPositions, HNET_PRESETS, HNetLM, type HNetConfig, type HNetPreset } from './hnet.ts';
-import { modelFromWeights } from './registry.ts';
-import { TransformerLM, type TransformerConfig } from './transformer.ts';
+import { atWordBoundary, loadCorpus, unigramBitsPerByte, type Corpus } from './data/corpus.ts';
+import type { ByteLM } from './text-model.ts';
+import type { EvaluationReading, StepReading, TrainingRun } from './training.ts';
 
-export type TextModelKind = 'hnet' | 'transformer';
-
-/**
- * Byte-Transformer baselines, each sized to about the training FLOPs per byte of the H-Net preset of the same name
- * (see flopsPerByte), so that bits per byte compare at equal compute.
- */
-export const TRANSFORMER_PRESETS = {
-  tiny: { vocab: 256, dim: 64, layers: 2, heads: 4, mlpHidden: 160, maxSeq: 128, ropeBase: 10000, normEps: 1e-5 },
-  small: { vocab: 256, dim: 256, layers: 4, heads: 4, mlpHidden: 704, maxSeq: 512, ropeBase: 10000, normEps: 1e-5 },
-  'small-2stage': { vocab: 256, dim: 256, layers: 4, heads: 4, mlpHidden: 704, maxSeq: 512, ropeBase: 10000, normEps: 1e-5 },
-} satisfies Record<HNetPreset, TransformerConfig>;
+/** What a text session needs of its model kind (its row in model/kinds supplies it). */
+export interface TextKind {
+  kind: string;
+  build(config: unknown): ByteLM;
+  describe(config: unknown, parameters: number): string;
+  /** Estimated training FLOPs per byte, for comparing kinds at equal compute. */
+  flopsPerByte(config: unknown): number;
+}
 
 export interface TextSessionState {
-  model: TextModelKind;
-  preset: HNetPreset;
-  config: HNetConfig | TransformerConfig;
+  /** The model kind (a row of model/kinds). */
+  model: string;
+  preset: string;
+  config: unknown;
   /** 'english' or a path to a text file. */
   corpus: string;
   seq: number;
@@ -50,8 +47,9 @@ export interface TextSessionState {
 export interface TextStepMetrics {
   loss: Tensor;
   ce: Tensor;
-  ratio: Tensor;
-  /** Per chunking stage, chunks per row (H-Net; empty for the Transformer). */
+  /** H-Net's ratio losses; null for models that do not chunk. */
+  ratio: Tensor | null;
+  /** Per chunking stage, chunks per row (empty for models that do not chunk). */
   counts: number[][];
 }
 
@@ -89,19 +87,12 @@ export class WindowSampler {
   }
 }
 
-type AnyModel = HNetLM | TransformerLM;
-
-function buildModel(kind: TextModelKind, config: HNetConfig | TransformerConfig): AnyModel {
-  return kind === 'hnet' ? new HNetLM(config as HNetConfig) : new TransformerLM(config as TransformerConfig);
-}
-
-/** Parameter groups: per-stage learning-rate multipliers (H-Net), no weight decay on norms, biases and paddings. */
-function parameterGroups(model: AnyModel, weightDecay: number): ParamGroup[] {
+/** Parameter groups: the model's per-stage learning-rate multipliers, no weight decay on norms, biases and paddings. */
+function parameterGroups(model: ByteLM, weightDecay: number): ParamGroup[] {
   const groups = new Map<string, ParamGroup>();
-  const stageOf = (name: string) => (name.match(/main_network\./g) ?? []).length;
   for (const [name, p] of model.namedParameters()) {
     const decay = p.rank >= 2 && !/norm|pad_dimension|\.bias$/.test(name) ? weightDecay : 0;
-    const multiplier = model instanceof HNetLM ? model.config.lrMultipliers[Math.min(stageOf(name), model.config.widths.length - 1)] : 1;
+    const multiplier = model.learningRateMultiplier?.(name) ?? 1;
     const key = `${decay}/${multiplier}`;
     let group = groups.get(key);
     if (!group) groups.set(key, (group = { params: [], weightDecay: decay, lrMultiplier: multiplier }));
@@ -110,59 +101,46 @@ function parameterGroups(model: AnyModel, weightDecay: number): ParamGroup[] {
   return [...groups.values()];
 }
 
-/**
- * Estimated training FLOPs per byte (6 per parameter a byte passes through, the matmuls dominating): an H-Net
- * stage's parameters see one in (bytes per chunk so far) bytes. For comparing an H-Net with a Transformer baseline.
- */
-export function flopsPerByte(kind: TextModelKind, config: HNetConfig | TransformerConfig): number {
-  if (kind === 'transformer') {
-    const c = config as TransformerConfig;
-    const perLayer = 4 * c.dim * c.dim + 3 * c.dim * c.mlpHidden;
-    return 6 * (c.layers * perLayer + c.dim * 256);
-  }
-  const c = config as HNetConfig;
-  const stack = (s: HNetConfig['main'], w: number) => s.layers * ((s.kind === 'hgrn' ? 4 * w * w : 4 * w * w) + (s.mlp > 0 ? 3 * w * s.mlp : 0));
-  let perByte = c.widths[0] * 256;
-  let rate = 1;
-  for (let i = 0; i < c.widths.length - 1; i++) {
-    const w = c.widths[i];
-    perByte += rate * (stack(c.encoders[i], w) + stack(c.decoders[i], w) + 3 * w * w);
-    rate /= c.ratios[i];
-  }
-  perByte += rate * stack(c.main, c.widths[c.widths.length - 1]);
-  return 6 * perByte;
-}
-
-export class TextSession {
+export class TextSession implements TrainingRun<TextStepMetrics> {
   readonly sampler: WindowSampler;
-  private readonly schedule: (step: number) => number;
+  readonly monitor = new NonFiniteMonitor(['loss', 'gradient norm']);
+  readonly itemUnit = 'bytes';
+  /** Per chunking stage, the share of boundaries at word starts in the last evaluation (shown with progress). */
+  private wordShare = '-';
 
   private constructor(
     readonly state: TextSessionState,
-    readonly model: AnyModel,
+    readonly spec: TextKind,
+    readonly model: ByteLM,
     readonly optimizer: AdamW,
     readonly corpus: Corpus,
   ) {
     this.sampler = new WindowSampler(corpus.train, state.batch, state.seq, state.samplerState);
-    this.schedule = warmupCosine({ peak: state.lr, warmup: state.warmup, total: state.totalSteps, min: state.lr * 0.1 });
+    optimizer.schedule = warmupCosine({ peak: state.lr, warmup: state.warmup, total: state.totalSteps, min: state.lr * 0.1 });
     optimizer.trackGradNorm = true;
   }
 
-  static create(state: Omit<TextSessionState, 'step' | 'samplerState' | 'engineRandom'>): TextSession {
+  static create(spec: TextKind, state: Omit<TextSessionState, 'step' | 'samplerState' | 'engineRandom'>): TextSession {
     const corpus = loadCorpus(state.corpus);
-    const model = buildModel(state.model, state.config);
+    const model = spec.build(state.config);
     const optimizer = new AdamW(parameterGroups(model, state.weightDecay), { lr: state.lr, betas: [0.9, 0.95], weightDecay: state.weightDecay, maxGradNorm: 1 });
-    return new TextSession({ ...state, step: 0, samplerState: state.seed >>> 0, engineRandom: getRandomState() }, model, optimizer, corpus);
+    return new TextSession({ ...state, step: 0, samplerState: state.seed >>> 0, engineRandom: getRandomState() }, spec, model, optimizer, corpus);
   }
 
-  static async resume(dir: string): Promise<TextSession> {
+  /** The session record of a text checkpoint (which kind it is, its config, step, ...), checked against the manifest. */
+  static async readState(dir: string): Promise<{ manifest: Manifest; state: TextSessionState }> {
     const manifest = await readTextManifest(dir);
     if (!manifest.files.training) throw new CheckpointError(`${dir}: holds weights only (no training state), so it can generate but not resume`);
     const state = await readCheckpointJson<TextSessionState>(dir, manifest, 'session');
     if (state.step !== manifest.step) throw new CheckpointError(`${dir}: the session file is at step ${state.step}, the checkpoint at step ${manifest.step}`);
-    const session = TextSession.create(state);
-    await loadWeights(session.model, dir, manifest);
-    const moments = upload((await readCheckpointTensors(dir, manifest, 'training')).tensors);
+    return { manifest, state };
+  }
+
+  static async resume(dir: string, spec: TextKind): Promise<TextSession> {
+    const { manifest, state } = await TextSession.readState(dir);
+    const session = TextSession.create(spec, state);
+    loadHostWeights(session.model, (await readCheckpointTensors(dir, manifest, 'weights')).tensors);
+    const moments = uploadTensors((await readCheckpointTensors(dir, manifest, 'training')).tensors);
     session.optimizer.loadStateTensors(session.model.namedParameters(), moments);
     for (const t of moments.values()) t.dispose();
     session.optimizer.stepCount = state.step;
@@ -172,32 +150,69 @@ export class TextSession {
     return session;
   }
 
+  get kind(): string {
+    return this.state.model;
+  }
+
+  get stepsDone(): number {
+    return this.state.step;
+  }
+
+  get itemsPerStep(): number {
+    return this.state.batch * this.state.seq;
+  }
+
   /** One training step: a batch of windows, forward (H-Net: one count read-back per stage), backward, AdamW. */
   async step(): Promise<TextStepMetrics> {
     const { ids, targets } = this.sampler.sample();
     const [b, t] = [this.state.batch, this.state.seq];
     this.state.step++;
-    this.optimizer.lr = this.schedule(this.state.step);
-    return asyncScope(async () => {
-      const idsT = tensor(ids, [b, t], { dtype: 'i32' });
-      const targetsT = tensor(targets, [b, t], { dtype: 'i32' });
-      let metrics: TextStepMetrics;
-      if (this.model instanceof HNetLM) {
-        const l = await this.model.losses(idsT, targetsT);
-        l.loss.backward();
-        metrics = { loss: l.loss.detach(), ce: l.ce.detach(), ratio: l.ratio.detach(), counts: l.counts };
-      } else {
-        const model = this.model;
-        metrics = scope(() => {
-          const loss = model.loss(idsT, targetsT);
-          loss.backward();
-          return { loss: loss.detach(), ce: loss.detach(), ratio: tensor([0]), counts: [] };
-        });
-      }
+    const metrics = await asyncScope(async () => {
+      const l = await this.model.losses(tensor(ids, [b, t], { dtype: 'i32' }), tensor(targets, [b, t], { dtype: 'i32' }));
+      l.loss.backward();
       this.optimizer.step();
       this.optimizer.zeroGrad();
-      return metrics;
+      return { loss: l.loss.detach(), ce: l.ce.detach(), ratio: l.ratio?.detach() ?? null, counts: l.counts };
     });
+    this.monitor.watch(this.state.step, metrics.loss, this.optimizer.lastGradNorm);
+    return metrics;
+  }
+
+  trainStep(): Promise<TextStepMetrics> {
+    return this.step();
+  }
+
+  async read(m: TextStepMetrics): Promise<StepReading> {
+    const [loss, ce] = await readScalars([m.loss, m.ce]);
+    const perChunk = m.counts.map((c) => (this.state.batch * this.state.seq) / c.reduce((a, b) => a + b, 0));
+    const bitsPerByte = ce / Math.LN2;
+    return {
+      loss, values: { bitsPerByte },
+      text: `bits/byte ${bitsPerByte.toFixed(3)}` + (perChunk.length ? `  bytes/chunk ${perChunk.map((x) => x.toFixed(2)).join(' / ')}  at word starts ${this.wordShare}` : ''),
+    };
+  }
+
+  release(m: TextStepMetrics): void {
+    for (const t of [m.loss, m.ce, m.ratio]) t?.dispose();
+  }
+
+  async evaluateHeldOut(): Promise<EvaluationReading> {
+    const e = await this.evaluate();
+    this.wordShare = e.wordBoundaryShare.map((x) => `${(100 * x).toFixed(0)}%`).join(' / ') || '-';
+    const chunks = e.bytesPerChunk.length ? `, bytes per chunk ${e.bytesPerChunk.map((x) => x.toFixed(2)).join(' / ')}, boundaries at word starts or spaces ${this.wordShare}` : '';
+    return {
+      values: { bitsPerByte: e.bitsPerByte, bytesPerChunk: e.bytesPerChunk, wordBoundaryShare: e.wordBoundaryShare },
+      text: `${e.bitsPerByte.toFixed(3)} bits/byte over ${e.bytes} bytes${chunks}`,
+    };
+  }
+
+  describe(): string[] {
+    const flops = this.spec.flopsPerByte(this.state.config);
+    return [
+      `model: ${this.spec.describe(this.state.config, this.model.parameterCount())}, ~${(flops / 1e6).toFixed(2)} MFLOP per byte trained; ` +
+        `corpus: ${this.corpus.description}, ${(this.corpus.train.length / 1e6).toFixed(2)} MB for training; batch ${this.state.batch} x ${this.state.seq} bytes`,
+      `  held-out unigram baseline: ${unigramBitsPerByte(this.corpus).toFixed(3)} bits/byte`,
+    ];
   }
 
   /**
@@ -212,7 +227,7 @@ export class TextSession {
     this.state.samplerState = this.sampler.state;
     this.state.engineRandom = getRandomState();
     const step = String(this.state.step);
-    const weights = await serializeTensors(this.model.stateDict(), { model: this.state.model, config: JSON.stringify(this.state.config), step });
+    const weights = await this.weightsFile();
     const training = await serializeTensors(this.optimizer.stateTensors(this.model.namedParameters()), { step });
     return saveCheckpoint(dir, 'text', this.state.step, [
       { role: 'weights', extension: 'safetensors', bytes: weights },
@@ -221,51 +236,31 @@ export class TextSession {
     ], hooks);
   }
 
+  async weightsFile(): Promise<Uint8Array> {
+    return serializeTensors(this.model.stateDict(), { model: this.state.model, config: JSON.stringify(this.state.config), step: String(this.state.step) });
+  }
+
   dispose(): void {
+    this.monitor.dispose();
     this.optimizer.dispose();
     this.model.dispose();
   }
 }
 
-function upload(host: Map<string, HostTensor>): Map<string, Tensor> {
-  return new Map([...host].map(([name, t]) => [name, tensor(t.data, t.shape, { dtype: t.dtype })]));
-}
-
 async function readTextManifest(dir: string): Promise<Manifest> {
   const manifest = await readManifest(dir);
-  if (manifest.kind !== 'text') throw new CheckpointError(`${dir}: a ${manifest.kind} checkpoint, not a byte language model (hnet or transformer)`);
+  if (manifest.kind !== 'text') throw new CheckpointError(`${dir}: a ${manifest.kind} checkpoint, not a byte language model's`);
   return manifest;
 }
 
-async function loadWeights(model: AnyModel, dir: string, manifest: Manifest): Promise<void> {
-  const tensors = upload((await readCheckpointTensors(dir, manifest, 'weights')).tensors);
-  try {
-    model.loadStateDict(tensors);
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
-}
-
-/** The model of a checkpoint, for generate and chunks (weights only). */
-export async function loadTextModel(dir: string): Promise<{ model: AnyModel; kind: TextModelKind; step: number }> {
-  const manifest = await readTextManifest(dir);
-  const loaded = modelFromWeights(await readCheckpointTensors(dir, manifest, 'weights'), dir);
-  if (loaded.kind === 'hrm') {
-    loaded.model.dispose();
-    throw new CheckpointError(`${dir}: the weights are an HRM's, not a language model's`);
-  }
-  return { model: loaded.model, kind: loaded.kind, step: manifest.step };
-}
-
 /** See TextSession.evaluate. */
-export async function evaluateText(model: AnyModel, text: Uint8Array, seq: number, windows: number, batch: number): Promise<TextEvaluation> {
+export async function evaluateText(model: ByteLM, text: Uint8Array, seq: number, windows: number, batch: number): Promise<TextEvaluation> {
   const count = Math.max(1, Math.min(windows, Math.floor((text.length - 1) / seq)));
   const stride = Math.floor((text.length - seq - 1) / Math.max(1, count - 1 || 1));
   let nats = 0;
   let bytes = 0;
-  const stages = model instanceof HNetLM ? model.config.widths.length - 1 : 0;
-  const chunks = new Array<number>(stages).fill(0);
-  const atWord = new Array<number>(stages).fill(0);
+  let chunks: number[] = [];
+  let atWord: number[] = [];
   for (let start = 0; start < count; start += batch) {
     const n = Math.min(batch, count - start);
     const ids = new Int32Array(n * seq);
@@ -278,22 +273,13 @@ export async function evaluateText(model: AnyModel, text: Uint8Array, seq: numbe
       }
     }
     await noGradAsync(() => asyncScope(async () => {
-      const idsT = tensor(ids, [n, seq], { dtype: 'i32' });
-      const targetsT = tensor(targets, [n, seq], { dtype: 'i32' });
-      if (model instanceof HNetLM) {
-        const { logits, routes } = await model.forward(idsT);
-        const ce = crossEntropySum(logits, targetsT);
-        nats += await ce.item();
-        const positions = await boundaryPositions(routes, n);
-        positions.forEach((rows, k) => rows.forEach((row, b) => {
-          chunks[k] += row.length;
-          for (const t of row) if (atWordBoundary(ids.subarray(b * seq, (b + 1) * seq), t)) atWord[k]++;
-        }));
-        for (const r of routes) r.chunks.dispose();
-      } else {
-        const logits = model.forward(idsT);
-        nats += await crossEntropySum(logits, targetsT).item();
-      }
+      const { logits, boundaries } = await model.predict(tensor(ids, [n, seq], { dtype: 'i32' }));
+      nats += await crossEntropy(logits, tensor(targets, [n, seq], { dtype: 'i32' }), { reduction: 'sum' }).item();
+      if (chunks.length === 0) [chunks, atWord] = [boundaries.map(() => 0), boundaries.map(() => 0)];
+      boundaries.forEach((rows, k) => rows.forEach((row, b) => {
+        chunks[k] += row.length;
+        for (const t of row) if (atWordBoundary(ids.subarray(b * seq, (b + 1) * seq), t)) atWord[k]++;
+      }));
     }));
     bytes += n * seq;
   }
@@ -304,9 +290,3 @@ export async function evaluateText(model: AnyModel, text: Uint8Array, seq: numbe
     bytes,
   };
 }
-
-function crossEntropySum(logits: Tensor, targets: Tensor): Tensor {
-  return crossEntropy(logits, targets, { reduction: 'sum' });
-}
-
-export { HNET_PRESETS };

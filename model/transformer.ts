@@ -1,12 +1,11 @@
-// A small causal Transformer language model over bytes (tests: test/transformer.test.ts):
-//   embedding -> N x [x + attn(RMSNorm(x)), x + SwiGLU-MLP(RMSNorm(x))] -> RMSNorm -> head
-// Attention uses RoPE on q and k and the fused causal attention kernel; every block is pre-norm residual.
+// A small causal Transformer language model over bytes (tests: test/transformer.test.ts; model kind transformer):
+//   embedding -> N x ResidualBlock(attention with RoPE, SwiGLU MLP) -> RMSNorm -> head
+// Attention is the attention mixer (model/attention.ts): the fused causal kernel for training, a per-row KV cache
+// for decoding one byte at a time.
 
-import {
-  HieroError,
-  crossEntropy, Embedding, Linear, Module, RMSNorm, scope, truncatedNormal, type Optimizer, type Tensor,
-} from '../engine/index.ts';
-import { consume, FusedSelfAttention, SwiGLUMLP } from './layers.ts';
+import { crossEntropy, Embedding, HieroError, Linear, Module, noGrad, RMSNorm, scope, truncatedNormal, type Optimizer, type Tensor } from '../engine/index.ts';
+import { ResidualBlock, type MixerState } from './mixers.ts';
+import type { ByteLM, Prediction, TextLosses } from './text-model.ts';
 
 export interface TransformerConfig {
   vocab: number;
@@ -23,58 +22,50 @@ export interface TransformerConfig {
 
 export const TINY_LM: TransformerConfig = { vocab: 256, dim: 64, layers: 2, heads: 4, mlpHidden: 128, maxSeq: 64, ropeBase: 10000, normEps: 1e-6 };
 
+const BLOCK_NAMES = { mixerNorm: 'attn_norm', mixer: 'attn', mlpNorm: 'mlp_norm', mlp: 'mlp' };
 
-export class TransformerBlock extends Module {
-  readonly attnNorm: RMSNorm;
-  readonly attn: FusedSelfAttention;
-  readonly mlpNorm: RMSNorm;
-  readonly mlp: SwiGLUMLP;
-
-  constructor(config: TransformerConfig) {
-    super();
-    this.attnNorm = this.child('attn_norm', new RMSNorm(config.dim, { eps: config.normEps }));
-    this.attn = this.child('attn', new FusedSelfAttention({ dim: config.dim, heads: config.heads, causal: true, ropeBase: config.ropeBase }));
-    this.mlpNorm = this.child('mlp_norm', new RMSNorm(config.dim, { eps: config.normEps }));
-    this.mlp = this.child('mlp', new SwiGLUMLP(config.dim, config.mlpHidden));
-  }
-
-  forward(x: Tensor): Tensor {
-    const a = consume(this.attnNorm.forward(x), (n) => this.attn.forward(n));
-    const h = x.add(a);
-    a.dispose();
-    const m = consume(this.mlpNorm.forward(h), (n) => this.mlp.forward(n));
-    const out = h.add(m);
-    h.dispose();
-    m.dispose();
-    return out;
-  }
-}
-
-export class TransformerLM extends Module {
+export class TransformerLM extends Module implements ByteLM {
   readonly embed: Embedding;
-  readonly blocks: TransformerBlock[];
+  readonly blocks: ResidualBlock[];
   readonly norm: RMSNorm;
   readonly head: Linear;
 
   constructor(readonly config: TransformerConfig) {
     super();
     if (config.dim % config.heads !== 0) throw new HieroError(`TransformerLM: dim ${config.dim} is not divisible by heads ${config.heads}`);
+    const options = { heads: config.heads, conv: 0, rotary: 1, ropeBase: config.ropeBase, normEps: config.normEps };
     this.embed = this.child('embed', new Embedding(config.vocab, config.dim, { init: (s) => truncatedNormal(s, 1 / Math.sqrt(config.dim)) }));
-    this.blocks = Array.from({ length: config.layers }, (_, i) => this.child(`blocks.${i}`, new TransformerBlock(config)));
+    this.blocks = Array.from({ length: config.layers }, (_, i) => this.child(`blocks.${i}`, new ResidualBlock(config.dim, 'attention', options, config.mlpHidden, BLOCK_NAMES)));
     this.norm = this.child('norm', new RMSNorm(config.dim, { eps: config.normEps }));
     this.head = this.child('head', new Linear(config.dim, config.vocab, { bias: false }));
   }
 
   /** ids [B, T] (i32) -> logits [B, T, vocab]. */
   forward(ids: Tensor): Tensor {
-    let x = this.embed.forward(ids);
-    for (const block of this.blocks) x = consume(x, (h) => block.forward(h));
-    return consume(consume(x, (h) => this.norm.forward(h)), (h) => this.head.forward(h));
+    return scope(() => this.head.forward(this.norm.forward(this.blocks.reduce((h, block) => block.forward(h), this.embed.forward(ids)))));
   }
 
   /** Mean next-byte cross-entropy of ids [B, T] against targets [B, T]. */
   loss(ids: Tensor, targets: Tensor): Tensor {
-    return consume(this.forward(ids), (logits) => crossEntropy(logits, targets));
+    return scope(() => crossEntropy(this.forward(ids), targets));
+  }
+
+  async losses(ids: Tensor, targets: Tensor): Promise<TextLosses> {
+    const loss = this.loss(ids, targets);
+    return { loss, ce: loss, ratio: null, counts: [] };
+  }
+
+  async predict(ids: Tensor): Promise<Prediction> {
+    return { logits: this.forward(ids), boundaries: [] };
+  }
+
+  /** One KV cache per block, for `length` positions. */
+  initialState(batch: number, length: number): MixerState[] {
+    return this.blocks.map((b) => b.initialState(batch, length));
+  }
+
+  decode(ids: Tensor, state: MixerState[]): Tensor {
+    return scope(() => noGrad(() => this.head.forward(this.norm.forward(this.blocks.reduce((h, block, l) => block.step(h, state[l]), this.embed.forward(ids))))));
   }
 }
 

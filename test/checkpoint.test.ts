@@ -7,7 +7,8 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CheckpointError, manualSeed, readManifest, saveCheckpoint, saveSafetensors, writeFileAtomic } from '../engine/index.ts';
-import { loadModel, presetConfig, readSession, TrainingSession } from '../model/hrm-session.ts';
+import { presetConfig, readSession, TrainingSession } from '../model/hrm-session.ts';
+import { loadPuzzleModel } from '../model/registry.ts';
 import { temporaryDirectory, useDevice } from './helpers.ts';
 
 useDevice();
@@ -26,7 +27,7 @@ function step(session: TrainingSession): void {
 async function expectConsistent(dir: string): Promise<number> {
   const manifest = await readManifest(dir);
   expect((await readSession(dir)).step).toBe(manifest.step);
-  const { model, state } = await loadModel(dir);
+  const { model, state } = await loadPuzzleModel(dir);
   expect(state.step).toBe(manifest.step);
   model.dispose();
   const resumed = await TrainingSession.resume(dir);
@@ -85,12 +86,12 @@ describe('checkpoints saved as one unit', () => {
       writeFileSync(path, bytes);
     };
     damage('training');
-    const { model } = await loadModel(dir); // the weights alone: fine
+    const { model } = await loadPuzzleModel(dir); // the weights alone: fine
     model.dispose();
     await expect(TrainingSession.resume(dir)).rejects.toThrow(new RegExp(`${manifest.files.training.file}: damaged \\(its SHA-256 does not match`));
     damage('weights');
-    await expect(loadModel(dir)).rejects.toThrow(CheckpointError);
-    await expect(loadModel(dir)).rejects.toThrow(new RegExp(`${manifest.files.weights.file}: damaged`));
+    await expect(loadPuzzleModel(dir)).rejects.toThrow(CheckpointError);
+    await expect(loadPuzzleModel(dir)).rejects.toThrow(new RegExp(`${manifest.files.weights.file}: damaged`));
   });
 
   it('a file from another step is named even when its checksum is right', async () => {
@@ -107,7 +108,7 @@ describe('checkpoints saved as one unit', () => {
       { role: 'weights', extension: 'safetensors', bytes: firstWeights },
       { role: 'session', extension: 'json', bytes: readFileSync(join(dir, second.files.session.file)) },
     ]);
-    await expect(loadModel(dir)).rejects.toThrow(/holds step 1, but the checkpoint is at step 2/);
+    await expect(loadPuzzleModel(dir)).rejects.toThrow(/holds step 1, but the checkpoint is at step 2/);
     session.dispose();
   });
 
@@ -119,7 +120,7 @@ describe('checkpoints saved as one unit', () => {
     await saveSafetensors(join(dir, 'training.safetensors'), [...session.optimizer.stateTensors(session.model.namedParameters()), ...session.trainer.stateTensors()]);
     await writeFileAtomic(join(dir, 'session.json'), JSON.stringify(session.state));
     session.dispose();
-    const { model, state } = await loadModel(dir);
+    const { model, state } = await loadPuzzleModel(dir);
     expect(state.task).toBe('sudoku-4x4');
     model.dispose();
     const resumed = await TrainingSession.resume(dir);

@@ -1,9 +1,11 @@
-// Gated linear recurrent layers and the recurrent byte LM (model/glr.ts).
+// Gated linear recurrent layers (model/glr.ts) and the recurrent byte LM (model/recurrent-lm.ts).
 
 import { describe, expect, it } from 'vitest';
 import { AdamW, manualSeed, memory, noGrad, scope, sync, tensor } from '../engine/index.ts';
 import { ByteBatcher, bytesOf } from '../model/data/text.ts';
-import { RecurrentLM, type RecurrentConfig } from '../model/glr.ts';
+import { RecurrentLM, type RecurrentConfig } from '../model/recurrent-lm.ts';
+import { generateText } from '../model/text-generate.ts';
+import { disposeState } from '../model/mixers.ts';
 import { trainStep } from '../model/transformer.ts';
 import { expectClose, useDevice } from './helpers.ts';
 
@@ -22,24 +24,26 @@ describe('recurrent LM', () => {
       const full = await noGrad(() => model.forward(tensor(Int32Array.from(bytes), [1, bytes.length], { dtype: 'i32' }))).toArray();
       const state = model.initialState(1);
       for (let t = 0; t < bytes.length; t++) {
-        const logits = model.step(tensor(Int32Array.of(bytes[t]), [1], { dtype: 'i32' }), state);
+        const logits = model.decode(tensor(Int32Array.of(bytes[t]), [1], { dtype: 'i32' }), state);
         // Same math in a different order (a parallel scan vs one step): f32 rounding, ~1e-6 of logits of size ~1.
         expectClose(await logits.toArray(), full.slice(t * 256, (t + 1) * 256), { atol: 2e-5, rtol: 1e-4 }, `${config.mixer} step ${t}`);
         logits.dispose();
       }
       // Greedy generation (tokens drawn and fed back on the GPU, read in chunks) equals stepping by hand with argmax.
       const streamed: number[] = [];
-      const generated = await model.generate(bytesOf('the'), 5, { temperature: 0, chunk: 2, onBytes: (b) => streamed.push(...b) });
+      const [continuation] = await generateText(model, [bytesOf('the')], { count: 5, temperature: 0, chunk: 2, onBytes: (_row, b) => streamed.push(...b) });
+      const generated = Uint8Array.from([...bytesOf('the'), ...continuation]);
       expect(generated.length).toBe(8);
       expect(streamed).toEqual(Array.from(generated.slice(3)));
       const byHand = model.initialState(1);
       let last: Float32Array | Int32Array | Uint32Array = new Float32Array(0);
-      for (const byte of bytesOf('the')) last = await model.step(tensor(Int32Array.of(byte), [1], { dtype: 'i32' }), byHand).toArray();
+      for (const byte of bytesOf('the')) last = await model.decode(tensor(Int32Array.of(byte), [1], { dtype: 'i32' }), byHand).toArray();
       for (let n = 0; n < 5; n++) {
         const best = last.indexOf(Math.max(...last));
         expect(generated[3 + n], `greedy byte ${n}`).toBe(best);
-        last = await model.step(tensor(Int32Array.of(best), [1], { dtype: 'i32' }), byHand).toArray();
+        last = await model.decode(tensor(Int32Array.of(best), [1], { dtype: 'i32' }), byHand).toArray();
       }
+      disposeState([state, byHand]);
       model.dispose();
     });
   }

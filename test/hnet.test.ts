@@ -6,9 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { asyncScope, manualSeed, memory, noGradAsync, tensor } from '../engine/index.ts';
 import { CorpusError, detokenizeBrown, fileCorpus, unigramBitsPerByte } from '../model/data/corpus.ts';
-import { disposeState, HNET_PRESETS, HNetLM, validateHNetConfig, type HNetConfig, type StackConfig } from '../model/hnet.ts';
+import { HNET_PRESETS, HNetLM, validateHNetConfig, type HNetConfig, type StackConfig } from '../model/hnet.ts';
 import { generateText } from '../model/text-generate.ts';
-import { loadTextModel, TextSession } from '../model/text-session.ts';
+import { TextSession } from '../model/text-session.ts';
+import { loadTextModel } from '../model/registry.ts';
+import { MODEL_KINDS } from '../model/kinds/index.ts';
+import { disposeState } from '../model/mixers.ts';
 import { expectClose, temporaryDirectory, useDevice } from './helpers.ts';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -19,7 +22,7 @@ const hgrn = (layers: number, conv = 4): StackConfig => ({ kind: 'hgrn', layers,
 /** A two-stage H-Net small enough for a CPU driver, its router set so both stages chunk from the start. */
 const TWO_STAGE: HNetConfig = {
   widths: [16, 24, 32], encoders: [hgrn(1), hgrn(1, 0)], decoders: [hgrn(1), hgrn(1, 0)],
-  main: { kind: 'transformer', layers: 2, heads: 2, mlp: 48, conv: 0, rotary: 0.5 }, ratios: [3, 2], lrMultipliers: [2, 1.5, 1],
+  main: { kind: 'attention', layers: 2, heads: 2, mlp: 48, conv: 0, rotary: 0.5 }, ratios: [3, 2], lrMultipliers: [2, 1.5, 1],
   alpha: 0.03, normEps: 1e-5, ropeBase: 10000, initRange: 0.3,
 };
 
@@ -112,11 +115,11 @@ describe('H-Net training', () => {
     manualSeed(5);
     const dir = temporaryDirectory('hiero-text');
     const config = { ...TWO_STAGE, widths: [16, 24], encoders: [hgrn(1)], decoders: [hgrn(1)], ratios: [3], lrMultipliers: [2, 1] };
-    const session = TextSession.create({ model: 'hnet', preset: 'tiny', config, corpus: 'english', seq: 32, batch: 2, lr: 3e-3, warmup: 2, totalSteps: 10, weightDecay: 0.1, seed: 4 });
+    const session = TextSession.create(MODEL_KINDS.hnet, { model: 'hnet', preset: 'tiny', config, corpus: 'english', seq: 32, batch: 2, lr: 3e-3, warmup: 2, totalSteps: 10, weightDecay: 0.1, seed: 4 });
     const run = async (s: TextSession, n: number) => {
       for (let i = 0; i < n; i++) {
         const m = await s.step();
-        [m.loss, m.ce, m.ratio].forEach((t) => t.dispose());
+        [m.loss, m.ce, m.ratio].forEach((t) => t?.dispose());
       }
     };
     await run(session, 2);
@@ -124,7 +127,7 @@ describe('H-Net training', () => {
     await run(session, 2);
     const continued = await (session.model as HNetLM).lm_head.weight.toArray();
     session.dispose();
-    const resumed = await TextSession.resume(dir);
+    const resumed = await TextSession.resume(dir, MODEL_KINDS.hnet);
     expect(resumed.state.step).toBe(2);
     await run(resumed, 2);
     expect(Array.from(await (resumed.model as HNetLM).lm_head.weight.toArray())).toEqual(Array.from(continued));
@@ -138,13 +141,13 @@ describe('H-Net training', () => {
     // 40 steps of 8 windows of 128 bytes (about two minutes on SwiftShader). Measured with this seed: held-out
     // 3.6-3.7 bits/byte against the unigram 4.41, and 3.2-3.3 bytes per chunk for N = 4.
     manualSeed(1);
-    const session = TextSession.create({ model: 'hnet', preset: 'tiny', config: HNET_PRESETS.tiny, corpus: 'english', seq: 128, batch: 8, lr: 3e-3, warmup: 10, totalSteps: 40, weightDecay: 0.1, seed: 1 });
+    const session = TextSession.create(MODEL_KINDS.hnet, { model: 'hnet', preset: 'tiny', config: HNET_PRESETS.tiny, corpus: 'english', seq: 128, batch: 8, lr: 3e-3, warmup: 10, totalSteps: 40, weightDecay: 0.1, seed: 1 });
     // Live tensors after step 2 (the optimiser's moments made) and after step 40 must be the same bytes: the chunk
     // counts, and so the shapes, differ from step to step, which once let a batched matmul's result escape its scope.
     let liveAfterStep2 = 0;
     for (let i = 1; i <= 40; i++) {
       const m = await session.step();
-      [m.loss, m.ce, m.ratio].forEach((t) => t.dispose());
+      [m.loss, m.ce, m.ratio].forEach((t) => t?.dispose());
       if (i === 2) liveAfterStep2 = memory().inUseBytes;
     }
     expect(memory().inUseBytes).toBe(liveAfterStep2);

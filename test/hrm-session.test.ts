@@ -4,7 +4,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { assign, full, manualSeed, noGrad } from '../engine/index.ts';
-import { evaluateArcTasks, loadModel, loadTask, presetConfig, solveWithModel, TrainingSession } from '../model/hrm-session.ts';
+import { evaluateArcTasks, loadTask, presetConfig, solveWithModel, TrainingSession } from '../model/hrm-session.ts';
+import { loadPuzzleModel } from '../model/registry.ts';
 import { HRM } from '../model/hrm.ts';
 import { formatMaze, generateMaze } from '../model/tasks/maze.ts';
 import { Random } from '../model/tasks/common.ts';
@@ -45,7 +46,7 @@ describe('HRM training sessions', () => {
     expect(r.exactBySegment).toHaveLength(2);
     resumed.dispose();
 
-    const { model } = await loadModel(dir);
+    const { model } = await loadPuzzleModel(dir);
     const solved = await solveWithModel(model, 'sudoku-4x4', '1... .... .... ...2');
     expect(solved.answer.split('\n')).toHaveLength(5);
     expect(solved.answer).toMatch(/^[1-4 |+\-\n]+$/); // every cell a digit, even from an untrained model

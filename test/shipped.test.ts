@@ -12,9 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { main } from '../apps/cli/hiero.ts';
 import { SHIPPED_SOLVERS } from '../apps/cli/hrm.ts';
 import { evaluatePuzzles } from '../model/hrm-train.ts';
-import { loadModel, loadTask } from '../model/hrm-session.ts';
+import { loadTask } from '../model/hrm-session.ts';
+import { loadPuzzleModel } from '../model/registry.ts';
 import { englishCorpus, unigramBitsPerByte } from '../model/data/corpus.ts';
-import { evaluateText, loadTextModel } from '../model/text-session.ts';
+import { evaluateText } from '../model/text-session.ts';
+import { loadTextModel } from '../model/registry.ts';
 import { toBatch } from '../model/tasks/datasets.ts';
 import { useDevice } from './helpers.ts';
 
@@ -33,7 +35,7 @@ describe('the shipped checkpoints', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it('the 4×4 solver solves its held-out puzzles', async () => {
-    const { model, state } = await loadModel(SHIPPED_SOLVERS[16]);
+    const { model, state } = await loadPuzzleModel(SHIPPED_SOLVERS[16]);
     try {
       expect(state.task).toBe('sudoku-4x4');
       const task = await loadTask(state.task, { train: state.heldOut.train, test: state.heldOut.test, seed: state.heldOut.seed });

@@ -14,7 +14,7 @@ useDevice();
 const hgrn = (layers: number): StackConfig => ({ kind: 'hgrn', layers, heads: 1, mlp: 0, conv: 4, rotary: 1 });
 /** An untrained one-stage H-Net small enough for a CPU driver: streaming and cancellation need no learning. */
 const SMALL_HNET: HNetConfig = {
-  widths: [16, 24], encoders: [hgrn(1)], decoders: [hgrn(1)], main: { kind: 'transformer', layers: 1, heads: 2, mlp: 32, conv: 0, rotary: 0.5 },
+  widths: [16, 24], encoders: [hgrn(1)], decoders: [hgrn(1)], main: { kind: 'attention', layers: 1, heads: 2, mlp: 32, conv: 0, rotary: 0.5 },
   ratios: [3], lrMultipliers: [2, 1], alpha: 0.03, normEps: 1e-5, ropeBase: 10000, initRange: 0.3,
 };
 
@@ -74,7 +74,7 @@ describe('inference worker (Node worker thread)', () => {
     await rejectsNamed(hiero.solve('11.. .... .... ....'), 'PuzzleError', /1/);
     await rejectsNamed(hiero.load({ bytes: new Uint8Array([9, 0, 0, 0, 0, 0, 0, 0, 123]).buffer, name: 'broken.safetensors' }), 'CheckpointError', /broken\.safetensors/);
     await rejectsNamed(hiero.load({ path: '/nonexistent/checkpoint' }), 'CheckpointError', /\/nonexistent\/checkpoint: no such checkpoint/);
-    await rejectsNamed(hiero.generate('hello'), 'WorkerStateError', /needs an H-Net or a byte Transformer checkpoint; the loaded model is an HRM/);
+    await rejectsNamed(hiero.generate('hello'), 'WorkerStateError', /the loaded model \(HRM\) does not serve generate; load a checkpoint of H-Net, byte Transformer, HGRN or minGRU/);
     // After all of that, the worker still has its model and answers.
     expect((await hiero.solve('1... ..4. .3.. ...2')).views).toHaveLength(2);
   }, 300_000);

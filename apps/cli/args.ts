@@ -5,6 +5,7 @@
 
 import { parseArgs } from 'node:util';
 import { HieroError } from '../../engine/errors.ts';
+import { describeRange, inRange, optionProblem, type OptionSpec } from '../../model/options.ts';
 import { PuzzleError } from '../../model/tasks/common.ts';
 
 /** A mistake in how a command was called: one line, no stack trace, exit code 2. */
@@ -12,12 +13,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export type OptionSpec =
-  | { type: 'integer'; min?: number; max?: number; default?: number; help: string; value?: string }
-  | { type: 'number'; min?: number; max?: number; exclusiveMin?: boolean; default?: number; help: string; value?: string }
-  | { type: 'string'; default?: string; help: string; value?: string }
-  | { type: 'choice'; choices: readonly string[]; default?: string; help: string }
-  | { type: 'boolean'; help: string };
+export type { OptionSpec };
 
 export interface CommandSpec {
   name: string;
@@ -71,16 +67,6 @@ function editDistance(a: string, b: string): number {
   return row[b.length];
 }
 
-function describeRange(spec: { min?: number; max?: number; exclusiveMin?: boolean }, whole: boolean): string {
-  const kind = whole ? 'a whole number' : 'a number';
-  if (spec.min !== undefined && spec.max !== undefined) {
-    return spec.exclusiveMin ? `${kind} > ${spec.min} and <= ${spec.max}` : `${kind} from ${spec.min} to ${spec.max}`;
-  }
-  if (spec.min !== undefined) return `${kind} ${spec.exclusiveMin ? '>' : '>='} ${spec.min}`;
-  if (spec.max !== undefined) return `${kind} <= ${spec.max}`;
-  return kind;
-}
-
 function checkValue(command: string, name: string, spec: OptionSpec, raw: string): string | number {
   if (spec.type === 'choice') {
     if (!spec.choices.includes(raw)) {
@@ -92,11 +78,12 @@ function checkValue(command: string, name: string, spec: OptionSpec, raw: string
   if (spec.type === 'integer' || spec.type === 'number') {
     const n = raw.trim() === '' ? NaN : Number(raw);
     const whole = spec.type === 'integer';
-    const range = spec as { min?: number; max?: number; exclusiveMin?: boolean };
-    const ok = Number.isFinite(n) && (!whole || Number.isInteger(n)) &&
-      (range.min === undefined || (range.exclusiveMin ? n > range.min : n >= range.min)) && (range.max === undefined || n <= range.max);
-    if (!ok) throw new UsageError(`${command} --${name}: '${raw}' is not ${describeRange(range, whole)}`);
+    if (!inRange(spec, n)) throw new UsageError(`${command} --${name}: '${raw}' is not ${describeRange(spec, whole)}`);
     return n;
+  }
+  if (spec.type === 'string') {
+    const problem = optionProblem(spec, raw);
+    if (problem) throw new UsageError(`${command} --${name}: ${problem}`);
   }
   return raw;
 }

@@ -5,9 +5,11 @@
 import { describeAdapter, init, shutdown } from '../../engine/index.ts';
 import { closest, help, parse, reportError, UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { demo, demoSpec } from './demo.ts';
-import { evalSpec, evaluate, exportSpec, exportWeights, solve, solveSpec, train, trainSpec } from './hrm.ts';
-import { chunks, chunksSpec, generate, generateSpec, trainText } from './text.ts';
-import { readManifest } from '../../engine/index.ts';
+import { evalSpec, evaluate, exportSpec, exportWeights, solve, solveSpec } from './hrm.ts';
+import { models, modelsSpec } from './models.ts';
+import { chunks, chunksSpec, generate, generateSpec } from './text.ts';
+import { kindTrainSpec, train, trainSpec } from './train.ts';
+import { isModelKind } from '../../model/kinds/index.ts';
 
 interface Command {
   spec: CommandSpec;
@@ -17,23 +19,14 @@ interface Command {
 const infoSpec: CommandSpec = { name: 'info', summary: 'Prints the WebGPU adapter Hiero finds, its limits and features.', positionals: '', options: {} };
 const probeSpec: CommandSpec = { name: 'probe', summary: 'Exits 0 when a WebGPU adapter is available (used by the install script).', positionals: '', options: {} };
 
-/** `train` serves both families: the model named (or the kind of checkpoint resumed) picks the trainer. */
-async function trainAny(p: Parsed): Promise<number> {
-  const resume = p.values.resume as string | undefined;
-  const model = p.positionals[0];
-  if (resume !== undefined && model === undefined) return (await readManifest(resume)).kind === 'text' ? trainText(p) : train(p);
-  if (model === 'hnet' || model === 'transformer') return trainText(p);
-  if (model === 'hrm' || model === 'trm' || resume !== undefined) return train(p);
-  throw new UsageError(model === undefined ? 'train: say which model: hiero train hrm|trm|hnet|transformer (or --resume DIR)' : `train: unknown model '${model}' (hrm, trm, hnet or transformer)`);
-}
-
 export const COMMANDS: Record<string, Command> = {
-  train: { spec: trainSpec, run: trainAny },
+  train: { spec: trainSpec, run: train },
   eval: { spec: evalSpec, run: evaluate },
   solve: { spec: solveSpec, run: solve },
   generate: { spec: generateSpec, run: generate },
   chunks: { spec: chunksSpec, run: chunks },
   export: { spec: exportSpec, run: exportWeights },
+  models: { spec: modelsSpec, run: models },
   demo: { spec: demoSpec, run: demo },
   info: {
     spec: infoSpec,
@@ -80,7 +73,9 @@ export async function main(argv: string[]): Promise<number> {
     if (!command) throw new UsageError(unknownCommand(name));
     const parsed = parse(command.spec, rest);
     if (parsed.help) {
-      console.log(help(command.spec));
+      // `hiero train KIND --help`: the options that kind takes, and its presets.
+      const kind = parsed.positionals[0];
+      console.log(help(name === 'train' && isModelKind(kind) ? kindTrainSpec(kind) : command.spec));
       return 0;
     }
     return await command.run(parsed);

@@ -1,9 +1,11 @@
 // What Hiero's inference worker takes and answers (apps/worker/service.ts): plain, structured-cloneable data, the
 // same in a browser Web Worker and in a Node worker thread.
 
+import type { ModelKind, ServedRequest } from '../../model/kinds/index.ts';
+
 export type { SegmentView, SolveResult } from '../../model/hrm-session.ts';
 export type { ChunkedText as ChunkedTextResult } from '../../model/hnet.ts';
-export type { QuickResult } from '../../bench/quick.ts';
+export type { QuickResult } from '../../engine/measure/quick.ts';
 export type { WeightsSource as CheckpointSource } from '../../engine/io/checkpoint.ts';
 
 export interface AdapterInfo {
@@ -17,8 +19,12 @@ export interface AdapterInfo {
   features: string[];
 }
 
+export type { ModelKind, ServedRequest } from '../../model/kinds/index.ts';
+
 export interface ModelInfo {
-  kind: 'hrm' | 'hnet' | 'transformer';
+  /** Its kind (hiero models lists them), and the requests it serves (solve, generate, chunks). */
+  kind: ModelKind;
+  requests: ServedRequest[];
   parameters: number;
   /** The training step the checkpoint holds, when it says. */
   step: number | null;

@@ -10,13 +10,18 @@
 
 import {
   decodeSafetensors, deviceLost, encodeSafetensors, GPUExecutionError, HieroError, init, isInitialised, memory,
-  readScalars, readWeights, runtime, shutdownQuietly, type AdapterReport, type DecodedCheckpoint, type DeviceOptions, type Tensor,
+  readWeights, runtime, shutdownQuietly, type AdapterReport, type DecodedCheckpoint, type DeviceOptions,
 } from '../../engine/index.ts';
-import { chunkText, HNetLM } from '../../model/hnet.ts';
-import { createSession, solveWithModel, type TrainingSession } from '../../model/hrm-session.ts';
+import { quickBenchmark, type QuickResult } from '../../engine/measure/quick.ts';
+import { chunkText, type HNetLM } from '../../model/hnet.ts';
+import type { HRM } from '../../model/hrm.ts';
+import { solveWithModel, type TrainingSession } from '../../model/hrm-session.ts';
+import { KIND_NAMES, listKinds, MODEL_KINDS, type ServedRequest } from '../../model/kinds/index.ts';
+import { GENERATE_OPTIONS, optionProblem, PROGRESS_OPTIONS, SOLVE_OPTIONS, TRAIN_OPTIONS, type OptionSpec } from '../../model/options.ts';
 import { modelFromWeights, type LoadedModel } from '../../model/registry.ts';
 import { generateText } from '../../model/text-generate.ts';
-import { quickBenchmark, type QuickResult } from '../../bench/quick.ts';
+import type { ByteLM } from '../../model/text-model.ts';
+import { runTraining } from '../../model/training.ts';
 import type {
   AdapterInfo, ChunkedTextResult, CheckpointSource, GenerateRequest, GeneratedText, ModelInfo, SolveResult, TrainProgress,
   TrainRequest, TrainResult, WorkerStatus,
@@ -185,8 +190,9 @@ export class HieroService {
   solve(puzzle: string, options: { segments?: number } = {}, requestId?: string): Promise<SolveResult> {
     return this.enqueue('solve', requestId, async () => {
       if (typeof puzzle !== 'string' || puzzle.trim() === '') throw new RequestError('solve: give the puzzle as text (Sudoku digits with "." for blanks, or a maze)');
-      const loaded = this.require('solve', 'hrm');
-      const run = () => solveWithModel(loaded.model, loaded.task, puzzle, { segments: options.segments });
+      const loaded = this.require('solve', 'solve');
+      if (options.segments !== undefined) check('solve: segments', SOLVE_OPTIONS.segments, options.segments);
+      const run = () => solveWithModel(loaded.model as HRM, loaded.metadata.task, puzzle, { segments: options.segments });
       return this.training ? this.training.session.withAveragedWeights(run) : run();
     });
   }
@@ -197,17 +203,18 @@ export class HieroService {
    */
   generate(prompt: string | Uint8Array, options: GenerateRequest = {}, onChunk?: (bytes: Uint8Array) => unknown, requestId?: string): Promise<GeneratedText> {
     return this.enqueue('generate', requestId, async (request) => {
-      const loaded = this.require('generate', 'hnet', 'transformer');
+      const loaded = this.require('generate', 'generate');
       const bytes = typeof prompt === 'string' ? new TextEncoder().encode(prompt) : prompt instanceof Uint8Array ? prompt : null;
       if (!bytes) throw new RequestError('generate: the prompt must be a string or a Uint8Array of bytes');
       if (bytes.length === 0) throw new RequestError('generate: the prompt is empty; give at least one byte');
       const count = options.bytes ?? 100;
-      checkNumber('generate: bytes', count, { integer: true, min: 1, max: 1_000_000 });
-      if (options.temperature !== undefined) checkNumber('generate: temperature', options.temperature, { min: 0, max: 100 });
-      if (options.topK !== undefined) checkNumber('generate: topK', options.topK, { integer: true, min: 0, max: 256 });
-      if (options.seed !== undefined) checkNumber('generate: seed', options.seed, { integer: true, min: 0, max: 2 ** 32 - 1 });
+      check('generate: bytes', GENERATE_OPTIONS.bytes, count);
+      if (options.temperature !== undefined) check('generate: temperature', GENERATE_OPTIONS.temperature, options.temperature);
+      if (options.topK !== undefined) check('generate: topK', GENERATE_OPTIONS['top-k'], options.topK);
+      if (options.seed !== undefined) check('generate: seed', GENERATE_OPTIONS.seed, options.seed);
+      if (options.chunk !== undefined) check('generate: chunk', GENERATE_OPTIONS.chunk, options.chunk);
       const deliveries: Promise<unknown>[] = [];
-      const [out] = await generateText(loaded.model as HNetLM, [bytes], {
+      const [out] = await generateText(loaded.model as ByteLM, [bytes], {
         count, temperature: options.temperature, topK: options.topK, seed: options.seed, chunk: options.chunk,
         // Calls through a comlink proxy are messages on one port: they arrive in the order they are sent.
         onBytes: (_row, fresh) => {
@@ -225,7 +232,7 @@ export class HieroService {
   chunks(text: string, requestId?: string): Promise<ChunkedTextResult> {
     return this.enqueue('chunks', requestId, async () => {
       if (typeof text !== 'string' || text.length === 0) throw new RequestError('chunks: give a non-empty text');
-      const loaded = this.require('chunks', 'hnet');
+      const loaded = this.require('chunks', 'chunks');
       return chunkText(loaded.model as HNetLM, text);
     });
   }
@@ -264,80 +271,68 @@ export class HieroService {
     const evalEvery = request.evalEvery ?? 50;
     const progressEvery = request.progressEvery ?? 5;
     const task = request.task ?? 'sudoku-4x4';
-    const session = await this.enqueue('train', requestId === undefined ? undefined : `${requestId}:setup`, async () => {
+    const run = await this.enqueue('train', requestId === undefined ? undefined : `${requestId}:setup`, async () => {
       if (this.training) throw new WorkerStateError('train: a training run is already in progress in this worker');
       if (task !== 'sudoku-4x4' && task !== 'sudoku-6x6') throw new RequestError(`train: the worker trains sudoku-4x4 or sudoku-6x6, not '${task}'`);
-      checkNumber('train: steps', steps, { integer: true, min: 1, max: 1e6 });
-      checkNumber('train: evalEvery', evalEvery, { integer: true, min: 1, max: 1e6 });
-      checkNumber('train: progressEvery', progressEvery, { integer: true, min: 1, max: 1e6 });
-      if (request.hidden !== undefined) checkNumber('train: hidden', request.hidden, { integer: true, min: 8, max: 1024 });
-      if (request.batch !== undefined) checkNumber('train: batch', request.batch, { integer: true, min: 1, max: 4096 });
-      if (request.lr !== undefined) checkNumber('train: lr', request.lr, { min: 1e-7, max: 1 });
-      // The settings of `npm start`, which reach ~90 % exact held-out 4×4 Sudoku in 500 steps (README).
-      return createSession({
-        variant: 'hrm', task, preset: 'tiny', seed: request.seed ?? 1, train: request.train ?? 1000, test: request.test ?? 200,
-        batch: request.batch ?? 64, lr: request.lr ?? 1e-2, hidden: request.hidden, cycles: 1, maxSegments: 2,
-      });
+      check('train: steps', TRAIN_OPTIONS.steps, steps);
+      check('train: evalEvery', TRAIN_OPTIONS['eval-every'], evalEvery);
+      check('train: progressEvery', PROGRESS_OPTIONS.progressEvery, progressEvery);
+      const fields = { hidden: 'hidden', batch: 'batch', lr: 'lr', train: 'train', test: 'test', seed: 'seed' } as const;
+      for (const [field, option] of Object.entries(fields)) {
+        const value = request[field as keyof typeof fields];
+        if (value !== undefined) check(`train: ${field}`, TRAIN_OPTIONS[option], value);
+      }
+      // The recipe of npm start (README): one cycle, two segments, the tiny preset's learning rate unless given.
+      const values = {
+        task, preset: 'tiny', seed: request.seed ?? 1, train: request.train ?? 1000, test: request.test ?? 200, batch: request.batch ?? 64,
+        lr: request.lr, hidden: request.hidden, cycles: 1, 'max-segments': 2,
+      };
+      return (await MODEL_KINDS.hrm.createRun({ values, given: new Set(Object.keys(values)) })) as TrainingSession;
     });
     const id = requestId ?? `train-${++this.counter}`;
-    const training: Training = { session, request: { id, what: 'train', cancelled: false }, paused: false, stopRequested: false, resume: null };
+    const training: Training = { session: run, request: { id, what: 'train', cancelled: false }, paused: false, stopRequested: false, resume: null };
     this.training = training;
-    this.replaceModel({ kind: 'hrm', model: session.model, task, config: session.state.config }, null);
-    let done = 0;
-    let activeMs = 0; // time spent stepping: a pause does not count against samples/s
+    this.replaceModel({ kind: 'hrm', spec: MODEL_KINDS.hrm, model: run.model, config: run.state.config, metadata: { task } }, null);
+    const stopping = () => training.stopRequested || training.request.cancelled || this.training !== training;
     let last: TrainProgress | null = null;
     try {
-      for (let s = 1; s <= steps; s++) {
-        if (training.paused) await new Promise<void>((resolve) => (training.resume = resolve));
-        if (training.stopRequested || training.request.cancelled || this.training !== training) break;
-        const began = performance.now();
-        const progress = await this.enqueue('train', undefined, async () => {
+      const outcome = await runTraining(run, {
+        steps, evalEvery, progressEvery,
+        beforeStep: async () => {
+          if (training.paused) await new Promise<void>((resolve) => (training.resume = resolve));
+          return !stopping();
+        },
+        // Each step is a request of its own: a puzzle can be solved between two steps, and a paused run holds nothing up.
+        around: (work) => this.enqueue('train', undefined, async () => {
           if (this.training !== training) throw new WorkerStateError('train: the training run ended (the device was lost or the worker disposed)');
-          const m = session.step();
-          done++;
-          try {
-            const report = s % progressEvery === 0 || s === 1 || s === steps;
-            const evaluate = s % evalEvery === 0 || s === steps;
-            if (!report && !evaluate) return null;
-            const [loss, cells, exact, halted] = await readScalars([m.loss, m.tokenAccuracy, m.exactCorrect, m.halted]);
-            await session.monitor.assertFinite();
-            const seconds = (activeMs + performance.now() - began) / 1000;
-            const p: TrainProgress = {
-              step: session.state.step, steps, loss, samplesPerSecond: (done * session.state.batch) / Math.max(seconds, 1e-6),
-              ...(halted > 0 ? { trainCell: cells, trainExact: exact } : {}),
-            };
-            if (evaluate) {
-              const r = await session.evaluate({ segments: session.state.config.haltMaxSteps });
-              const lastSegment = r.exactBySegment.length - 1;
-              Object.assign(p, { cell: r.cellBySegment[lastSegment], exact: r.exactBySegment[lastSegment], exactBySegment: r.exactBySegment });
-            }
-            return p;
-          } finally {
-            for (const t of Object.values(m) as Tensor[]) t.dispose();
-          }
-        });
-        activeMs += performance.now() - began;
-        if (progress) {
-          last = progress;
-          await onProgress?.(progress);
-        }
-      }
+          return work();
+        }),
+        onProgress: async (q) => {
+          const evaluation = q.evaluation?.values as { cell: number; exact: number; exactBySegment: number[] } | undefined;
+          const { trainCell, trainExact } = q.values;
+          last = {
+            step: q.step, steps, loss: q.loss, samplesPerSecond: q.rate,
+            ...(trainCell !== null && trainExact !== null ? { trainCell, trainExact } : {}),
+            ...(evaluation ? { cell: evaluation.cell, exact: evaluation.exact, exactBySegment: evaluation.exactBySegment } : {}),
+          };
+          await onProgress?.(last);
+        },
+      });
       // The trained weights, kept on the host: for export and for a device recovery.
-      const bytes = await this.enqueue('train', undefined, () => session.weightsFile());
+      const bytes = await this.enqueue('train', undefined, () => run.weightsFile());
       const decoded = decodeSafetensors(bytes, 'the trained model');
       return await this.enqueue('train', undefined, async () => {
         const loaded = modelFromWeights(decoded, 'the trained model');
         this.training = null;
-        session.dispose();
-        this.replaceModel(loaded, { decoded, origin: 'the trained model', step: session.state.step });
-        const stopped = training.stopRequested || training.request.cancelled;
-        return { steps: done, stopped, last, model: this.describe() };
+        run.dispose();
+        this.replaceModel(loaded, { decoded, origin: 'the trained model', step: run.state.step });
+        return { steps: outcome.done, stopped: outcome.stopped || training.stopRequested || training.request.cancelled, last, model: this.describe() };
       });
     } catch (error) {
       if (this.training === training) {
         this.training = null;
         this.loaded = null;
-        session.dispose();
+        run.dispose();
       }
       throw error;
     }
@@ -387,13 +382,14 @@ export class HieroService {
     runtime().device.destroy();
   }
 
-  private require<K extends LoadedModel['kind']>(what: string, ...kinds: K[]): Extract<LoadedModel, { kind: K }> {
+  /** The loaded model, when its kind serves `request` (solve, generate, chunks); a named error otherwise. */
+  private require(what: string, request: ServedRequest): LoadedModel {
     if (!this.loaded) throw new WorkerStateError(`${what}: no model is loaded; call load(checkpoint) first`);
-    if (!(kinds as string[]).includes(this.loaded.kind)) {
-      const wanted = kinds.map((k) => (k === 'hrm' ? 'an HRM/TRM' : k === 'hnet' ? 'an H-Net' : 'a byte Transformer')).join(' or ');
-      throw new WorkerStateError(`${what}: needs ${wanted} checkpoint; the loaded model is ${articled(this.loaded.kind)}`);
+    if (!this.loaded.spec.requests.includes(request)) {
+      const serving = KIND_NAMES.filter((k) => (MODEL_KINDS[k].requests as readonly ServedRequest[]).includes(request)).map((k) => MODEL_KINDS[k].title);
+      throw new WorkerStateError(`${what}: the loaded model (${this.loaded.spec.title}) does not serve ${request}; load a checkpoint of ${listKinds(serving)}`);
     }
-    return this.loaded as Extract<LoadedModel, { kind: K }>;
+    return this.loaded;
   }
 
   private replaceModel(loaded: LoadedModel, weights: HostWeights | null): void {
@@ -403,27 +399,11 @@ export class HieroService {
   }
 
   private describe(): ModelInfo {
-    const loaded = this.loaded!;
-    const parameters = loaded.model.parameterCount();
+    const { kind, spec, model, config, metadata } = this.loaded!;
+    const parameters = model.parameterCount();
     const step = this.training ? this.training.session.state.step : (this.weights?.step ?? null);
-    if (loaded.kind === 'hrm') {
-      const c = loaded.config;
-      return {
-        kind: 'hrm', parameters, step, task: loaded.task, segments: c.haltMaxSteps,
-        description: `${c.variant.toUpperCase()} for ${loaded.task}: hidden ${c.hidden}, ${c.hLayers}+${c.lLayers} layers, N=${c.hCycles} T=${c.lCycles}, up to ${c.haltMaxSteps} segments, ${parameters.toLocaleString('en')} parameters`,
-      };
-    }
-    if (loaded.kind === 'hnet') {
-      const c = loaded.config;
-      return { kind: 'hnet', parameters, step, stages: c.widths.length - 1, description: `H-Net, ${c.widths.length - 1} chunking stage(s), widths ${c.widths.join('/')}, ${parameters.toLocaleString('en')} parameters` };
-    }
-    const c = loaded.config;
-    return { kind: 'transformer', parameters, step, description: `byte Transformer, ${c.layers} layers of width ${c.dim}, ${parameters.toLocaleString('en')} parameters` };
+    return { kind, parameters, step, description: spec.describe(config, parameters), requests: [...spec.requests], ...spec.servedInfo(config, metadata) };
   }
-}
-
-function articled(kind: LoadedModel['kind']): string {
-  return kind === 'hrm' ? 'an HRM' : kind === 'hnet' ? 'an H-Net' : 'a byte Transformer';
 }
 
 function stepOf(decoded: DecodedCheckpoint): number | null {
@@ -431,9 +411,10 @@ function stepOf(decoded: DecodedCheckpoint): number | null {
   return decoded.metadata.step !== undefined && Number.isFinite(step) ? step : null;
 }
 
-function checkNumber(what: string, value: unknown, range: { integer?: boolean; min: number; max: number }): void {
-  const ok = typeof value === 'number' && Number.isFinite(value) && (!range.integer || Number.isInteger(value)) && value >= range.min && value <= range.max;
-  if (!ok) throw new RequestError(`${what} must be ${range.integer ? 'a whole number' : 'a number'} from ${range.min} to ${range.max}, got ${JSON.stringify(value)}`);
+/** A RequestError naming the field when a request's value is outside its option's one range (model/options.ts). */
+function check(what: string, spec: OptionSpec, value: unknown): void {
+  const problem = optionProblem(spec, value);
+  if (problem) throw new RequestError(`${what} ${problem}`);
 }
 
 export function adapterInfo(report: AdapterReport): AdapterInfo {

@@ -209,9 +209,7 @@ export async function readSafetensors(source: string | ArrayBuffer | Uint8Array 
 /** Uploads every tensor of a checkpoint to the GPU. */
 export async function loadSafetensors(source: string | ArrayBuffer | Uint8Array | Response): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
   const decoded = await readSafetensors(source);
-  const tensors = new Map<string, Tensor>();
-  for (const [name, t] of decoded.tensors) tensors.set(name, tensor(t.data, t.shape, { dtype: t.dtype }));
-  return { tensors, metadata: decoded.metadata };
+  return { tensors: uploadTensors(decoded.tensors), metadata: decoded.metadata };
 }
 
 /** Loads a checkpoint into a module, with the module's name/shape/dtype checks; the uploaded copies are freed after. */
@@ -220,11 +218,25 @@ export async function loadIntoModule(
   source: string | ArrayBuffer | Uint8Array | Response,
   options: { strict?: boolean } = {},
 ): Promise<Record<string, string>> {
-  const { tensors, metadata } = await loadSafetensors(source);
+  const decoded = await readSafetensors(source);
+  loadHostWeights(module, decoded.tensors, options);
+  return decoded.metadata;
+}
+
+/** Host tensors on the GPU, by name (the caller owns and frees them). */
+export function uploadTensors(host: Map<string, HostTensor>): Map<string, Tensor> {
+  return new Map([...host].map(([name, t]) => [name, tensor(t.data, t.shape, { dtype: t.dtype })]));
+}
+
+/**
+ * Loads host tensors into a module (names, shapes and dtypes checked by its loadStateDict), freeing the uploads
+ * whatever happens: the one way weights read from a file reach a model.
+ */
+export function loadHostWeights(module: { loadStateDict(tensors: Map<string, Tensor>, options?: { strict?: boolean }): void }, host: Map<string, HostTensor>, options?: { strict?: boolean }): void {
+  const tensors = uploadTensors(host);
   try {
     module.loadStateDict(tensors, options);
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
-  return metadata;
 }

@@ -9,6 +9,7 @@ import { keep, type Tensor } from '../tensor.ts';
 import { full, zerosLike } from '../ops/creation.ts';
 import { assign, mul } from '../ops/elementwise.ts';
 import { empty, launch } from '../ops/launch.ts';
+import type { Schedule } from './schedule.ts';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -98,6 +99,8 @@ export abstract class Optimizer {
   maxGradNorm: number | undefined;
   /** The gradient norm of the last step (a GPU tensor; read it only when you want the value). */
   lastGradNorm: Tensor | null = null;
+  /** The learning rate of each step (1-based), evaluated as the step begins; without one, lr stays as set. */
+  schedule: Schedule | null = null;
   /** Compute lastGradNorm at every step even without clipping (one dispatch per parameter plus one). */
   trackGradNorm = false;
   private ones: Tensor | null = null;
@@ -115,9 +118,10 @@ export abstract class Optimizer {
     return this.groups.flatMap((g) => g.params);
   }
 
-  /** Applies one update to every parameter that has a gradient. */
+  /** Applies one update to every parameter that has a gradient (at the schedule's learning rate, when it has one). */
   step(): void {
     this.stepCount++;
+    if (this.schedule) this.lr = this.schedule(this.stepCount);
     let scale: Tensor;
     if (this.maxGradNorm !== undefined || this.trackGradNorm) {
       const clip = gradientClipScale(this.parameters, this.maxGradNorm ?? Infinity);

@@ -24,3 +24,9 @@ export function warmupStableDecay(options: { peak: number; warmup: number; stabl
     return peak + (min - peak) * progress;
   };
 }
+
+/** Linear warmup to `peak` over `warmup` steps, then constant (the HRM reference code's schedule). */
+export function warmupConstant(options: { peak: number; warmup: number }): Schedule {
+  const { peak, warmup } = options;
+  return (step) => (warmup > 0 && step <= warmup ? (peak * step) / warmup : peak);
+}

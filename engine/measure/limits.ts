@@ -1,9 +1,9 @@
 // The adapter's practical limits, measured first so every kernel can be reported as a fraction of them.
 
-import { runtime } from '../engine/index.ts';
-import { empty, launch } from '../engine/ops/launch.ts';
-import { Uniforms } from '../engine/runtime.ts';
-import type { Tensor } from '../engine/tensor.ts';
+import { runtime } from '../index.ts';
+import { empty, launch } from '../ops/launch.ts';
+import { Uniforms } from '../runtime.ts';
+import type { Tensor } from '../tensor.ts';
 import { measure, type Measurement } from './timing.ts';
 
 /** Copies x (a multiple of 4 elements) into a new tensor with 16-byte loads and stores: the bandwidth probe. */

@@ -4,7 +4,7 @@
 // measured over milliseconds and neither the timer's resolution nor its quantization shows. A sample is the
 // region's time divided by its calls; the row is the median sample.
 
-import { runtime, scope, sync } from '../engine/index.ts';
+import { runtime, scope, sync } from '../index.ts';
 
 export interface Measurement {
   /** Median milliseconds per call. */

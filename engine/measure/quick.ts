@@ -1,8 +1,8 @@
 // The playground's quick benchmark (engine page, run in the inference worker): copy bandwidth, FMA peak, matmul and
-// the gated-recurrence scan, measured exactly as `npm run bench` measures them (bench/timing.ts), at the 'quick'
+// the gated-recurrence scan, measured exactly as `npm run bench` measures them (timing.ts beside this file), at the 'quick'
 // sizes for the adapter, so a visitor can compare GPUs in a few seconds. Nothing here touches Node.
 
-import { runtime } from '../engine/index.ts';
+import { runtime } from '../index.ts';
 import { kernelRows } from './kernels.ts';
 import { measureLimits } from './limits.ts';
 import { sizesFor } from './types.ts';

@@ -5,7 +5,7 @@ import {
   AdamW, attention, chunkBoundaries, compact, crossEntropy, expandChunks, matmul, rand, randn, rmsNorm, scanRaw,
   setAttentionKernel, setMatmulKernel, softmax, tensor, zeros, type AttentionKernel, type MatmulKernel, type ScanKernel,
   type Tensor,
-} from '../engine/index.ts';
+} from '../index.ts';
 import type { Limits } from './limits.ts';
 import { measure } from './timing.ts';
 import type { BenchRow, Sizes } from './types.ts';

@@ -1,0 +1,68 @@
+// What the byte language models' rows share: a training run on text (model/text-session.ts) from the options, with
+// the defaults every text kind takes. Each kind's own file says its presets, config checks and sizes.
+
+import { manualSeed } from '../../engine/index.ts';
+import { loadCorpus, NAMED_CORPORA } from '../data/corpus.ts';
+import type { TrainOptionName } from '../options.ts';
+import type { ByteLM } from '../text-model.ts';
+import { TextSession, type TextKind } from '../text-session.ts';
+import type { TrainingRun } from '../training.ts';
+import type { ModelSpec, PresetInfo, ServedInfo, ServedRequest, TrainValues } from './types.ts';
+
+/** The options a text kind takes besides the common ones. */
+export const TEXT_OPTIONS = ['corpus', 'seq'] as const satisfies readonly TrainOptionName[];
+
+export interface TextKindDefinition<C, M extends ByteLM> {
+  kind: string;
+  title: string;
+  summary: string;
+  presets: Readonly<Record<string, PresetInfo & { config: C }>>;
+  requests: readonly ServedRequest[];
+  validate(config: unknown): C;
+  build(config: C): M;
+  describe(config: C, parameters: number): string;
+  flopsPerByte(config: C): number;
+  servedInfo?(config: C): ServedInfo;
+  /** The preset's config for windows of `seq` bytes (a Transformer sizes its positions by it). */
+  forWindows?(config: C, seq: number): C;
+}
+
+/** A text kind's row from its definition. */
+export function textKind<C, M extends ByteLM>(d: TextKindDefinition<C, M>): ModelSpec<C, M> & TextKind {
+  const spec: ModelSpec<C, M> & TextKind = {
+    kind: d.kind,
+    title: d.title,
+    summary: d.summary,
+    family: 'text',
+    presets: d.presets,
+    defaultPreset: 'tiny',
+    trainOptions: TEXT_OPTIONS,
+    requests: d.requests,
+    validate: d.validate,
+    build: (config: unknown) => d.build(d.validate(config)),
+    describe: (config: unknown, parameters: number) => d.describe(config as C, parameters),
+    flopsPerByte: (config: unknown) => d.flopsPerByte(config as C),
+    servedInfo: (config: unknown) => d.servedInfo?.(config as C) ?? {},
+    runLabel: (values) => {
+      const corpus = (values.corpus as string | undefined) ?? 'english';
+      return Object.hasOwn(NAMED_CORPORA, corpus) ? corpus : 'text';
+    },
+    async createRun({ values }: TrainValues): Promise<TrainingRun> {
+      const preset = (values.preset as string | undefined) ?? 'tiny';
+      const steps = (values.steps as number | undefined) ?? 100;
+      const seed = (values.seed as number | undefined) ?? 1;
+      const corpus = (values.corpus as string | undefined) ?? 'english';
+      loadCorpus(corpus); // a missing or empty corpus is named before anything starts
+      manualSeed(seed);
+      const seq = (values.seq as number | undefined) ?? (preset === 'tiny' ? 128 : 512);
+      const base = structuredClone(d.presets[preset].config);
+      const config = d.validate(d.forWindows ? d.forWindows(base, seq) : base);
+      return TextSession.create(spec, {
+        model: d.kind, preset, config, corpus, seq, batch: (values.batch as number | undefined) ?? 8,
+        lr: (values.lr as number | undefined) ?? d.presets[preset].lr, warmup: (values.warmup as number | undefined) ?? Math.max(1, Math.floor(steps / 20)),
+        totalSteps: steps, weightDecay: (values['weight-decay'] as number | undefined) ?? 0.1, seed,
+      });
+    },
+  };
+  return spec;
+}

@@ -1,0 +1,137 @@
+// Sequence mixers: the one interface every token-mixing layer implements, and the one table the models build them
+// from (the recurrent LM, H-Net's encoders, decoders and main network, the Transformer LM). A mixer maps a
+// sequence [B, T, D] to [B, T, D] in one parallel pass, and decodes one position at a time against a state of any
+// shape: HGRN's and minGRU's is a vector per row, attention's a KV cache (a matrix state per head fits the same
+// interface). Tests: test/mixers.test.ts (for every row: step by step equals the parallel forward).
+//
+// Adding a mixer is one row in MIXERS: its kind joins MixerKind, and every model that takes a mixer kind in its
+// config can use it (a row left out is a compile error).
+
+import { Module, RMSNorm, scope, type Tensor } from '../engine/index.ts';
+import { SelfAttention } from './attention.ts';
+import { HGRNLayer, MinGRULayer } from './glr.ts';
+import { SwiGLUMLP } from './layers.ts';
+
+/** A mixer's decoding state: named tensors of any shape, replaced in place by step(). */
+export type MixerState = Record<string, Tensor>;
+
+/** What a model may pass a mixer besides its input. */
+export interface MixerContext {
+  /** f32 [B], 1 or 0: rows where it is 0 keep their state (their output is computed but meaningless). */
+  active?: Tensor | null;
+  /** HGRN: the layer's forget-gate lower bound γ [D] (the recurrent LM learns one per layer). */
+  lowerBound?: Tensor | null;
+}
+
+export interface Mixer extends Module {
+  /** x [B, T, D] -> [B, T, D]. */
+  forward(x: Tensor, context?: MixerContext): Tensor;
+  /** The state before the first position, for `batch` rows that will see at most `length` positions. */
+  initialState(batch: number, length: number): MixerState;
+  /** One position per row, x [B, D] -> [B, D]; replaces the state's tensors (kept: they outlive any scope). */
+  step(x: Tensor, state: MixerState, context?: MixerContext): Tensor;
+}
+
+export type MixerKind = 'hgrn' | 'mingru' | 'attention';
+
+/** Everything a mixer row may read; each row takes what it needs. */
+export interface MixerOptions {
+  /** attention: heads (dividing the width). */
+  heads: number;
+  /** hgrn: kernel of the short causal convolution in front of the gates (0: none). */
+  conv: number;
+  /** attention: fraction of each head's channels RoPE rotates. */
+  rotary: number;
+  ropeBase: number;
+  normEps: number;
+  /** attention: state-dict names of the projections (H-Net's official Wqkv/out_proj; qkv/out elsewhere). */
+  attentionNames?: { qkv: string; out: string };
+}
+
+export interface MixerSpec {
+  summary: string;
+  /** Whether its state is O(1) in the sequence length (a recurrence) or grows with it (a cache). */
+  constantState: boolean;
+  build(width: number, options: MixerOptions): Mixer;
+  /** A named reason the options cannot work at this width, or null. */
+  check(width: number, options: MixerOptions): string | null;
+}
+
+export const MIXERS: { readonly [K in MixerKind]: MixerSpec } = {
+  hgrn: {
+    summary: 'HGRN: gated linear recurrence with forget-gate lower bounds (Qin et al. 2023), on the parallel scan',
+    constantState: true,
+    build: (width, o) => new HGRNLayer(width, o.conv, o.normEps),
+    check: (_width, o) => (Number.isInteger(o.conv) && o.conv >= 0 && o.conv <= 16 ? null : `conv must be a whole number from 0 to 16, got ${o.conv}`),
+  },
+  mingru: {
+    summary: 'minGRU: the GRU with gates from the input alone (Feng et al. 2024), on the parallel scan',
+    constantState: true,
+    build: (width) => new MinGRULayer(width),
+    check: () => null,
+  },
+  attention: {
+    summary: 'causal multi-head self-attention with RoPE; decodes against a per-row KV cache',
+    constantState: false,
+    build: (width, o) => new SelfAttention({ dim: width, heads: o.heads, causal: true, ropeBase: o.ropeBase, ropeFraction: o.rotary, names: o.attentionNames }),
+    check: (width, o) => (Number.isInteger(o.heads) && o.heads >= 1 && width % o.heads === 0 && width / o.heads <= 128 ? null : `${o.heads} heads must divide the width ${width} into heads of at most 128`),
+  },
+};
+
+export const MIXER_KINDS = Object.keys(MIXERS) as MixerKind[];
+
+/** The state-dict names of a residual block's parts (each model keeps its own, official where there is one). */
+export interface BlockNames {
+  mixerNorm: string;
+  mixer: string;
+  mlpNorm: string;
+  mlp: string;
+  /** The SwiGLU's projections, and whether its fused projection is laid out [up | gate] (H-Net's official). */
+  mlpParts?: { gateUp: string; down: string };
+  upFirst?: boolean;
+}
+
+/** Pre-norm residual block: x + mixer(norm(x)), then x + SwiGLU(norm(x)) when it has an MLP (mlpHidden > 0). */
+export class ResidualBlock extends Module {
+  readonly mixerNorm: RMSNorm;
+  readonly mixer: Mixer;
+  readonly mlpNorm: RMSNorm | null;
+  readonly mlp: SwiGLUMLP | null;
+
+  constructor(width: number, kind: MixerKind, options: MixerOptions, mlpHidden: number, names: BlockNames) {
+    super();
+    this.mixerNorm = this.child(names.mixerNorm, new RMSNorm(width, { eps: options.normEps }));
+    this.mixer = this.child(names.mixer, MIXERS[kind].build(width, options));
+    this.mlpNorm = mlpHidden > 0 ? this.child(names.mlpNorm, new RMSNorm(width, { eps: options.normEps })) : null;
+    this.mlp = mlpHidden > 0 ? this.child(names.mlp, new SwiGLUMLP(width, mlpHidden, names.mlpParts, names.upFirst)) : null;
+  }
+
+  private residual(x: Tensor, mix: (normed: Tensor) => Tensor): Tensor {
+    return scope(() => {
+      const h = x.add(mix(this.mixerNorm.forward(x)));
+      return this.mlp && this.mlpNorm ? h.add(this.mlp.forward(this.mlpNorm.forward(h))) : h;
+    });
+  }
+
+  forward(x: Tensor, context?: MixerContext): Tensor {
+    return this.residual(x, (n) => this.mixer.forward(n, context));
+  }
+
+  initialState(batch: number, length: number): MixerState {
+    return this.mixer.initialState(batch, length);
+  }
+
+  step(x: Tensor, state: MixerState, context?: MixerContext): Tensor {
+    return this.residual(x, (n) => this.mixer.step(n, state, context));
+  }
+}
+
+/** Frees a decoding state: every tensor in it, however nested (arrays, plain objects). */
+export function disposeState(state: unknown): void {
+  if (!state || typeof state !== 'object') return;
+  if ('dispose' in state && 'shape' in state && typeof (state as Tensor).dispose === 'function') {
+    (state as Tensor).dispose();
+    return;
+  }
+  for (const v of Object.values(state)) disposeState(v);
+}

@@ -1,0 +1,105 @@
+// Every option a user can set, with its one range and default, read by the command line (apps/cli/args.ts builds
+// its flags from these), the inference worker (apps/worker/service.ts checks requests against them) and the
+// playground (its fields take their bounds from them). Tests: test/cli.test.ts, test/worker.test.ts.
+
+export type OptionSpec =
+  | { type: 'integer'; min?: number; max?: number; default?: number; help: string; value?: string }
+  | { type: 'number'; min?: number; max?: number; exclusiveMin?: boolean; default?: number; help: string; value?: string }
+  | { type: 'string'; default?: string; help: string; value?: string; pattern?: RegExp; accepted?: string }
+  | { type: 'choice'; choices: readonly string[]; default?: string; help: string }
+  | { type: 'boolean'; help: string };
+
+export type NumericOption = Extract<OptionSpec, { type: 'integer' | 'number' }>;
+
+export function describeRange(spec: { min?: number; max?: number; exclusiveMin?: boolean }, whole: boolean): string {
+  const kind = whole ? 'a whole number' : 'a number';
+  if (spec.min !== undefined && spec.max !== undefined) {
+    return spec.exclusiveMin ? `${kind} > ${spec.min} and <= ${spec.max}` : `${kind} from ${spec.min} to ${spec.max}`;
+  }
+  if (spec.min !== undefined) return `${kind} ${spec.exclusiveMin ? '>' : '>='} ${spec.min}`;
+  if (spec.max !== undefined) return `${kind} <= ${spec.max}`;
+  return kind;
+}
+
+/** Whether a number is in an option's range. */
+export function inRange(spec: NumericOption, n: number): boolean {
+  const range = spec as { min?: number; max?: number; exclusiveMin?: boolean };
+  return Number.isFinite(n) && (spec.type !== 'integer' || Number.isInteger(n)) &&
+    (range.min === undefined || (range.exclusiveMin ? n > range.min : n >= range.min)) && (range.max === undefined || n <= range.max);
+}
+
+/** What is wrong with a value given for an option (in the option's own words), or null when it is fine. */
+export function optionProblem(spec: OptionSpec, value: unknown): string | null {
+  switch (spec.type) {
+    case 'integer':
+    case 'number':
+      return typeof value === 'number' && inRange(spec, value) ? null : `must be ${describeRange(spec, spec.type === 'integer')}, got ${describeValue(value)}`;
+    case 'choice':
+      return typeof value === 'string' && spec.choices.includes(value) ? null : `must be one of ${spec.choices.join(', ')}, got ${describeValue(value)}`;
+    case 'string':
+      if (typeof value !== 'string') return `must be text, got ${describeValue(value)}`;
+      return spec.pattern && !spec.pattern.test(value) ? `'${value}' is not one of ${spec.accepted ?? spec.pattern.source}` : null;
+    case 'boolean':
+      return typeof value === 'boolean' ? null : `must be true or false, got ${describeValue(value)}`;
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (value === undefined) return 'nothing';
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * The options of a training run. Which model kinds take which is their row's business (model/kinds); a default
+ * that depends on the kind or preset is stated in the help and applied by the kind's session factory.
+ */
+export const TRAIN_OPTIONS = {
+  preset: { type: 'choice', choices: ['tiny', 'small', 'paper', 'small-2stage'], help: "model size: the kind's presets (hiero models) (default tiny)" },
+  steps: { type: 'integer', min: 1, max: 1e9, help: 'training steps, this run (default 100)' },
+  batch: { type: 'integer', min: 1, max: 65536, help: 'puzzles (hrm/trm, default 64) or text windows (language models, default 8) per step' },
+  lr: { type: 'number', min: 0, exclusiveMin: true, max: 10, help: "peak learning rate (default: the preset's, see hiero models)" },
+  warmup: { type: 'integer', min: 0, max: 1e9, help: 'learning-rate warm-up steps (default: none for hrm/trm, steps/20 for language models)' },
+  'weight-decay': { type: 'number', min: 0, max: 10, help: 'decoupled weight decay (default: 0.1, hrm paper 1)' },
+  seed: { type: 'integer', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of the data and the initial weights' },
+  'eval-every': { type: 'integer', min: 1, max: 1e9, help: 'steps between held-out evaluations and saves (default steps/4, at least 10)' },
+  task: {
+    type: 'string', help: 'the puzzles: sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR (default sudoku-4x4)', value: 'TASK',
+    pattern: /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+)$/, accepted: 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR',
+  },
+  train: { type: 'integer', min: 1, max: 1e7, help: 'distinct training puzzles, augmented on the fly (default 500)' },
+  test: { type: 'integer', min: 1, max: 1e6, help: 'held-out puzzles (default 100)' },
+  'max-segments': { type: 'integer', min: 1, max: 64, help: 'most ACT segments per puzzle (M_max)' },
+  cycles: { type: 'integer', min: 1, max: 16, help: 'high- and low-level cycles per segment (N = T)' },
+  hidden: { type: 'integer', min: 8, max: 4096, help: 'hidden size (a multiple of the heads)' },
+  positions: { type: 'choice', choices: ['rope', 'learned'], help: 'position encoding' },
+  loss: { type: 'choice', choices: ['softmax', 'stablemax'], help: 'token loss (default softmax)' },
+  optimizer: { type: 'choice', choices: ['adamw', 'adam-atan2'], help: 'optimiser (default adamw; paper adam-atan2)' },
+  ema: { type: 'number', min: 0, exclusiveMin: true, max: 0.99999, help: 'evaluate an exponential moving average of the weights with this decay (TRM: 0.999)' },
+  corpus: { type: 'string', help: "'english' (Brown corpus and Shakespeare, shipped), 'shakespeare' (the demo's 2.6 kB) or a text file (default english)", value: 'TEXT' },
+  seq: { type: 'integer', min: 8, max: 65536, help: 'bytes per window (default: 128 tiny, 512 otherwise)' },
+} as const satisfies Record<string, OptionSpec>;
+
+export type TrainOptionName = keyof typeof TRAIN_OPTIONS;
+
+/** Options every training run takes, whatever the kind. */
+export const COMMON_TRAIN_OPTIONS = ['steps', 'seed', 'eval-every', 'preset', 'batch', 'lr', 'warmup', 'weight-decay'] as const satisfies readonly TrainOptionName[];
+
+/** How often a training run reports progress (steps), wherever it runs. */
+export const PROGRESS_OPTIONS = {
+  progressEvery: { type: 'integer', min: 1, max: 1e6, help: 'steps between progress reports (default 5)' },
+} as const satisfies Record<string, OptionSpec>;
+
+/** The options of running an HRM/TRM on puzzles (hiero eval/solve, the worker's solve). */
+export const SOLVE_OPTIONS = {
+  segments: { type: 'integer', min: 1, max: 256, help: "segments to run (default: the model's M_max; more shows test-time scaling)" },
+} as const satisfies Record<string, OptionSpec>;
+
+/** The options of generating text (hiero generate, the worker's generate, the playground's fields). */
+export const GENERATE_OPTIONS = {
+  bytes: { type: 'integer', min: 1, max: 1e6, default: 200, help: 'bytes to generate per prompt' },
+  temperature: { type: 'number', min: 0, max: 100, default: 0.8, help: 'softmax temperature (0: the most likely byte)' },
+  'top-k': { type: 'integer', min: 0, max: 256, default: 0, help: 'sample among the k most likely bytes (0: all)' },
+  seed: { type: 'integer', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of the draws' },
+  chunk: { type: 'integer', min: 1, max: 4096, default: 16, help: 'bytes between read-backs (and so between streamed pieces)' },
+} as const satisfies Record<string, OptionSpec>;

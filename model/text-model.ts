@@ -1,0 +1,35 @@
+// What every byte language model offers the shared text paths (training sessions, held-out evaluation, generation;
+// model/text-session.ts, model/text-generate.ts), whatever mixes its tokens: H-Net, the Transformer, the recurrent LMs.
+
+import type { Module, Tensor } from '../engine/index.ts';
+
+export interface TextLosses {
+  /** What training minimises (cross-entropy, plus H-Net's weighted ratio losses). */
+  loss: Tensor;
+  /** Mean next-byte cross-entropy (nats). */
+  ce: Tensor;
+  /** H-Net: Σ over stages of the ratio losses; null for models that do not chunk. */
+  ratio: Tensor | null;
+  /** H-Net: chunks per row of each stage, read during the forward; empty for models that do not chunk. */
+  counts: number[][];
+}
+
+export interface Prediction {
+  /** [B, T, 256] */
+  logits: Tensor;
+  /** Per chunking stage, per row, the byte positions where chunks start (empty for models that do not chunk). */
+  boundaries: number[][][];
+}
+
+export interface ByteLM extends Module {
+  /** A batch of windows ids [B, T] against their next bytes targets [B, T]. */
+  losses(ids: Tensor, targets: Tensor): Promise<TextLosses>;
+  /** The logits of ids [B, T] and the chunk boundaries the model chose. */
+  predict(ids: Tensor): Promise<Prediction>;
+  /** The decoding state of `batch` rows that will see at most `length` positions (a cache sizes itself by it). */
+  initialState(batch: number, length: number): unknown;
+  /** One byte per row, ids [B] (i32) -> logits [B, 256]; advances `state`. */
+  decode(ids: Tensor, state: unknown): Tensor;
+  /** The learning-rate multiplier of a parameter (H-Net's per stage); absent: 1 for all. */
+  learningRateMultiplier?(parameterName: string): number;
+}

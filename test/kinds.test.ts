@@ -1,0 +1,158 @@
+// The table of model kinds (model/kinds), walked row by row: every kind builds its tiny preset, trains two steps
+// through the one training loop, saves, loads through the registry with the same outputs, resumes through the
+// table, is listed by `hiero models --json`, has `hiero train KIND --help`, and is served by the inference worker.
+
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { noGradAsync, readManifest, tensor, type Module } from '../engine/index.ts';
+import { createHieroWorker, type HieroWorker } from '../apps/worker/client.ts';
+import { main } from '../apps/cli/hiero.ts';
+import type { HRM } from '../model/hrm.ts';
+import { TrainingSession } from '../model/hrm-session.ts';
+import { KIND_NAMES, resumeRun, specOf, type ModelFamily, type ModelKind } from '../model/kinds/index.ts';
+import { loadCheckpointModel } from '../model/registry.ts';
+import { generateText } from '../model/text-generate.ts';
+import type { ByteLM } from '../model/text-model.ts';
+import { runTraining, type TrainingRun } from '../model/training.ts';
+import { temporaryDirectory, useDevice } from './helpers.ts';
+
+useDevice();
+
+/** Options that make each family's tiny preset quick on a CPU driver (a family left out is a compile error). */
+const QUICK: Record<ModelFamily, Record<string, string | number>> = {
+  puzzle: { task: 'sudoku-4x4', train: 4, test: 2, batch: 2, hidden: 8, cycles: 1, 'max-segments': 2 },
+  text: { batch: 2, seq: 32 },
+};
+
+/** Each family's outputs on a fixed input, read back: what must survive a save and a load. */
+const OUTPUTS: Record<ModelFamily, (model: Module) => Promise<Float32Array>> = {
+  puzzle: async (model) => {
+    const hrm = model as HRM;
+    const inputs = tensor(Int32Array.from({ length: hrm.config.seqLen }, (_, i) => (i * 7) % hrm.config.vocab), [1, hrm.config.seqLen], { dtype: 'i32' });
+    const out = hrm.evaluate(inputs, null, 1);
+    const logits = Float32Array.from(await out.logits[0].toArray());
+    for (const list of Object.values(out)) list.forEach((t) => t.dispose());
+    inputs.dispose();
+    return logits;
+  },
+  text: async (model) => {
+    const ids = tensor(Int32Array.from('the table of kinds', (c) => c.charCodeAt(0)), [1, 18], { dtype: 'i32' });
+    const { logits } = await noGradAsync(() => (model as ByteLM).predict(ids));
+    const values = Float32Array.from(await logits.toArray());
+    logits.dispose();
+    ids.dispose();
+    return values;
+  },
+};
+
+/** The outputs of the model a run evaluates (a weight average, when the run keeps one: that is what it saves). */
+function outputsOfRun(run: TrainingRun, family: ModelFamily): Promise<Float32Array> {
+  if (run instanceof TrainingSession) return run.withAveragedWeights(() => OUTPUTS[family](run.model));
+  return OUTPUTS[family]((run as unknown as { model: Module }).model);
+}
+
+const checkpoints = new Map<ModelKind, string>();
+
+describe('the table of model kinds', () => {
+  for (const kind of KIND_NAMES) {
+    it(`${kind}: the tiny preset trains 2 steps through the shared loop, saves, loads through the registry with the same outputs, and resumes`, async () => {
+      const spec = specOf(kind);
+      const dir = join(temporaryDirectory(`hiero-kind-${kind}`), 'run');
+      const values = { ...QUICK[spec.family], steps: 2 };
+      const run = await spec.createRun({ values, given: new Set(Object.keys(values)) });
+      expect(run.kind).toBe(kind);
+      const progress: number[] = [];
+      const outcome = await runTraining(run, { steps: 2, evalEvery: 2, progressEvery: 1, onProgress: (p) => void progress.push(p.step), save: async () => void (await run.save(dir)) });
+      expect(outcome).toMatchObject({ done: 2, stopped: false });
+      expect(progress).toEqual([1, 2]);
+      expect(outcome.lastEvaluation?.text.length).toBeGreaterThan(0);
+      expect((await readManifest(dir)).step).toBe(2);
+      const expected = await outputsOfRun(run, spec.family);
+      run.dispose();
+
+      const loaded = await loadCheckpointModel(dir);
+      expect(loaded.kind).toBe(kind);
+      expect(loaded.spec.describe(loaded.config, loaded.model.parameterCount())).toMatch(/parameters/);
+      // The same weights in the same kernels: the same numbers exactly.
+      expect(Array.from(await OUTPUTS[spec.family](loaded.model))).toEqual(Array.from(expected));
+      loaded.model.dispose();
+
+      const resumed = await resumeRun(dir);
+      expect(resumed.kind).toBe(kind);
+      expect(resumed.stepsDone).toBe(2);
+      await runTraining(resumed, { steps: 1, evalEvery: 100 });
+      expect(resumed.stepsDone).toBe(3);
+      resumed.dispose();
+      checkpoints.set(kind, dir);
+    }, 120_000);
+  }
+});
+
+describe('the command line reads the table', () => {
+  let output: string[] = [];
+  beforeEach(() => {
+    output = [];
+    vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void output.push(args.join(' ')));
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  it('hiero models lists every kind, one line each and as JSON', async () => {
+    expect(await main(['models'])).toBe(0);
+    expect(output).toHaveLength(KIND_NAMES.length);
+    output = [];
+    expect(await main(['models', '--json'])).toBe(0);
+    const listed = JSON.parse(output.join('\n')) as { kind: string; family: string; presets: Record<string, { lr: number }>; requests: string[] }[];
+    expect(listed.map((k) => k.kind)).toEqual(KIND_NAMES);
+    for (const k of listed) {
+      expect(Object.keys(k.presets)).toContain('tiny');
+      expect(k.requests.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('hiero train KIND --help shows that kind\'s presets and only the options it takes', async () => {
+    for (const kind of KIND_NAMES) {
+      output = [];
+      expect(await main(['train', kind, '--help'])).toBe(0);
+      const text = output.join('\n');
+      expect(text).toMatch(new RegExp(`usage: hiero train ${kind} \\[options\\]`));
+      for (const preset of Object.keys(specOf(kind).presets)) expect(text).toContain(preset);
+      expect(text.includes('--corpus')).toBe(specOf(kind).family === 'text');
+      expect(text.includes('--task')).toBe(specOf(kind).family === 'puzzle');
+    }
+  });
+});
+
+describe('the inference worker serves every kind', () => {
+  let hiero: HieroWorker;
+  beforeAll(async () => {
+    hiero = await createHieroWorker();
+  }, 120_000);
+  afterAll(async () => {
+    await hiero.dispose();
+  });
+
+  it('loads each kind\'s checkpoint and answers the requests its row names', async () => {
+    expect([...checkpoints.keys()]).toEqual(KIND_NAMES);
+    for (const [kind, dir] of checkpoints) {
+      const spec = specOf(kind);
+      const info = await hiero.load({ path: dir });
+      expect(info).toMatchObject({ kind, step: 2, requests: [...spec.requests] });
+      for (const request of spec.requests) {
+        if (request === 'solve') {
+          const solved = await hiero.solve('1... ..4. .3.. ...2', { segments: 1 });
+          expect(solved.views).toHaveLength(1);
+        } else if (request === 'generate') {
+          // Greedy bytes from the worker equal the engine's, run directly on the same checkpoint.
+          const { bytes } = await hiero.generate('ab', { bytes: 3, temperature: 0 });
+          const loaded = await loadCheckpointModel(dir);
+          const [direct] = await generateText(loaded.model as ByteLM, [new TextEncoder().encode('ab')], { count: 3, temperature: 0 });
+          loaded.model.dispose();
+          expect(Array.from(bytes)).toEqual(Array.from(direct));
+        } else {
+          const chunked = await hiero.chunks('hello world');
+          expect(chunked.boundaries[0][0]).toBe(0);
+        }
+      }
+    }
+  }, 300_000);
+});
