@@ -1,6 +1,8 @@
-// The runtime between tensors and the GPU: a kernel registry (WGSL family + entry + overrides -> cached pipeline),
-// a size-classed buffer pool, and command batching. Dispatches are encoded into one command encoder and submitted
-// only when a value is read, at an explicit step boundary (`flush`), or when the batch grows past a bound.
+// The runtime between tensors and the GPU: it encodes dispatches into one command encoder and submits them only
+// when a value is read, at an explicit step boundary (`flush`), or when the batch grows past a bound; it uploads,
+// reads back, waits, and turns GPU errors into named ones. Its parts, one job each, live in engine/runtime/:
+// pipelines.ts (WGSL family + entry + overrides -> cached pipeline), bindings.ts (cached bind groups), uniforms.ts
+// (the uniform arena and how uniforms are packed), profiling.ts (timestamp queries); the buffer pool is memory.ts.
 //
 // Ordering rules that make pooling safe inside a batch:
 // - A buffer released while its readers are still only encoded may be handed out again in the same batch: queue
@@ -12,17 +14,15 @@
 import { describeAdapter, type AcquiredDevice, type AdapterReport } from './device.ts';
 import { GPUExecutionError, HieroError, LimitError } from './errors.ts';
 import { BufferPool, sizeClass, STORAGE_USAGE, type MemoryStats } from './memory.ts';
-import { shaderSources, type ShaderFamily } from '../shaders/index.ts';
+import { BindGroupCache } from './runtime/bindings.ts';
+import { PipelineCache, type KernelSpec } from './runtime/pipelines.ts';
+import { MAX_PROFILED_DISPATCHES, Profiler, type KernelProfile } from './runtime/profiling.ts';
+import { UniformArena } from './runtime/uniforms.ts';
 
 export { sizeClass, type MemoryStats } from './memory.ts';
-
-export type Overrides = Record<string, number | boolean>;
-
-export interface KernelSpec {
-  family: ShaderFamily;
-  entry: string;
-  overrides?: Overrides;
-}
+export { Uniforms } from './runtime/uniforms.ts';
+export type { KernelSpec, Overrides } from './runtime/pipelines.ts';
+export type { KernelProfile } from './runtime/profiling.ts';
 
 export interface DispatchSpec extends KernelSpec {
   /** Bytes for binding 0 (a uniform struct), or null when the kernel has none. */
@@ -36,9 +36,6 @@ export interface DispatchSpec extends KernelSpec {
   label: string;
 }
 
-/** GPU time per op label, from timestamp queries (see Runtime.startProfile). */
-export type KernelProfile = Map<string, { dispatches: number; milliseconds: number }>;
-
 export interface RuntimeStats {
   dispatches: number;
   submits: number;
@@ -46,34 +43,8 @@ export interface RuntimeStats {
   pipelines: number;
 }
 
-const UNIFORM_ALIGN = 256;
-const UNIFORM_ARENA_BYTES = 1 << 18;
-/**
- * Every kernel's uniform binding is this window of the arena, moved by a dynamic offset: the bind group then
- * depends only on the storage buffers, so it can be cached and reused (creating one costs ~20-30 µs in Dawn).
- */
-const UNIFORM_WINDOW = 512;
-/** Cached bind groups kept at most; past it the cache starts over (a pooled training loop needs a few thousand). */
-const MAX_CACHED_BIND_GROUPS = 16384;
 const MAX_DISPATCHES_PER_BATCH = 4096;
 const MAX_POOLED_STAGING_BYTES = 1 << 20;
-/** Timed dispatches per batch when profiling: WebGPU caps a query set at 4096 queries, two per dispatch. */
-const MAX_PROFILED_DISPATCHES = 2048;
-
-interface PipelineVariant {
-  outputs: number;
-  inputs: number;
-  /** Number of override constants, and their values (booleans as 0/1). */
-  count: number;
-  constants: Record<string, number>;
-  pipeline: GPUComputePipeline;
-  group: GPUBindGroupLayout;
-}
-
-interface CachedBindGroup {
-  ids: number[];
-  group: GPUBindGroup;
-}
 
 export class Runtime {
   readonly device: GPUDevice;
@@ -86,18 +57,11 @@ export class Runtime {
   readonly pool: BufferPool;
 
   private readonly acquired: AcquiredDevice;
-  private readonly modules = new Map<ShaderFamily, GPUShaderModule>();
-  private readonly variants = new Map<ShaderFamily, Map<string, Map<number, PipelineVariant[]>>>();
-  private readonly layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
-  /** Bind groups by layout and storage buffers (see UNIFORM_WINDOW); entries go when one of their buffers is destroyed. */
-  private readonly bindGroups = new Map<number, CachedBindGroup[]>();
-  private readonly bindGroupsOf = new Map<number, [number, CachedBindGroup][]>();
-  private bindGroupCount = 0;
-  private readonly idScratch: number[] = [];
+  private readonly pipelines: PipelineCache;
+  private readonly bindGroups: BindGroupCache;
+  private readonly uniforms: UniformArena;
+  private readonly profiler: Profiler;
   private readonly dynamicOffset = [0];
-  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
-  private nextBufferId = 1;
-  private bindGroupKeys = 0;
   /** MAP_READ buffers for read-backs, reused by size class. */
   private readonly readStaging = new Map<number, GPUBuffer[]>();
 
@@ -105,23 +69,15 @@ export class Runtime {
   private pass: GPUComputePassEncoder | null = null;
   private batchLabels: string[] = [];
   private batchDispatches = 0;
-  private readonly uniformArena = new Uint8Array(UNIFORM_ARENA_BYTES);
-  private uniformUsed = 0;
-  private readonly uniformBuffer: GPUBuffer;
-  private destroyAfterSubmit: GPUBuffer[] = [];
+  private toDestroy: GPUBuffer[] = [];
   /** Buffers bound or copied by the batch being encoded: the ones queue.writeBuffer must not overtake. */
   private touched = new Set<GPUBuffer>();
-  private afterSubmit: (() => Promise<void>)[] = [];
+  private afterSubmitTasks: (() => Promise<void>)[] = [];
   private pendingChecks: Promise<void>[] = [];
   private failure: HieroError | null = null;
   private lost = false;
   /** Why the device was lost (its reason and message), once it has been. */
   lostReason: string | null = null;
-  private profile: KernelProfile | null = null;
-  private profileQueries: GPUQuerySet | null = null;
-  private profileLabels: string[] = [];
-  private region: { queries: GPUQuerySet; started: boolean } | null = null;
-  private regionQueries: GPUQuerySet | null = null;
   private readonly placeholder: GPUBuffer;
   private assertions = new Map<string, { flag: GPUBuffer; initial: number; describe: (value: number) => string }>();
   private readonly writablePlaceholders: GPUBuffer[] = [];
@@ -131,12 +87,20 @@ export class Runtime {
     this.device = acquired.device;
     this.report = acquired.report;
     this.limits = acquired.report.limits;
-    this.uniformBuffer = this.device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: 0x40 | 0x8 /* UNIFORM|COPY_DST */ });
+    this.uniforms = new UniformArena(this.device);
+    this.bindGroups = new BindGroupCache(this.device, this.uniforms.buffer);
+    this.pipelines = new PipelineCache(this.device, {
+      check: (scope, what) => this.check(scope, what),
+      watch: (done) => void this.pendingChecks.push(done),
+      fail: (message) => void (this.failure ??= new GPUExecutionError(message)),
+      created: () => void this.stats.pipelines++,
+    });
+    this.profiler = new Profiler(this);
     this.placeholder = this.device.createBuffer({ size: 16, usage: STORAGE_USAGE });
     this.pool = new BufferPool(this.device, {
       batchOpen: () => this.encoder !== null,
       flush: () => this.flush(),
-      forget: (buffer) => this.forgetBindGroups(buffer),
+      forget: (buffer) => this.bindGroups.forget(buffer),
     });
     this.device.lost.then((info) => {
       this.lost = true;
@@ -158,98 +122,7 @@ export class Runtime {
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Kernels
-
-  pipeline(spec: KernelSpec, outputs: number, inputs: number): GPUComputePipeline {
-    return this.variant(spec, outputs, inputs).pipeline;
-  }
-
-  /**
-   * The cached pipeline of a kernel variant. Looked up by a numeric hash of the override values (no strings are
-   * built per dispatch), then checked exactly.
-   */
-  private variant(spec: KernelSpec, outputs: number, inputs: number): PipelineVariant {
-    let byEntry = this.variants.get(spec.family);
-    if (!byEntry) this.variants.set(spec.family, (byEntry = new Map()));
-    let byHash = byEntry.get(spec.entry);
-    if (!byHash) byEntry.set(spec.entry, (byHash = new Map()));
-    const overrides = spec.overrides;
-    let hash = outputs * 31 + inputs;
-    let count = 0;
-    if (overrides) {
-      for (const name in overrides) {
-        hash = (Math.imul(hash, 0x01000193) + +overrides[name] + 1) | 0;
-        count++;
-      }
-    }
-    let bucket = byHash.get(hash);
-    if (bucket) {
-      for (const v of bucket) {
-        if (v.outputs !== outputs || v.inputs !== inputs || v.count !== count) continue;
-        let same = true;
-        if (overrides) for (const name in overrides) if (v.constants[name] !== +overrides[name]) { same = false; break; }
-        if (same) return v;
-      }
-    } else byHash.set(hash, (bucket = []));
-    const created = this.createVariant(spec, outputs, inputs, count);
-    bucket.push(created);
-    return created;
-  }
-
-  private createVariant(spec: KernelSpec, outputs: number, inputs: number, count: number): PipelineVariant {
-    let module = this.modules.get(spec.family);
-    if (!module) {
-      this.device.pushErrorScope('validation');
-      module = this.device.createShaderModule({ code: shaderSources[spec.family], label: spec.family });
-      this.check(this.device.popErrorScope(), `compiling shaders/${spec.family}.wgsl`);
-      this.modules.set(spec.family, module);
-      this.watchCompilation(module, spec.family);
-    }
-    const constants: Record<string, number> = {};
-    for (const [name, value] of Object.entries(spec.overrides ?? {})) constants[name] = Number(value);
-    const label = `${spec.family}:${spec.entry}:${outputs}/${inputs}:${JSON.stringify(constants)}`;
-    const layout = this.layout(outputs, inputs);
-    this.device.pushErrorScope('validation');
-    const pipeline = this.device.createComputePipeline({ label, layout: layout.pipeline, compute: { module, entryPoint: spec.entry, constants } });
-    this.check(this.device.popErrorScope(), `creating pipeline ${label}`);
-    this.stats.pipelines++;
-    return { outputs, inputs, count, constants, pipeline, group: layout.group };
-  }
-
-  /** WGSL source of a kernel family, for inspection (`hiero shader matmul`). */
-  shaderSource(family: ShaderFamily): string {
-    return shaderSources[family];
-  }
-
-  private watchCompilation(module: GPUShaderModule, family: string): void {
-    const done = module.getCompilationInfo().then((info) => {
-      const errors = info.messages.filter((m) => m.type === 'error');
-      if (errors.length) {
-        this.failure ??= new GPUExecutionError(
-          `WGSL compilation of shaders/${family}.wgsl failed: ` +
-            errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('; '),
-        );
-      }
-    });
-    this.pendingChecks.push(done);
-  }
-
-  private layout(outputs: number, inputs: number) {
-    const key = `${outputs}/${inputs}`;
-    let entry = this.layouts.get(key);
-    if (!entry) {
-      const entries: GPUBindGroupLayoutEntry[] = [
-        { binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform', hasDynamicOffset: true } },
-      ];
-      for (let i = 0; i < outputs + inputs; i++) {
-        entries.push({ binding: 1 + i, visibility: 4, buffer: { type: i < outputs ? 'storage' : 'read-only-storage' } });
-      }
-      const group = this.device.createBindGroupLayout({ entries });
-      entry = { group, pipeline: this.device.createPipelineLayout({ bindGroupLayouts: [group] }) };
-      this.layouts.set(key, entry);
-    }
-    return entry;
-  }
+  // Encoding and submission
 
   /** Workgroup grid for `count` items of `perGroup` each, folded into 2-D past the per-dimension limit. */
   grid(count: number, perGroup: number, label: string): [number, number] {
@@ -277,17 +150,13 @@ export class Runtime {
       );
     }
     if (x === 0 || y === 0 || z === 0) return;
-    const variant = this.variant(spec, spec.outputs.length, spec.inputs.length);
-    if (this.batchDispatches >= (this.profile ? MAX_PROFILED_DISPATCHES : MAX_DISPATCHES_PER_BATCH)) this.flush();
-    const uniformBytes = spec.uniforms?.byteLength ?? 0;
-    if (uniformBytes > UNIFORM_WINDOW) throw new LimitError(`${spec.label}: ${uniformBytes} bytes of uniforms exceed ${UNIFORM_WINDOW}`);
-    if (this.uniformUsed + UNIFORM_WINDOW > UNIFORM_ARENA_BYTES) this.flush();
-    const uniformOffset = this.uniformUsed;
-    if (spec.uniforms) this.uniformArena.set(new Uint8Array(spec.uniforms), uniformOffset);
-    this.uniformUsed += Math.max(UNIFORM_ALIGN, Math.ceil(uniformBytes / UNIFORM_ALIGN) * UNIFORM_ALIGN);
-
-    const bindGroup = this.bindGroup(variant.group, spec.outputs, spec.inputs);
-    const pass = this.profile ? this.timedPass(spec.label) : this.computePass();
+    const variant = this.pipelines.variant(spec, spec.outputs.length, spec.inputs.length);
+    if (this.batchDispatches >= (this.profiler.active ? MAX_PROFILED_DISPATCHES : MAX_DISPATCHES_PER_BATCH) || this.uniforms.full) this.flush();
+    const uniformOffset = this.uniforms.place(spec.uniforms, spec.label);
+    const bindGroup = this.bindGroups.get(variant.group, spec.outputs, spec.inputs);
+    for (const buffer of spec.outputs) this.touched.add(buffer);
+    for (const buffer of spec.inputs) this.touched.add(buffer);
+    const pass = this.profiler.active ? this.timedPass(spec.label) : this.computePass();
     pass.setPipeline(variant.pipeline);
     this.dynamicOffset[0] = uniformOffset;
     pass.setBindGroup(0, bindGroup, this.dynamicOffset);
@@ -296,85 +165,6 @@ export class Runtime {
     this.batchDispatches++;
     this.stats.dispatches++;
     if (this.debug) this.flush();
-  }
-
-  private bufferId(buffer: GPUBuffer): number {
-    let id = this.bufferIds.get(buffer);
-    if (id === undefined) this.bufferIds.set(buffer, (id = this.nextBufferId++));
-    return id;
-  }
-
-  /**
-   * The bind group of these storage buffers (uniforms at binding 0 through the arena window), cached by a numeric
-   * hash of the buffers' ids and checked exactly. Layouts are shared by every kernel with the same binding counts,
-   * so the counts are part of the ids.
-   */
-  private bindGroup(group: GPUBindGroupLayout, outs: GPUBuffer[], ins: GPUBuffer[]): GPUBindGroup {
-    const ids = this.idScratch;
-    ids.length = 0;
-    ids.push(outs.length, ins.length);
-    let hash = outs.length * 17 + ins.length;
-    for (const buffer of outs) {
-      const id = this.bufferId(buffer);
-      ids.push(id);
-      hash = (Math.imul(hash, 0x01000193) + id) | 0;
-      this.touched.add(buffer);
-    }
-    for (const buffer of ins) {
-      const id = this.bufferId(buffer);
-      ids.push(id);
-      hash = (Math.imul(hash, 0x01000193) + id) | 0;
-      this.touched.add(buffer);
-    }
-    let bucket = this.bindGroups.get(hash);
-    if (bucket) {
-      for (const cached of bucket) {
-        const c = cached.ids;
-        if (c.length !== ids.length) continue;
-        let same = true;
-        for (let k = 0; k < c.length; k++) if (c[k] !== ids[k]) { same = false; break; }
-        if (same) return cached.group;
-      }
-    }
-    // Entries of groups already dropped through another buffer linger in bindGroupsOf; both start over together.
-    if (this.bindGroupCount >= MAX_CACHED_BIND_GROUPS || this.bindGroupKeys >= 4 * MAX_CACHED_BIND_GROUPS) {
-      this.bindGroups.clear();
-      this.bindGroupsOf.clear();
-      this.bindGroupCount = 0;
-      this.bindGroupKeys = 0;
-      bucket = undefined;
-    }
-    if (!bucket) this.bindGroups.set(hash, (bucket = []));
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformBuffer, offset: 0, size: UNIFORM_WINDOW } }];
-    let binding = 1;
-    for (const buffer of outs) entries.push({ binding: binding++, resource: { buffer } });
-    for (const buffer of ins) entries.push({ binding: binding++, resource: { buffer } });
-    const created: CachedBindGroup = { ids: ids.slice(), group: this.device.createBindGroup({ layout: group, entries }) };
-    bucket.push(created);
-    this.bindGroupCount++;
-    for (let k = 2; k < ids.length; k++) {
-      let list = this.bindGroupsOf.get(ids[k]);
-      if (!list) this.bindGroupsOf.set(ids[k], (list = []));
-      list.push([hash, created]);
-      this.bindGroupKeys++;
-    }
-    return created.group;
-  }
-
-  /** Drops the cached bind groups that use a buffer about to be destroyed. */
-  private forgetBindGroups(buffer: GPUBuffer): void {
-    const id = this.bufferIds.get(buffer);
-    if (id === undefined) return;
-    for (const [hash, entry] of this.bindGroupsOf.get(id) ?? []) {
-      const bucket = this.bindGroups.get(hash);
-      const at = bucket?.indexOf(entry) ?? -1;
-      if (at >= 0) {
-        bucket!.splice(at, 1);
-        this.bindGroupCount--;
-        if (bucket!.length === 0) this.bindGroups.delete(hash);
-      }
-    }
-    this.bindGroupsOf.delete(id);
   }
 
   /** A buffer to bind where a kernel declares an input binding that this dispatch does not read. */
@@ -393,11 +183,12 @@ export class Runtime {
   /** A pass of its own for one dispatch, bracketed by timestamp writes (profiling only). */
   private timedPass(label: string): GPUComputePassEncoder {
     this.endPass();
-    const index = this.profileLabels.length;
-    this.profileLabels.push(label);
-    this.pass = this.commandEncoder().beginComputePass({
-      timestampWrites: { querySet: this.profileQueries!, beginningOfPassWriteIndex: 2 * index, endOfPassWriteIndex: 2 * index + 1 },
-    });
+    this.pass = this.commandEncoder().beginComputePass(this.profiler.timedPass(label));
+    return this.pass;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    this.pass ??= this.commandEncoder().beginComputePass(this.profiler.regionPass());
     return this.pass;
   }
 
@@ -406,61 +197,12 @@ export class Runtime {
    * somewhat more overhead than normal runs. Needs the adapter's 'timestamp-query' feature.
    */
   startProfile(): void {
-    if (!this.device.features.has('timestamp-query')) {
-      throw new HieroError("profiling needs the adapter's 'timestamp-query' feature, which this adapter lacks");
-    }
-    this.flush();
-    this.profileQueries ??= this.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_PROFILED_DISPATCHES });
-    this.profile = new Map();
+    this.profiler.start();
   }
 
   /** Stops profiling and returns GPU milliseconds per op label since startProfile(). */
-  async stopProfile(): Promise<KernelProfile> {
-    await this.sync();
-    const result = this.profile ?? new Map();
-    this.profile = null;
-    return result;
-  }
-
-  private resolveProfile(): void {
-    const count = this.profileLabels.length;
-    if (!this.profile || count === 0 || !this.encoder) return;
-    const bytes = 16 * count;
-    const resolved = this.device.createBuffer({ size: bytes, usage: 0x200 /* QUERY_RESOLVE */ | 0x4 /* COPY_SRC */ });
-    const readable = this.device.createBuffer({ size: bytes, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
-    this.encoder.resolveQuerySet(this.profileQueries!, 0, 2 * count, resolved, 0);
-    this.encoder.copyBufferToBuffer(resolved, 0, readable, 0, bytes);
-    this.destroyAfterSubmit.push(resolved);
-    const labels = this.profileLabels;
-    const profile = this.profile;
-    this.profileLabels = [];
-    this.afterSubmit.push(() =>
-      readable.mapAsync(1).then(() => {
-        const stamps = new BigUint64Array(readable.getMappedRange());
-        labels.forEach((label, i) => {
-          const entry = profile.get(label) ?? { dispatches: 0, milliseconds: 0 };
-          entry.dispatches++;
-          entry.milliseconds += Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6;
-          profile.set(label, entry);
-        });
-        readable.unmap();
-        readable.destroy();
-      }),
-    );
-  }
-
-  private computePass(): GPUComputePassEncoder {
-    if (!this.pass) {
-      const region = this.region;
-      this.pass = region
-        ? this.commandEncoder().beginComputePass({
-            // The first pass of a region stamps its start; every pass stamps the end (the last one's stands).
-            timestampWrites: { querySet: region.queries, ...(region.started ? {} : { beginningOfPassWriteIndex: 0 }), endOfPassWriteIndex: 1 },
-          })
-        : this.commandEncoder().beginComputePass();
-      if (region) region.started = true;
-    }
-    return this.pass;
+  stopProfile(): Promise<KernelProfile> {
+    return this.profiler.stop();
   }
 
   /**
@@ -468,46 +210,25 @@ export class Runtime {
    * dispatches (a kernel repeated, a whole training step) is timed as a whole, so the timer's resolution (~0.1 ms in
    * browsers) divides by the repetitions. Without the 'timestamp-query' feature: wall time to queue completion.
    */
-  async timeRegion(encode: () => void): Promise<{ milliseconds: number; method: 'gpu-timestamps' | 'queue-completion' }> {
-    await this.sync();
-    if (!this.device.features.has('timestamp-query') || this.profile) {
-      const start = performance.now();
-      encode();
-      await this.sync();
-      return { milliseconds: performance.now() - start, method: 'queue-completion' };
-    }
-    const queries = (this.regionQueries ??= this.device.createQuerySet({ type: 'timestamp', count: 2 }));
-    this.region = { queries, started: false };
-    let dispatched: boolean;
-    try {
-      encode();
-    } finally {
-      dispatched = this.region.started;
-      this.endPass();
-      this.region = null;
-    }
-    if (!dispatched) return { milliseconds: 0, method: 'gpu-timestamps' };
-    const resolved = this.device.createBuffer({ size: 16, usage: 0x200 /* QUERY_RESOLVE */ | 0x4 /* COPY_SRC */ });
-    const readable = this.device.createBuffer({ size: 16, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
-    const encoder = this.commandEncoder();
-    encoder.resolveQuerySet(queries, 0, 2, resolved, 0);
-    encoder.copyBufferToBuffer(resolved, 0, readable, 0, 16);
-    this.destroyAfterSubmit.push(resolved);
-    await this.sync();
-    await readable.mapAsync(1);
-    const stamps = new BigUint64Array(readable.getMappedRange());
-    const milliseconds = Number(stamps[1] - stamps[0]) / 1e6;
-    readable.unmap();
-    readable.destroy();
-    return { milliseconds, method: 'gpu-timestamps' };
+  timeRegion(encode: () => void): Promise<{ milliseconds: number; method: 'gpu-timestamps' | 'queue-completion' }> {
+    return this.profiler.timeRegion(encode);
   }
 
-  private commandEncoder(): GPUCommandEncoder {
+  /** For the profiler: a buffer to destroy once the batch is submitted, and work to run after the submit. */
+  destroyAfterSubmit(buffer: GPUBuffer): void {
+    this.toDestroy.push(buffer);
+  }
+
+  afterSubmit(task: () => Promise<void>): void {
+    this.afterSubmitTasks.push(task);
+  }
+
+  commandEncoder(): GPUCommandEncoder {
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
     return this.encoder;
   }
 
-  private endPass(): void {
+  endPass(): void {
     this.pass?.end();
     this.pass = null;
   }
@@ -516,10 +237,8 @@ export class Runtime {
   flush(): void {
     if (!this.encoder) return;
     this.endPass();
-    this.resolveProfile();
-    if (this.uniformUsed > 0) {
-      this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformArena.buffer, 0, this.uniformUsed);
-    }
+    this.profiler.resolve(this.encoder);
+    this.uniforms.upload();
     const labels = this.batchLabels;
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
@@ -533,12 +252,11 @@ export class Runtime {
     this.batchLabels = [];
     this.batchDispatches = 0;
     this.touched.clear();
-    this.uniformUsed = 0;
-    for (const buffer of this.destroyAfterSubmit) buffer.destroy();
-    this.destroyAfterSubmit = [];
+    for (const buffer of this.toDestroy) buffer.destroy();
+    this.toDestroy = [];
     this.pool.afterSubmit();
-    for (const task of this.afterSubmit) this.pendingChecks.push(task());
-    this.afterSubmit = [];
+    for (const task of this.afterSubmitTasks) this.pendingChecks.push(task());
+    this.afterSubmitTasks = [];
   }
 
   private check(scope: Promise<GPUError | null>, what: string): void {
@@ -709,7 +427,7 @@ export class Runtime {
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(staging, 0, buffer, byteOffset, padded);
     this.touched.add(buffer);
-    this.destroyAfterSubmit.push(staging);
+    this.toDestroy.push(staging);
   }
 
   /** Copies `bytes` from `buffer` to the CPU: flushes the batch, waits for the GPU, reports any GPU error. */
@@ -760,62 +478,4 @@ function summarise(labels: string[]): string {
   const unique = [...new Set(labels)];
   const shown = unique.slice(0, 12).join(', ');
   return unique.length > 12 ? `${shown}, … (${labels.length} dispatches)` : shown;
-}
-
-/** Packs a uniform struct: scalars are 4 bytes; `vec8` writes an array<vec4<u32>, 2> on a 16-byte boundary. */
-// Uniform structs are written straight into typed views of one shared scratch buffer (no per-word objects, no
-// per-launch typed arrays): kernels are launched thousands of times per second, and this runs for every launch.
-// One Uniforms is built at a time; build() copies the words out.
-let scratch = new ArrayBuffer(1024);
-let scratchU32 = new Uint32Array(scratch);
-let scratchI32 = new Int32Array(scratch);
-let scratchF32 = new Float32Array(scratch);
-let building: Uniforms | null = null;
-
-export class Uniforms {
-  private length = 0;
-
-  constructor() {
-    building = this;
-  }
-
-  private slot(): number {
-    if (building !== this) throw new HieroError('internal: two uniform structs were built at once');
-    if (this.length === scratchU32.length) {
-      const grown = new ArrayBuffer(scratch.byteLength * 2);
-      new Uint8Array(grown).set(new Uint8Array(scratch));
-      scratch = grown;
-      scratchU32 = new Uint32Array(grown);
-      scratchI32 = new Int32Array(grown);
-      scratchF32 = new Float32Array(grown);
-    }
-    return this.length++;
-  }
-
-  u32(value: number): this {
-    scratchU32[this.slot()] = value >>> 0;
-    return this;
-  }
-  i32(value: number): this {
-    scratchI32[this.slot()] = value | 0;
-    return this;
-  }
-  f32(value: number): this {
-    scratchF32[this.slot()] = value;
-    return this;
-  }
-  align16(): this {
-    while (this.length % 4) this.u32(0);
-    return this;
-  }
-  vec(values: readonly number[], length: number): this {
-    this.align16();
-    for (let k = 0; k < length; k++) this.u32(values[k] ?? 0);
-    return this;
-  }
-  build(): ArrayBuffer {
-    this.align16();
-    building = null;
-    return scratch.slice(0, this.length * 4);
-  }
 }

@@ -1,0 +1,116 @@
+// Compute pipelines: one shader module per WGSL family (compiled on first use, its compilation errors reported),
+// one pipeline per kernel variant (family, entry point, override constants, binding counts), found by a numeric
+// hash of the override values so that no string is built per dispatch; bind-group layouts shared by every kernel
+// with the same binding counts.
+
+import { shaderSources, type ShaderFamily } from '../../shaders/index.ts';
+
+export type Overrides = Record<string, number | boolean>;
+
+export interface KernelSpec {
+  family: ShaderFamily;
+  entry: string;
+  overrides?: Overrides;
+}
+
+export interface PipelineVariant {
+  outputs: number;
+  inputs: number;
+  /** Number of override constants, and their values (booleans as 0/1). */
+  count: number;
+  constants: Record<string, number>;
+  pipeline: GPUComputePipeline;
+  group: GPUBindGroupLayout;
+}
+
+/** What the cache reports to the runtime: validation scopes to watch, a failed compilation, pipelines created. */
+export interface PipelineErrors {
+  check(scope: Promise<GPUError | null>, what: string): void;
+  watch(done: Promise<void>): void;
+  fail(message: string): void;
+  /** Called for each pipeline created (a statistic). */
+  created(): void;
+}
+
+export class PipelineCache {
+  private readonly modules = new Map<ShaderFamily, GPUShaderModule>();
+  private readonly variants = new Map<ShaderFamily, Map<string, Map<number, PipelineVariant[]>>>();
+  private readonly layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
+
+  constructor(private readonly device: GPUDevice, private readonly errors: PipelineErrors) {}
+
+  /** The cached pipeline of a kernel variant: looked up by a hash of the override values, then checked exactly. */
+  variant(spec: KernelSpec, outputs: number, inputs: number): PipelineVariant {
+    let byEntry = this.variants.get(spec.family);
+    if (!byEntry) this.variants.set(spec.family, (byEntry = new Map()));
+    let byHash = byEntry.get(spec.entry);
+    if (!byHash) byEntry.set(spec.entry, (byHash = new Map()));
+    const overrides = spec.overrides;
+    let hash = outputs * 31 + inputs;
+    let count = 0;
+    if (overrides) {
+      for (const name in overrides) {
+        hash = (Math.imul(hash, 0x01000193) + +overrides[name] + 1) | 0;
+        count++;
+      }
+    }
+    let bucket = byHash.get(hash);
+    if (bucket) {
+      for (const v of bucket) {
+        if (v.outputs !== outputs || v.inputs !== inputs || v.count !== count) continue;
+        let same = true;
+        if (overrides) for (const name in overrides) if (v.constants[name] !== +overrides[name]) { same = false; break; }
+        if (same) return v;
+      }
+    } else byHash.set(hash, (bucket = []));
+    const created = this.create(spec, outputs, inputs, count);
+    bucket.push(created);
+    return created;
+  }
+
+  private module(family: ShaderFamily): GPUShaderModule {
+    let module = this.modules.get(family);
+    if (!module) {
+      this.device.pushErrorScope('validation');
+      module = this.device.createShaderModule({ code: shaderSources[family], label: family });
+      this.errors.check(this.device.popErrorScope(), `compiling shaders/${family}.wgsl`);
+      this.modules.set(family, module);
+      this.errors.watch(module.getCompilationInfo().then((info) => {
+        const errors = info.messages.filter((m) => m.type === 'error');
+        if (errors.length) this.errors.fail(`WGSL compilation of shaders/${family}.wgsl failed: ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('; ')}`);
+      }));
+    }
+    return module;
+  }
+
+  private create(spec: KernelSpec, outputs: number, inputs: number, count: number): PipelineVariant {
+    const module = this.module(spec.family);
+    const constants: Record<string, number> = {};
+    for (const [name, value] of Object.entries(spec.overrides ?? {})) constants[name] = Number(value);
+    const label = `${spec.family}:${spec.entry}:${outputs}/${inputs}:${JSON.stringify(constants)}`;
+    const layout = this.layout(outputs, inputs);
+    this.device.pushErrorScope('validation');
+    const pipeline = this.device.createComputePipeline({ label, layout: layout.pipeline, compute: { module, entryPoint: spec.entry, constants } });
+    this.errors.check(this.device.popErrorScope(), `creating pipeline ${label}`);
+    this.errors.created();
+    return { outputs, inputs, count, constants, pipeline, group: layout.group };
+  }
+
+  /** Binding 0: the uniform window (a dynamic offset); then the outputs (read-write), then the inputs (read-only). */
+  private layout(outputs: number, inputs: number) {
+    const key = `${outputs}/${inputs}`;
+    let entry = this.layouts.get(key);
+    if (!entry) {
+      const entries: GPUBindGroupLayoutEntry[] = [
+        { binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform', hasDynamicOffset: true } },
+      ];
+      for (let i = 0; i < outputs + inputs; i++) {
+        entries.push({ binding: 1 + i, visibility: 4, buffer: { type: i < outputs ? 'storage' : 'read-only-storage' } });
+      }
+      const group = this.device.createBindGroupLayout({ entries });
+      entry = { group, pipeline: this.device.createPipelineLayout({ bindGroupLayouts: [group] }) };
+      this.layouts.set(key, entry);
+    }
+    return entry;
+  }
+}
