@@ -108,9 +108,7 @@ fn rotate(x_d: f32, x_partner: f32, d: u32, position: u32, sign: f32) -> f32 {
   let half = params.rotary / 2u;
   let at = (position * half + d % half) * 2u;
   let cs = table[at];
-  let sn = sign * table[at + 1u];
-  if (d < half) { return x_d * cs - x_partner * sn; }
-  return x_d * cs + x_partner * sn;
+  return rotate_half(x_d, x_partner, d < half, cs, sign * table[at + 1u]);
 }
 
 // Element d of q row (bh, i), rotated when ROPE.

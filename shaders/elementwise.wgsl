@@ -77,11 +77,6 @@ fn strided_offset(i: u32, packed_strides: array<vec4<u32>, 2>, base: u32) -> u32
   return off;
 }
 
-fn is_nan(x: f32) -> bool {
-  // Bit test, because the WGSL compiler may assume floats are never NaN and fold `x != x` away.
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
 // NaN and infinity built from a run-time zero (params._pad): WGSL rejects them as constant expressions.
 fn nan() -> f32 {
   return bitcast<f32>(0x7fc00000u | params._pad);

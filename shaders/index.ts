@@ -1,6 +1,8 @@
 // The one place WGSL enters TypeScript. Vite and Vitest resolve `?raw` natively; plain Node through
-// engine/node/raw-loader.mjs. Either way the text is the file on disk, unchanged.
+// engine/node/raw-loader.mjs. Either way the text is the file on disk, unchanged, followed by the helpers of
+// common.wgsl that it calls (see that file), the same for the browser build and for Node.
 import attention from './attention.wgsl?raw';
+import common from './common.wgsl?raw';
 import chunk from './chunk.wgsl?raw';
 import conv1d from './conv1d.wgsl?raw';
 import elementwise from './elementwise.wgsl?raw';
@@ -16,6 +18,17 @@ import rope from './rope.wgsl?raw';
 import scan from './scan.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-export const shaderSources = { attention, chunk, conv1d, elementwise, embedding, loss, matmul, norm, optim, probe, random, reduce, rope, scan, swiglu } as const;
+const families = { attention, chunk, conv1d, elementwise, embedding, loss, matmul, norm, optim, probe, random, reduce, rope, scan, swiglu } as const;
 
-export type ShaderFamily = keyof typeof shaderSources;
+export type ShaderFamily = keyof typeof families;
+
+/** common.wgsl's sections, by the helper function each defines. */
+const helpers = new Map(common.split(/^\/\/ helper: /m).slice(1).map((section) => [section.slice(0, section.indexOf('\n')).trim(), section.slice(section.indexOf('\n') + 1)]));
+
+/** A family's source with the shared helpers it calls appended. */
+function withHelpers(source: string): string {
+  const used = [...helpers].filter(([name]) => new RegExp(`\\b${name}\\s*\\(`).test(source));
+  return used.length ? `${source}\n// ---- shared helpers (shaders/common.wgsl) ----\n${used.map(([, code]) => code).join('\n')}` : source;
+}
+
+export const shaderSources = Object.fromEntries(Object.entries(families).map(([family, source]) => [family, withHelpers(source)])) as Record<ShaderFamily, string>;

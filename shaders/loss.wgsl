@@ -27,22 +27,6 @@ struct LossParams {
 @group(0) @binding(6) var<storage, read> upstream: array<f32>;        // backward: g [rows]
 @group(0) @binding(7) var<storage, read> lse_saved: array<f32>;       // backward: lse [rows]
 
-var<workgroup> partial: array<f32, WG>;
-
-fn tree(value: f32, t: u32, take_max: bool) -> f32 {
-  partial[t] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (t < stride) {
-      if (take_max) { partial[t] = max(partial[t], partial[t + stride]); } else { partial[t] += partial[t + stride]; }
-    }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
-
 // The row's target as a class index, or -1 when ignored or out of range (then flagged).
 fn target_of(row: u32) -> i32 {
   let t = targets[row];
@@ -63,10 +47,10 @@ fn cross_entropy_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
   let base = row * params.classes;
   var m = -3.4028234663852886e38;
   if (live) { for (var c = t; c < params.classes; c += WG) { m = max(m, logits[base + c]); } }
-  let row_max = tree(m, t, true);
+  let row_max = workgroup_reduce(m, t, true);
   var s = 0.0;
   if (live) { for (var c = t; c < params.classes; c += WG) { s += exp(logits[base + c] - row_max); } }
-  let total = tree(s, t, false);
+  let total = workgroup_reduce(s, t, false);
   if (!live || t != 0u) { return; }
   let lse = row_max + log(total);
   out2[row] = lse;

@@ -29,24 +29,6 @@ struct RowParams {
 @group(0) @binding(5) var<storage, read> dy: array<f32>;
 @group(0) @binding(6) var<storage, read> saved: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
-// Tree reduction (sum, or max when take_max) of one value per invocation; every invocation gets the result.
-// Must be reached by the whole workgroup.
-fn workgroup_reduce(value: f32, t: u32, take_max: bool) -> f32 {
-  partial[t] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (t < stride) {
-      if (take_max) { partial[t] = max(partial[t], partial[t + stride]); } else { partial[t] += partial[t + stride]; }
-    }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
-
 fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x;
 }

@@ -73,18 +73,6 @@ fn sgd_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 //   scale min(1, max_norm / (norm + 1e-6)) to p[0]. A NaN or Inf gradient makes the norm NaN or Inf, and the scale
 //   NaN: training notices it when it reads the norm.
 override SQ_PER_THREAD: u32 = 16u;
-var<workgroup> sq_scratch: array<f32, WG>;
-
-fn workgroup_sum(value: f32, lane: u32) -> f32 {
-  sq_scratch[lane] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lane < stride) { sq_scratch[lane] += sq_scratch[lane + stride]; }
-    workgroupBarrier();
-  }
-  return sq_scratch[0];
-}
-
 @compute @workgroup_size(WG)
 fn grad_sq_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let group = wid.x + wid.y * nwg.x;
@@ -100,7 +88,7 @@ fn grad_sq_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
       acc += g * g;
     }
   }
-  let total = workgroup_sum(acc, lid.x);
+  let total = workgroup_reduce(acc, lid.x, false);
   if (lid.x == 0u) { p[params.offset + group] = total; }
 }
 
@@ -116,7 +104,7 @@ struct ClipParams {
 fn clip_coefficient(@builtin(local_invocation_id) lid: vec3<u32>) {
   var acc = 0.0;
   for (var i = lid.x; i < clip.count; i += WG) { acc += grad[i]; }
-  let total = workgroup_sum(acc, lid.x);
+  let total = workgroup_reduce(acc, lid.x, false);
   if (lid.x == 0u) {
     let norm = sqrt(total);
     state1[0] = norm;

@@ -33,10 +33,6 @@ struct ReduceParams {
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 
-fn is_nan(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-}
-
 const NEG_INF: f32 = -3.4028234663852886e38;
 const POS_INF: f32 = 3.4028234663852886e38;
 

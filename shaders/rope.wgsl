@@ -49,10 +49,6 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (ROW_OFFSETS) { position = t + u32(max(offsets[b], 0)); }
   let at = (position * half + pair) * 2u;
   let cs = table[at];
-  let sn = SIGN * table[at + 1u];
-  if (c < half) {
-    out[i] = x[src] * cs - x[src + half] * sn;
-  } else {
-    out[i] = x[src] * cs + x[src - half] * sn;
-  }
+  let partner = select(src - half, src + half, c < half);
+  out[i] = rotate_half(x[src], x[partner], c < half, cs, SIGN * table[at + 1u]);
 }
