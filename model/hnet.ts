@@ -299,41 +299,35 @@ export class HNetStage extends Module {
    */
   step(x: Tensor, state: StageState, active: Tensor): { out: Tensor; boundaries: Tensor[] } {
     const width = x.shape[1];
-    const h = this.pad(x);
-    if (this.innermost) {
-      const out = consume(h, (t) => (this.main_network as Isotropic).step(t, state.main as MixerState[], active));
-      return { out: this.narrow(out, width), boundaries: [] };
-    }
-    const encoded = consume(h, (t) => this.encoder!.step(t, state.encoder!, active));
-    const residual = this.residual_proj!.forward(encoded);
-    const batch = encoded.shape[0];
-    // p from the cosine of q(previous) and k(this): the router's pair, as a two-position sequence.
-    const pair = concat([state.last!.unsqueeze(1), encoded.unsqueeze(1)], 1);
-    const q = this.routing_module!.q_proj_layer.forward(pair);
-    const k = this.routing_module!.k_proj_layer.forward(pair);
-    const probability = consume(boundaryProbability(q, k), (t) => t.slice([null, 1]).reshape([batch]));
-    for (const t of [pair, q, k]) t.dispose();
-    const p = where(state.seen!, probability, 1); // a row's first position always opens a chunk
-    probability.dispose();
-    const opens = consume(p.gt(0.5).astype('f32'), (t) => t.mul(active));
-    const inner = (this.main_network as HNetStage).step(encoded, state.main as StageState, opens);
-    const P = p.clamp(1e-4, 1 - 1e-4).reshape([batch, 1]);
-    const blended = inner.out.mul(P).add(state.smoothed!.mul(P.neg().add(1)));
-    const smoothed = keep(where(opens.reshape([batch, 1]), blended, state.smoothed!));
-    state.smoothed!.dispose();
-    state.smoothed = smoothed;
-    // STE(c) is 1 going forward: z = z̄ + r.
-    const z = smoothed.add(residual);
-    const out = consume(z, (t) => this.decoder!.step(t, state.decoder!, active));
-    const last = keep(where(active.reshape([batch, 1]), encoded, state.last!));
-    state.last!.dispose();
-    state.last = last;
-    const seen = keep(state.seen!.maximum(active));
-    state.seen!.dispose();
-    state.seen = seen;
-    for (const t of [encoded, residual, inner.out, P, blended]) t.dispose();
-    return { out: this.narrow(out, width), boundaries: [keep(opens), ...inner.boundaries] };
+    return scope(() => {
+      const h = this.pad(x);
+      if (this.innermost) return { out: this.narrow((this.main_network as Isotropic).step(h, state.main as MixerState[], active), width), boundaries: [] };
+      const encoded = this.encoder!.step(h, state.encoder!, active);
+      const residual = this.residual_proj!.forward(encoded);
+      const batch = encoded.shape[0];
+      // p from the cosine of q(previous) and k(this): the router's pair, as a two-position sequence.
+      const pair = concat([state.last!.unsqueeze(1), encoded.unsqueeze(1)], 1);
+      const probability = boundaryProbability(this.routing_module!.q_proj_layer.forward(pair), this.routing_module!.k_proj_layer.forward(pair)).slice([null, 1]).reshape([batch]);
+      const p = where(state.seen!, probability, 1); // a row's first position always opens a chunk
+      const opens = keep(p.gt(0.5).astype('f32').mul(active));
+      const inner = (this.main_network as HNetStage).step(encoded, state.main as StageState, opens);
+      const P = p.clamp(1e-4, 1 - 1e-4).reshape([batch, 1]);
+      const blended = inner.out.mul(P).add(state.smoothed!.mul(P.neg().add(1)));
+      replaceState(state, 'smoothed', where(opens.reshape([batch, 1]), blended, state.smoothed!));
+      // STE(c) is 1 going forward: z = z̄ + r.
+      const out = this.decoder!.step(state.smoothed!.add(residual), state.decoder!, active);
+      replaceState(state, 'last', where(active.reshape([batch, 1]), encoded, state.last!));
+      replaceState(state, 'seen', state.seen!.maximum(active));
+      return { out: this.narrow(out, width), boundaries: [opens, ...inner.boundaries] };
+    });
   }
+}
+
+/** Replaces one of a stage's state tensors by its next value (kept: the state outlives every scope). */
+function replaceState(state: StageState, field: 'last' | 'seen' | 'smoothed', next: Tensor): void {
+  const kept = keep(next);
+  state[field]!.dispose();
+  state[field] = kept;
 }
 
 /** The forward pass's outputs: logits and every stage's routing. */
@@ -389,8 +383,7 @@ export class HNetLM extends Module implements ByteLM {
     const x = this.embeddings.forward(ids);
     const { out, routes } = await this.backbone.forward(x, null);
     x.dispose();
-    const logits = consume(out, (t) => this.lm_head.forward(t));
-    return { logits, routes };
+    return { logits: consume(out, (t) => this.lm_head.forward(t)), routes };
   }
 
   /** The multiplier of the stage a parameter belongs to (one more `main_network.` per stage inwards). */
@@ -437,12 +430,8 @@ export class HNetLM extends Module implements ByteLM {
   /** One byte per row, ids [B] (i32) -> logits [B, 256], and where chunks opened at each stage (f32 [B] each). */
   step(ids: Tensor, state: StageState): { logits: Tensor; boundaries: Tensor[] } {
     return scope(() => noGrad(() => {
-      const x = this.embeddings.forward(ids);
-      const active = full([ids.shape[0]], 1);
-      const { out, boundaries } = this.backbone.step(x, state, active);
-      x.dispose();
-      active.dispose();
-      return { logits: consume(out, (t) => this.lm_head.forward(t)), boundaries };
+      const { out, boundaries } = this.backbone.step(this.embeddings.forward(ids), state, full([ids.shape[0]], 1));
+      return { logits: this.lm_head.forward(out), boundaries };
     }));
   }
 }

@@ -53,33 +53,20 @@ export interface StepMetrics {
  * s(x) = x + 1 (x ≥ 0), 1 / (1 − x) (x < 0);  −log p_y = log Σ_j s(x_j) − log s(x_y).
  */
 export function stablemaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
-  const positive = logits.ge(0);
-  const up = logits.add(1);
-  const oneMinus = logits.neg().add(1);
-  const down = oneMinus.reciprocal();
-  const s = where(positive, up, down);
-  const logS = s.log();
-  const total = s.sum(-1).log();
-  const vocab = logits.shape[logits.rank - 1];
-  const valid = labels.ne(IGNORE);
-  const safe = where(valid, labels, 0);
-  const classes = arange(vocab); // filled on the GPU: no upload inside the training step
-  const onehot = classes.eq(safe.unsqueeze(-1)).astype('f32');
-  classes.dispose();
-  const picked = logS.mul(onehot).sum(-1);
-  const loss = total.sub(picked).mul(valid.astype('f32'));
-  for (const t of [positive, up, oneMinus, down, s, logS, total, valid, safe, onehot, picked]) t.dispose();
-  return loss;
+  return scope(() => {
+    const s = where(logits.ge(0), logits.add(1), logits.neg().add(1).reciprocal());
+    const vocab = logits.shape[logits.rank - 1];
+    const valid = labels.ne(IGNORE);
+    // The classes are filled on the GPU: no upload inside the training step.
+    const onehot = arange(vocab).eq(where(valid, labels, 0).unsqueeze(-1)).astype('f32');
+    const picked = s.log().mul(onehot).sum(-1);
+    return s.sum(-1).log().sub(picked).mul(valid.astype('f32'));
+  });
 }
 
 /** Binary cross-entropy from logits, stable: softplus(x) − x·y. */
 function bceWithLogits(x: Tensor, y: Tensor): Tensor {
-  const sp = softplus(x);
-  const xy = x.mul(y);
-  const out = sp.sub(xy).mean();
-  sp.dispose();
-  xy.dispose();
-  return out;
+  return scope(() => softplus(x).sub(x.mul(y)).mean());
 }
 
 export class ACTTrainer {
