@@ -3,9 +3,9 @@
 // HGRN's forget-gate lower bounds are learned per layer: γ = cumsum(softmax(Γ over layers)) − softmax(Γ)[0], so
 // layer 0 has γ = 0 and upper layers remember longer. Decoding is O(1) per byte (model/text-generate.ts).
 
-import { crossEntropy, cumsum, Embedding, keep, Linear, Module, noGrad, RMSNorm, scope, softmax, truncatedNormal, zeros, type Tensor } from '../engine/index.ts';
+import { cumsum, Embedding, keep, Linear, noGrad, RMSNorm, scope, softmax, truncatedNormal, zeros, type Tensor } from '../engine/index.ts';
 import { ResidualBlock, type MixerState } from './mixers.ts';
-import type { ByteLM, Prediction, TextLosses } from './text-model.ts';
+import { PlainByteLM, type ByteLM } from './text-model.ts';
 
 export type RecurrentMixer = 'hgrn' | 'mingru';
 
@@ -31,7 +31,7 @@ export interface RecurrentState {
   gammas: (Tensor | null)[];
 }
 
-export class RecurrentLM extends Module implements ByteLM {
+export class RecurrentLM extends PlainByteLM implements ByteLM {
   readonly embed: Embedding;
   readonly blocks: ResidualBlock[];
   readonly norm: RMSNorm;
@@ -67,19 +67,6 @@ export class RecurrentLM extends Module implements ByteLM {
       const x = this.blocks.reduce((h, block, l) => block.forward(h, { lowerBound: gammas[l] }), this.embed.forward(ids));
       return this.head.forward(this.norm.forward(x));
     });
-  }
-
-  loss(ids: Tensor, targets: Tensor): Tensor {
-    return scope(() => crossEntropy(this.forward(ids), targets));
-  }
-
-  async losses(ids: Tensor, targets: Tensor): Promise<TextLosses> {
-    const loss = this.loss(ids, targets);
-    return { loss, ce: loss, ratio: null, counts: [] };
-  }
-
-  async predict(ids: Tensor): Promise<Prediction> {
-    return { logits: this.forward(ids), boundaries: [] };
   }
 
   initialState(batch: number): RecurrentState {

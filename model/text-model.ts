@@ -1,7 +1,7 @@
 // What every byte language model offers the shared text paths (training sessions, held-out evaluation, generation;
 // model/text-session.ts, model/text-generate.ts), whatever mixes its tokens: H-Net, the Transformer, the recurrent LMs.
 
-import type { Module, Tensor } from '../engine/index.ts';
+import { crossEntropy, Module, scope, type Tensor } from '../engine/index.ts';
 
 export interface TextLosses {
   /** What training minimises (cross-entropy, plus H-Net's weighted ratio losses). */
@@ -32,4 +32,24 @@ export interface ByteLM extends Module {
   decode(ids: Tensor, state: unknown): Tensor;
   /** The learning-rate multiplier of a parameter (H-Net's per stage); absent: 1 for all. */
   learningRateMultiplier?(parameterName: string): number;
+}
+
+/** A byte LM that does not chunk: its losses are the cross-entropy of its logits, its prediction the logits alone. */
+export abstract class PlainByteLM extends Module {
+  /** ids [B, T] (i32) -> logits [B, T, vocab]. */
+  abstract forward(ids: Tensor): Tensor;
+
+  /** Mean next-byte cross-entropy of ids [B, T] against targets [B, T]. */
+  loss(ids: Tensor, targets: Tensor): Tensor {
+    return scope(() => crossEntropy(this.forward(ids), targets));
+  }
+
+  async losses(ids: Tensor, targets: Tensor): Promise<TextLosses> {
+    const loss = this.loss(ids, targets);
+    return { loss, ce: loss, ratio: null, counts: [] };
+  }
+
+  async predict(ids: Tensor): Promise<Prediction> {
+    return { logits: this.forward(ids), boundaries: [] };
+  }
 }

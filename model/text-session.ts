@@ -6,11 +6,12 @@
 //   session   JSON: corpus, schedule, step, the batch sampler's and the engine's random states
 
 import {
-  AdamW, asyncScope, CheckpointError, crossEntropy, getRandomState, HieroError, noGradAsync, NonFiniteMonitor, readCheckpointJson,
+  AdamW, asyncScope, CheckpointError, crossEntropy, getRandomState, noGradAsync, NonFiniteMonitor, readCheckpointJson,
   readCheckpointTensors, readManifest, loadHostWeights, uploadTensors, readScalars, saveCheckpoint, serializeTensors, setRandomState, tensor, warmupCosine,
   type Manifest, type ParamGroup, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { atWordBoundary, loadCorpus, unigramBitsPerByte, type Corpus } from './data/corpus.ts';
+import { WindowSampler } from './data/text.ts';
 import type { ByteLM } from './text-model.ts';
 import type { EvaluationReading, StepReading, TrainingRun } from './training.ts';
 
@@ -60,31 +61,6 @@ export interface TextEvaluation {
   /** Per chunking stage: the share of its boundaries that fall at a word start or on whitespace. */
   wordBoundaryShare: number[];
   bytes: number;
-}
-
-/** Seeded sampler of training windows (host bytes), with a state to save and restore. */
-export class WindowSampler {
-  constructor(readonly text: Uint8Array, readonly batch: number, readonly seq: number, public state: number) {
-    if (text.length < seq + 2) throw new HieroError(`the training text (${text.length} bytes) is shorter than one window of ${seq + 1} bytes`);
-  }
-
-  private next(): number {
-    this.state = (Math.imul(this.state, 1664525) + 1013904223) >>> 0;
-    return this.state / 4294967296;
-  }
-
-  sample(): { ids: Int32Array; targets: Int32Array } {
-    const ids = new Int32Array(this.batch * this.seq);
-    const targets = new Int32Array(this.batch * this.seq);
-    for (let b = 0; b < this.batch; b++) {
-      const start = Math.floor(this.next() * (this.text.length - this.seq - 1));
-      for (let t = 0; t < this.seq; t++) {
-        ids[b * this.seq + t] = this.text[start + t];
-        targets[b * this.seq + t] = this.text[start + t + 1];
-      }
-    }
-    return { ids, targets };
-  }
 }
 
 /** Parameter groups: the model's per-stage learning-rate multipliers, no weight decay on norms, biases and paddings. */

@@ -3,9 +3,9 @@
 // Attention is the attention mixer (model/attention.ts): the fused causal kernel for training, a per-row KV cache
 // for decoding one byte at a time.
 
-import { crossEntropy, Embedding, HieroError, Linear, Module, noGrad, RMSNorm, scope, truncatedNormal, type Optimizer, type Tensor } from '../engine/index.ts';
+import { Embedding, HieroError, Linear, noGrad, RMSNorm, scope, truncatedNormal, type Optimizer, type Tensor } from '../engine/index.ts';
 import { ResidualBlock, type MixerState } from './mixers.ts';
-import type { ByteLM, Prediction, TextLosses } from './text-model.ts';
+import { PlainByteLM, type ByteLM } from './text-model.ts';
 
 export interface TransformerConfig {
   vocab: number;
@@ -24,7 +24,7 @@ export const TINY_LM: TransformerConfig = { vocab: 256, dim: 64, layers: 2, head
 
 const BLOCK_NAMES = { mixerNorm: 'attn_norm', mixer: 'attn', mlpNorm: 'mlp_norm', mlp: 'mlp' };
 
-export class TransformerLM extends Module implements ByteLM {
+export class TransformerLM extends PlainByteLM implements ByteLM {
   readonly embed: Embedding;
   readonly blocks: ResidualBlock[];
   readonly norm: RMSNorm;
@@ -43,20 +43,6 @@ export class TransformerLM extends Module implements ByteLM {
   /** ids [B, T] (i32) -> logits [B, T, vocab]. */
   forward(ids: Tensor): Tensor {
     return scope(() => this.head.forward(this.norm.forward(this.blocks.reduce((h, block) => block.forward(h), this.embed.forward(ids)))));
-  }
-
-  /** Mean next-byte cross-entropy of ids [B, T] against targets [B, T]. */
-  loss(ids: Tensor, targets: Tensor): Tensor {
-    return scope(() => crossEntropy(this.forward(ids), targets));
-  }
-
-  async losses(ids: Tensor, targets: Tensor): Promise<TextLosses> {
-    const loss = this.loss(ids, targets);
-    return { loss, ce: loss, ratio: null, counts: [] };
-  }
-
-  async predict(ids: Tensor): Promise<Prediction> {
-    return { logits: this.forward(ids), boundaries: [] };
   }
 
   /** One KV cache per block, for `length` positions. */
