@@ -3,7 +3,7 @@
 // KV cache. Tests: test/attention.test.ts (the op), test/mixers.test.ts (step = forward), test/hnet.test.ts.
 
 import { appendToCache, attention, full, keep, Linear, Module, rope, scope, slice, where, zeros, type Tensor } from '../engine/index.ts';
-import type { Mixer, MixerContext, MixerState } from './mixers.ts';
+import type { Mixer, MixerContext, MixerState } from './mixer.ts';
 
 export interface SelfAttentionOptions {
   dim: number;

@@ -14,7 +14,7 @@ import {
   type Tensor,
 } from '../engine/index.ts';
 import { halves } from './layers.ts';
-import type { Mixer, MixerContext, MixerState } from './mixers.ts';
+import type { Mixer, MixerContext, MixerState } from './mixer.ts';
 
 /** The new recurrent state of a step: rows where `active` is 0 keep the old one. Replaces state.h (kept). */
 function advance(state: MixerState, stepped: Tensor, active: Tensor | null | undefined): Tensor {
