@@ -109,6 +109,18 @@ describe('the command line reads the table', () => {
     }
   });
 
+  it('hiero eval scores every kind\'s checkpoint: accuracy per segment, or bits per byte on held-out text', async () => {
+    expect([...checkpoints.keys()]).toEqual(KIND_NAMES);
+    for (const [kind, dir] of checkpoints) {
+      output = [];
+      const text = specOf(kind).family === 'text';
+      expect(await main(['eval', '--checkpoint', dir, ...(text ? ['--windows', '2'] : ['--count', '2'])]), kind).toBe(0);
+      expect(output.join('\n'), kind).toMatch(text ? /\d\.\d{3} bits\/byte over 64 bytes \(32-byte windows/ : /segment 2: exact/);
+    }
+    vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    expect(await main(['eval', '--checkpoint', checkpoints.get('hgrn')!, '--segments', '2'])).toBe(2);
+  });
+
   it('hiero train KIND --help shows that kind\'s presets and only the options it takes', async () => {
     for (const kind of KIND_NAMES) {
       output = [];

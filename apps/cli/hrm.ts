@@ -1,27 +1,38 @@
-// `hiero eval | solve | export`: trained HRM/TRM checkpoints on puzzles from the command line, and weights-only copies
-// of any checkpoint (tests: test/cli.test.ts, test/shipped.test.ts). Training is `hiero train` (apps/cli/train.ts).
+// `hiero eval | solve | export`: held-out scores of a checkpoint of any kind, trained HRM/TRM checkpoints on puzzles,
+// and weights-only copies of any checkpoint (tests: test/cli.test.ts, test/shipped.test.ts, test/kinds.test.ts).
+// Training is `hiero train` (apps/cli/train.ts).
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { init, readCheckpointFile, readManifest, saveCheckpoint } from '../../engine/index.ts';
+import { init, readCheckpointFile, readCheckpointJson, readManifest, saveCheckpoint } from '../../engine/index.ts';
+import { loadCorpus, unigramBitsPerByte } from '../../model/data/corpus.ts';
+import { familyOfCheckpoint } from '../../model/kinds/index.ts';
+import { evaluateText, type TextSessionState } from '../../model/text-session.ts';
 import { evaluatePuzzles } from '../../model/hrm-train.ts';
 import { evaluateArcTasks, loadTask, solveWithModel } from '../../model/hrm-session.ts';
-import { loadPuzzleModel } from '../../model/registry.ts';
-import { SOLVE_OPTIONS } from '../../model/options.ts';
+import { loadPuzzleModel, loadTextModel } from '../../model/registry.ts';
+import { SOLVE_OPTIONS, TRAIN_OPTIONS } from '../../model/options.ts';
 import { PuzzleError } from '../../model/tasks/common.ts';
 import { toBatch } from '../../model/tasks/datasets.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { checkOutput, printAdapter } from './output.ts';
 
+/** eval's options that only puzzle checkpoints take, and those only language models take. */
+const PUZZLE_EVAL = ['segments', 'count', 'augmentations'] as const;
+const TEXT_EVAL = ['corpus', 'seq', 'windows'] as const;
+
 export const evalSpec: CommandSpec = {
   name: 'eval',
-  summary: 'Held-out accuracy of a checkpoint after every segment (ARC checkpoints: pass@1 and pass@2 by voting).\nReads only the checkpoint\'s weights.',
+  summary: 'Held-out scores of a checkpoint of any kind: a puzzle model\'s accuracy after every segment (ARC\ncheckpoints: pass@1 and pass@2 by voting); a language model\'s bits per byte (and an H-Net\'s chunks) on held-out\ntext. Reads only the checkpoint\'s weights.',
   positionals: '',
   options: {
     checkpoint: { type: 'string', help: 'the checkpoint directory (required)', value: 'DIR' },
     segments: SOLVE_OPTIONS.segments,
-    count: { type: 'integer', min: 1, max: 1e6, help: 'evaluate the first N held-out puzzles only' },
+    count: { type: 'integer', min: 1, max: 1e6, help: 'puzzles: evaluate the first N held-out puzzles only' },
     augmentations: { type: 'integer', min: 1, max: 64, default: 8, help: 'ARC: augmented predictions voted on per test input' },
+    corpus: { ...TRAIN_OPTIONS.corpus, help: "language models: the held-out text of 'english', 'shakespeare' or a text file (default: the run's own corpus, else english)" },
+    seq: { ...TRAIN_OPTIONS.seq, help: "language models: bytes per window (default: the run's own, else 128)" },
+    windows: { type: 'integer', min: 1, max: 100000, default: 32, help: 'language models: held-out windows, evenly spaced' },
   },
 };
 
@@ -46,8 +57,11 @@ function checkpointOf(spec: CommandSpec, p: Parsed): string {
 
 export async function evaluate(p: Parsed): Promise<number> {
   const dir = checkpointOf(evalSpec, p);
-  await readManifest(dir);
+  const { family } = await familyOfCheckpoint(dir);
+  const wrong = (family === 'text' ? PUZZLE_EVAL : TEXT_EVAL).find((name) => p.given.has(name));
+  if (wrong) throw new UsageError(`eval --${wrong} applies to ${family === 'text' ? 'puzzle' : 'language-model'} checkpoints; ${dir} holds a ${family === 'text' ? 'language model' : 'puzzle model'}`);
   printAdapter(await init());
+  if (family === 'text') return evaluateLanguageModel(dir, p);
   const { model, state } = await loadPuzzleModel(dir);
   const segments = (p.values.segments as number | undefined) ?? state.config.haltMaxSteps;
   const task = await loadTask(state.task, { train: state.heldOut.train, test: state.heldOut.test, seed: state.heldOut.seed });
@@ -67,6 +81,24 @@ export async function evaluate(p: Parsed): Promise<number> {
     const arc = await evaluateArcTasks(model, task.arcTasks, { augmentations, segments });
     console.log(`  ARC, voting over ${augmentations} augmentations: pass@1 ${pct(arc.pass1)}, pass@2 ${pct(arc.pass2)} of ${arc.tasks} test inputs`);
   }
+  model.dispose();
+  return 0;
+}
+
+/** Bits per byte on held-out text (and an H-Net's chunks), with the run's own corpus and window when it recorded them. */
+async function evaluateLanguageModel(dir: string, p: Parsed): Promise<number> {
+  const manifest = await readManifest(dir);
+  const session = manifest.files.session ? await readCheckpointJson<Partial<TextSessionState>>(dir, manifest, 'session').catch(() => null) : null;
+  const corpusName = (p.values.corpus as string | undefined) ?? session?.corpus ?? 'english';
+  const seq = (p.values.seq as number | undefined) ?? session?.seq ?? 128;
+  const corpus = loadCorpus(corpusName);
+  const { model, spec, config, step } = await loadTextModel(dir);
+  const start = performance.now();
+  const e = await evaluateText(model, corpus.heldOut, seq, p.values.windows as number, 8);
+  const seconds = (performance.now() - start) / 1000;
+  console.log(`${spec.describe(config, model.parameterCount())} (step ${step}), on the held-out text of ${corpus.description}:`);
+  console.log(`  ${e.bitsPerByte.toFixed(3)} bits/byte over ${e.bytes} bytes (${seq}-byte windows; unigram baseline ${unigramBitsPerByte(corpus).toFixed(3)}; ${(e.bytes / seconds).toFixed(0)} bytes/s)`);
+  e.bytesPerChunk.forEach((b, k) => console.log(`  stage ${k + 1}: ${b.toFixed(2)} bytes per chunk, ${(100 * e.wordBoundaryShare[k]).toFixed(0)}% of boundaries at word starts or spaces`));
   model.dispose();
   return 0;
 }
