@@ -103,3 +103,10 @@ export const GENERATE_OPTIONS = {
   seed: { type: 'integer', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of the draws' },
   chunk: { type: 'integer', min: 1, max: 4096, default: 16, help: 'bytes between read-backs (and so between streamed pieces)' },
 } as const satisfies Record<string, OptionSpec>;
+
+/**
+ * The defaults of the inference worker's training run (the playground's Train): a tiny HRM on generated Sudoku, one
+ * cycle and two segments as npm start trains it. The worker applies them and the playground shows them; their
+ * ranges are TRAIN_OPTIONS'. The learning rate is the tiny preset's (model/kinds/puzzle.ts).
+ */
+export const WORKER_TRAINING = { task: 'sudoku-4x4', steps: 300, batch: 64, hidden: 32, train: 1000, test: 200, evalEvery: 25, progressEvery: 5, seed: 1, cycles: 1, maxSegments: 2 } as const;

@@ -66,12 +66,12 @@ export interface TrainRequest {
   steps?: number;
   /** Puzzles per step (default 64). */
   batch?: number;
-  /** Learning rate (default 1e-2). */
+  /** Learning rate (default: the tiny preset's, 1e-2). */
   lr?: number;
   /** Distinct training puzzles, augmented on the fly (default 1000), and held-out puzzles (default 200). */
   train?: number;
   test?: number;
-  /** Steps between held-out evaluations (default 50). */
+  /** Steps between held-out evaluations (default 25). The defaults are WORKER_TRAINING (model/options.ts). */
   evalEvery?: number;
   /** Steps between progress reports (default 5). */
   progressEvery?: number;

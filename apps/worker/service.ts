@@ -17,7 +17,7 @@ import { chunkText, type HNetLM } from '../../model/hnet.ts';
 import type { HRM } from '../../model/hrm.ts';
 import { solveWithModel, type TrainingSession } from '../../model/hrm-session.ts';
 import { KIND_NAMES, listKinds, MODEL_KINDS, type ServedRequest } from '../../model/kinds/index.ts';
-import { GENERATE_OPTIONS, optionProblem, PROGRESS_OPTIONS, SOLVE_OPTIONS, TRAIN_OPTIONS, type OptionSpec } from '../../model/options.ts';
+import { GENERATE_OPTIONS, optionProblem, PROGRESS_OPTIONS, SOLVE_OPTIONS, TRAIN_OPTIONS, WORKER_TRAINING, type OptionSpec } from '../../model/options.ts';
 import { modelFromWeights, type LoadedModel } from '../../model/registry.ts';
 import { generateText } from '../../model/text-generate.ts';
 import type { ByteLM } from '../../model/text-model.ts';
@@ -267,10 +267,11 @@ export class HieroService {
    * every held-out evaluation. pause(), resume() and stop() steer it; stop() and cancel() keep what was learned.
    */
   async train(request: TrainRequest, onProgress?: (p: TrainProgress) => unknown, requestId?: string): Promise<TrainResult> {
-    const steps = request.steps ?? 300;
-    const evalEvery = request.evalEvery ?? 50;
-    const progressEvery = request.progressEvery ?? 5;
-    const task = request.task ?? 'sudoku-4x4';
+    const defaults = WORKER_TRAINING;
+    const steps = request.steps ?? defaults.steps;
+    const evalEvery = request.evalEvery ?? defaults.evalEvery;
+    const progressEvery = request.progressEvery ?? defaults.progressEvery;
+    const task = request.task ?? defaults.task;
     const run = await this.enqueue('train', requestId === undefined ? undefined : `${requestId}:setup`, async () => {
       if (this.training) throw new WorkerStateError('train: a training run is already in progress in this worker');
       if (task !== 'sudoku-4x4' && task !== 'sudoku-6x6') throw new RequestError(`train: the worker trains sudoku-4x4 or sudoku-6x6, not '${task}'`);
@@ -282,10 +283,9 @@ export class HieroService {
         const value = request[field as keyof typeof fields];
         if (value !== undefined) check(`train: ${field}`, TRAIN_OPTIONS[option], value);
       }
-      // The recipe of npm start (README): one cycle, two segments, the tiny preset's learning rate unless given.
       const values = {
-        task, preset: 'tiny', seed: request.seed ?? 1, train: request.train ?? 1000, test: request.test ?? 200, batch: request.batch ?? 64,
-        lr: request.lr, hidden: request.hidden, cycles: 1, 'max-segments': 2,
+        task, preset: 'tiny', seed: request.seed ?? defaults.seed, train: request.train ?? defaults.train, test: request.test ?? defaults.test,
+        batch: request.batch ?? defaults.batch, lr: request.lr, hidden: request.hidden ?? defaults.hidden, cycles: defaults.cycles, 'max-segments': defaults.maxSegments,
       };
       return (await MODEL_KINDS.hrm.createRun({ values, given: new Set(Object.keys(values)) })) as TrainingSession;
     });

@@ -4,6 +4,8 @@
 import { Random } from '../../../model/tasks/common.ts';
 import { generateSudoku, solveSudoku, SUDOKU, validateSudoku, type SudokuSpec } from '../../../model/tasks/sudoku.ts';
 import type { HieroWorker, ModelInfo, SolveResult, TrainProgress } from '../../worker/client.ts';
+import { MODEL_KINDS } from '../../../model/kinds/index.ts';
+import { TRAIN_OPTIONS, WORKER_TRAINING } from '../../../model/options.ts';
 import { filePicker, h, LineChart, modelDescription, Notice, numberField, percent, withNotice } from '../ui.ts';
 
 type Task = 'sudoku-4x4' | 'sudoku-6x6';
@@ -151,11 +153,13 @@ export function sudokuPage(hiero: HieroWorker): Page {
 
   // --- training in the browser --------------------------------------------------------------------------------
   const taskSelect = h('select', {}, h('option', { value: 'sudoku-4x4' }, '4×4 Sudoku'), h('option', { value: 'sudoku-6x6' }, '6×6 Sudoku'));
-  const steps = numberField('steps', 300, { min: 1, max: 100000 });
-  const batch = numberField('batch', 64, { min: 1, max: 1024 });
-  const lr = numberField('learning rate', 0.01, { min: 0.0001, max: 1, step: 0.0001 });
-  const hidden = numberField('hidden', 32, { min: 8, max: 256, step: 8 });
-  const evalEvery = numberField('evaluate every', 25, { min: 1, max: 10000 });
+  // The worker's defaults and the command line's ranges (model/options.ts): one source for both.
+  const range = (o: { min: number; max: number }) => ({ min: o.min, max: o.max });
+  const steps = numberField('steps', WORKER_TRAINING.steps, range(TRAIN_OPTIONS.steps));
+  const batch = numberField('batch', WORKER_TRAINING.batch, range(TRAIN_OPTIONS.batch));
+  const lr = numberField('learning rate', MODEL_KINDS.hrm.presets.tiny.lr, { min: 0.0001, max: TRAIN_OPTIONS.lr.max, step: 0.0001 });
+  const hidden = numberField('hidden', WORKER_TRAINING.hidden, { ...range(TRAIN_OPTIONS.hidden), step: 8 });
+  const evalEvery = numberField('evaluate every', WORKER_TRAINING.evalEvery, range(TRAIN_OPTIONS['eval-every']));
   const trainButton = h('button', { class: 'primary', 'data-testid': 'train' }, 'Train');
   const pauseButton = h('button', { disabled: true, 'data-testid': 'pause' }, 'Pause');
   const stopButton = h('button', { disabled: true }, 'Stop');
