@@ -37,3 +37,8 @@ export function formatShape(shape: readonly number[]): string {
 export class ConfigError extends HieroError {
   override name = 'ConfigError';
 }
+
+/** Work stopped because its caller cancelled it (an AbortSignal, a stop request): the conventional name. */
+export class AbortError extends HieroError {
+  override name = 'AbortError';
+}

@@ -7,12 +7,13 @@
 //   session   JSON: task, model config, step, seeds, RNG states
 
 import {
-  AdamAtan2, AdamW, assign, warmupConstant, CheckpointError, clone, getRandomState, manualSeed, SignSGDRows, keep, noGrad, NonFiniteMonitor,
+  AbortError, AdamAtan2, AdamW, assign, warmupConstant, CheckpointError, clone, getRandomState, manualSeed, SignSGDRows, keep, noGrad, NonFiniteMonitor,
   readCheckpointJson, readCheckpointTensors, readManifest, loadHostWeights, uploadTensors, readScalars, saveCheckpoint, scope, serializeTensors, setRandomState, tensor,
   type Manifest, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource, type StepMetrics } from './hrm-train.ts';
 import { describeHRM, HRM, HRM_PAPER, TRM_PAPER, type HRMConfig } from './hrm.ts';
+import { optionProblem, SOLVE_OPTIONS } from './options.ts';
 import type { EvaluationReading, StepReading, TrainingRun } from './training.ts';
 import {
   applyArcAugmentation, ARC_VOCAB, decodeArcGrid, encodeArcGrid, loadArcDirectory, randomArcAugmentation,
@@ -551,25 +552,30 @@ function chooseWithin(logits: ArrayLike<number>, vocab: number, [first, end]: [n
  * checkpoints, a maze ('#', '.', 'S', 'G', one line per row) for maze checkpoints. All segments are run; the result
  * says which one first got it right and where the Q head would have halted.
  */
-export async function solveWithModel(model: HRM, task: string, text: string, options: { segments?: number } = {}): Promise<SolveResult> {
+export async function solveWithModel(model: HRM, task: string, text: string, options: { segments?: number; cancelled?: () => boolean } = {}): Promise<SolveResult> {
   let puzzle: SolvablePuzzle;
   if (task.startsWith('sudoku-')) puzzle = sudokuToSolve(text, model.config, task);
   else if (task.startsWith('maze-')) puzzle = mazeToSolve(text, model.config, task);
   else throw new PuzzleError(`solve: reads Sudoku and maze puzzles; this checkpoint was trained on ${task} (evaluate it with 'hiero eval')`);
   const segments = options.segments ?? model.config.haltMaxSteps;
-  if (!Number.isInteger(segments) || segments < 1) throw new PuzzleError(`solve: segments must be a whole number >= 1, got ${segments}`);
+  const problem = optionProblem(SOLVE_OPTIONS.segments, segments);
+  if (problem) throw new PuzzleError(`solve: segments ${problem}`);
   const inputs = tensor(Int32Array.from(puzzle.tokens), [1, puzzle.tokens.length], { dtype: 'i32' });
   const ids = model.puzzle_emb ? tensor(Int32Array.of(0), [1], { dtype: 'i32' }) : null;
-  const evaluated = model.evaluate(inputs, ids, segments);
   const views: SegmentView[] = [];
   try {
-    for (let m = 0; m < segments; m++) {
-      const { tokens, confidence } = chooseWithin(await evaluated.logits[m].toArray(), model.config.vocab, puzzle.answerTokens);
-      const [qHalt, qContinue, halts] = await readScalars([evaluated.qHalt[m], evaluated.qContinue[m], evaluated.halts[m]]);
-      views.push({ cells: tokens.map(puzzle.value), text: puzzle.format(tokens), confidence, qHalt, qContinue, halts: halts > 0, valid: puzzle.check(tokens) });
+    // One segment at a time, each read before the next is encoded: a cancelled solve stops within one segment.
+    for (const out of model.segmentsFrom(inputs, ids, segments)) {
+      try {
+        const { tokens, confidence } = chooseWithin(await out.logits.toArray(), model.config.vocab, puzzle.answerTokens);
+        const [qHalt, qContinue, halts] = await readScalars([out.qHalt, out.qContinue, out.halt]);
+        views.push({ cells: tokens.map(puzzle.value), text: puzzle.format(tokens), confidence, qHalt, qContinue, halts: halts > 0, valid: puzzle.check(tokens) });
+      } finally {
+        for (const t of Object.values(out)) t.dispose();
+      }
+      if (options.cancelled?.()) throw new AbortError(`solve: cancelled after segment ${views.length} of ${segments}`);
     }
   } finally {
-    for (const list of Object.values(evaluated)) list.forEach((t) => t.dispose());
     inputs.dispose();
     ids?.dispose();
   }

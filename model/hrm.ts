@@ -244,34 +244,43 @@ export class HRM extends Module {
   }
 
   /**
+   * Runs up to `segments` segments from fresh states without gradient, one at a time: each yields the logits after
+   * it, the Q head's halting decision and its two values (the caller owns and frees them). A caller that reads each
+   * segment before asking for the next can stop between any two (solve's cancellation).
+   */
+  *segmentsFrom(inputs: Tensor, puzzleIds: Tensor | null, segments: number): Generator<{ logits: Tensor; halt: Tensor; qHalt: Tensor; qContinue: Tensor }> {
+    let carry = noGrad(() => this.initialCarry(inputs.shape[0]));
+    try {
+      for (let m = 0; m < segments; m++) {
+        const out = scope(() => noGrad(() => {
+          const o = this.segment(carry, inputs, puzzleIds);
+          return { logits: o.logits, halt: this.wantsToHalt(o), carry: o.carry, qHalt: o.qHalt, qContinue: o.qContinue };
+        }));
+        carry.zH.dispose();
+        carry.zL.dispose();
+        carry = out.carry;
+        yield { logits: keep(out.logits), halt: keep(out.halt), qHalt: keep(out.qHalt), qContinue: keep(out.qContinue) };
+      }
+    } finally {
+      carry.zH.dispose();
+      carry.zL.dispose();
+    }
+  }
+
+  /**
    * Runs `segments` segments from fresh states without gradient; returns the logits after each, the Q head's
    * halting decision after each, and its two values (evaluation always runs them all; the decisions say where ACT
    * would have stopped).
    */
   evaluate(inputs: Tensor, puzzleIds: Tensor | null, segments: number): { logits: Tensor[]; halts: Tensor[]; qHalt: Tensor[]; qContinue: Tensor[] } {
-    return noGrad(() => {
-      let carry = this.initialCarry(inputs.shape[0]);
-      const logits: Tensor[] = [];
-      const halts: Tensor[] = [];
-      const qHalt: Tensor[] = [];
-      const qContinue: Tensor[] = [];
-      for (let m = 0; m < segments; m++) {
-        const out = scope(() => {
-          const o = this.segment(carry, inputs, puzzleIds);
-          return { logits: o.logits, halt: this.wantsToHalt(o), carry: o.carry, qHalt: o.qHalt, qContinue: o.qContinue };
-        });
-        carry.zH.dispose();
-        carry.zL.dispose();
-        carry = out.carry;
-        logits.push(keep(out.logits));
-        halts.push(keep(out.halt));
-        qHalt.push(keep(out.qHalt));
-        qContinue.push(keep(out.qContinue));
-      }
-      carry.zH.dispose();
-      carry.zL.dispose();
-      return { logits, halts, qHalt, qContinue };
-    });
+    const all = { logits: [] as Tensor[], halts: [] as Tensor[], qHalt: [] as Tensor[], qContinue: [] as Tensor[] };
+    for (const out of this.segmentsFrom(inputs, puzzleIds, segments)) {
+      all.logits.push(out.logits);
+      all.halts.push(out.halt);
+      all.qHalt.push(out.qHalt);
+      all.qContinue.push(out.qContinue);
+    }
+    return all;
   }
 }
 

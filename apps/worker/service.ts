@@ -9,7 +9,7 @@
 // reloaded from the host copy of its weights that the service keeps for that purpose.
 
 import {
-  decodeSafetensors, deviceLost, encodeSafetensors, GPUExecutionError, HieroError, init, isInitialised, memory,
+  AbortError, decodeSafetensors, deviceLost, encodeSafetensors, GPUExecutionError, HieroError, init, isInitialised, memory,
   readWeights, runtime, shutdownQuietly, type AdapterReport, type DecodedCheckpoint, type DeviceOptions,
 } from '../../engine/index.ts';
 import { quickBenchmark, type QuickResult } from '../../engine/measure/quick.ts';
@@ -27,10 +27,7 @@ import type {
   TrainRequest, TrainResult, WorkerStatus,
 } from './protocol.ts';
 
-/** A request cancelled by its caller (an AbortSignal): the conventional name, so `error.name === 'AbortError'` works. */
-export class AbortError extends HieroError {
-  override name = 'AbortError';
-}
+export { AbortError };
 
 /** The GPU device was lost during a request; the worker opened a new one (send the request again). */
 export class DeviceLostError extends GPUExecutionError {
@@ -188,11 +185,11 @@ export class HieroService {
 
   /** Runs the HRM on one puzzle (text: Sudoku digits with '.' for blanks, or a maze), every segment's answer shown. */
   solve(puzzle: string, options: { segments?: number } = {}, requestId?: string): Promise<SolveResult> {
-    return this.enqueue('solve', requestId, async () => {
+    return this.enqueue('solve', requestId, async (request) => {
       if (typeof puzzle !== 'string' || puzzle.trim() === '') throw new RequestError('solve: give the puzzle as text (Sudoku digits with "." for blanks, or a maze)');
       const loaded = this.require('solve', 'solve');
       if (options.segments !== undefined) check('solve: segments', SOLVE_OPTIONS.segments, options.segments);
-      const run = () => solveWithModel(loaded.model as HRM, loaded.metadata.task, puzzle, { segments: options.segments });
+      const run = () => solveWithModel(loaded.model as HRM, loaded.metadata.task, puzzle, { segments: options.segments, cancelled: () => request.cancelled });
       return this.training ? this.training.session.withAveragedWeights(run) : run();
     });
   }
