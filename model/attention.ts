@@ -2,8 +2,8 @@
 // self-attention with one fused q|k|v projection, as a mixer (model/mixers.ts) whose decoding state is a per-row
 // KV cache. Tests: test/attention.test.ts (the op), test/mixers.test.ts (step = forward), test/hnet.test.ts.
 
-import { appendToCache, attention, full, keep, Linear, Module, rope, scope, slice, where, zeros, type Tensor } from '../engine/index.ts';
-import type { Mixer, MixerContext, MixerState } from './mixer.ts';
+import { appendToCache, attention, concat, full, keep, Linear, Module, rope, scope, ShapeError, slice, where, zeros, type Tensor } from '../engine/index.ts';
+import { replaceState, type Mixer, type MixerContext, type MixerState } from './mixer.ts';
 
 export interface SelfAttentionOptions {
   dim: number;
@@ -48,6 +48,30 @@ export class SelfAttention extends Module implements Mixer {
       // RoPE is applied inside the attention kernels as they read q and k: no rotated copies are kept for backward.
       const rotary = ropeBase === null ? undefined : { base: ropeBase, fraction: this.options.ropeFraction };
       const attended = attention(part(0), part(1), part(2), { causal, rope: rotary });
+      return this.out.forward(attended.permute([0, 2, 1, 3]).reshape([b, t, dim]));
+    });
+  }
+
+  /**
+   * The causal forward of x [B, T, D] from an empty cache, leaving every row's rotated keys and values of its real
+   * positions (context.lengths; absent: all T) in the cache; padded positions are stored but masked by the lengths.
+   */
+  prefill(x: Tensor, state: MixerState, context: MixerContext = {}): Tensor {
+    const [b, t] = x.shape;
+    const { heads, dim, ropeBase, ropeFraction } = this.options;
+    const capacity = state.k.shape[2];
+    if (t > capacity) throw new ShapeError(`attention prefill: ${t} positions do not fit a cache of ${capacity}`);
+    return scope(() => {
+      const qkv = this.qkv.forward(x).reshape([b, t, 3, heads, this.headDim]);
+      const part = (i: number) => slice(qkv, [null, null, i]).squeeze(2); // [B, T, H, Dh]
+      const rotary = ropeBase === null ? undefined : { base: ropeBase, fraction: ropeFraction };
+      const perm = (u: Tensor) => u.permute([0, 2, 1, 3]); // [B, H, T, Dh]
+      const attended = attention(perm(part(0)), perm(part(1)), perm(part(2)), { causal: true, rope: rotary });
+      const keys = rotary ? rope(part(1), rotary) : part(1).contiguous();
+      const fill = (u: Tensor) => (t < capacity ? concat([perm(u), zeros([b, heads, capacity - t, this.headDim])], 2) : perm(u).contiguous());
+      replaceState(state, 'k', fill(keys));
+      replaceState(state, 'v', fill(part(2)));
+      replaceState(state, 'lengths', context.lengths ? context.lengths.astype('f32') : full([b], t));
       return this.out.forward(attended.permute([0, 2, 1, 3]).reshape([b, t, dim]));
     });
   }

@@ -14,7 +14,7 @@ import {
   type Tensor,
 } from '../engine/index.ts';
 import { halves } from './layers.ts';
-import type { Mixer, MixerContext, MixerState } from './mixer.ts';
+import { lastPositions, replaceState, type Mixer, type MixerContext, type MixerState } from './mixer.ts';
 
 /** The new recurrent state of a step: rows where `active` is 0 keep the old one. Replaces state.h (kept). */
 function advance(state: MixerState, stepped: Tensor, active: Tensor | null | undefined): Tensor {
@@ -54,13 +54,31 @@ export class HGRNLayer extends Module implements Mixer {
   }
 
   forward(x: Tensor, context: MixerContext = {}): Tensor {
-    return scope(() => this.mix(this.convWeight ? causalConv1d(x, this.convWeight) : x, x, context.lowerBound, (a, b) => scan(a, b)));
+    return this.forwardWith(x, context);
+  }
+
+  /** The parallel forward; `seen` gets the recurrent states of every position (prefill keeps the last). */
+  private forwardWith(x: Tensor, context: MixerContext, seen?: (h: Tensor) => void): Tensor {
+    return scope(() => this.mix(this.convWeight ? causalConv1d(x, this.convWeight) : x, x, context.lowerBound, (a, b) => {
+      const h = scan(a, b);
+      seen?.(h);
+      return h;
+    }));
   }
 
   initialState(batch: number): MixerState {
     const state: MixerState = { h: keep(zeros([batch, this.dim])) };
     if (this.convKernel > 1) state.conv = keep(zeros([batch, this.convKernel - 1, this.dim]));
     return state;
+  }
+
+  prefill(x: Tensor, state: MixerState, context: MixerContext = {}): Tensor {
+    return scope(() => {
+      const y = this.forwardWith(x, context, (h) => replaceState(state, 'h', lastPositions(h, context.lengths)));
+      // The short convolution's window: the last K - 1 inputs, oldest first.
+      if (state.conv) replaceState(state, 'conv', concat(Array.from({ length: this.convKernel - 1 }, (_, j) => lastPositions(x, context.lengths, this.convKernel - 2 - j).unsqueeze(1)), 1));
+      return y;
+    });
   }
 
   step(x: Tensor, state: MixerState, context: MixerContext = {}): Tensor {
@@ -107,6 +125,14 @@ export class MinGRULayer extends Module implements Mixer {
 
   forward(x: Tensor): Tensor {
     return this.mix(x, (a, b) => scan(a, b));
+  }
+
+  prefill(x: Tensor, state: MixerState, context: MixerContext = {}): Tensor {
+    return this.mix(x, (a, b) => {
+      const h = scan(a, b);
+      replaceState(state, 'h', lastPositions(h, context.lengths));
+      return h;
+    });
   }
 
   initialState(batch: number): MixerState {

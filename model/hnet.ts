@@ -20,7 +20,7 @@ import {
   slice, straightThrough, tensor, where, zeros, type Chunking, type Tensor,
 } from '../engine/index.ts';
 import { consume } from './layers.ts';
-import { MIXERS, ResidualBlock, type BlockNames, type MixerKind, type MixerState } from './mixers.ts';
+import { lastPositions, MIXERS, replaceState, ResidualBlock, type BlockNames, type MixerKind, type MixerState } from './mixers.ts';
 import type { ByteLM, Prediction, TextLosses } from './text-model.ts';
 
 /** A stack of blocks: encoder, decoder, or main network. */
@@ -141,8 +141,9 @@ class Isotropic extends Module {
     this.rmsnorm = this.child('rmsnorm', new RMSNorm(width, { eps }));
   }
 
-  forward(x: Tensor): Tensor {
-    return scope(() => this.rmsnorm.forward(this.layers.reduce((h, layer) => layer.forward(h), x)));
+  /** With `prefill`, each layer also leaves its decoding state as stepping through x would (model/mixer.ts). */
+  forward(x: Tensor, prefill?: { states: MixerState[]; lengths: Tensor | null }): Tensor {
+    return scope(() => this.rmsnorm.forward(this.layers.reduce((h, layer, i) => (prefill ? layer.prefill(h, prefill.states[i], { lengths: prefill.lengths }) : layer.forward(h)), x)));
   }
 
   initialState(batch: number, length: number): MixerState[] {
@@ -241,12 +242,24 @@ export class HNetStage extends Module {
     return out;
   }
 
-  /** x [B, L, D] (valid positions: u32 [B, L] or null) -> [B, L, D] and this stage's and inner stages' routes. */
-  async forward(x: Tensor, valid: Tensor | null): Promise<{ out: Tensor; routes: Route[] }> {
+  /**
+   * x [B, L, D] (valid positions: u32 [B, L] or null) -> [B, L, D] and this stage's and inner stages' routes. With
+   * `prefill` (a fresh decoding state, and each row's real positions: null for all L), the state is left as stepping
+   * through x would leave it: a prompt read in one pass.
+   */
+  async forward(x: Tensor, valid: Tensor | null, prefill?: { state: StageState; lengths: Tensor | null }): Promise<{ out: Tensor; routes: Route[] }> {
     const width = x.shape[2];
+    const state = prefill?.state;
+    const lengths = prefill?.lengths ?? null;
     const h = this.pad(x);
-    if (this.innermost) return { out: this.narrow(consume(h, (t) => (this.main_network as Isotropic).forward(t)), width), routes: [] };
-    const encoded = consume(h, (t) => this.encoder!.forward(t));
+    if (this.innermost) {
+      return { out: this.narrow(consume(h, (t) => (this.main_network as Isotropic).forward(t, state && { states: state.main as MixerState[], lengths })), width), routes: [] };
+    }
+    const encoded = consume(h, (t) => this.encoder!.forward(t, state && { states: state.encoder!, lengths }));
+    if (state) {
+      replaceState(state as MixerState, 'last', lastPositions(encoded, lengths));
+      replaceState(state as MixerState, 'seen', full([x.shape[0]], 1)); // every row has at least one position
+    }
     const residual = this.residual_proj!.forward(encoded);
     const q = this.routing_module!.q_proj_layer.forward(encoded);
     const k = this.routing_module!.k_proj_layer.forward(encoded);
@@ -256,7 +269,8 @@ export class HNetStage extends Module {
     const chunks = await chunkBoundaries(p, valid);
     const compacted = compact(encoded, chunks);
     encoded.dispose();
-    const inner = await (this.main_network as HNetStage).forward(compacted, chunks.valid);
+    const chunkLengths = state ? tensor(Int32Array.from(chunks.counts), [chunks.batch], { dtype: 'i32' }) : null;
+    const inner = await (this.main_network as HNetStage).forward(compacted, chunks.valid, state && { state: state.main as StageState, lengths: chunkLengths });
     compacted.dispose();
     // The EMA over chunks: z̄_j = P_j ẑ_j + (1 - P_j) z̄_{j-1}, P_j the (clamped) probability that opened chunk j.
     const opened = compact(p, chunks);
@@ -267,6 +281,10 @@ export class HNetStage extends Module {
     inner.out.dispose();
     const smoothed = scan(gate, input);
     for (const t of [gate, input, P]) t.dispose();
+    if (state) {
+      replaceState(state as MixerState, 'smoothed', lastPositions(smoothed, chunkLengths));
+      chunkLengths!.dispose();
+    }
     const expanded = consume(smoothed, (t) => expandChunks(t, chunks));
     // z = z̃ · STE(c) + r, with c the confidence in the decision taken: p where a chunk opened, 1 - p elsewhere.
     const confidence = noGrad(() => chunks.mask.astype('f32'));
@@ -276,7 +294,7 @@ export class HNetStage extends Module {
     c.dispose();
     const z = consume(expanded.mul(ste), (t) => t.add(residual));
     for (const t of [expanded, ste, residual]) t.dispose();
-    const out = this.narrow(consume(z, (t) => this.decoder!.forward(t)), width);
+    const out = this.narrow(consume(z, (t) => this.decoder!.forward(t, state && { states: state.decoder!, lengths })), width);
     return { out, routes: [{ p, chunks, valid, target: this.config.ratios[this.stage] }, ...inner.routes] };
   }
 
@@ -313,21 +331,14 @@ export class HNetStage extends Module {
       const inner = (this.main_network as HNetStage).step(encoded, state.main as StageState, opens);
       const P = p.clamp(1e-4, 1 - 1e-4).reshape([batch, 1]);
       const blended = inner.out.mul(P).add(state.smoothed!.mul(P.neg().add(1)));
-      replaceState(state, 'smoothed', where(opens.reshape([batch, 1]), blended, state.smoothed!));
+      replaceState(state as MixerState, 'smoothed', where(opens.reshape([batch, 1]), blended, state.smoothed!));
       // STE(c) is 1 going forward: z = z̄ + r.
       const out = this.decoder!.step(state.smoothed!.add(residual), state.decoder!, active);
-      replaceState(state, 'last', where(active.reshape([batch, 1]), encoded, state.last!));
-      replaceState(state, 'seen', state.seen!.maximum(active));
+      replaceState(state as MixerState, 'last', where(active.reshape([batch, 1]), encoded, state.last!));
+      replaceState(state as MixerState, 'seen', state.seen!.maximum(active));
       return { out: this.narrow(out, width), boundaries: [opens, ...inner.boundaries] };
     });
   }
-}
-
-/** Replaces one of a stage's state tensors by its next value (kept: the state outlives every scope). */
-function replaceState(state: StageState, field: 'last' | 'seen' | 'smoothed', next: Tensor): void {
-  const kept = keep(next);
-  state[field]!.dispose();
-  state[field] = kept;
 }
 
 /** The forward pass's outputs: logits and every stage's routing. */
@@ -400,6 +411,15 @@ export class HNetLM extends Module implements ByteLM {
       r.p.dispose();
     }
     return { logits, boundaries };
+  }
+
+  async prefill(ids: Tensor, state: StageState): Promise<Tensor> {
+    return noGradAsync(() => asyncScope(async () => {
+      const [batch, steps] = ids.shape;
+      const { out, routes } = await this.backbone.forward(this.embeddings.forward(ids), null, { state, lengths: null });
+      for (const r of routes) r.chunks.dispose();
+      return this.lm_head.forward(slice(out, [null, steps - 1]).reshape([batch, out.shape[2]]));
+    }));
   }
 
   decode(ids: Tensor, state: StageState): Tensor {

@@ -13,7 +13,7 @@ import { SelfAttention } from './attention.ts';
 import { HGRNLayer, MinGRULayer } from './glr.ts';
 import { SwiGLUMLP } from './layers.ts';
 
-export type { Mixer, MixerContext, MixerState } from './mixer.ts';
+export { disposeState, lastPositions, replaceState, type Mixer, type MixerContext, type MixerState } from './mixer.ts';
 
 export type MixerKind = 'hgrn' | 'mingru' | 'attention';
 
@@ -107,14 +107,8 @@ export class ResidualBlock extends Module {
   step(x: Tensor, state: MixerState, context?: MixerContext): Tensor {
     return this.residual(x, (n) => this.mixer.step(n, state, context));
   }
-}
 
-/** Frees a decoding state: every tensor in it, however nested (arrays, plain objects). */
-export function disposeState(state: unknown): void {
-  if (!state || typeof state !== 'object') return;
-  if ('dispose' in state && 'shape' in state && typeof (state as Tensor).dispose === 'function') {
-    (state as Tensor).dispose();
-    return;
+  prefill(x: Tensor, state: MixerState, context?: MixerContext): Tensor {
+    return this.residual(x, (n) => this.mixer.prefill(n, state, context));
   }
-  for (const v of Object.values(state)) disposeState(v);
 }

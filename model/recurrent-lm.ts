@@ -5,7 +5,7 @@
 
 import { cumsum, Embedding, keep, Linear, noGrad, RMSNorm, scope, softmax, truncatedNormal, zeros, type Tensor } from '../engine/index.ts';
 import { ResidualBlock, type MixerState } from './mixers.ts';
-import { PlainByteLM, type ByteLM } from './text-model.ts';
+import { lastLogits, PlainByteLM, type ByteLM } from './text-model.ts';
 
 export type RecurrentMixer = 'hgrn' | 'mingru';
 
@@ -71,6 +71,13 @@ export class RecurrentLM extends PlainByteLM implements ByteLM {
 
   initialState(batch: number): RecurrentState {
     return { layers: this.blocks.map((b) => b.initialState(batch, 0)), gammas: noGrad(() => this.gammas().map((g) => keep(g))) };
+  }
+
+  async prefill(ids: Tensor, state: RecurrentState): Promise<Tensor> {
+    return scope(() => noGrad(() => {
+      const x = this.blocks.reduce((h, block, l) => block.prefill(h, state.layers[l], { lowerBound: state.gammas[l] }), this.embed.forward(ids));
+      return lastLogits(x, this.norm, this.head);
+    }));
   }
 
   /** One byte per row, ids [B] (i32) -> logits [B, vocab]; advances `state` (no recomputation of the prefix). */

@@ -1,7 +1,8 @@
-// Generating text from any byte language model (model/text-model.ts; tests: test/hnet.test.ts, test/glr.test.ts):
-// several prompts at once, one byte per step against the model's decoding state (O(1) for the recurrent mixers, a
-// per-row KV cache for attention; H-Net's main network steps only on the rows where a chunk opens), tokens drawn on
-// the GPU and fed straight back, read every `chunk` bytes and handed to a callback as they arrive.
+// Generating text from any byte language model (model/text-model.ts; tests: test/hnet.test.ts, test/glr.test.ts,
+// test/kinds.test.ts): several prompts at once, the bytes they all have read in one parallel pass (prefill), then one
+// byte per step against the model's decoding state (O(1) for the recurrent mixers, a per-row KV cache for attention;
+// H-Net's main network steps only on the rows where a chunk opens), tokens drawn on the GPU and fed straight back,
+// read every `chunk` bytes and handed to a callback as they arrive.
 
 import { concat, HieroError, sample, scope, tensor, where, type Tensor } from '../engine/index.ts';
 import { disposeState } from './mixers.ts';
@@ -69,10 +70,19 @@ async function generateStepwise(model: ByteLM, prompts: Uint8Array[], options: T
   let previous: Tensor | null = null; // the token drawn at the last step
   let logits: Tensor | null = null;
   try {
-    // Step t feeds row r its prompt byte t while it has one, else the byte drawn from its last logits; a row's
-    // continuation starts once its prompt is consumed. All rows step together: one batch, as long as the longest.
+    // The bytes every prompt has are read in one parallel pass (prefill); then step t feeds row r its prompt byte t
+    // while it has one, else the byte drawn from its last logits; a row's continuation starts once its prompt is
+    // consumed. All rows step together: one batch, as long as the longest.
+    const shared = Math.min(...prompts.map((p) => p.length));
+    const common = tensor(Int32Array.from(prompts.flatMap((p) => [...p.subarray(0, shared)])), [rows, shared], { dtype: 'i32' });
+    try {
+      logits = await model.prefill(common, state);
+    } finally {
+      common.dispose();
+    }
     const total = longest + options.count;
-    for (let t = 0; t < total; t++) {
+    for (let t = shared; t < total; t++) {
+      if (options.cancelled?.()) break; // checked every step: a long prompt's remaining bytes stop at once too
       const fromPrompt = Float32Array.from(prompts, (p) => (t < p.length ? 1 : 0));
       const promptBytes = Int32Array.from(prompts, (p) => (t < p.length ? p[t] : 0));
       if (t > 0) {

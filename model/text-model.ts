@@ -1,7 +1,7 @@
 // What every byte language model offers the shared text paths (training sessions, held-out evaluation, generation;
 // model/text-session.ts, model/text-generate.ts), whatever mixes its tokens: H-Net, the Transformer, the recurrent LMs.
 
-import { crossEntropy, Module, scope, type Tensor } from '../engine/index.ts';
+import { crossEntropy, Module, scope, slice, type Tensor } from '../engine/index.ts';
 
 export interface TextLosses {
   /** What training minimises (cross-entropy, plus H-Net's weighted ratio losses). */
@@ -30,6 +30,11 @@ export interface ByteLM extends Module {
   initialState(batch: number, length: number): unknown;
   /** One byte per row, ids [B] (i32) -> logits [B, 256]; advances `state`. */
   decode(ids: Tensor, state: unknown): Tensor;
+  /**
+   * ids [B, T] (i32) read in one parallel pass from the initial `state`, which is left as T decode() calls would
+   * leave it; returns the logits after the last position, [B, 256] (a prompt in the time of one forward pass).
+   */
+  prefill(ids: Tensor, state: unknown): Promise<Tensor>;
   /** The learning-rate multiplier of a parameter (H-Net's per stage); absent: 1 for all. */
   learningRateMultiplier?(parameterName: string): number;
 }
@@ -52,4 +57,10 @@ export abstract class PlainByteLM extends Module {
   async predict(ids: Tensor): Promise<Prediction> {
     return { logits: this.forward(ids), boundaries: [] };
   }
+}
+
+/** The logits of the last position of hidden states h [B, T, D]: only that row goes through the final norm and head. */
+export function lastLogits(h: Tensor, norm: Module & { forward(x: Tensor): Tensor }, head: Module & { forward(x: Tensor): Tensor }): Tensor {
+  const [batch, steps, width] = h.shape;
+  return scope(() => head.forward(norm.forward(slice(h, [null, steps - 1]).reshape([batch, width]))));
 }

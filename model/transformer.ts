@@ -5,7 +5,7 @@
 
 import { Embedding, HieroError, Linear, noGrad, RMSNorm, scope, truncatedNormal, type Optimizer, type Tensor } from '../engine/index.ts';
 import { ResidualBlock, type MixerState } from './mixers.ts';
-import { PlainByteLM, type ByteLM } from './text-model.ts';
+import { lastLogits, PlainByteLM, type ByteLM } from './text-model.ts';
 
 export interface TransformerConfig {
   vocab: number;
@@ -48,6 +48,10 @@ export class TransformerLM extends PlainByteLM implements ByteLM {
   /** One KV cache per block, for `length` positions. */
   initialState(batch: number, length: number): MixerState[] {
     return this.blocks.map((b) => b.initialState(batch, length));
+  }
+
+  async prefill(ids: Tensor, state: MixerState[]): Promise<Tensor> {
+    return scope(() => noGrad(() => lastLogits(this.blocks.reduce((h, block, l) => block.prefill(h, state[l]), this.embed.forward(ids)), this.norm, this.head)));
   }
 
   decode(ids: Tensor, state: MixerState[]): Tensor {

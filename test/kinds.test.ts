@@ -14,7 +14,8 @@ import { loadCheckpointModel } from '../model/registry.ts';
 import { generateText } from '../model/text-generate.ts';
 import type { ByteLM } from '../model/text-model.ts';
 import { runTraining, type TrainingRun } from '../model/training.ts';
-import { temporaryDirectory, useDevice } from './helpers.ts';
+import { disposeState } from '../model/mixers.ts';
+import { expectClose, temporaryDirectory, useDevice } from './helpers.ts';
 
 useDevice();
 
@@ -86,6 +87,37 @@ describe('the table of model kinds', () => {
       checkpoints.set(kind, dir);
     }, 120_000);
   }
+});
+
+describe('every language model kind reads a prompt in one pass', () => {
+  it('prefill leaves the decoding state that stepping byte by byte leaves (the next logits agree)', async () => {
+    const prompts = ['the table of kinds, read at once', 'a second row of the same length!'].map((t) => new TextEncoder().encode(t));
+    const [rows, length] = [prompts.length, prompts[0].length];
+    for (const kind of KIND_NAMES.filter((k) => specOf(k).family === 'text')) {
+      const { model } = await loadCheckpointModel(checkpoints.get(kind)!);
+      const lm = model as ByteLM;
+      const byHand = lm.initialState(rows, length + 2);
+      let stepped: Float32Array | null = null;
+      for (let t = 0; t < length; t++) {
+        const ids = tensor(Int32Array.from(prompts, (p) => p[t]), [rows], { dtype: 'i32' });
+        const logits = lm.decode(ids, byHand);
+        stepped = Float32Array.from(await logits.toArray());
+        logits.dispose();
+        ids.dispose();
+      }
+      const filled = lm.initialState(rows, length + 2);
+      const all = tensor(Int32Array.from(prompts.flatMap((p) => [...p])), [rows, length], { dtype: 'i32' });
+      const prefilled = await lm.prefill(all, filled);
+      // The same sums in another order (a parallel scan and tiled attention against one step at a time): f32 rounding.
+      expectClose(await prefilled.toArray(), stepped!, { atol: 1e-4, rtol: 1e-3 }, `${kind}: logits after the prompt`);
+      const next = tensor(Int32Array.of(32, 32), [rows], { dtype: 'i32' });
+      const [a, b] = [lm.decode(next, filled), lm.decode(next, byHand)];
+      expectClose(await a.toArray(), await b.toArray(), { atol: 1e-4, rtol: 1e-3 }, `${kind}: the next step's logits`);
+      for (const t of [all, prefilled, next, a, b]) t.dispose();
+      disposeState([filled, byHand]);
+      model.dispose();
+    }
+  }, 120_000);
 });
 
 describe('the command line reads the table', () => {

@@ -51,6 +51,36 @@ describe('the mixer table', () => {
       mixer.dispose();
     });
 
+    it(`${kind}: prefill reads a sequence in one pass and leaves the state that stepping leaves, also for rows padded at the end`, async () => {
+      manualSeed(13);
+      const mixer = MIXERS[kind].build(WIDTH, OPTIONS);
+      const x = randn([B, T, WIDTH], { seed: 9 });
+      const next = randn([B, WIDTH], { seed: 10 });
+      const lengths = tensor(Int32Array.of(T, T - 3), [B], { dtype: 'i32' });
+      const at = (t: number) => slice(x, [null, t]).contiguous().reshape([B, WIDTH]);
+      const whole = await noGrad(() => mixer.forward(x)).toArray();
+      for (const padded of [false, true]) {
+        const filled = mixer.initialState(B, T + 2);
+        const stepped = mixer.initialState(B, T + 2);
+        const y = scope(() => noGrad(() => mixer.prefill(x, filled, padded ? { lengths } : {})));
+        // The prefill's output is the parallel forward's (the same kernels for attention; the same scan for the rest).
+        expectClose(await y.toArray(), whole, { atol: 2e-5, rtol: 1e-4 }, `${kind} prefill output`);
+        for (let t = 0; t < T; t++) {
+          const active = tensor([1, !padded || t < T - 3 ? 1 : 0]);
+          scope(() => noGrad(() => mixer.step(at(t), stepped, { active })));
+          active.dispose();
+        }
+        const a = scope(() => noGrad(() => mixer.step(next, filled)));
+        const b = scope(() => noGrad(() => mixer.step(next, stepped)));
+        // f32 rounding of two orders of the same sums (a parallel scan or tiled attention against T steps).
+        expectClose(await a.toArray(), await b.toArray(), { atol: 2e-5, rtol: 1e-4 }, `${kind} after prefill${padded ? ' (padded rows)' : ''}`);
+        disposeState([filled, stepped]);
+        for (const t of [y, a, b]) t.dispose();
+      }
+      for (const t of [x, next, lengths]) t.dispose();
+      mixer.dispose();
+    });
+
     it(`${kind}: in a residual block, gradients reach every parameter`, async () => {
       manualSeed(12);
       const block = new ResidualBlock(WIDTH, kind, OPTIONS, 24, { mixerNorm: 'norm1', mixer: 'mixer', mlpNorm: 'norm2', mlp: 'mlp' });
