@@ -37,10 +37,10 @@ export function shutdown(): void {
 }
 
 /** shutdown() once the device's open error scopes have settled: for a worker thread that is about to end. */
-export async function shutdownQuietly(): Promise<void> {
+export async function shutdownQuietly(timeoutMs?: number): Promise<void> {
   const runtime = current;
   if (!runtime) return;
-  await runtime.quiesce();
+  await runtime.quiesce(timeoutMs);
   if (current === runtime) shutdown();
 }
 

@@ -15,11 +15,12 @@
 // output_gate, out, norm, conv_weight) instead of Mamba-2; the main network is Transformer blocks (or HGRN).
 
 import {
-  assign, ConfigError, asyncScope, noGradAsync, boundaryProbability, chunkBoundaries, compact, concat, crossEntropy,
+  AbortError, assign, ConfigError, asyncScope, noGradAsync, boundaryProbability, chunkBoundaries, compact, concat, crossEntropy,
   Embedding, expandChunks, full, HieroError, keep, Linear, Module, noGrad, normal, ratioLoss, RMSNorm, scan, scope,
   slice, straightThrough, tensor, where, zeros, type Chunking, type Tensor,
 } from '../engine/index.ts';
 import { consume } from './layers.ts';
+import { INPUT_LIMITS, lengthProblem } from './options.ts';
 import { lastPositions, MIXERS, replaceState, ResidualBlock, type BlockNames, type MixerKind, type MixerState } from './mixers.ts';
 import type { ByteLM, Prediction, TextLosses } from './text-model.ts';
 
@@ -493,18 +494,50 @@ export interface ChunkedText {
   probabilities: number[];
 }
 
-/** Each stage's chunk starts in `text` (bytes), and stage 1's boundary probabilities. */
-export async function chunkText(model: HNetLM, text: string): Promise<ChunkedText> {
+/** Bytes a chunks window decides boundaries for, and the bytes of context read before it (their decisions dropped). */
+export const CHUNK_WINDOW = { bytes: 1024, context: 64 };
+
+/**
+ * Each stage's chunk starts in `text` (bytes), and stage 1's boundary probabilities. Long texts are read in windows
+ * of CHUNK_WINDOW.bytes, each after CHUNK_WINDOW.context bytes of the text before it (so no window opens a chunk
+ * only because it starts): the cost is linear in the length, where one pass over everything is quadratic in the main
+ * network's attention. Windows of one length run as one batch, a few at a time; `cancelled` is checked between.
+ */
+export async function chunkText(model: HNetLM, text: string, options: { cancelled?: () => boolean } = {}): Promise<ChunkedText> {
   const bytes = new TextEncoder().encode(text);
   if (bytes.length === 0) throw new HieroError('chunks: the text is empty');
-  return noGradAsync(() => asyncScope(async () => {
-    const ids = tensor(Int32Array.from(bytes), [1, bytes.length], { dtype: 'i32' });
-    const { routes } = await model.forward(ids);
-    const positions = await boundaryPositions(routes, 1);
-    const probabilities = Array.from(await routes[0].p.toArray());
-    for (const r of routes) r.chunks.dispose();
-    return { text, boundaries: positions.map((stage) => stage[0]), probabilities };
-  }));
+  const tooLong = lengthProblem('chunks: the text', bytes.length, INPUT_LIMITS.chunkBytes, 'bytes');
+  if (tooLong) throw new HieroError(tooLong);
+  const { bytes: size, context } = CHUNK_WINDOW;
+  const windows = Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => {
+    const start = i * size;
+    return { from: Math.max(0, start - context), start, end: Math.min(bytes.length, start + size) };
+  });
+  const stages = model.config.widths.length - 1;
+  const boundaries: number[][] = Array.from({ length: stages }, () => []);
+  const probabilities = new Array<number>(bytes.length).fill(0);
+  const byLength = new Map<number, typeof windows>();
+  for (const w of windows) byLength.set(w.end - w.from, [...(byLength.get(w.end - w.from) ?? []), w]);
+  const GROUP = 8;
+  for (const [length, group] of byLength) {
+    for (let g = 0; g < group.length; g += GROUP) {
+      if (options.cancelled?.()) throw new AbortError(`chunks: cancelled after ${g} of ${windows.length} windows`);
+      const part = group.slice(g, g + GROUP);
+      await noGradAsync(() => asyncScope(async () => {
+        const ids = tensor(Int32Array.from(part.flatMap((w) => [...bytes.subarray(w.from, w.end)])), [part.length, length], { dtype: 'i32' });
+        const { routes } = await model.forward(ids);
+        const positions = await boundaryPositions(routes, part.length);
+        const p = await routes[0].p.toArray();
+        for (const r of routes) r.chunks.dispose();
+        part.forEach((w, row) => {
+          positions.forEach((stage, k) => boundaries[k].push(...stage[row].map((t) => w.from + t).filter((t) => t >= w.start && t < w.end)));
+          for (let t = w.start; t < w.end; t++) probabilities[t] = p[row * length + (t - w.from)];
+        });
+      }));
+    }
+  }
+  for (const stage of boundaries) stage.sort((x, y) => x - y);
+  return { text, boundaries, probabilities };
 }
 
 /** The text with boundaries marked: '|' before a stage-1 chunk, '‖' before a stage-2 one (byte offsets). */

@@ -13,7 +13,7 @@ import {
 } from '../engine/index.ts';
 import { ACTTrainer, evaluatePuzzles, IGNORE, type PuzzleSource, type StepMetrics } from './hrm-train.ts';
 import { describeHRM, HRM, HRM_PAPER, TRM_PAPER, type HRMConfig } from './hrm.ts';
-import { optionProblem, SOLVE_OPTIONS } from './options.ts';
+import { INPUT_LIMITS, lengthProblem, optionProblem, SOLVE_OPTIONS } from './options.ts';
 import type { EvaluationReading, StepReading, TrainingRun } from './training.ts';
 import {
   applyArcAugmentation, ARC_VOCAB, decodeArcGrid, encodeArcGrid, loadArcDirectory, randomArcAugmentation,
@@ -553,6 +553,9 @@ function chooseWithin(logits: ArrayLike<number>, vocab: number, [first, end]: [n
  * says which one first got it right and where the Q head would have halted.
  */
 export async function solveWithModel(model: HRM, task: string, text: string, options: { segments?: number; cancelled?: () => boolean } = {}): Promise<SolveResult> {
+  if (text.trim() === '') throw new PuzzleError('solve: no puzzle given');
+  const tooLong = lengthProblem('solve: the puzzle', text.length, INPUT_LIMITS.puzzleCharacters, 'characters');
+  if (tooLong) throw new PuzzleError(tooLong);
   let puzzle: SolvablePuzzle;
   if (task.startsWith('sudoku-')) puzzle = sudokuToSolve(text, model.config, task);
   else if (task.startsWith('maze-')) puzzle = mazeToSolve(text, model.config, task);

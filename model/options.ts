@@ -110,3 +110,15 @@ export const GENERATE_OPTIONS = {
  * ranges are TRAIN_OPTIONS'. The learning rate is the tiny preset's (model/kinds/puzzle.ts).
  */
 export const WORKER_TRAINING = { task: 'sudoku-4x4', steps: 300, batch: 64, hidden: 32, train: 1000, test: 200, evalEvery: 25, progressEvery: 5, seed: 1, cycles: 1, maxSegments: 2 } as const;
+
+/**
+ * How long an input may be, wherever it is given (the command line, the worker, the playground): a prompt is read
+ * in one pass whose attention grows with its square, a text to chunk costs a pass per 1 KiB window, and a puzzle is
+ * a grid of at most a few thousand cells. Past these a request would hold a worker for minutes on a CPU driver.
+ */
+export const INPUT_LIMITS = { promptBytes: 16384, chunkBytes: 65536, puzzleCharacters: 4096 } as const;
+
+/** What is wrong with an input of `length` against its limit, or null (`what`: "prompt 2", "the text", ...). */
+export function lengthProblem(what: string, length: number, limit: number, unit: 'bytes' | 'characters'): string | null {
+  return length > limit ? `${what} has ${length.toLocaleString('en')} ${unit}; at most ${limit.toLocaleString('en')} are read` : null;
+}

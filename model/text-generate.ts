@@ -6,6 +6,7 @@
 
 import { concat, HieroError, sample, scope, tensor, where, type Tensor } from '../engine/index.ts';
 import { disposeState } from './mixers.ts';
+import { INPUT_LIMITS, lengthProblem } from './options.ts';
 import type { ByteLM } from './text-model.ts';
 
 export interface TextGenerateOptions {
@@ -30,6 +31,8 @@ export async function generateText(model: ByteLM, prompts: Uint8Array[], options
   if (prompts.length === 0) throw new HieroError('generate: give at least one prompt');
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new HieroError(`generate: prompt ${i + 1} is empty; a prompt needs at least one byte`);
+    const tooLong = lengthProblem(`generate: prompt ${i + 1}`, p.length, INPUT_LIMITS.promptBytes, 'bytes');
+    if (tooLong) throw new HieroError(tooLong);
   });
   if (!Number.isInteger(options.count) || options.count < 0) throw new HieroError(`generate: count must be a whole number >= 0, got ${options.count}`);
   return generateStepwise(model, prompts, options);

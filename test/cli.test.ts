@@ -109,6 +109,40 @@ describe('hiero command line: trained work is never lost', () => {
     }
   });
 
+  it('a directory that cannot be written, and a puzzle that is not one, are named before any work', async () => {
+    await usage(['train', 'hrm', ...TINY, '--out', 'README.md'], /README\.md is a file, not a directory; choose another --out/);
+    await usage(['train', 'hrm', ...TINY, '--out', 'README.md/run'], /README\.md\/run is a file \(or lies under one\), not a directory/);
+    await usage(['export', '--checkpoint', 'model/checkpoints/sudoku-4x4', '--out', '/proc/hiero-export'], /\/proc\/hiero-export cannot be written/);
+    await usage(['solve', 'abc'], /solve: not a puzzle: 'a' is neither a Sudoku digit/);
+    await usage(['solve', '   '], /solve: no puzzle given/);
+    await usage(['generate', '--checkpoint', 'x', 'a'.repeat(20000)], /generate: prompt 1 has 20,000 bytes; at most 16,384 are read/);
+    await usage(['chunks', '--checkpoint', 'x', 'a'.repeat(70000)], /chunks: the text has 70,000 bytes; at most 65,536 are read/);
+  });
+
+  it('SIGTERM saves like Ctrl-C, and the run resumes from it; a second signal exits 130 without saving', async () => {
+    const root = resolve(__dirname, '..');
+    const run = (dir: string, signals: number[]) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--import', './engine/node/register.mjs', 'apps/cli/hiero.ts', 'train', 'hrm', ...TINY, '--steps', '100000', '--eval-every', '100000', '--out', dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (chunk) => {
+        text += chunk;
+        if (/step 5 /.test(text) && !child.killed) signals.forEach((delay, i) => setTimeout(() => child.kill(i === 0 ? 'SIGTERM' : 'SIGINT'), delay));
+      });
+      child.stderr.on('data', (chunk) => (text += chunk));
+      return new Promise<{ code: number | null; text: string }>((done) => child.on('exit', (code) => done({ code, text })));
+    };
+    const dir = join(temporaryDirectory('hiero-sigterm'), 'run');
+    const terminated = await run(dir, [0]);
+    expect(terminated.code, terminated.text).toBe(130);
+    expect(terminated.text).toMatch(/stopping after this step and saving/);
+    const saved = (await readManifest(dir)).step;
+    expect(saved).toBeGreaterThanOrEqual(5);
+    expect(await main(['train', '--resume', dir, '--steps', '1'])).toBe(0);
+    expect((await readManifest(dir)).step).toBe(saved + 1);
+    const twice = await run(join(temporaryDirectory('hiero-twice'), 'run'), [0, 30]);
+    expect(twice.code, twice.text).toBe(130);
+  }, 300_000);
+
   it('Ctrl-C during training saves the step reached and exits 130', async () => {
     const dir = join(temporaryDirectory('hiero-sigint'), 'run');
     const root = resolve(__dirname, '..');

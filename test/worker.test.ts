@@ -127,6 +127,28 @@ describe('inference worker (Node worker thread)', () => {
     expect(losses[0]).toMatch(/destroyed/);
   }, 120_000);
 
+  it('refuses at once what would hold the worker for hours, and stops a long solve within a second of its abort', async () => {
+    await hiero.load({ path: 'model/checkpoints/sudoku-4x4' });
+    const started = performance.now();
+    await rejectsNamed(hiero.solve('1... ..4. .3.. ...2', { segments: 1e9 }), 'RequestError', /solve: segments must be a whole number from 1 to 256, got 1000000000/);
+    await rejectsNamed(hiero.solve('1'.repeat(5000)), 'RequestError', /solve: the puzzle has 5,000 characters; at most 4,096/);
+    expect(performance.now() - started).toBeLessThan(1000);
+    const controller = new AbortController();
+    const long = hiero.solve('1... ..4. .3.. ...2', { segments: 256, signal: controller.signal });
+    await new Promise((done) => setTimeout(done, 300));
+    const aborted = performance.now();
+    controller.abort();
+    await rejectsNamed(long, 'AbortError', /solve: cancelled after segment \d+ of 256/);
+    expect(performance.now() - aborted).toBeLessThan(1000);
+    await hiero.load({ bytes: hnetBytes.slice().buffer, name: 'small-hnet.safetensors' });
+    const refused = performance.now();
+    await rejectsNamed(hiero.generate('x'.repeat(100_000)), 'RequestError', /generate: the prompt has 100,000 bytes; at most 16,384 are read/);
+    await rejectsNamed(hiero.chunks('x'.repeat(200_000)), 'RequestError', /chunks: the text has 200,000 bytes; at most 65,536 are read/);
+    expect(performance.now() - refused).toBeLessThan(1000);
+    const solved = await hiero.status();
+    expect(solved.training).toBe(false);
+  }, 120_000);
+
   it('dispose releases the model and the device; later requests are refused by name', async () => {
     const other = await createHieroWorker();
     await other.load({ bytes: hnetBytes.slice().buffer });

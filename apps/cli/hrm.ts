@@ -114,6 +114,9 @@ export const SHIPPED_SOLVERS: Record<number, string> = {
 /** The shipped solver for a Sudoku given as text (its size from the number of cells), or a usage error. */
 function shippedSolverFor(text: string): string {
   const cells = text.replace(/[\s|+\-]/g, '').length;
+  if (cells === 0) throw new UsageError('solve: no puzzle given (a Sudoku as digits with "." for blanks, as arguments or on standard input; a maze as rows of # . S G)');
+  const stray = /[^0-9.#SG\s|+\-]/.exec(text);
+  if (stray) throw new UsageError(`solve: not a puzzle: '${stray[0]}' is neither a Sudoku digit or '.', nor a maze cell (# . S G)`);
   const dir = SHIPPED_SOLVERS[cells];
   if (!dir) {
     const what = /[#SG]/.test(text) ? 'mazes' : `puzzles of ${cells} cells`;
@@ -124,6 +127,8 @@ function shippedSolverFor(text: string): string {
 
 export async function solve(p: Parsed): Promise<number> {
   const given = p.values.checkpoint as string | undefined;
+  // A terminal would wait for typed input that nobody announced: no arguments at a terminal is a usage error.
+  if (p.positionals.length === 0 && process.stdin.isTTY) throw new UsageError('solve: no puzzle given: pass it as arguments, or pipe it in (hiero solve < puzzle.txt)');
   const raw = p.positionals.length > 0 ? null : readFileSync(0, 'utf8');
   const dir = given ?? shippedSolverFor(raw ?? p.positionals.join(''));
   await readManifest(dir);

@@ -1,6 +1,7 @@
 // Where a command's results go, and what it says about the adapter: shared by train, demo and the H-Net commands.
 
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { describeAdapter, isCheckpoint, NonFiniteError, readManifest, type AdapterReport } from '../../engine/index.ts';
 import { UsageError } from './args.ts';
 
@@ -25,10 +26,62 @@ export async function freshDirectory(base: string): Promise<string> {
   }
 }
 
-/** Refuses an output directory that holds another run (or anything else) unless --force. */
+/** Why a directory cannot be written, in a user's words (a file in the way, permissions, a read-only or full disk). */
+function whyNotWritable(out: string, error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'EEXIST':
+    case 'ENOTDIR':
+      return `${out} is a file (or lies under one), not a directory; choose another --out`;
+    case 'EACCES':
+    case 'EPERM':
+      return `${out} cannot be written: permission denied; choose another --out`;
+    case 'EROFS':
+      return `${out} is on a read-only file system; choose another --out`;
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return `the disk holding ${out} is full; free some space or choose another --out`;
+    default:
+      return `${out} cannot be written (${error.code ?? error.message}); choose another --out`;
+  }
+}
+
+/**
+ * mkdir -p, one level at a time: Node's own recursive mkdir never returns on some file systems (/proc, for one),
+ * and a mistyped --out must fail, not hang.
+ */
+async function makeDirectory(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && (await stat(path)).isDirectory()) return;
+    if (code !== 'ENOENT' || dirname(path) === path) throw error;
+    await makeDirectory(dirname(path));
+    await mkdir(path);
+  }
+}
+
+/**
+ * Creates the output directory and writes a file into it before any work starts, so that a run never trains for
+ * hours to fail at its first save: a file in the way, a read-only location or a full disk are named at once.
+ */
+async function probeWritable(out: string): Promise<void> {
+  const probe = join(out, `.hiero-write-test-${process.pid}`);
+  try {
+    await makeDirectory(out);
+    await writeFile(probe, 'hiero checks that it can write here before it trains\n');
+    await rm(probe, { force: true });
+  } catch (error) {
+    throw new UsageError(whyNotWritable(out, error as NodeJS.ErrnoException));
+  }
+}
+
+/** Refuses an output directory that holds another run (or anything else) unless --force, or that cannot be written. */
 export async function checkOutput(out: string, force: boolean): Promise<void> {
+  const kind = await stat(out).then((s) => (s.isDirectory() ? 'directory' : 'file'), () => 'nothing');
+  if (kind === 'file') throw new UsageError(`${out} is a file, not a directory; choose another --out`);
   const files = await entries(out);
-  if (files === null || files.length === 0 || force) return;
+  if (files === null || files.length === 0 || force) return probeWritable(out);
   if (await isCheckpoint(out)) {
     const m = await readManifest(out).catch(() => null);
     const what = m ? `a ${m.kind} checkpoint at step ${m.step}` : 'a checkpoint';

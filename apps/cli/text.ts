@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { init, readManifest } from '../../engine/index.ts';
 import { atWordBoundary } from '../../model/data/corpus.ts';
 import { chunkText, markChunks, type HNetLM } from '../../model/hnet.ts';
-import { GENERATE_OPTIONS } from '../../model/options.ts';
+import { GENERATE_OPTIONS, INPUT_LIMITS, lengthProblem } from '../../model/options.ts';
 import { loadTextModel } from '../../model/registry.ts';
 import { generateText } from '../../model/text-generate.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
@@ -37,6 +37,8 @@ export async function generate(p: Parsed): Promise<number> {
   const prompts = p.positionals.map((text) => new TextEncoder().encode(text));
   prompts.forEach((bytes, i) => {
     if (bytes.length === 0) throw new UsageError(`generate: prompt ${i + 1} is empty; a prompt needs at least one byte`);
+    const tooLong = lengthProblem(`generate: prompt ${i + 1}`, bytes.length, INPUT_LIMITS.promptBytes, 'bytes');
+    if (tooLong) throw new UsageError(tooLong);
   });
   await readManifest(dir);
   printAdapter(await init());
@@ -89,6 +91,8 @@ export async function chunks(p: Parsed): Promise<number> {
   } else if (p.positionals.length) text = p.positionals[0];
   else throw new UsageError('chunks: give the text to chunk (hiero chunks --checkpoint DIR "some text"), or --file FILE');
   if (text.length === 0) throw new UsageError('chunks: the text is empty');
+  const tooLong = lengthProblem('chunks: the text', new TextEncoder().encode(text).length, INPUT_LIMITS.chunkBytes, 'bytes');
+  if (tooLong) throw new UsageError(tooLong);
   await readManifest(dir);
   await init();
   const { model, spec, step } = await loadTextModel(dir);

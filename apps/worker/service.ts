@@ -17,7 +17,7 @@ import { chunkText, type HNetLM } from '../../model/hnet.ts';
 import type { HRM } from '../../model/hrm.ts';
 import { solveWithModel, type TrainingSession } from '../../model/hrm-session.ts';
 import { KIND_NAMES, listKinds, MODEL_KINDS, type ServedRequest } from '../../model/kinds/index.ts';
-import { GENERATE_OPTIONS, optionProblem, PROGRESS_OPTIONS, SOLVE_OPTIONS, TRAIN_OPTIONS, WORKER_TRAINING, type OptionSpec } from '../../model/options.ts';
+import { GENERATE_OPTIONS, INPUT_LIMITS, lengthProblem, optionProblem, PROGRESS_OPTIONS, SOLVE_OPTIONS, TRAIN_OPTIONS, WORKER_TRAINING, type OptionSpec } from '../../model/options.ts';
 import { modelFromWeights, type LoadedModel } from '../../model/registry.ts';
 import { generateText } from '../../model/text-generate.ts';
 import type { ByteLM } from '../../model/text-model.ts';
@@ -187,6 +187,8 @@ export class HieroService {
   solve(puzzle: string, options: { segments?: number } = {}, requestId?: string): Promise<SolveResult> {
     return this.enqueue('solve', requestId, async (request) => {
       if (typeof puzzle !== 'string' || puzzle.trim() === '') throw new RequestError('solve: give the puzzle as text (Sudoku digits with "." for blanks, or a maze)');
+      const tooLong = lengthProblem('solve: the puzzle', puzzle.length, INPUT_LIMITS.puzzleCharacters, 'characters');
+      if (tooLong) throw new RequestError(tooLong);
       const loaded = this.require('solve', 'solve');
       if (options.segments !== undefined) check('solve: segments', SOLVE_OPTIONS.segments, options.segments);
       const run = () => solveWithModel(loaded.model as HRM, loaded.metadata.task, puzzle, { segments: options.segments, cancelled: () => request.cancelled });
@@ -204,6 +206,8 @@ export class HieroService {
       const bytes = typeof prompt === 'string' ? new TextEncoder().encode(prompt) : prompt instanceof Uint8Array ? prompt : null;
       if (!bytes) throw new RequestError('generate: the prompt must be a string or a Uint8Array of bytes');
       if (bytes.length === 0) throw new RequestError('generate: the prompt is empty; give at least one byte');
+      const tooLong = lengthProblem('generate: the prompt', bytes.length, INPUT_LIMITS.promptBytes, 'bytes');
+      if (tooLong) throw new RequestError(tooLong);
       const count = options.bytes ?? 100;
       check('generate: bytes', GENERATE_OPTIONS.bytes, count);
       if (options.temperature !== undefined) check('generate: temperature', GENERATE_OPTIONS.temperature, options.temperature);
@@ -227,10 +231,12 @@ export class HieroService {
 
   /** H-Net: where each stage puts chunk boundaries in a text, and stage 1's boundary probabilities. */
   chunks(text: string, requestId?: string): Promise<ChunkedTextResult> {
-    return this.enqueue('chunks', requestId, async () => {
+    return this.enqueue('chunks', requestId, async (request) => {
       if (typeof text !== 'string' || text.length === 0) throw new RequestError('chunks: give a non-empty text');
+      const tooLong = lengthProblem('chunks: the text', new TextEncoder().encode(text).length, INPUT_LIMITS.chunkBytes, 'bytes');
+      if (tooLong) throw new RequestError(tooLong);
       const loaded = this.require('chunks', 'chunks');
-      return chunkText(loaded.model as HNetLM, text);
+      return chunkText(loaded.model as HNetLM, text, { cancelled: () => request.cancelled });
     });
   }
 
