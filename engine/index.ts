@@ -92,7 +92,7 @@ export { sample } from './ops/sample.ts';
 export type { SampleOptions } from './ops/sample.ts';
 export {
   saveCheckpoint, readManifest, readCheckpointFile, readCheckpointTensors, readCheckpointJson, isCheckpoint, removeUnlisted,
-  sha256, MANIFEST, readWeights, parseManifest, verifyEntry,
+  sha256, MANIFEST, readWeights, assertWeightsSource, parseManifest, verifyEntry,
 } from './io/checkpoint.ts';
 export type { Manifest, ManifestEntry, CheckpointPayload, SaveHooks, WeightsSource, LoadedWeights } from './io/checkpoint.ts';
 export { NonFiniteMonitor, NonFiniteError } from './optim/finite.ts';

@@ -553,13 +553,11 @@ function chooseWithin(logits: ArrayLike<number>, vocab: number, [first, end]: [n
  * says which one first got it right and where the Q head would have halted.
  */
 export async function solveWithModel(model: HRM, task: string, text: string, options: { segments?: number; cancelled?: () => boolean } = {}): Promise<SolveResult> {
+  if (!task.startsWith('sudoku-') && !task.startsWith('maze-')) throw new PuzzleError(`solve: reads Sudoku and maze puzzles; this checkpoint was trained on ${task} (evaluate it with 'hiero eval')`);
   if (text.trim() === '') throw new PuzzleError('solve: no puzzle given');
   const tooLong = lengthProblem('solve: the puzzle', text.length, INPUT_LIMITS.puzzleCharacters, 'characters');
   if (tooLong) throw new PuzzleError(tooLong);
-  let puzzle: SolvablePuzzle;
-  if (task.startsWith('sudoku-')) puzzle = sudokuToSolve(text, model.config, task);
-  else if (task.startsWith('maze-')) puzzle = mazeToSolve(text, model.config, task);
-  else throw new PuzzleError(`solve: reads Sudoku and maze puzzles; this checkpoint was trained on ${task} (evaluate it with 'hiero eval')`);
+  const puzzle = task.startsWith('sudoku-') ? sudokuToSolve(text, model.config, task) : mazeToSolve(text, model.config, task);
   const segments = options.segments ?? model.config.haltMaxSteps;
   const problem = optionProblem(SOLVE_OPTIONS.segments, segments);
   if (problem) throw new PuzzleError(`solve: segments ${problem}`);

@@ -3,7 +3,7 @@
 // config and builds it. Used by eval, solve, generate, chunks, resume, the inference worker and the playground.
 // Tests: test/kinds.test.ts, test/worker.test.ts.
 
-import { CheckpointError, loadHostWeights, readCheckpointTensors, readManifest, type DecodedCheckpoint, type Module } from '../engine/index.ts';
+import { CheckpointError, loadHostWeights, readWeights, type DecodedCheckpoint, type Module } from '../engine/index.ts';
 import type { HRM, HRMConfig } from './hrm.ts';
 import { readHrmManifest, readSession, type HeldOutSplit } from './hrm-session.ts';
 import { isModelKind, listKinds, specOf, type ModelKind, type ModelSpec } from './kinds/index.ts';
@@ -61,21 +61,25 @@ export function modelFromWeights(decoded: DecodedCheckpoint, origin: string): Lo
   return { kind, spec, model, config, metadata: decoded.metadata };
 }
 
-/** The model of a checkpoint directory, from its weights file alone (a damaged training state does not stop it). */
-export async function loadCheckpointModel(dir: string): Promise<LoadedModel & { step: number }> {
-  const manifest = await readManifest(dir);
-  if (!manifest.files.weights) throw new CheckpointError(`${dir}: the checkpoint has no weights file`);
-  return { ...modelFromWeights(await readCheckpointTensors(dir, manifest, 'weights'), dir), step: manifest.step };
+/**
+ * The model of a checkpoint from its weights alone (a damaged training state does not stop it): a checkpoint
+ * directory, a .safetensors file, or a directory holding only one (weights downloaded from the playground).
+ */
+export async function loadCheckpointModel(path: string): Promise<LoadedModel & { step: number | null }> {
+  const weights = await readWeights({ path });
+  const loaded = modelFromWeights(weights.decoded, weights.origin);
+  const recorded = Number(weights.decoded.metadata.step);
+  return { ...loaded, step: weights.step ?? (Number.isFinite(recorded) && weights.decoded.metadata.step !== undefined ? recorded : null) };
 }
 
 /** A byte language model's checkpoint, for generate and chunks (another family's is a named error). */
-export async function loadTextModel(dir: string): Promise<LoadedModel & { step: number; model: ByteLM }> {
+export async function loadTextModel(dir: string): Promise<LoadedModel & { step: number | null; model: ByteLM }> {
   const loaded = await loadCheckpointModel(dir);
   if (loaded.spec.family !== 'text') {
     loaded.model.dispose();
     throw new CheckpointError(`${dir}: holds ${loaded.spec.title} weights, not a language model's`);
   }
-  return loaded as LoadedModel & { step: number; model: ByteLM };
+  return loaded as LoadedModel & { step: number | null; model: ByteLM };
 }
 
 /** What eval and solve know of a puzzle model's checkpoint besides its weights. */
@@ -91,10 +95,12 @@ export interface CheckpointInfo {
  * does not stop them). The config, task and held-out split come from the weights' own metadata.
  */
 export async function loadPuzzleModel(dir: string): Promise<{ model: HRM; state: CheckpointInfo }> {
-  const manifest = await readHrmManifest(dir);
-  let decoded = await readCheckpointTensors(dir, manifest, 'weights');
+  const weights = await readWeights({ path: dir });
+  if (weights.kind !== null && weights.kind !== 'hrm') throw new CheckpointError(`${dir}: a ${weights.kind} checkpoint, not an HRM/TRM one`);
+  let decoded = weights.decoded;
   const { metadata } = decoded;
-  if (!metadata.task || !metadata.config || !metadata.heldOut) {
+  if ((!metadata.task || !metadata.config || !metadata.heldOut) && weights.kind !== null) {
+    const manifest = await readHrmManifest(dir);
     // Directories from before manifests keep these only in the session record.
     const session = await readSession(dir, manifest);
     const heldOut: HeldOutSplit = { seed: session.seed, train: session.trainCount, test: session.testCount };
@@ -105,6 +111,10 @@ export async function loadPuzzleModel(dir: string): Promise<{ model: HRM; state:
     loaded.model.dispose();
     throw new CheckpointError(`${dir}: holds ${loaded.spec.title} weights, not an HRM/TRM's`);
   }
+  if (!decoded.metadata.task || !decoded.metadata.heldOut) {
+    loaded.model.dispose();
+    throw new CheckpointError(`${dir}: the weights do not say which puzzles they were trained on (no task or held-out split in their metadata)`);
+  }
   let heldOut: HeldOutSplit;
   try {
     heldOut = JSON.parse(decoded.metadata.heldOut);
@@ -112,5 +122,6 @@ export async function loadPuzzleModel(dir: string): Promise<{ model: HRM; state:
     loaded.model.dispose();
     throw new CheckpointError(`${dir}: the weights' held-out split record is not valid JSON`);
   }
-  return { model: loaded.model as HRM, state: { task: loaded.metadata.task, config: loaded.config as HRMConfig, step: manifest.step, heldOut } };
+  const step = weights.step ?? Number(decoded.metadata.step ?? 0);
+  return { model: loaded.model as HRM, state: { task: loaded.metadata.task, config: loaded.config as HRMConfig, step, heldOut } };
 }

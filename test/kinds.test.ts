@@ -2,6 +2,7 @@
 // through the one training loop, saves, loads through the registry with the same outputs, resumes through the
 // table, is listed by `hiero models --json`, has `hiero train KIND --help`, and is served by the inference worker.
 
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { noGradAsync, readManifest, tensor, type Module } from '../engine/index.ts';
@@ -151,6 +152,19 @@ describe('the command line reads the table', () => {
     }
     vi.spyOn(console, 'error').mockImplementation(() => undefined);
     expect(await main(['eval', '--checkpoint', checkpoints.get('hgrn')!, '--segments', '2'])).toBe(2);
+    // Weights alone (as the playground downloads them): a .safetensors file, or a directory holding only that file.
+    for (const kind of ['hrm', 'hgrn'] as const) {
+      const dir = checkpoints.get(kind)!;
+      const lone = temporaryDirectory(`hiero-weights-${kind}`);
+      const file = join(lone, 'downloaded.safetensors');
+      copyFileSync(join(dir, (await readManifest(dir)).files.weights.file), file);
+      for (const target of [lone, file]) {
+        output = [];
+        const text = specOf(kind).family === 'text';
+        expect(await main(['eval', '--checkpoint', target, ...(text ? ['--windows', '2'] : ['--count', '2'])]), `${kind} ${target}`).toBe(0);
+        expect(await main(text ? ['generate', '--checkpoint', target, '--bytes', '3', 'ab'] : ['solve', '--checkpoint', target, '1... ..4. .3.. ...2']), `${kind} ${target}`).toBe(0);
+      }
+    }
   });
 
   it('hiero train KIND --help shows that kind\'s presets and only the options it takes', async () => {

@@ -4,13 +4,13 @@
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { init, readCheckpointFile, readCheckpointJson, readManifest, saveCheckpoint } from '../../engine/index.ts';
+import { assertWeightsSource, CheckpointError, init, readCheckpointFile, readCheckpointJson, readManifest, readWeights, saveCheckpoint } from '../../engine/index.ts';
 import { loadCorpus, unigramBitsPerByte } from '../../model/data/corpus.ts';
-import { familyOfCheckpoint } from '../../model/kinds/index.ts';
+import { specOf } from '../../model/kinds/index.ts';
 import { evaluateText, type TextSessionState } from '../../model/text-session.ts';
 import { evaluatePuzzles } from '../../model/hrm-train.ts';
 import { evaluateArcTasks, loadTask, solveWithModel } from '../../model/hrm-session.ts';
-import { loadPuzzleModel, loadTextModel } from '../../model/registry.ts';
+import { kindOfWeights, loadPuzzleModel, loadTextModel } from '../../model/registry.ts';
 import { SOLVE_OPTIONS, TRAIN_OPTIONS } from '../../model/options.ts';
 import { PuzzleError } from '../../model/tasks/common.ts';
 import { toBatch } from '../../model/tasks/datasets.ts';
@@ -57,7 +57,11 @@ function checkpointOf(spec: CommandSpec, p: Parsed): string {
 
 export async function evaluate(p: Parsed): Promise<number> {
   const dir = checkpointOf(evalSpec, p);
-  const { family } = await familyOfCheckpoint(dir);
+  await assertWeightsSource(dir);
+  const weights = await readWeights({ path: dir });
+  const kind = kindOfWeights(weights.decoded.metadata, JSON.parse(weights.decoded.metadata.config ?? '{}'));
+  if (!kind) throw new CheckpointError(`${dir}: the weights do not say which model they belong to`);
+  const family = specOf(kind).family;
   const wrong = (family === 'text' ? PUZZLE_EVAL : TEXT_EVAL).find((name) => p.given.has(name));
   if (wrong) throw new UsageError(`eval --${wrong} applies to ${family === 'text' ? 'puzzle' : 'language-model'} checkpoints; ${dir} holds a ${family === 'text' ? 'language model' : 'puzzle model'}`);
   printAdapter(await init());
@@ -87,8 +91,8 @@ export async function evaluate(p: Parsed): Promise<number> {
 
 /** Bits per byte on held-out text (and an H-Net's chunks), with the run's own corpus and window when it recorded them. */
 async function evaluateLanguageModel(dir: string, p: Parsed): Promise<number> {
-  const manifest = await readManifest(dir);
-  const session = manifest.files.session ? await readCheckpointJson<Partial<TextSessionState>>(dir, manifest, 'session').catch(() => null) : null;
+  const manifest = await readManifest(dir).catch(() => null); // a bare weights file has none
+  const session = manifest?.files.session ? await readCheckpointJson<Partial<TextSessionState>>(dir, manifest, 'session').catch(() => null) : null;
   const corpusName = (p.values.corpus as string | undefined) ?? session?.corpus ?? 'english';
   const seq = (p.values.seq as number | undefined) ?? session?.seq ?? 128;
   const corpus = loadCorpus(corpusName);
@@ -96,7 +100,7 @@ async function evaluateLanguageModel(dir: string, p: Parsed): Promise<number> {
   const start = performance.now();
   const e = await evaluateText(model, corpus.heldOut, seq, p.values.windows as number, 8);
   const seconds = (performance.now() - start) / 1000;
-  console.log(`${spec.describe(config, model.parameterCount())} (step ${step}), on the held-out text of ${corpus.description}:`);
+  console.log(`${spec.describe(config, model.parameterCount())}${step === null ? '' : ` (step ${step})`}, on the held-out text of ${corpus.description}:`);
   console.log(`  ${e.bitsPerByte.toFixed(3)} bits/byte over ${e.bytes} bytes (${seq}-byte windows; unigram baseline ${unigramBitsPerByte(corpus).toFixed(3)}; ${(e.bytes / seconds).toFixed(0)} bytes/s)`);
   e.bytesPerChunk.forEach((b, k) => console.log(`  stage ${k + 1}: ${b.toFixed(2)} bytes per chunk, ${(100 * e.wordBoundaryShare[k]).toFixed(0)}% of boundaries at word starts or spaces`));
   model.dispose();
@@ -131,7 +135,7 @@ export async function solve(p: Parsed): Promise<number> {
   if (p.positionals.length === 0 && process.stdin.isTTY) throw new UsageError('solve: no puzzle given: pass it as arguments, or pipe it in (hiero solve < puzzle.txt)');
   const raw = p.positionals.length > 0 ? null : readFileSync(0, 'utf8');
   const dir = given ?? shippedSolverFor(raw ?? p.positionals.join(''));
-  await readManifest(dir);
+  await assertWeightsSource(dir);
   await init();
   const { model, state } = await loadPuzzleModel(dir);
   if (!given) console.log(`(the shipped ${state.task} solver, model/checkpoints)`);

@@ -2,7 +2,7 @@
 // test/kinds.test.ts). Training is `hiero train` (apps/cli/train.ts).
 
 import { readFileSync } from 'node:fs';
-import { init, readManifest } from '../../engine/index.ts';
+import { assertWeightsSource, init } from '../../engine/index.ts';
 import { atWordBoundary } from '../../model/data/corpus.ts';
 import { chunkText, markChunks, type HNetLM } from '../../model/hnet.ts';
 import { GENERATE_OPTIONS, INPUT_LIMITS, lengthProblem } from '../../model/options.ts';
@@ -40,10 +40,10 @@ export async function generate(p: Parsed): Promise<number> {
     const tooLong = lengthProblem(`generate: prompt ${i + 1}`, bytes.length, INPUT_LIMITS.promptBytes, 'bytes');
     if (tooLong) throw new UsageError(tooLong);
   });
-  await readManifest(dir);
+  await assertWeightsSource(dir);
   printAdapter(await init());
   const { model, spec, config, step } = await loadTextModel(dir);
-  console.log(`${spec.describe(config, model.parameterCount())}, from ${dir} (step ${step}):`);
+  console.log(`${spec.describe(config, model.parameterCount())}, from ${dir}${step === null ? '' : ` (step ${step})`}:`);
   const decoder = prompts.map(() => new TextDecoder());
   const single = prompts.length === 1;
   if (single) process.stdout.write(p.positionals[0]);
@@ -93,7 +93,7 @@ export async function chunks(p: Parsed): Promise<number> {
   if (text.length === 0) throw new UsageError('chunks: the text is empty');
   const tooLong = lengthProblem('chunks: the text', new TextEncoder().encode(text).length, INPUT_LIMITS.chunkBytes, 'bytes');
   if (tooLong) throw new UsageError(tooLong);
-  await readManifest(dir);
+  await assertWeightsSource(dir);
   await init();
   const { model, spec, step } = await loadTextModel(dir);
   if (!spec.requests.includes('chunks')) {
@@ -105,7 +105,7 @@ export async function chunks(p: Parsed): Promise<number> {
   const bytes = new TextEncoder().encode(text);
   chunked.boundaries.forEach((positions, k) => {
     const words = positions.filter((t) => atWordBoundary(bytes, t)).length;
-    console.log(`stage ${k + 1}: ${positions.length} chunks, ${(bytes.length / Math.max(1, positions.length)).toFixed(2)} bytes per chunk, ${((100 * words) / Math.max(1, positions.length)).toFixed(0)}% of boundaries at word starts or spaces (step ${step})`);
+    console.log(`stage ${k + 1}: ${positions.length} chunks, ${(bytes.length / Math.max(1, positions.length)).toFixed(2)} bytes per chunk, ${((100 * words) / Math.max(1, positions.length)).toFixed(0)}% of boundaries at word starts or spaces${step === null ? '' : ` (step ${step})`}`);
   });
   model.dispose();
   return 0;

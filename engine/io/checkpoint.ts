@@ -245,8 +245,36 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
 }
 
 /**
+ * A directory without a manifest that holds exactly one .safetensors file (weights downloaded from the playground or
+ * exported by the worker, put in a folder of their own): that file's path; otherwise null.
+ */
+async function loneWeightsFile(dir: string): Promise<string | null> {
+  const { fs, path } = await node();
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  if (names.includes(MANIFEST)) return null;
+  const weights = names.filter((n) => n.endsWith('.safetensors'));
+  return weights.length === 1 ? path.join(dir, weights[0]) : null;
+}
+
+/**
+ * Names a path that holds no checkpoint before any work starts: a directory needs a manifest.json (then verified) or
+ * exactly one .safetensors file; a file must exist.
+ */
+export async function assertWeightsSource(target: string): Promise<void> {
+  const { fs } = await node();
+  const info = await fs.stat(target).catch(() => null);
+  if (!info) throw new CheckpointError(`${target}: no such checkpoint (a checkpoint directory or a .safetensors file)`);
+  if (!info.isDirectory()) return;
+  if (await loneWeightsFile(target)) return;
+  const names = await fs.readdir(target).catch(() => [] as string[]);
+  if (!names.includes(MANIFEST)) throw new CheckpointError(`${target}: holds neither a checkpoint (no ${MANIFEST}) nor a single .safetensors weights file`);
+  await readManifest(target);
+}
+
+/**
  * The weights of a checkpoint from anywhere (browser or Node): a directory's weights file, verified against its
- * manifest, or a single safetensors file. Every problem is a CheckpointError naming the source.
+ * manifest, a single safetensors file, or a directory holding only one. Every problem is a CheckpointError naming
+ * the source.
  */
 export async function readWeights(source: WeightsSource): Promise<LoadedWeights> {
   if ('bytes' in source) {
@@ -263,6 +291,8 @@ export async function readWeights(source: WeightsSource): Promise<LoadedWeights>
       throw new CheckpointError(`${source.path}: no such checkpoint`);
     }
     if (!isDirectory) return { decoded: decodeSafetensors(await fs.readFile(source.path), source.path), step: null, kind: null, origin: source.path };
+    const lone = await loneWeightsFile(source.path);
+    if (lone) return { decoded: decodeSafetensors(await fs.readFile(lone), lone), step: null, kind: null, origin: lone };
     const manifest = await readManifest(source.path);
     return { decoded: await readCheckpointTensors(source.path, manifest, 'weights'), step: manifest.step, kind: manifest.kind, origin: source.path };
   }
