@@ -79,13 +79,27 @@ describe('playground (built site, headless Chromium)', () => {
     const problems: string[] = [];
     const page = await open('sudoku', problems);
     await page.waitForFunction(() => /shipped sudoku-4x4 solver/.test(document.querySelector('[data-testid=sudoku-model]')?.textContent ?? ''), undefined, { timeout: 120_000 });
+    const field = (label: string) => page.locator('label.field', { hasText: label }).locator('input');
+    // The segments field starts at what the shipped solver was trained for (2), and its range is the worker's.
+    expect(await field('segments').inputValue()).toBe('2');
+    await field('segments').fill('20000');
+    await page.click('[data-testid=solve]');
+    await page.waitForFunction(() => /segments must be a whole number from 1 to 256, got 20000/.test(document.body.textContent ?? ''), undefined, { timeout: 30_000 });
+    await field('segments').fill('4');
     await page.click('[data-testid=solve]');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=segment]').length === 4 && (document.querySelector('[data-testid=solve-summary]')?.textContent ?? '') !== '', undefined, { timeout: 120_000 });
     expect(await page.textContent('[data-testid=solve-summary]')).toMatch(/segment|never/);
     await screenshot(page, 'sudoku-solve');
+    // A primary button keeps its white label on its own colour when hovered (it turned white on pale blue).
+    await page.hover('[data-testid=solve]');
+    const hovered = await page.$eval('[data-testid=solve]', (b) => [getComputedStyle(b).color, getComputedStyle(b).backgroundColor]);
+    expect(hovered[0]).toBe('rgb(255, 255, 255)');
+    expect(hovered[1]).not.toMatch(/rgb\(2[3-5]\d, 2[3-5]\d, 2[3-5]\d\)/);
+    // A new puzzle takes the old one's segment views away.
+    await page.click('[data-testid=new-puzzle]');
+    expect(await page.$$eval('[data-testid=segment]', (views) => views.length)).toBe(0);
 
     // A short run: 30 steps of 8 puzzles, evaluated every 10.
-    const field = (label: string) => page.locator('label.field', { hasText: label }).locator('input');
     await field('steps').fill('30');
     await field('batch').fill('8');
     await field('evaluate every').fill('10');
@@ -97,6 +111,7 @@ describe('playground (built site, headless Chromium)', () => {
     const pausedAt = await step();
     await page.waitForTimeout(3000);
     expect(await step(), 'no steps while paused').toBe(pausedAt);
+    expect(await page.textContent('[data-testid=pause-note]'), 'the pause note stays while paused').toMatch(/paused: you can solve/);
     await page.click('[data-testid=pause]'); // now "Resume"
     await page.waitForFunction(() => /done: \d+ steps/.test(document.body.textContent ?? ''), undefined, { timeout: 180_000 });
     expect(await page.$$eval('[data-testid=charts] canvas', (c) => c.length)).toBeGreaterThanOrEqual(3);
@@ -111,6 +126,11 @@ describe('playground (built site, headless Chromium)', () => {
     const page = await open('hnet', problems);
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=chunks] .byte').length > 20, undefined, { timeout: 180_000 });
     expect(await page.textContent('[data-testid=chunk-stats]')).toMatch(/stage 1: \d+ chunks, [\d.]+ bytes per chunk/);
+    // An empty field is named, not read as 0 (an empty temperature sampled "the the the…").
+    await page.locator('label.field', { hasText: 'temperature' }).locator('input').fill('');
+    await page.click('[data-testid=generate]');
+    await page.waitForFunction(() => /temperature must be a number from 0 to 100, got nothing/.test(document.body.textContent ?? ''), undefined, { timeout: 30_000 });
+    await page.locator('label.field', { hasText: 'temperature' }).locator('input').fill('0.8');
     await page.locator('label.field', { hasText: 'bytes' }).locator('input').fill('48');
     await page.click('[data-testid=generate]');
     await page.waitForFunction(() => /48 bytes in/.test(document.body.textContent ?? ''), undefined, { timeout: 180_000 });

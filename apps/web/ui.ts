@@ -2,6 +2,7 @@
 // console), number formats, and a uPlot line chart that follows its container's width.
 
 import uPlot from 'uplot';
+import { optionProblem, type OptionSpec } from '../../model/options.ts';
 import type { ModelInfo } from '../worker/client.ts';
 
 type Child = Node | string | number | null | undefined | false;
@@ -73,22 +74,39 @@ export function modelDescription(info: ModelInfo, origin: string): string {
   return `${origin}: ${info.description}${info.step !== null ? `, trained ${count(info.step)} steps` : ''}`;
 }
 
+/** An error as a visitor reads it: its message (which names the request and the value), not the class behind it. */
 export function describeError(error: unknown): string {
-  if (error instanceof Error || (typeof error === 'object' && error && 'message' in error)) {
-    const { name, message } = error as Error;
-    return name && name !== 'Error' ? `${name}: ${message}` : message;
-  }
+  if (error instanceof Error || (typeof error === 'object' && error && 'message' in error)) return (error as Error).message;
   return String(error);
 }
 
 export const percent = (x: number) => `${(100 * x).toFixed(1)} %`;
 export const count = (x: number) => x.toLocaleString('en');
 
-/** A number input with a label. */
-export function numberField(label: string, value: number, options: { min: number; max: number; step?: number }): { element: HTMLLabelElement; input: HTMLInputElement; value: () => number } {
-  const input = h('input', { type: 'number', value, min: options.min, max: options.max, step: options.step ?? 1 });
+export interface NumberField {
+  element: HTMLLabelElement;
+  input: HTMLInputElement;
+  /** The value typed, or NaN when the field is empty or not a number. */
+  value: () => number;
+  /** The value when it is in the field's option range; otherwise the notice names the field and the range, and null. */
+  checked: (notice: Notice) => number | null;
+}
+
+/** A number input with a label, bounded by an option's one range (model/options.ts). */
+export function numberField(label: string, value: number, option: OptionSpec & { type: 'integer' | 'number' }, step?: number): NumberField {
+  const input = h('input', { type: 'number', value, min: option.min ?? null, max: option.max ?? null, step: step ?? (option.type === 'integer' ? 1 : 'any') });
   const element = h('label', { class: 'field' }, label, input);
-  return { element, input, value: () => Number(input.value) };
+  const read = () => (input.value.trim() === '' ? NaN : Number(input.value));
+  return {
+    element, input, value: read,
+    checked: (notice) => {
+      const problem = optionProblem(option, read());
+      if (!problem) return read();
+      notice.error(`${label} ${problem.replace(/got NaN$/, 'got nothing')}`);
+      input.focus();
+      return null;
+    },
+  };
 }
 
 export interface Series {

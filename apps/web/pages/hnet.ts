@@ -69,8 +69,8 @@ export function hnetPage(hiero: HieroWorker): Page {
 
   // --- generation -----------------------------------------------------------------------------------------------
   const prompt = h('input', { type: 'text', value: 'The ', class: 'wide', 'data-testid': 'prompt' });
-  const bytes = numberField('bytes', 200, { min: GENERATE_OPTIONS.bytes.min, max: GENERATE_OPTIONS.bytes.max });
-  const temperature = numberField('temperature', 0.8, { min: 0, max: 5, step: 0.1 });
+  const bytes = numberField('bytes', GENERATE_OPTIONS.bytes.default, GENERATE_OPTIONS.bytes);
+  const temperature = numberField('temperature', GENERATE_OPTIONS.temperature.default, GENERATE_OPTIONS.temperature, 0.1);
   const output = h('pre', { class: 'generated', 'data-testid': 'generated' });
   const generateNotice = new Notice();
   const generateButton = h('button', { class: 'primary', 'data-testid': 'generate' }, 'Generate');
@@ -79,6 +79,10 @@ export function hnetPage(hiero: HieroWorker): Page {
   generateButton.addEventListener('click', async () => {
     if (!model) return generateNotice.info('load a language model first');
     if (!model.requests.includes('generate')) return generateNotice.info(`the loaded model (${model.kind}) does not generate text`);
+    // An empty or out-of-range field is named here, before anything is asked of the worker.
+    const count = bytes.checked(generateNotice);
+    const heat = count === null ? null : temperature.checked(generateNotice);
+    if (count === null || heat === null) return;
     controller = new AbortController();
     generateButton.disabled = true;
     stopButton.disabled = false;
@@ -89,7 +93,7 @@ export function hnetPage(hiero: HieroWorker): Page {
     generateNotice.info('generating…');
     try {
       await hiero.generate(prompt.value, {
-        bytes: bytes.value(), temperature: temperature.value(), seed: (Math.random() * 2 ** 31) >>> 0, signal: controller.signal,
+        bytes: count, temperature: heat, seed: (Math.random() * 2 ** 31) >>> 0, signal: controller.signal,
         onChunk: (chunk) => {
           received += chunk.length;
           output.append(decoder.decode(chunk, { stream: true }));

@@ -5,7 +5,7 @@ import { Random } from '../../../model/tasks/common.ts';
 import { generateSudoku, solveSudoku, SUDOKU, validateSudoku, type SudokuSpec } from '../../../model/tasks/sudoku.ts';
 import type { HieroWorker, ModelInfo, SolveResult, TrainProgress } from '../../worker/client.ts';
 import { MODEL_KINDS } from '../../../model/kinds/index.ts';
-import { TRAIN_OPTIONS, WORKER_TRAINING } from '../../../model/options.ts';
+import { SOLVE_OPTIONS, TRAIN_OPTIONS, WORKER_TRAINING } from '../../../model/options.ts';
 import { filePicker, h, LineChart, modelDescription, Notice, numberField, percent, withNotice } from '../ui.ts';
 
 type Task = 'sudoku-4x4' | 'sudoku-6x6';
@@ -32,6 +32,8 @@ export function sudokuPage(hiero: HieroWorker): Page {
   const describe = (info: ModelInfo | null, origin: string) => {
     model = info;
     modelLine.textContent = info ? modelDescription(info, origin) : 'no model loaded';
+    // The segments the model was trained for (its M_max): more do not help a model trained for two (README).
+    if (info?.segments) segmentsField.input.value = String(info.segments);
     if (info?.task && info.task in SPECS && info.task !== task) {
       task = info.task as Task;
       newPuzzle();
@@ -82,15 +84,29 @@ export function sudokuPage(hiero: HieroWorker): Page {
     });
     given = values;
   };
-  const newPuzzle = () => buildBoard(generateSudoku(SPECS[task], random, { attempts: 1 }).puzzle);
+  const newPuzzle = () => {
+    clearThinking();
+    buildBoard(generateSudoku(SPECS[task], random, { attempts: 1 }).puzzle);
+  };
   const readBoard = () => cells.map((c) => (c.value ? Number(c.value) : 0));
 
-  const segmentsField = numberField('segments', 4, { min: 1, max: 16 });
+  const segmentsField = numberField('segments', 2, SOLVE_OPTIONS.segments);
   const thinking = h('div', { class: 'segments', 'data-testid': 'segments' });
   const summary = h('p', { class: 'summary', 'data-testid': 'solve-summary' });
   const solveNotice = new Notice();
   let shown = 0; // invalidates an animation still running when a new answer arrives
+  /** Segment views belong to the puzzle and model they were made with: a new puzzle, a cleared board or training removes them. */
+  function clearThinking(): void {
+    shown++;
+    thinking.replaceChildren();
+    summary.textContent = '';
+  }
+  const solveButton = h('button', { class: 'primary', onclick: () => void solve(), 'data-testid': 'solve' }, 'Solve');
+  const stopSolveButton = h('button', { disabled: true, 'data-testid': 'stop-solve', onclick: () => solving?.abort() }, 'Stop');
+  let solving: AbortController | null = null;
   const solve = async () => {
+    const segments = segmentsField.checked(solveNotice);
+    if (segments === null) return;
     const puzzle = readBoard();
     const spec = SPECS[task];
     try {
@@ -101,12 +117,20 @@ export function sudokuPage(hiero: HieroWorker): Page {
     }
     const solution = solveSudoku(puzzle, spec, 1).solutions[0] ?? null;
     solveNotice.info('thinking…');
+    solving = new AbortController();
+    solveButton.disabled = true;
+    stopSolveButton.disabled = false;
     try {
-      const result = await hiero.solve(puzzle.map((v) => (v ? String(v) : '.')).join(''), { segments: segmentsField.value() });
+      const result = await hiero.solve(puzzle.map((v) => (v ? String(v) : '.')).join(''), { segments, signal: solving.signal });
       solveNotice.clear();
       showThinking(result, puzzle, solution, spec, ++shown);
     } catch (error) {
-      solveNotice.error(error);
+      if ((error as Error).name === 'AbortError') solveNotice.info('stopped');
+      else solveNotice.error(error);
+    } finally {
+      solving = null;
+      solveButton.disabled = false;
+      stopSolveButton.disabled = true;
     }
   };
   const showThinking = (result: SolveResult, puzzle: number[], solution: number[] | null, spec: SudokuSpec, token: number) => {
@@ -143,27 +167,28 @@ export function sudokuPage(hiero: HieroWorker): Page {
     h('h2', {}, 'Watch it think'),
     h('p', { class: 'hint' }, 'Type digits into the grid (blank cells are for the model), or take a new generated puzzle. Every segment is one pass of the high-level module over its low-level cycles; the shading is the model\'s confidence in each digit, red digits are wrong, and the Q head decides where to stop.'),
     h('div', { class: 'row' },
-      h('button', { onclick: newPuzzle }, 'New puzzle'),
-      h('button', { onclick: () => buildBoard(new Array(SPECS[task].size ** 2).fill(0)) }, 'Clear'),
-      h('button', { onclick: () => buildBoard(given) }, 'Reset'),
+      h('button', { onclick: newPuzzle, 'data-testid': 'new-puzzle' }, 'New puzzle'),
+      h('button', { onclick: () => (clearThinking(), buildBoard(new Array(SPECS[task].size ** 2).fill(0))) }, 'Clear'),
+      h('button', { onclick: () => (clearThinking(), buildBoard(given)) }, 'Reset'),
       segmentsField.element,
-      h('button', { class: 'primary', onclick: () => void solve(), 'data-testid': 'solve' }, 'Solve')),
+      solveButton, stopSolveButton),
     h('div', { class: 'solve-area' }, board, h('div', { class: 'thinking' }, thinking, summary)),
     solveNotice.element);
 
   // --- training in the browser --------------------------------------------------------------------------------
   const taskSelect = h('select', {}, h('option', { value: 'sudoku-4x4' }, '4×4 Sudoku'), h('option', { value: 'sudoku-6x6' }, '6×6 Sudoku'));
   // The worker's defaults and the command line's ranges (model/options.ts): one source for both.
-  const range = (o: { min: number; max: number }) => ({ min: o.min, max: o.max });
-  const steps = numberField('steps', WORKER_TRAINING.steps, range(TRAIN_OPTIONS.steps));
-  const batch = numberField('batch', WORKER_TRAINING.batch, range(TRAIN_OPTIONS.batch));
-  const lr = numberField('learning rate', MODEL_KINDS.hrm.presets.tiny.lr, { min: 0.0001, max: TRAIN_OPTIONS.lr.max, step: 0.0001 });
-  const hidden = numberField('hidden', WORKER_TRAINING.hidden, { ...range(TRAIN_OPTIONS.hidden), step: 8 });
-  const evalEvery = numberField('evaluate every', WORKER_TRAINING.evalEvery, range(TRAIN_OPTIONS['eval-every']));
+  const steps = numberField('steps', WORKER_TRAINING.steps, TRAIN_OPTIONS.steps);
+  const batch = numberField('batch', WORKER_TRAINING.batch, TRAIN_OPTIONS.batch);
+  const lr = numberField('learning rate', MODEL_KINDS.hrm.presets.tiny.lr, TRAIN_OPTIONS.lr, 0.0001);
+  const hidden = numberField('hidden', WORKER_TRAINING.hidden, TRAIN_OPTIONS.hidden, 8);
+  const evalEvery = numberField('evaluate every', WORKER_TRAINING.evalEvery, TRAIN_OPTIONS['eval-every']);
   const trainButton = h('button', { class: 'primary', 'data-testid': 'train' }, 'Train');
   const pauseButton = h('button', { disabled: true, 'data-testid': 'pause' }, 'Pause');
   const stopButton = h('button', { disabled: true }, 'Stop');
   const progressLine = h('p', { class: 'progress', 'data-testid': 'train-progress' }, 'not training');
+  // Its own line: progress reports keep arriving for the step in flight and must not overwrite it.
+  const pauseNote = h('p', { class: 'hint', 'data-testid': 'pause-note' });
   const trainNotice = new Notice();
   const lossChart = new LineChart('training loss', [{ label: 'loss', color: '#c2410c' }], 'loss');
   const accuracyChart = new LineChart('held-out accuracy', [
@@ -175,12 +200,17 @@ export function sudokuPage(hiero: HieroWorker): Page {
     paused = !paused;
     pauseButton.textContent = paused ? 'Resume' : 'Pause';
     await (paused ? hiero.pause() : hiero.resume());
-    if (paused) progressLine.textContent += ' (paused: you can solve with the model as it is)';
+    pauseNote.textContent = paused ? 'paused: you can solve with the model as it is' : '';
   });
   stopButton.addEventListener('click', () => void hiero.stop());
   trainButton.addEventListener('click', async () => {
     if (training) return;
+    const values = [steps, batch, lr, hidden, evalEvery].map((f) => f.checked(trainNotice));
+    if (values.some((v) => v === null)) return;
+    const [stepCount, batchSize, rate, width, every] = values as number[];
     training = true;
+    clearThinking();
+    pauseNote.textContent = '';
     paused = false;
     trainButton.disabled = true;
     pauseButton.disabled = stopButton.disabled = false;
@@ -202,23 +232,25 @@ export function sudokuPage(hiero: HieroWorker): Page {
         task = chosen;
         newPuzzle();
       }
-      const result = await hiero.train({ task: chosen, steps: steps.value(), batch: batch.value(), lr: lr.value(), hidden: hidden.value(), evalEvery: evalEvery.value() }, { onProgress });
+      const result = await hiero.train({ task: chosen, steps: stepCount, batch: batchSize, lr: rate, hidden: width, evalEvery: every }, { onProgress });
       describe(result.model, result.stopped ? `trained here (stopped at step ${result.steps})` : 'trained here');
       trainNotice.info(`done: ${result.steps} steps. The trained model is loaded: solve a puzzle above, or download it.`);
     } catch (error) {
       trainNotice.error(error);
     } finally {
       training = false;
+      pauseNote.textContent = '';
       trainButton.disabled = false;
       pauseButton.disabled = stopButton.disabled = true;
     }
   });
   const trainPanel = h('section', { class: 'panel' },
     h('h2', {}, 'Train an HRM in your browser'),
-    h('p', { class: 'hint' }, 'A tiny HRM (2 segments, one cycle each) learns from generated puzzles on your GPU, in a worker: the page stays responsive, and you can solve with the model between steps. The defaults are those of npm start.'),
+    h('p', { class: 'hint' }, 'A tiny HRM (2 segments, one cycle each) learns from generated puzzles on your GPU, in a worker: the page stays responsive, and you can solve with the model between steps. It trains as npm start does (one cycle, two segments, the tiny preset\'s learning rate), for fewer steps on fewer puzzles (300 steps on 1,000 here; npm start runs 500 on 5,000).'),
     h('div', { class: 'row' }, h('label', { class: 'field' }, 'task', taskSelect), steps.element, batch.element, lr.element, hidden.element, evalEvery.element),
     h('div', { class: 'row' }, trainButton, pauseButton, stopButton),
     progressLine,
+    pauseNote,
     h('div', { class: 'charts', 'data-testid': 'charts' }, lossChart.element, accuracyChart.element, speedChart.element),
     trainNotice.element);
 
