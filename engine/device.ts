@@ -94,29 +94,35 @@ function nodeEnv(): Record<string, string | undefined> | undefined {
 }
 
 /**
- * Whether the Vulkan loader could find any driver (Linux): probing Dawn's Vulkan backend without one prints three
- * alarming lines ("Found no drivers!", VK_ERROR_INCOMPATIBLE_DRIVER) before the SwiftShader fallback takes over. The
- * loader reads the files named by VK_DRIVER_FILES / VK_ICD_FILENAMES / VK_ADD_DRIVER_FILES, else every .json in
- * the icd.d directories of the XDG config and data paths and /etc/vulkan. Elsewhere (macOS, Windows) Dawn uses
- * Metal or D3D12 and the probe is quiet, so this says true.
+ * The Vulkan drivers (ICD files) the loader would find on Linux, and which of them this Dawn can use. Probing Dawn's
+ * Vulkan backend without a driver prints three alarming lines ("Found no drivers!", VK_ERROR_INCOMPATIBLE_DRIVER)
+ * before the SwiftShader fallback takes over; with Mesa's lavapipe CPU driver installed (Ubuntu desktops ship it),
+ * Dawn refuses it (it lacks shaderUniform*ArrayDynamicIndexing) with a three-line warning. So the probe is made only
+ * when a usable driver exists, and with lavapipe left out of the loader's list. The loader reads the files named by
+ * VK_DRIVER_FILES / VK_ICD_FILENAMES / VK_ADD_DRIVER_FILES, else every .json in the icd.d directories of the XDG
+ * config and data paths and /etc/vulkan. Elsewhere (macOS, Windows) Dawn uses Metal or D3D12 and the probe is
+ * quiet: `named` is then true and the lists empty.
  */
-async function vulkanDriversPresent(env: Record<string, string | undefined>): Promise<boolean> {
+export async function vulkanDrivers(env: Record<string, string | undefined>): Promise<{ named: boolean; usable: string[]; refused: string[] }> {
   const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
-  if (platform !== 'linux') return true;
-  if (env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES || env.VK_ADD_DRIVER_FILES) return true;
+  if (platform !== 'linux' || env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES || env.VK_ADD_DRIVER_FILES) return { named: true, usable: [], refused: [] };
   const fsName = 'node:fs';
   const fs = (await import(/* @vite-ignore */ fsName)) as { readdirSync(p: string): string[] };
   const home = env.HOME ?? '';
   const configDirs = [env.XDG_CONFIG_HOME ?? `${home}/.config`, ...(env.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':'), '/etc'];
   const dataDirs = [env.XDG_DATA_HOME ?? `${home}/.local/share`, ...(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share').split(':')];
+  const usable: string[] = [];
+  const refused: string[] = [];
   for (const base of [...configDirs, ...dataDirs]) {
+    let names: string[] = [];
     try {
-      if (fs.readdirSync(`${base}/vulkan/icd.d`).some((f) => f.endsWith('.json'))) return true;
+      names = fs.readdirSync(`${base}/vulkan/icd.d`);
     } catch {
-      // no such directory
+      continue; // no such directory
     }
+    for (const name of names.filter((f) => f.endsWith('.json'))) (/^lvp_icd/.test(name) ? refused : usable).push(`${base}/vulkan/icd.d/${name}`);
   }
-  return false;
+  return { named: false, usable, refused };
 }
 
 async function fileExists(path: string): Promise<boolean> {
@@ -136,8 +142,11 @@ export async function prepareWorkerDrivers(mode?: DeviceOptions['adapter']): Pro
   const chosen = mode ?? ((env.HIERO_ADAPTER as DeviceOptions['adapter']) || 'auto');
   env.XDG_RUNTIME_DIR ??= '/tmp';
   if (env.VK_ICD_FILENAMES || chosen === 'hardware' || chosen === 'null') return;
-  if ((chosen === 'software' || !(await vulkanDriversPresent(env))) && (await fileExists(SWIFTSHADER_ICD))) {
+  const drivers = await vulkanDrivers(env);
+  if ((chosen === 'software' || (!drivers.named && drivers.usable.length === 0)) && (await fileExists(SWIFTSHADER_ICD))) {
     env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  } else if (!drivers.named && drivers.refused.length > 0 && drivers.usable.length > 0) {
+    env.VK_ICD_FILENAMES = drivers.usable.join(':');
   }
 }
 
@@ -164,13 +173,18 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
       holder = await nodeGpu(['backend=null']);
       adapter = await holder.gpu.requestAdapter(request);
     } else if (mode !== 'software') {
-      if (await vulkanDriversPresent(env)) {
+      const drivers = await vulkanDrivers(env);
+      // Lavapipe left out of the loader's list: this Dawn refuses it, with a warning nobody needs to see.
+      if (!drivers.named && drivers.refused.length > 0 && drivers.usable.length > 0) env.VK_ICD_FILENAMES = drivers.usable.join(':');
+      if (drivers.named || drivers.usable.length > 0) {
         holder = await nodeGpu();
         adapter = await holder.gpu.requestAdapter(request);
         if (adapter && isSoftware(adapter.info) && mode === 'hardware') adapter = null;
         if (!adapter) fallback = 'no GPU adapter answered';
       } else {
-        fallback = 'no Vulkan GPU driver is installed (no ICD file in the Vulkan loader\'s icd.d directories)';
+        fallback = drivers.refused.length > 0
+          ? 'the only Vulkan driver installed is Mesa\'s lavapipe (a CPU driver this Dawn cannot use)'
+          : 'no Vulkan GPU driver is installed (no ICD file in the Vulkan loader\'s icd.d directories)';
       }
     }
     if (!adapter && mode !== 'hardware' && mode !== 'null' && (await fileExists(SWIFTSHADER_ICD))) {

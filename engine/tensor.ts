@@ -273,6 +273,15 @@ export class Tensor {
     return this;
   }
 
+  /**
+   * Drops the accumulated gradient (backward adds to it: a hand-written loop clears it after each update, as an
+   * optimizer's zeroGrad() does for its parameters).
+   */
+  zeroGrad(): void {
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
   /** Frees this handle. The gradient (if any) goes with it; views and saved copies keep the buffer alive. */
   dispose(): void {
     if (!this.storageRef) return;

@@ -74,6 +74,8 @@ describe('hiero command line: mistakes are named before any work starts', () => 
     expect(await main(['--help'])).toBe(0);
     expect(await main([])).toBe(2);
     expect(output.join('\n')).toMatch(/train\s+Trains a model/);
+    // Each command's line is its first sentence, whole.
+    for (const line of output.filter((l) => /^  [a-z]+ {2,}[A-Z]/.test(l))) expect(line, line).toMatch(/\.$/);
   });
 });
 

@@ -25,3 +25,24 @@ describe('device', () => {
     }
   });
 });
+
+describe('Vulkan drivers on Linux', () => {
+  it("Mesa's lavapipe, which this Dawn refuses with a warning, is left out of the probe; a real driver beside it is kept", async () => {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { temporaryDirectory } = await import('./helpers.ts');
+    const { vulkanDrivers } = await import('../engine/device.ts');
+    const data = temporaryDirectory('hiero-icd');
+    mkdirSync(join(data, 'vulkan', 'icd.d'), { recursive: true });
+    writeFileSync(join(data, 'vulkan', 'icd.d', 'lvp_icd.x86_64.json'), '{}');
+    const env = { HOME: data, XDG_DATA_HOME: data, XDG_CONFIG_HOME: join(data, 'none'), XDG_CONFIG_DIRS: join(data, 'none'), XDG_DATA_DIRS: join(data, 'none') };
+    const alone = await vulkanDrivers(env);
+    expect(alone.refused).toEqual([join(data, 'vulkan', 'icd.d', 'lvp_icd.x86_64.json')]);
+    expect(alone.usable.filter((f) => f.startsWith(data))).toEqual([]);
+    writeFileSync(join(data, 'vulkan', 'icd.d', 'nvidia_icd.json'), '{}');
+    const beside = await vulkanDrivers(env);
+    expect(beside.usable).toContain(join(data, 'vulkan', 'icd.d', 'nvidia_icd.json'));
+    expect(beside.usable.some((f) => /lvp_icd/.test(f))).toBe(false);
+    expect((await vulkanDrivers({ ...env, VK_ICD_FILENAMES: '/x.json' })).named).toBe(true);
+  });
+});

@@ -145,6 +145,9 @@ describe('inference worker (Node worker thread)', () => {
     await rejectsNamed(hiero.generate('x'.repeat(100_000)), 'RequestError', /generate: the prompt has 100,000 bytes; at most 16,384 are read/);
     await rejectsNamed(hiero.chunks('x'.repeat(200_000)), 'RequestError', /chunks: the text has 200,000 bytes; at most 65,536 are read/);
     expect(performance.now() - refused).toBeLessThan(1000);
+    await rejectsNamed(hiero.load(null as never), 'RequestError', /load: give \{ url \}, \{ path \} or \{ bytes \}.*got null/);
+    // A callback that throws stops the generation and fails the request with what it threw.
+    await rejectsNamed(hiero.generate('ab', { bytes: 64, chunk: 4, onChunk: () => { throw new Error('boom'); } }), 'RequestError', /generate: onChunk threw: boom/);
     const solved = await hiero.status();
     expect(solved.training).toBe(false);
   }, 120_000);

@@ -46,12 +46,25 @@ export const COMMANDS: Record<string, Command> = {
   },
 };
 
+/** A summary's first sentence, whole (its lines are wrapped for --help, so the first line may stop mid-sentence). */
+function firstSentence(summary: string): string {
+  const flat = summary.replace(/\s*\n\s*/g, ' ');
+  let depth = 0;
+  for (let i = 0; i < flat.length; i++) {
+    const c = flat[i];
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (depth === 0 && (c === '.' || c === ':') && (i + 1 === flat.length || flat[i + 1] === ' ')) return `${flat.slice(0, i)}.`;
+  }
+  return flat;
+}
+
 function overview(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
   return [
     'usage: hiero <command> [options]      (hiero <command> --help for its options)',
     '',
-    ...Object.values(COMMANDS).map(({ spec }) => `  ${spec.name.padEnd(width)}${spec.summary.split('\n')[0]}`),
+    ...Object.values(COMMANDS).map(({ spec }) => `  ${spec.name.padEnd(width)}${firstSentence(spec.summary)}`),
     `  ${'help'.padEnd(width)}this text, or a command's: hiero help train`,
   ].join('\n');
 }

@@ -45,20 +45,20 @@ export async function generate(p: Parsed): Promise<number> {
   const { model, spec, config, step } = await loadTextModel(dir);
   console.log(`${spec.describe(config, model.parameterCount())}, from ${dir}${step === null ? '' : ` (step ${step})`}:`);
   const decoder = prompts.map(() => new TextDecoder());
+  if (prompts.length > 1) console.log(`generating ${p.values.bytes} bytes after each of ${prompts.length} prompts (printed when done)`);
   const single = prompts.length === 1;
   if (single) process.stdout.write(p.positionals[0]);
   const start = performance.now();
   const texts = await generateText(model, prompts, {
     count: p.values.bytes as number, temperature: p.values.temperature as number, topK: p.values['top-k'] as number, seed: p.values.seed as number,
     onBytes: (row, bytes) => {
-      const text = decoder[row].decode(bytes, { stream: true });
-      if (single) process.stdout.write(text);
-      else console.log(`[${row + 1}] …${text.replace(/\n/g, '\\n')}`);
+      // One prompt streams as it comes; several are printed once each when done (fragments of rows interleave).
+      if (single) process.stdout.write(decoder[row].decode(bytes, { stream: true }));
     },
   });
   const seconds = (performance.now() - start) / 1000;
   if (single) process.stdout.write('\n');
-  else texts.forEach((bytes, row) => console.log(`\n[${row + 1}] ${p.positionals[row]}${new TextDecoder().decode(bytes)}`));
+  else texts.forEach((bytes, row) => console.log(`[${row + 1}] ${p.positionals[row]}${new TextDecoder().decode(bytes)}`));
   const total = texts.reduce((a, t) => a + t.length, 0);
   console.log(`(${total} bytes in ${seconds.toFixed(1)} s: ${(total / seconds).toFixed(1)} bytes/s over ${prompts.length} prompt${single ? '' : 's'})`);
   model.dispose();

@@ -145,6 +145,7 @@ export async function train(p: Parsed): Promise<number> {
   console.log(`${first}; checkpoint: ${out}`);
   rest.forEach((line) => console.log(line));
 
+  console.log('training (the first step compiles the GPU kernels, so it is the slowest; progress follows it)');
   let savedStep: number | null = resumeFrom !== null ? run.stepsDone : null;
   const interrupts = new Interrupts(() => (savedStep === null ? `${out} (none yet)` : `${out} (step ${savedStep})`));
   const tty = process.stdout.isTTY;

@@ -140,6 +140,7 @@ export async function createHieroWorker(options: HieroWorkerOptions = {}): Promi
   return {
     adapter: (o = {}) => request(o.signal, (id) => remote.adapter(id)),
     load: (source, o = {}) => request(o.signal, (id) => {
+      if (!source || typeof source !== 'object') throw Object.assign(new Error(`load: give { url }, { path } or { bytes } (a checkpoint directory or a safetensors file), got ${source === null ? 'null' : typeof source}`), { name: 'RequestError' });
       const bytes = 'bytes' in source ? source.bytes : null;
       const transferable = bytes instanceof ArrayBuffer ? bytes : null;
       return remote.load(transferable ? Comlink.transfer(source, [transferable]) : source, id);

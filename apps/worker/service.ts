@@ -197,7 +197,7 @@ export class HieroService {
   }
 
   /**
-   * Continues a prompt with the loaded H-Net or byte Transformer, handing each piece of new bytes to onChunk as it is
+   * Continues a prompt with the loaded language model (any kind that serves generate), handing each piece of new bytes to onChunk as it is
    * read from the GPU. A cancelled request stops at its next read-back and rejects with AbortError.
    */
   generate(prompt: string | Uint8Array, options: GenerateRequest = {}, onChunk?: (bytes: Uint8Array) => unknown, requestId?: string): Promise<GeneratedText> {
@@ -215,15 +215,18 @@ export class HieroService {
       if (options.seed !== undefined) check('generate: seed', GENERATE_OPTIONS.seed, options.seed);
       if (options.chunk !== undefined) check('generate: chunk', GENERATE_OPTIONS.chunk, options.chunk);
       const deliveries: Promise<unknown>[] = [];
+      let callbackError: Error | null = null;
       const [out] = await generateText(loaded.model as ByteLM, [bytes], {
         count, temperature: options.temperature, topK: options.topK, seed: options.seed, chunk: options.chunk,
         // Calls through a comlink proxy are messages on one port: they arrive in the order they are sent.
         onBytes: (_row, fresh) => {
-          if (onChunk) deliveries.push(Promise.resolve(onChunk(fresh)).catch(() => undefined));
+          // A callback that throws stops the generation, and the request fails with what it threw.
+          if (onChunk) deliveries.push(Promise.resolve().then(() => onChunk(fresh)).catch((error: unknown) => void (callbackError ??= error instanceof Error ? error : new Error(String(error)))));
         },
-        cancelled: () => request.cancelled,
+        cancelled: () => request.cancelled || callbackError !== null,
       });
       await Promise.all(deliveries);
+      if (callbackError) throw new RequestError(`generate: onChunk threw: ${(callbackError as Error).message}`);
       if (request.cancelled) throw new AbortError(`generate: cancelled after ${out.length} of ${count} bytes`);
       return { text: new TextDecoder().decode(out), bytes: out };
     });
