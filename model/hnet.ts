@@ -15,7 +15,7 @@
 // output_gate, out, norm, conv_weight) instead of Mamba-2; the main network is Transformer blocks (or HGRN).
 
 import {
-  AbortError, assign, ConfigError, asyncScope, noGradAsync, boundaryProbability, chunkBoundaries, compact, concat, crossEntropy,
+  AbortError, assign, ConfigError, asyncScope, runtime, noGradAsync, boundaryProbability, chunkBoundaries, compact, concat, crossEntropy,
   Embedding, expandChunks, full, HieroError, keep, Linear, Module, noGrad, normal, ratioLoss, RMSNorm, scan, scope,
   slice, straightThrough, tensor, where, zeros, type Chunking, type Tensor,
 } from '../engine/index.ts';
@@ -518,11 +518,15 @@ export async function chunkText(model: HNetLM, text: string, options: { cancelle
   const probabilities = new Array<number>(bytes.length).fill(0);
   const byLength = new Map<number, typeof windows>();
   for (const w of windows) byLength.set(w.end - w.from, [...(byLength.get(w.end - w.from) ?? []), w]);
-  const GROUP = 8;
+  // Windows per pass: one on a CPU driver, where a pass of 1 KiB takes about a second, so that a cancelled request
+  // stops within a second; several on a GPU, where the batch is what makes it fast.
+  const GROUP = runtime().report.software ? 1 : 8;
+  let read = 0;
   for (const [length, group] of byLength) {
     for (let g = 0; g < group.length; g += GROUP) {
-      if (options.cancelled?.()) throw new AbortError(`chunks: cancelled after ${g} of ${windows.length} windows`);
+      if (options.cancelled?.()) throw new AbortError(`chunks: cancelled after ${read} of ${windows.length} windows`);
       const part = group.slice(g, g + GROUP);
+      read += part.length;
       await noGradAsync(() => asyncScope(async () => {
         const ids = tensor(Int32Array.from(part.flatMap((w) => [...bytes.subarray(w.from, w.end)])), [part.length, length], { dtype: 'i32' });
         const { routes } = await model.forward(ids);

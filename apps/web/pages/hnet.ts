@@ -32,14 +32,23 @@ export function hnetPage(hiero: HieroWorker): Page {
   const heat = h('div', { class: 'chunked heat' });
   const stats = h('p', { class: 'summary', 'data-testid': 'chunk-stats' });
   const chunkNotice = new Notice();
+  let chunking: AbortController | null = null;
+  const stopChunksButton = h('button', { disabled: true, onclick: () => chunking?.abort() }, 'Stop');
   const showChunks = async () => {
     if (!model) return chunkNotice.info('load an H-Net first');
     if (!model.requests.includes('chunks')) return chunkNotice.info(`the loaded model (${model.kind}) does not chunk its input; only an H-Net does`);
+    chunking = new AbortController();
+    stopChunksButton.disabled = false;
+    chunkNotice.info('chunking…');
     try {
-      render(await hiero.chunks(text.value));
+      render(await hiero.chunks(text.value, { signal: chunking.signal }));
       chunkNotice.clear();
     } catch (error) {
-      chunkNotice.error(error);
+      if ((error as Error).name === 'AbortError') chunkNotice.info('stopped');
+      else chunkNotice.error(error);
+    } finally {
+      chunking = null;
+      stopChunksButton.disabled = true;
     }
   };
   const render = (result: ChunkedTextResult) => {
@@ -124,7 +133,7 @@ export function hnetPage(hiero: HieroWorker): Page {
     h('section', { class: 'panel' },
       h('h2', {}, 'Dynamic chunking'),
       text,
-      h('div', { class: 'row' }, h('button', { class: 'primary', onclick: () => void showChunks(), 'data-testid': 'show-chunks' }, 'Show chunks')),
+      h('div', { class: 'row' }, h('button', { class: 'primary', onclick: () => void showChunks(), 'data-testid': 'show-chunks' }, 'Show chunks'), stopChunksButton),
       h('p', { class: 'legend' }, 'Chunks (alternating shades; a bar marks a chunk start, a double bar a stage-2 start):'),
       chunked,
       h('p', { class: 'legend' }, 'Boundary probability of each byte (darker is higher):'),
