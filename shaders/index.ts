@@ -7,6 +7,7 @@ import chunk from './chunk.wgsl?raw';
 import conv1d from './conv1d.wgsl?raw';
 import elementwise from './elementwise.wgsl?raw';
 import embedding from './embedding.wgsl?raw';
+import gla from './gla.wgsl?raw';
 import loss from './loss.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import norm from './norm.wgsl?raw';
@@ -18,7 +19,7 @@ import rope from './rope.wgsl?raw';
 import scan from './scan.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-const families = { attention, chunk, conv1d, elementwise, embedding, loss, matmul, norm, optim, probe, random, reduce, rope, scan, swiglu } as const;
+const families = { attention, chunk, conv1d, elementwise, embedding, gla, loss, matmul, norm, optim, probe, random, reduce, rope, scan, swiglu } as const;
 
 export type ShaderFamily = keyof typeof families;
 
