@@ -57,6 +57,16 @@ fn chunk_end(n: u32) -> u32 {
   return min((n + 1u) * params.chunk, params.steps);
 }
 
+// Invocation e as a state entry (b, h, i, j), or as element (b, t, h, c) of a [B, T, H, D] tensor.
+fn state_entry(e: u32) -> vec4<u32> {
+  let K = params.key_dim;
+  let V = params.value_dim;
+  return vec4<u32>(e / (K * V * params.heads), (e / (K * V)) % params.heads, (e / V) % K, e % V);
+}
+fn element(e: u32, d: u32) -> vec4<u32> {
+  return vec4<u32>(e / (d * params.heads * params.steps), (e / (d * params.heads)) % params.steps, (e / d) % params.heads, e % d);
+}
+
 // states: out = states [B, H, N+1, K, V]; in0 = k, in1 = v, in2 = g, in3 = initial state [B, H, K, V].
 @compute @workgroup_size(WG)
 fn gla_states(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -64,10 +74,11 @@ fn gla_states(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let K = params.key_dim;
   let V = params.value_dim;
   if (e >= params.batch * params.heads * K * V) { return; }
-  let j = e % V;
-  let i = (e / V) % K;
-  let h = (e / (K * V)) % params.heads;
-  let b = e / (K * V * params.heads);
+  let entry = state_entry(e);
+  let b = entry.x;
+  let h = entry.y;
+  let i = entry.z;
+  let j = entry.w;
   var s = 0.0;
   if (HAS_INITIAL) { s = in3[((b * params.heads + h) * K + i) * V + j]; }
   out[state_at(b, h, 0u, i, j)] = s;
@@ -87,10 +98,11 @@ fn gla_output(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let K = params.key_dim;
   let V = params.value_dim;
   if (e >= params.batch * params.steps * params.heads * V) { return; }
-  let j = e % V;
-  let h = (e / V) % params.heads;
-  let t = (e / (V * params.heads)) % params.steps;
-  let b = e / (V * params.heads * params.steps);
+  let el = element(e, V);
+  let b = el.x;
+  let t = el.y;
+  let h = el.z;
+  let j = el.w;
   let n = t / params.chunk;
   let start = n * params.chunk;
   var decay: array<f32, MAX_DIM>; // Σ_{s < r ≤ t} g_r per key channel, for s walking back from t
@@ -118,10 +130,11 @@ fn gla_dstates(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let K = params.key_dim;
   let V = params.value_dim;
   if (e >= params.batch * params.heads * K * V) { return; }
-  let j = e % V;
-  let i = (e / V) % K;
-  let h = (e / (K * V)) % params.heads;
-  let b = e / (K * V * params.heads);
+  let entry = state_entry(e);
+  let b = entry.x;
+  let h = entry.y;
+  let i = entry.z;
+  let j = entry.w;
   var ds = 0.0;
   out[state_at(b, h, params.chunks, i, j)] = 0.0;
   for (var m = params.chunks; m > 0u; m--) {
@@ -145,10 +158,11 @@ fn gla_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   let K = params.key_dim;
   let V = params.value_dim;
   if (e >= params.batch * params.steps * params.heads * K) { return; }
-  let i = e % K;
-  let h = (e / K) % params.heads;
-  let t = (e / (K * params.heads)) % params.steps;
-  let b = e / (K * params.heads * params.steps);
+  let el = element(e, K);
+  let b = el.x;
+  let t = el.y;
+  let h = el.z;
+  let i = el.w;
   let n = t / params.chunk;
   let start = n * params.chunk;
   var decay = 0.0;
