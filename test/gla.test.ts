@@ -109,7 +109,7 @@ describe('gatedLinearAttention', () => {
       const x = inputs(c, c.T * 31 + c.K);
       const ref = reference(c, x);
       const t = upload(c, x);
-      const { output, finalState } = gatedLinearAttention(t.q, t.k, t.v, t.g, { chunk: c.chunk, scale: c.scale, initialState: t.h0 });
+      const { output, finalState } = gatedLinearAttention(t.q, t.k, t.v, t.g, { chunk: c.chunk, scale: c.scale, initialState: t.h0, returnFinalState: true });
       expectClose(await output.toArray(), ref.o, { atol: 2e-4, rtol: 1e-4 }, 'output');
       expectClose(await finalState.toArray(), ref.final, { atol: 2e-4, rtol: 1e-4 }, 'final state');
       for (const u of [output, finalState, t.q, t.k, t.v, t.g, t.h0]) u?.dispose();
@@ -121,7 +121,7 @@ describe('gatedLinearAttention', () => {
     const x = inputs(c, 7);
     const ref = reference(c, x);
     const t = upload(c, x);
-    const { output, finalState } = gatedLinearAttention(t.q, t.k, t.v, t.g, { chunk: c.chunk });
+    const { output, finalState } = gatedLinearAttention(t.q, t.k, t.v, t.g, { chunk: c.chunk, returnFinalState: true });
     expectClose(await output.toArray(), ref.o, { atol: 2e-3, rtol: 1e-3 }, 'output at T = 10⁴');
     expectClose(await finalState.toArray(), ref.final, { atol: 2e-3, rtol: 1e-3 }, 'final state at T = 10⁴');
     for (const u of [output, finalState, t.q, t.k, t.v, t.g]) u.dispose();
@@ -137,7 +137,7 @@ describe('gatedLinearAttention', () => {
       const loss = (y: Inputs) => reference(c, y).o.reduce((s, v, i) => s + v * weights[i], 0);
       const t = upload(c, x, true);
       scope(() => {
-        const { output } = gatedLinearAttention(t.q, t.k, t.v, t.g, { chunk: c.chunk, scale: c.scale, initialState: t.h0 });
+        const output = gatedLinearAttention(t.q, t.k, t.v, t.g, { chunk: c.chunk, scale: c.scale, initialState: t.h0 });
         output.mul(tensor(Float32Array.from(weights), output.shape)).sum().backward();
       });
       const names = ['q', 'k', 'v', 'g', ...(c.initial ? ['h0'] : [])] as const;
@@ -166,7 +166,7 @@ describe('gatedLinearAttention', () => {
       const c: Case = { ...base, B: 2, T: 9, H: 2, K: 4, V: 3, perHead, initial: true, chunk: 4, scale: 0.5 };
       const x = inputs(c, 3);
       const t = upload(c, x);
-      const { output, finalState } = gatedLinearAttention(t.q, t.k, t.v, t.g, { chunk: c.chunk, scale: c.scale, initialState: t.h0 });
+      const { output, finalState } = gatedLinearAttention(t.q, t.k, t.v, t.g, { chunk: c.chunk, scale: c.scale, initialState: t.h0, returnFinalState: true });
       const whole = await output.toArray();
       let state = t.h0!;
       for (let s = 0; s < c.T; s++) {

@@ -25,6 +25,8 @@ export interface GatedLinearAttentionOptions {
   initialState?: Tensor | null;
   /** Steps per chunk (default 16). */
   chunk?: number;
+  /** Also return the state after the last step (then the result is { output, finalState }). */
+  returnFinalState?: boolean;
 }
 
 export interface GatedLinearAttentionResult {
@@ -36,10 +38,12 @@ export interface GatedLinearAttentionResult {
 
 /**
  * q, k [B, T, H, K], v [B, T, H, V] and log forget gates g ≤ 0, per key channel [B, T, H, K] (GLA, HGRN2) or per
- * head [B, T, H] (Mamba-2, simple GLA; RetNet's fixed decay is a constant g). Gradients reach q, k, v, g and the
- * initial state.
+ * head [B, T, H] (Mamba-2, simple GLA; RetNet's fixed decay is a constant g) -> the output [B, T, H, V], or with
+ * `returnFinalState` { output, finalState }. Gradients reach q, k, v, g and the initial state.
  */
-export function gatedLinearAttention(q: Tensor, k: Tensor, v: Tensor, g: Tensor, options: GatedLinearAttentionOptions = {}): GatedLinearAttentionResult {
+export function gatedLinearAttention(q: Tensor, k: Tensor, v: Tensor, g: Tensor, options?: GatedLinearAttentionOptions & { returnFinalState?: false }): Tensor;
+export function gatedLinearAttention(q: Tensor, k: Tensor, v: Tensor, g: Tensor, options: GatedLinearAttentionOptions & { returnFinalState: true }): GatedLinearAttentionResult;
+export function gatedLinearAttention(q: Tensor, k: Tensor, v: Tensor, g: Tensor, options: GatedLinearAttentionOptions = {}): Tensor | GatedLinearAttentionResult {
   for (const [name, t] of [['q', q], ['k', k], ['v', v], ['g', g]] as const) t.assertDType(`gatedLinearAttention ${name}`, 'f32');
   if (q.rank !== 4) throw new ShapeError(`gatedLinearAttention: q must be [batch, steps, heads, keyDim], got ${formatShape(q.shape)}`);
   const [batch, steps, heads, keyDim] = q.shape;
@@ -134,6 +138,10 @@ export function gatedLinearAttention(q: Tensor, k: Tensor, v: Tensor, g: Tensor,
   }, h0d ? [qd, kd, vd, gd, h0d] : [qd, kd, vd, gd]);
   [qd, kd, vd, gd, h0d].forEach((t, i) => t && t !== [q, k, v, gFull, h0][i] && t.dispose());
   if (gFull !== g) gFull.dispose();
+  if (!options.returnFinalState) {
+    final.dispose();
+    return result;
+  }
   return { output: result, finalState: final };
 }
 
