@@ -518,8 +518,9 @@ export async function chunkText(model: HNetLM, text: string, options: { cancelle
   const probabilities = new Array<number>(bytes.length).fill(0);
   const byLength = new Map<number, typeof windows>();
   for (const w of windows) byLength.set(w.end - w.from, [...(byLength.get(w.end - w.from) ?? []), w]);
-  // Windows per pass: one on a CPU driver, where a pass of 1 KiB takes about a second, so that a cancelled request
-  // stops within a second; several on a GPU, where the batch is what makes it fast.
+  // Windows per pass: one on a CPU driver, where a pass of 1 KiB of the tiny H-Net takes about a second (measured on
+  // SwiftShader), so that a cancelled request stops within a second; eight elsewhere, to batch them (how long a pass
+  // takes on a GPU is unmeasured: no GPU was lent to the session that wrote this).
   const GROUP = runtime().report.software ? 1 : 8;
   let read = 0;
   for (const [length, group] of byLength) {

@@ -3,7 +3,7 @@
 // config and builds it. Used by eval, solve, generate, chunks, resume, the inference worker and the playground.
 // Tests: test/kinds.test.ts, test/worker.test.ts.
 
-import { CheckpointError, loadHostWeights, readWeights, type DecodedCheckpoint, type Module } from '../engine/index.ts';
+import { CheckpointError, loadHostWeights, readWeights, type DecodedCheckpoint, type LoadedWeights, type Module } from '../engine/index.ts';
 import type { HRM, HRMConfig } from './hrm.ts';
 import { readHrmManifest, readSession, type HeldOutSplit } from './hrm-session.ts';
 import { isModelKind, listKinds, specOf, type ModelKind, type ModelSpec } from './kinds/index.ts';
@@ -35,14 +35,23 @@ export function kindOfWeights(metadata: Record<string, string>, config: Record<s
   return isModelKind(named) ? named : null;
 }
 
+/** The kind of weights read from a checkpoint or file, before building anything (a named error when they say none). */
+export function kindOfDecoded(decoded: DecodedCheckpoint, origin: string): ModelKind {
+  const kind = kindOfWeights(decoded.metadata, parseConfig(decoded, origin));
+  if (!kind) throw new CheckpointError(unknownKind(decoded, origin));
+  return kind;
+}
+
+function unknownKind(decoded: DecodedCheckpoint, origin: string): string {
+  const named = decoded.metadata.model;
+  return named ? `${origin}: the weights are of a '${named}' model, which Hiero does not have (it has ${listKinds()})` : `${origin}: the weights do not say which model they belong to`;
+}
+
 /** Builds the model the weights describe and loads them (names, shapes and dtypes checked by loadStateDict). */
 export function modelFromWeights(decoded: DecodedCheckpoint, origin: string): LoadedModel {
   const raw = parseConfig(decoded, origin);
   const kind = kindOfWeights(decoded.metadata, raw);
-  if (!kind) {
-    const named = decoded.metadata.model;
-    throw new CheckpointError(named ? `${origin}: the weights are of a '${named}' model, which Hiero does not have (it has ${listKinds()})` : `${origin}: the weights do not say which model they belong to`);
-  }
+  if (!kind) throw new CheckpointError(unknownKind(decoded, origin));
   const spec = specOf(kind);
   let model: Module;
   let config: unknown;
@@ -65,16 +74,16 @@ export function modelFromWeights(decoded: DecodedCheckpoint, origin: string): Lo
  * The model of a checkpoint from its weights alone (a damaged training state does not stop it): a checkpoint
  * directory, a .safetensors file, or a directory holding only one (weights downloaded from the playground).
  */
-export async function loadCheckpointModel(path: string): Promise<LoadedModel & { step: number | null }> {
-  const weights = await readWeights({ path });
+export async function loadCheckpointModel(path: string, read?: LoadedWeights): Promise<LoadedModel & { step: number | null }> {
+  const weights = read ?? (await readWeights({ path }));
   const loaded = modelFromWeights(weights.decoded, weights.origin);
   const recorded = Number(weights.decoded.metadata.step);
   return { ...loaded, step: weights.step ?? (Number.isFinite(recorded) && weights.decoded.metadata.step !== undefined ? recorded : null) };
 }
 
 /** A byte language model's checkpoint, for generate and chunks (another family's is a named error). */
-export async function loadTextModel(dir: string): Promise<LoadedModel & { step: number | null; model: ByteLM }> {
-  const loaded = await loadCheckpointModel(dir);
+export async function loadTextModel(dir: string, read?: LoadedWeights): Promise<LoadedModel & { step: number | null; model: ByteLM }> {
+  const loaded = await loadCheckpointModel(dir, read);
   if (loaded.spec.family !== 'text') {
     loaded.model.dispose();
     throw new CheckpointError(`${dir}: holds ${loaded.spec.title} weights, not a language model's`);
@@ -94,8 +103,8 @@ export interface CheckpointInfo {
  * The model of a checkpoint directory, for eval and solve: it reads the weights file alone (a damaged training state
  * does not stop them). The config, task and held-out split come from the weights' own metadata.
  */
-export async function loadPuzzleModel(dir: string): Promise<{ model: HRM; state: CheckpointInfo }> {
-  const weights = await readWeights({ path: dir });
+export async function loadPuzzleModel(dir: string, read?: LoadedWeights): Promise<{ model: HRM; state: CheckpointInfo }> {
+  const weights = read ?? (await readWeights({ path: dir }));
   if (weights.kind !== null && weights.kind !== 'hrm') throw new CheckpointError(`${dir}: a ${weights.kind} checkpoint, not an HRM/TRM one`);
   let decoded = weights.decoded;
   const { metadata } = decoded;

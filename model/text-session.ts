@@ -103,18 +103,13 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
     return new TextSession({ ...state, step: 0, samplerState: state.seed >>> 0, engineRandom: getRandomState() }, spec, model, optimizer, corpus);
   }
 
-  /** The session record of a text checkpoint (which kind it is, its config, step, ...), checked against the manifest. */
-  static async readState(dir: string): Promise<{ manifest: Manifest; state: TextSessionState }> {
+  /** Continues the run saved in `dir`; `kindOf` finds the model kind its session record names (model/kinds). */
+  static async resume(dir: string, kindOf: (name: string) => TextKind): Promise<TextSession> {
     const manifest = await readTextManifest(dir);
     if (!manifest.files.training) throw new CheckpointError(`${dir}: holds weights only (no training state), so it can generate but not resume`);
     const state = await readCheckpointJson<TextSessionState>(dir, manifest, 'session');
     if (state.step !== manifest.step) throw new CheckpointError(`${dir}: the session file is at step ${state.step}, the checkpoint at step ${manifest.step}`);
-    return { manifest, state };
-  }
-
-  static async resume(dir: string, spec: TextKind): Promise<TextSession> {
-    const { manifest, state } = await TextSession.readState(dir);
-    const session = TextSession.create(spec, state);
+    const session = TextSession.create(kindOf(state.model), state);
     loadHostWeights(session.model, (await readCheckpointTensors(dir, manifest, 'weights')).tensors);
     const moments = uploadTensors((await readCheckpointTensors(dir, manifest, 'training')).tensors);
     session.optimizer.loadStateTensors(session.model.namedParameters(), moments);

@@ -127,7 +127,7 @@ describe('H-Net training', () => {
     await run(session, 2);
     const continued = await (session.model as HNetLM).lm_head.weight.toArray();
     session.dispose();
-    const resumed = await TextSession.resume(dir, MODEL_KINDS.hnet);
+    const resumed = await TextSession.resume(dir, () => MODEL_KINDS.hnet);
     expect(resumed.state.step).toBe(2);
     await run(resumed, 2);
     expect(Array.from(await (resumed.model as HNetLM).lm_head.weight.toArray())).toEqual(Array.from(continued));

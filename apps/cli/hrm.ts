@@ -4,13 +4,13 @@
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { assertWeightsSource, CheckpointError, init, readCheckpointFile, readCheckpointJson, readManifest, readWeights, saveCheckpoint } from '../../engine/index.ts';
+import { assertWeightsSource, init, readCheckpointFile, readCheckpointJson, readManifest, readWeights, saveCheckpoint, type LoadedWeights } from '../../engine/index.ts';
 import { loadCorpus, unigramBitsPerByte } from '../../model/data/corpus.ts';
 import { specOf } from '../../model/kinds/index.ts';
 import { evaluateText, type TextSessionState } from '../../model/text-session.ts';
 import { evaluatePuzzles } from '../../model/hrm-train.ts';
 import { evaluateArcTasks, loadTask, solveWithModel } from '../../model/hrm-session.ts';
-import { kindOfWeights, loadPuzzleModel, loadTextModel } from '../../model/registry.ts';
+import { kindOfDecoded, loadPuzzleModel, loadTextModel } from '../../model/registry.ts';
 import { SOLVE_OPTIONS, TRAIN_OPTIONS } from '../../model/options.ts';
 import { PuzzleError } from '../../model/tasks/common.ts';
 import { toBatch } from '../../model/tasks/datasets.ts';
@@ -58,15 +58,14 @@ function checkpointOf(spec: CommandSpec, p: Parsed): string {
 export async function evaluate(p: Parsed): Promise<number> {
   const dir = checkpointOf(evalSpec, p);
   await assertWeightsSource(dir);
+  // Read once: the weights say the kind, then the same bytes build the model.
   const weights = await readWeights({ path: dir });
-  const kind = kindOfWeights(weights.decoded.metadata, JSON.parse(weights.decoded.metadata.config ?? '{}'));
-  if (!kind) throw new CheckpointError(`${dir}: the weights do not say which model they belong to`);
-  const family = specOf(kind).family;
+  const family = specOf(kindOfDecoded(weights.decoded, weights.origin)).family;
   const wrong = (family === 'text' ? PUZZLE_EVAL : TEXT_EVAL).find((name) => p.given.has(name));
   if (wrong) throw new UsageError(`eval --${wrong} applies to ${family === 'text' ? 'puzzle' : 'language-model'} checkpoints; ${dir} holds a ${family === 'text' ? 'language model' : 'puzzle model'}`);
   printAdapter(await init());
-  if (family === 'text') return evaluateLanguageModel(dir, p);
-  const { model, state } = await loadPuzzleModel(dir);
+  if (family === 'text') return evaluateLanguageModel(dir, p, weights);
+  const { model, state } = await loadPuzzleModel(dir, weights);
   const segments = (p.values.segments as number | undefined) ?? state.config.haltMaxSteps;
   const task = await loadTask(state.task, { train: state.heldOut.train, test: state.heldOut.test, seed: state.heldOut.seed });
   const count = (p.values.count as number | undefined) ?? task.heldOut.length;
@@ -90,13 +89,13 @@ export async function evaluate(p: Parsed): Promise<number> {
 }
 
 /** Bits per byte on held-out text (and an H-Net's chunks), with the run's own corpus and window when it recorded them. */
-async function evaluateLanguageModel(dir: string, p: Parsed): Promise<number> {
+async function evaluateLanguageModel(dir: string, p: Parsed, weights: LoadedWeights): Promise<number> {
   const manifest = await readManifest(dir).catch(() => null); // a bare weights file has none
   const session = manifest?.files.session ? await readCheckpointJson<Partial<TextSessionState>>(dir, manifest, 'session').catch(() => null) : null;
   const corpusName = (p.values.corpus as string | undefined) ?? session?.corpus ?? 'english';
   const seq = (p.values.seq as number | undefined) ?? session?.seq ?? 128;
   const corpus = loadCorpus(corpusName);
-  const { model, spec, config, step } = await loadTextModel(dir);
+  const { model, spec, config, step } = await loadTextModel(dir, weights);
   const start = performance.now();
   const e = await evaluateText(model, corpus.heldOut, seq, p.values.windows as number, 8);
   const seconds = (performance.now() - start) / 1000;

@@ -90,9 +90,12 @@ export function gatedLinearAttention(q: Tensor, k: Tensor, v: Tensor, g: Tensor,
     family: 'gla', entry: 'gla_output', label: 'gatedLinearAttention', uniforms, overrides: { WG },
     outputs: [output, null], inputs: [qd, kd, vd, gd, states, null], workgroups: rt.grid(batch * steps * heads * valueDim, WG, 'gatedLinearAttention'),
   });
-  const finalState = slice(states, [null, null, chunks]).contiguous();
-  const final = reshape(finalState, [batch, heads, keyDim, valueDim]);
-  finalState.dispose();
+  let final: Tensor | null = null;
+  if (options.returnFinalState) {
+    const last = slice(states, [null, null, chunks]).contiguous();
+    final = reshape(last, [batch, heads, keyDim, valueDim]);
+    last.dispose();
+  }
   states.dispose();
 
   const result = record('gatedLinearAttention', [q, k, v, g, h0], output, (grad, [qs, ks, vs, gs, h0s]) => {
@@ -138,11 +141,7 @@ export function gatedLinearAttention(q: Tensor, k: Tensor, v: Tensor, g: Tensor,
   }, h0d ? [qd, kd, vd, gd, h0d] : [qd, kd, vd, gd]);
   [qd, kd, vd, gd, h0d].forEach((t, i) => t && t !== [q, k, v, gFull, h0][i] && t.dispose());
   if (gFull !== g) gFull.dispose();
-  if (!options.returnFinalState) {
-    final.dispose();
-    return result;
-  }
-  return { output: result, finalState: final };
+  return final ? { output: result, finalState: final } : result;
 }
 
 /**

@@ -69,10 +69,9 @@ export function englishCorpus(): Corpus {
   const train: string[] = [];
   const heldOut: string[] = [];
   samples.forEach((file, i) => (i % 20 === 0 ? heldOut : train).push(detokenizeBrown(fs.readFileSync(path.join(dir, file), 'utf8'))));
-  const shakespeare = fs.readFileSync(new URL('./shakespeare.txt', import.meta.url), 'utf8');
-  const cut = shakespeare.lastIndexOf('\n', Math.floor(shakespeare.length * 0.9));
-  train.push(shakespeare.slice(0, cut));
-  heldOut.push(shakespeare.slice(cut + 1));
+  const shakespeare = shakespeareSplit();
+  train.push(shakespeare.train);
+  heldOut.push(shakespeare.heldOut);
   return {
     name: 'english',
     train: encoder.encode(train.join('\n\n')),
@@ -93,11 +92,17 @@ export function fileCorpus(path: string): Corpus {
   return { name: path, train: new Uint8Array(bytes.subarray(0, cut)), heldOut: new Uint8Array(bytes.subarray(cut)), description: `${path} (last tenth held out)` };
 }
 
-/** The Shakespeare passages shipped in model/data alone (2.6 kB, the last tenth held out): `npm run demo`'s text. */
-export function shakespeareCorpus(): Corpus {
+/** The Shakespeare passages shipped in model/data, cut at the line nearest nine tenths: training and held-out text. */
+function shakespeareSplit(): { train: string; heldOut: string } {
   const text = nodeModules().fs.readFileSync(new URL('./shakespeare.txt', import.meta.url), 'utf8');
   const cut = text.lastIndexOf('\n', Math.floor(text.length * 0.9));
-  return { name: 'shakespeare', train: encoder.encode(text.slice(0, cut)), heldOut: encoder.encode(text.slice(cut + 1)), description: 'Shakespeare passages (model/data, last tenth held out)' };
+  return { train: text.slice(0, cut), heldOut: text.slice(cut + 1) };
+}
+
+/** The Shakespeare passages alone (2.6 kB, the last tenth held out): `npm run demo`'s text. */
+export function shakespeareCorpus(): Corpus {
+  const { train, heldOut } = shakespeareSplit();
+  return { name: 'shakespeare', train: encoder.encode(train), heldOut: encoder.encode(heldOut), description: 'Shakespeare passages (model/data, last tenth held out)' };
 }
 
 /** The corpora that come with Hiero, by name; any other name is a path to a text file. */

@@ -3,8 +3,8 @@
 // else. Adding a kind: write its file (a ModelSpec: config checks, presets, build, describe, its training run, the
 // worker requests it serves) and add its row here. Tests: test/kinds.test.ts walks every row.
 
-import { CheckpointError, readCheckpointJson, readManifest, type Manifest } from '../../engine/index.ts';
-import { TextSession, type TextKind, type TextSessionState } from '../text-session.ts';
+import { CheckpointError, readManifest, type Manifest } from '../../engine/index.ts';
+import { TextSession, type TextKind } from '../text-session.ts';
 import { TrainingSession } from '../hrm-session.ts';
 import type { TrainingRun } from '../training.ts';
 import { hgrnKind } from './hgrn.ts';
@@ -53,11 +53,10 @@ export const FAMILIES: { readonly [F in ModelFamily]: { checkpointKind: string; 
   puzzle: { checkpointKind: 'hrm', resume: (dir) => TrainingSession.resume(dir) },
   text: {
     checkpointKind: 'text',
-    async resume(dir, manifest) {
-      const state = await readCheckpointJson<TextSessionState>(dir, manifest, 'session');
-      if (!isModelKind(state?.model) || MODEL_KINDS[state.model].family !== 'text') throw new CheckpointError(`${dir}: the session file names no text model Hiero has ('${state?.model}')`);
-      return TextSession.resume(dir, specOf(state.model) as unknown as TextKind);
-    },
+    resume: (dir) => TextSession.resume(dir, (name) => {
+      if (!isModelKind(name) || MODEL_KINDS[name].family !== 'text') throw new CheckpointError(`${dir}: the session file names no language model Hiero has ('${name}')`);
+      return specOf(name) as unknown as TextKind;
+    }),
   },
 };
 
