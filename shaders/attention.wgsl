@@ -63,7 +63,7 @@ struct AttentionParams {
   rotary: u32,        // ROPE: channels that rotate (even; the rest pass through)
   q_position: u32,    // ROPE: position of query 0
   k_position: u32,    // ROPE: position of key 0
-  _pad0: u32,
+  window: u32,        // sliding window (with CAUSAL): query i sees only its last `window` keys; 0: all
   _pad1: u32,
   _pad2: u32,
 }
@@ -94,6 +94,20 @@ fn first_query(j: u32) -> u32 {
   let shift = params.tk - min(params.tk, params.tq);
   if (j <= shift) { return 0u; }
   return j - shift;
+}
+
+fn first_key(end: u32) -> u32 {
+  // The first key a query whose keys end (exclusive) at `end` sees: the window's start.
+  if (params.window == 0u || end <= params.window) { return 0u; }
+  return end - params.window;
+}
+
+fn last_query(j: u32) -> u32 {
+  // Exclusive bound of the queries that see key j: with a window, query i sees j while j >= last_key(i) - window.
+  if (params.window == 0u) { return params.tq; }
+  let shift = params.tk - min(params.tk, params.tq);
+  if (j + params.window <= shift) { return 0u; }
+  return min(params.tq, j + params.window - shift);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -146,7 +160,7 @@ fn row_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   var l = 0.0;
   var end = last_key(i);
   if (KEY_LENGTHS) { end = min(end, u32(max(table[bh / params.heads], 0.0))); }
-  for (var j = 0u; j < end; j++) {
+  for (var j = first_key(end); j < end; j++) {
     let ks = row_start(params.k, bh, j);
     var s = 0.0;
     for (var d = 0u; d < dh; d++) { s += qr[d] * k_at(ks, d, j); }
@@ -183,7 +197,7 @@ fn row_backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   for (var d = 0u; d < dh; d++) { qr[d] = q_at(qs, d, i) * params.scale; }
   var dq: array<f32, MAX_HEAD_DIM>;
   let end = last_key(i);
-  for (var j = 0u; j < end; j++) {
+  for (var j = first_key(end); j < end; j++) {
     let ks = row_start(params.k, bh, j);
     var s = 0.0;
     for (var d = 0u; d < dh; d++) { s += qr[d] * k_at(ks, d, j); }
@@ -212,7 +226,7 @@ fn row_backward_dkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   for (var d = 0u; d < dh; d++) { kr[d] = k_at(ks, d, j) * params.scale; }
   var dk: array<f32, MAX_HEAD_DIM>;
   var dv: array<f32, MAX_HEAD_DIM>;
-  for (var i = first_query(j); i < params.tq; i++) {
+  for (var i = first_query(j); i < last_query(j); i++) {
     let row = bh * params.tq + i;
     let qs = row_start(params.q, bh, i);
     let dos = row_start(params.d_o, bh, i);
@@ -302,7 +316,7 @@ fn score_tile(i0: u32, j0: u32, lane: u32) {
     let i = i0 + r;
     let j = j0 + c;
     var s = MASKED;
-    if (i < params.tq && j < last_key(i)) {
+    if (i < params.tq && j < last_key(i) && j >= first_key(last_key(i))) {
       s = 0.0;
       for (var d = 0u; d < DH; d++) { s += tile_q[r * DH + d] * tile_k[c * DH + d]; }
     }
@@ -332,7 +346,8 @@ fn flash_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   var end = params.tk;
   if (CAUSAL) { end = last_key(min(i0 + BR, params.tq) - 1u); }
   if (!live) { end = 0u; }
-  for (var j0 = 0u; j0 < end; j0 += BC) {
+  // Window: keys before the first row's window start are never needed.
+  for (var j0 = first_key(last_key(min(i0, params.tq - 1u))) / BC * BC; j0 < end; j0 += BC) {
     workgroupBarrier();
     stage_keys(bh, j0, lane);
     workgroupBarrier();
@@ -449,7 +464,8 @@ fn flash_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   var end = params.tk;
   if (CAUSAL) { end = last_key(min(i0 + BR, params.tq) - 1u); }
   if (!live) { end = 0u; }
-  for (var j0 = 0u; j0 < end; j0 += BC) {
+  // Window: keys before the first row's window start are never needed.
+  for (var j0 = first_key(last_key(min(i0, params.tq - 1u))) / BC * BC; j0 < end; j0 += BC) {
     workgroupBarrier();
     stage_keys(bh, j0, lane);
     workgroupBarrier();
@@ -486,7 +502,7 @@ fn flash_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
   var dv: array<f32, MAX_OWNED>;
   var start = 0u;
   if (CAUSAL) { start = first_query(j0) / BR * BR; }
-  var end = params.tq;
+  var end = last_query(min(j0 + BC, params.tk) - 1u);
   if (!live) { end = 0u; }
   for (var i0 = start; i0 < end; i0 += BR) {
     workgroupBarrier();

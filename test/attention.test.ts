@@ -10,7 +10,7 @@ import * as ref from './reference.ts';
 
 useDevice();
 
-function attentionRef(q: ref.Ref, k: ref.Ref, v: ref.Ref, causal: boolean): ref.Ref {
+function attentionRef(q: ref.Ref, k: ref.Ref, v: ref.Ref, causal: boolean, window = 0): ref.Ref {
   const [b, h, tq, dh] = q.shape;
   const tk = k.shape[2];
   const scale = 1 / Math.sqrt(dh);
@@ -18,15 +18,16 @@ function attentionRef(q: ref.Ref, k: ref.Ref, v: ref.Ref, causal: boolean): ref.
   for (let z = 0; z < b * h; z++) {
     for (let i = 0; i < tq; i++) {
       const allowed = causal ? Math.min(tk, i + 1 + tk - tq) : tk;
+      const first = window > 0 ? Math.max(0, allowed - window) : 0;
       const scores: number[] = [];
-      for (let j = 0; j < allowed; j++) {
+      for (let j = first; j < allowed; j++) {
         let s = 0;
         for (let d = 0; d < dh; d++) s += q.data[(z * tq + i) * dh + d] * k.data[(z * tk + j) * dh + d];
         scores.push(s * scale);
       }
       const lse = ref.logsumexpOf(scores);
-      for (let j = 0; j < allowed; j++) {
-        const p = Math.exp(scores[j] - lse);
+      for (let j = first; j < allowed; j++) {
+        const p = Math.exp(scores[j - first] - lse);
         for (let d = 0; d < dh; d++) out[(z * tq + i) * dh + d] += p * v.data[(z * tk + j) * dh + d];
       }
     }
@@ -49,7 +50,8 @@ for (const kernel of ['row', 'flash'] as const) {
   describe(`attention (${kernel} kernel)`, () => {
     beforeAll(() => setAttentionKernel(kernel));
     afterAll(() => setAttentionKernel(null));
-    const cases: [number[], number, boolean][] = [
+    // [q shape, keys, causal, sliding window (0: none)]
+    const cases: [number[], number, boolean, number?][] = [
       [[1, 1, 1, 4], 1, false],
       [[2, 2, 5, 8], 5, false],
       [[2, 2, 5, 8], 5, true],
@@ -57,15 +59,20 @@ for (const kernel of ['row', 'flash'] as const) {
       [[1, 1, 3, 7], 6, false],
       [[1, 2, 17, 6], 19, true], // two query tiles, two key tiles, a padded head dim
       [[1, 1, 18, 4], 18, false],
+      // Sliding windows: narrower than a tile, crossing tile edges, wider than the sequence, with fewer queries than keys.
+      [[2, 2, 9, 8], 9, true, 3],
+      [[1, 2, 37, 6], 37, true, 17],
+      [[1, 1, 5, 4], 5, true, 64],
+      [[1, 2, 4, 8], 21, true, 6],
     ];
-    for (const [qShape, tk, causal] of cases) {
-      it(`q ${JSON.stringify(qShape)}, ${tk} keys, ${causal ? 'causal' : 'bidirectional'}`, async () => {
+    for (const [qShape, tk, causal, window = 0] of cases) {
+      it(`q ${JSON.stringify(qShape)}, ${tk} keys, ${causal ? 'causal' : 'bidirectional'}${window ? `, window ${window}` : ''}`, async () => {
         const kShape = [qShape[0], qShape[1], tk, qShape[3]];
         await checkOp({
           label: `attention ${kernel}`,
           inputs: [ref.randomRef(qShape, 1, -2, 2), ref.randomRef(kShape, 2, -2, 2), ref.randomRef(kShape, 3)],
-          gpu: (q, k, v) => attention(q, k, v, { causal }),
-          reference: (q, k, v) => attentionRef(q, k, v, causal),
+          gpu: (q, k, v) => attention(q, k, v, { causal, window }),
+          reference: (q, k, v) => attentionRef(q, k, v, causal, window),
           tol: TOL,
           gradTol: GRAD,
         });
@@ -128,6 +135,8 @@ describe('attention input checks', () => {
     expect(() => attention(q, k, zeros([1, 1, 2, 4]))).toThrow(/do not agree/);
     expect(() => attention(zeros([1, 1, 1, 200]), zeros([1, 1, 1, 200]), zeros([1, 1, 1, 200]))).toThrow(/exceeds the kernel's maximum of 128/);
     expect(() => attention(q, k, k, { rope: { queryOffset: -1 } })).toThrow(/rope.queryOffset must be a non-negative integer/);
+    expect(() => attention(q, k, k, { window: 2 })).toThrow(/a window needs causal: true/);
+    expect(() => attention(q, k, k, { causal: true, window: 1.5 })).toThrow(/window must be a whole number/);
   });
 });
 

@@ -40,6 +40,11 @@ export interface AttentionOptions {
    * cached different numbers of keys (see appendToCache). Forward only (no gradient), not with `rope`.
    */
   keyLengths?: Tensor;
+  /**
+   * Sliding-window (local) attention: each query sees only its last `window` keys, itself included (Griffin's local
+   * attention). With `causal`, or with keyLengths when decoding. Forward and backward skip the keys outside it.
+   */
+  window?: number;
 }
 
 export type AttentionKernel = 'row' | 'flash';
@@ -124,7 +129,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   for (const [name, value] of [['queryOffset', queryOffset], ['keyOffset', keyOffset]] as const) {
     if (!Number.isInteger(value) || value < 0) throw new HieroError(`attention: rope.${name} must be a non-negative integer, got ${value}`);
   }
+  const window = options.window ?? 0;
+  if (!Number.isInteger(window) || window < 0) throw new HieroError(`attention: window must be a whole number of keys (0: no window), got ${window}`);
   const keyLengths = options.keyLengths ?? null;
+  if (window > 0 && !causal && !keyLengths) throw new HieroError('attention: a window needs causal: true (or keyLengths when decoding): it is the last `window` keys of each query');
   if (keyLengths) {
     keyLengths.assertDType('attention keyLengths', 'f32');
     if (keyLengths.rank !== 1 || keyLengths.shape[0] !== b) throw new ShapeError(`attention: keyLengths must be [${b}], got ${formatShape(keyLengths.shape)}`);
@@ -151,7 +159,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const params = (operands: (Tensor | null)[]) => {
     const u = new Uniforms();
     for (const t of operands) layout(u, t);
-    return u.u32(bh).u32(tq).u32(tk).u32(dh).f32(scale).u32(h).u32(rotary).u32(queryOffset).u32(keyOffset).build();
+    return u.u32(bh).u32(tq).u32(tk).u32(dh).f32(scale).u32(h).u32(rotary).u32(queryOffset).u32(keyOffset).u32(window).build();
   };
   // Row kernels: one invocation per row; flash kernels: one workgroup per (tile, batch·head), folded into 2-D.
   const grid = (length: number, label: string) =>
