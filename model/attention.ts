@@ -15,6 +15,8 @@ export interface SelfAttentionOptions {
   ropeFraction?: number;
   /** State-dict names of the fused q|k|v projection and the output projection (default qkv, out). */
   names?: { qkv: string; out: string };
+  /** Local attention (Griffin's): each position sees its last `window` positions (0 or absent: all). */
+  window?: number;
 }
 
 /**
@@ -47,7 +49,7 @@ export class SelfAttention extends Module implements Mixer {
       const part = (i: number) => slice(qkv, [null, null, i]).squeeze(2).permute([0, 2, 1, 3]); // [B, H, T, Dh]
       // RoPE is applied inside the attention kernels as they read q and k: no rotated copies are kept for backward.
       const rotary = ropeBase === null ? undefined : { base: ropeBase, fraction: this.options.ropeFraction };
-      const attended = attention(part(0), part(1), part(2), { causal, rope: rotary });
+      const attended = attention(part(0), part(1), part(2), { causal, rope: rotary, window: this.options.window });
       return this.out.forward(attended.permute([0, 2, 1, 3]).reshape([b, t, dim]));
     });
   }
@@ -66,7 +68,7 @@ export class SelfAttention extends Module implements Mixer {
       const part = (i: number) => slice(qkv, [null, null, i]).squeeze(2); // [B, T, H, Dh]
       const rotary = ropeBase === null ? undefined : { base: ropeBase, fraction: ropeFraction };
       const perm = (u: Tensor) => u.permute([0, 2, 1, 3]); // [B, H, T, Dh]
-      const attended = attention(perm(part(0)), perm(part(1)), perm(part(2)), { causal: true, rope: rotary });
+      const attended = attention(perm(part(0)), perm(part(1)), perm(part(2)), { causal: true, rope: rotary, window: this.options.window });
       const keys = rotary ? rope(part(1), rotary) : part(1).contiguous();
       const fill = (u: Tensor) => (t < capacity ? concat([perm(u), zeros([b, heads, capacity - t, this.headDim])], 2) : perm(u).contiguous());
       replaceState(state, 'k', fill(keys));
@@ -101,7 +103,7 @@ export class SelfAttention extends Module implements Mixer {
       const lengths = keep(state.lengths.add(active));
       state.lengths.dispose();
       state.lengths = lengths;
-      const attended = attention(q.permute([0, 2, 1, 3]), state.k, state.v, { keyLengths: lengths });
+      const attended = attention(q.permute([0, 2, 1, 3]), state.k, state.v, { keyLengths: lengths, window: this.options.window });
       return this.out.forward(attended.permute([0, 2, 1, 3]).reshape([batch, dim]));
     });
   }

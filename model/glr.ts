@@ -10,11 +10,12 @@
 //   h_t = (1 − z_t) ⊙ h_{t−1} + z_t ⊙ h̃_t, output W_o h.
 
 import {
-  causalConv1d, concat, keep, Linear, Module, RMSNorm, scan, scanStep, scope, sigmoid, silu, sub, tensor, where, zeros,
+  causalConv1d, keep, Linear, Module, RMSNorm, scan, scanStep, scope, sigmoid, silu, sub, tensor, where, zeros,
   type Tensor,
 } from '../engine/index.ts';
 import { halves } from './layers.ts';
 import { lastPositions, replaceState, type Mixer, type MixerContext, type MixerState } from './mixer.ts';
+import { convStep, convWindowAfter, type ConvWeights } from './short-conv.ts';
 
 /** The new recurrent state of a step: rows where `active` is 0 keep the old one. Replaces state.h (kept). */
 function advance(state: MixerState, stepped: Tensor, active: Tensor | null | undefined): Tensor {
@@ -30,6 +31,7 @@ export class HGRNLayer extends Module implements Mixer {
   readonly out: Linear;
   readonly norm: RMSNorm;
   readonly convWeight: Tensor | null;
+  private readonly conv: ConvWeights | null;
 
   constructor(readonly dim: number, readonly convKernel: number, eps: number) {
     super();
@@ -41,6 +43,7 @@ export class HGRNLayer extends Module implements Mixer {
     this.convWeight = convKernel > 0
       ? this.parameter('conv_weight', tensor(Float32Array.from({ length: dim * convKernel }, (_, j) => (j % convKernel === convKernel - 1 ? 1 : 0)), [dim, convKernel]))
       : null;
+    this.conv = this.convWeight ? { weight: this.convWeight, bias: null } : null;
   }
 
   /** The gates a = γ + (1 − γ) σ(f), b = (1 − a) ⊙ SiLU(i) from x̃, the recurrence, then the gated output. */
@@ -75,28 +78,21 @@ export class HGRNLayer extends Module implements Mixer {
   prefill(x: Tensor, state: MixerState, context: MixerContext = {}): Tensor {
     return scope(() => {
       const y = this.forwardWith(x, context, (h) => replaceState(state, 'h', lastPositions(h, context.lengths)));
-      // The short convolution's window: the last K - 1 inputs, oldest first.
-      if (state.conv) replaceState(state, 'conv', concat(Array.from({ length: this.convKernel - 1 }, (_, j) => lastPositions(x, context.lengths, this.convKernel - 2 - j).unsqueeze(1)), 1));
+      if (state.conv) replaceState(state, 'conv', convWindowAfter(x, this.conv!, context.lengths));
       return y;
     });
   }
 
   step(x: Tensor, state: MixerState, context: MixerContext = {}): Tensor {
-    const [batch] = x.shape;
     const active = context.active;
     return scope(() => {
       let xConv = x;
-      if (this.convWeight) {
-        // The convolution over the window [last K - 1 inputs, x]: the same sum causalConv1d computes at step t.
-        const current = x.reshape([batch, 1, this.dim]);
-        const window = state.conv ? concat([state.conv, current], 1) : current;
-        xConv = window.mul(this.convWeight.T).sum(1);
-        if (state.conv) {
-          const shifted = window.slice([null, [1, null], null]).contiguous();
-          const next = keep(active ? where(active.reshape([batch, 1, 1]), shifted, state.conv) : shifted);
-          state.conv.dispose();
-          state.conv = next;
-        }
+      if (this.conv && state.conv) {
+        const stepped = convStep(x, state.conv, this.conv, active);
+        xConv = stepped.y;
+        replaceState(state, 'conv', stepped.window);
+      } else if (this.conv) {
+        xConv = x.mul(this.conv.weight.reshape([this.dim]));
       }
       return this.mix(xConv, x, context.lowerBound, (a, b) => advance(state, scanStep(a, b, state.h), active));
     });

@@ -11,11 +11,13 @@ import { Module, RMSNorm, scope, type Tensor } from '../engine/index.ts';
 import type { Mixer, MixerContext, MixerState } from './mixer.ts';
 import { SelfAttention } from './attention.ts';
 import { HGRNLayer, MinGRULayer } from './glr.ts';
+import { GateLoopLayer, GLALayer, HGRN2Layer, Mamba2Layer, matrixStateCheck, RetNetLayer } from './gla-layers.ts';
+import { GriffinRecurrentBlock } from './griffin.ts';
 import { SwiGLUMLP } from './layers.ts';
 
 export { disposeState, lastPositions, replaceState, type Mixer, type MixerContext, type MixerState } from './mixer.ts';
 
-export type MixerKind = 'hgrn' | 'mingru' | 'attention';
+export type MixerKind = 'hgrn' | 'mingru' | 'attention' | 'hgrn2' | 'gla' | 'retnet' | 'mamba2' | 'gateloop' | 'rglru' | 'local-attention';
 
 /** Everything a mixer row may read; each row takes what it needs. */
 export interface MixerOptions {
@@ -29,7 +31,14 @@ export interface MixerOptions {
   normEps: number;
   /** attention: state-dict names of the projections (H-Net's official Wqkv/out_proj; qkv/out elsewhere). */
   attentionNames?: { qkv: string; out: string };
+  /** mamba2: N, the state size of each head's keys (default 16). */
+  stateSize?: number;
+  /** local-attention: the positions each one sees, itself included (default 64). */
+  window?: number;
 }
+
+/** The defaults of the options only some rows read. */
+export const MIXER_DEFAULTS = { stateSize: 16, window: 64 } as const;
 
 export interface MixerSpec {
   summary: string;
@@ -57,9 +66,66 @@ export const MIXERS: { readonly [K in MixerKind]: MixerSpec } = {
     summary: 'causal multi-head self-attention with RoPE; decodes against a per-row KV cache',
     constantState: false,
     build: (width, o) => new SelfAttention({ dim: width, heads: o.heads, causal: true, ropeBase: o.ropeBase, ropeFraction: o.rotary, names: o.attentionNames }),
-    check: (width, o) => (Number.isInteger(o.heads) && o.heads >= 1 && width % o.heads === 0 && width / o.heads <= 128 ? null : `${o.heads} heads must divide the width ${width} into heads of at most 128`),
+    check: (width, o) => attentionCheck(width, o),
+  },
+  hgrn2: {
+    summary: 'HGRN2: HGRN with state expansion, a K x V state per head, input gate tied to the forget gate (Qin et al. 2024)',
+    constantState: true,
+    build: (width, o) => new HGRN2Layer(width, o),
+    check: (width, o) => matrixStateCheck(width, { ...o, conv: 0 }, width, width),
+  },
+  gla: {
+    summary: 'GLA: gated linear attention with a low-rank data-dependent forget gate per key channel (Yang et al. 2024)',
+    constantState: true,
+    build: (width, o) => new GLALayer(width, o),
+    check: (width, o) => matrixStateCheck(width, o, width / 2, width),
+  },
+  retnet: {
+    summary: 'RetNet: retention, a fixed multi-scale decay per head, RoPE on q and k (Sun et al. 2023)',
+    constantState: true,
+    build: (width, o) => new RetNetLayer(width, o),
+    check: (width, o) => matrixStateCheck(width, o, width, 2 * width),
+  },
+  mamba2: {
+    summary: 'Mamba-2 SSD: a scalar decay per head from Δt and A, short convolution, gated output (Dao & Gu 2024)',
+    constantState: true,
+    build: (width, o) => new Mamba2Layer(width, { ...o, stateSize: o.stateSize ?? MIXER_DEFAULTS.stateSize }),
+    check: (width, o) => {
+      const n = o.stateSize ?? MIXER_DEFAULTS.stateSize;
+      if (!Number.isInteger(n) || n < 1 || n > 128) return `stateSize must be a whole number from 1 to 128, got ${n}`;
+      if (o.conv < 2) return `mamba2 needs its short convolution: conv must be from 2 to 16, got ${o.conv}`;
+      return matrixStateCheck(width, o, o.heads * n, 2 * width);
+    },
+  },
+  gateloop: {
+    summary: 'GateLoop: linear recurrence with data-controlled transitions per key channel, real-valued form (Katsch 2023)',
+    constantState: true,
+    build: (width, o) => new GateLoopLayer(width, o),
+    check: (width, o) => matrixStateCheck(width, o, width, width),
+  },
+  rglru: {
+    summary: "Griffin's recurrent block: the RG-LRU on the diagonal scan behind a short convolution, GeLU branch (De et al. 2024)",
+    constantState: true,
+    build: (width, o) => new GriffinRecurrentBlock(width, o),
+    check: (width, o) => {
+      if (!Number.isInteger(o.conv) || o.conv < 2 || o.conv > 16) return `rglru needs its short convolution: conv must be from 2 to 16, got ${o.conv}`;
+      return Number.isInteger(o.heads) && o.heads >= 1 && width % o.heads === 0 ? null : `${o.heads} heads must divide the width ${width} (the RG-LRU's block-diagonal gates)`;
+    },
+  },
+  'local-attention': {
+    summary: "Griffin's local attention: causal attention over a sliding window of positions, RoPE",
+    constantState: false,
+    build: (width, o) => new SelfAttention({ dim: width, heads: o.heads, causal: true, ropeBase: o.ropeBase, ropeFraction: o.rotary, names: o.attentionNames, window: o.window ?? MIXER_DEFAULTS.window }),
+    check: (width, o) => {
+      const w = o.window ?? MIXER_DEFAULTS.window;
+      return Number.isInteger(w) && w >= 1 && w <= 65536 ? attentionCheck(width, o) : `window must be a whole number from 1 to 65536, got ${w}`;
+    },
   },
 };
+
+function attentionCheck(width: number, o: MixerOptions): string | null {
+  return Number.isInteger(o.heads) && o.heads >= 1 && width % o.heads === 0 && width / o.heads <= 128 ? null : `${o.heads} heads must divide the width ${width} into heads of at most 128`;
+}
 
 export const MIXER_KINDS = Object.keys(MIXERS) as MixerKind[];
 
