@@ -88,6 +88,7 @@ export async function loadTask(name: string, options: { train: number; test: num
     if (tasks.length === 0) throw new PuzzleError(`task ${name}: no .json task files in that directory`);
     return { name, vocab: ARC_VOCAB, seqLen: 900, puzzleIds: tasks.length, source: arcSource(tasks, options.seed + 1) as AugmentedSource<unknown>, heldOut: arcExamples(tasks, 'test'), arcTasks: tasks };
   }
+  if (name === 'mqar') throw new PuzzleError("task mqar is a language models' task (hiero train hgrn2 --task mqar, or any text kind), not a puzzle");
   throw new PuzzleError(`unknown task '${name}' (sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N, arc:DIR)`);
 }
 

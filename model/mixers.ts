@@ -47,6 +47,10 @@ export interface MixerSpec {
   build(width: number, options: MixerOptions): Mixer;
   /** A named reason the options cannot work at this width, or null. */
   check(width: number, options: MixerOptions): string | null;
+  /** Weights its projections multiply per position (training FLOPs ≈ 6 × these, plus the recurrence's). */
+  weights(width: number, options: MixerOptions): number;
+  /** Floats of decoding state per row after `length` positions (a cache grows with it; a recurrence does not). */
+  stateFloats(width: number, options: MixerOptions, length: number): number;
 }
 
 export const MIXERS: { readonly [K in MixerKind]: MixerSpec } = {
@@ -54,42 +58,56 @@ export const MIXERS: { readonly [K in MixerKind]: MixerSpec } = {
     summary: 'HGRN: gated linear recurrence with forget-gate lower bounds (Qin et al. 2023), on the parallel scan',
     constantState: true,
     build: (width, o) => new HGRNLayer(width, o.conv, o.normEps),
+    weights: (w) => 4 * w * w,
+    stateFloats: (w) => w,
     check: (_width, o) => (Number.isInteger(o.conv) && o.conv >= 0 && o.conv <= 16 ? null : `conv must be a whole number from 0 to 16, got ${o.conv}`),
   },
   mingru: {
     summary: 'minGRU: the GRU with gates from the input alone (Feng et al. 2024), on the parallel scan',
     constantState: true,
     build: (width) => new MinGRULayer(width),
+    weights: (w) => 3 * w * w,
+    stateFloats: (w) => w,
     check: () => null,
   },
   attention: {
     summary: 'causal multi-head self-attention with RoPE; decodes against a per-row KV cache',
     constantState: false,
     build: (width, o) => new SelfAttention({ dim: width, heads: o.heads, causal: true, ropeBase: o.ropeBase, ropeFraction: o.rotary, names: o.attentionNames }),
+    weights: (w) => 4 * w * w,
+    stateFloats: (w, _o, length) => 2 * w * length,
     check: (width, o) => attentionCheck(width, o),
   },
   hgrn2: {
     summary: 'HGRN2: HGRN with state expansion, a K x V state per head, input gate tied to the forget gate (Qin et al. 2024)',
     constantState: true,
     build: (width, o) => new HGRN2Layer(width, o),
+    weights: (w) => 4 * w * w,
+    stateFloats: (w, o) => (w * w) / o.heads,
     check: (width, o) => matrixStateCheck(width, { ...o, conv: 0 }, width, width),
   },
   gla: {
     summary: 'GLA: gated linear attention with a low-rank data-dependent forget gate per key channel (Yang et al. 2024)',
     constantState: true,
     build: (width, o) => new GLALayer(width, o),
+    weights: (w) => 4 * w * w + 24 * w,
+    stateFloats: (w, o) => (w * w) / (2 * o.heads),
     check: (width, o) => matrixStateCheck(width, o, width / 2, width),
   },
   retnet: {
     summary: 'RetNet: retention, a fixed multi-scale decay per head, RoPE on q and k (Sun et al. 2023)',
     constantState: true,
     build: (width, o) => new RetNetLayer(width, o),
+    weights: (w) => 8 * w * w,
+    stateFloats: (w, o) => (2 * w * w) / o.heads,
     check: (width, o) => matrixStateCheck(width, o, width, 2 * width),
   },
   mamba2: {
     summary: 'Mamba-2 SSD: a scalar decay per head from Δt and A, short convolution, gated output (Dao & Gu 2024)',
     constantState: true,
     build: (width, o) => new Mamba2Layer(width, { ...o, stateSize: o.stateSize ?? MIXER_DEFAULTS.stateSize }),
+    weights: (w, o) => 6 * w * w + w * (2 * (o.stateSize ?? MIXER_DEFAULTS.stateSize) + o.heads),
+    stateFloats: (w, o) => 2 * w * (o.stateSize ?? MIXER_DEFAULTS.stateSize),
     check: (width, o) => {
       const n = o.stateSize ?? MIXER_DEFAULTS.stateSize;
       if (!Number.isInteger(n) || n < 1 || n > 128) return `stateSize must be a whole number from 1 to 128, got ${n}`;
@@ -101,12 +119,16 @@ export const MIXERS: { readonly [K in MixerKind]: MixerSpec } = {
     summary: 'GateLoop: linear recurrence with data-controlled transitions per key channel, real-valued form (Katsch 2023)',
     constantState: true,
     build: (width, o) => new GateLoopLayer(width, o),
+    weights: (w) => 6 * w * w,
+    stateFloats: (w, o) => (w * w) / o.heads,
     check: (width, o) => matrixStateCheck(width, o, width, width),
   },
   rglru: {
     summary: "Griffin's recurrent block: the RG-LRU on the diagonal scan behind a short convolution, GeLU branch (De et al. 2024)",
     constantState: true,
     build: (width, o) => new GriffinRecurrentBlock(width, o),
+    weights: (w, o) => 3 * w * w + (2 * w * w) / o.heads,
+    stateFloats: (w) => w,
     check: (width, o) => {
       if (!Number.isInteger(o.conv) || o.conv < 2 || o.conv > 16) return `rglru needs its short convolution: conv must be from 2 to 16, got ${o.conv}`;
       return Number.isInteger(o.heads) && o.heads >= 1 && width % o.heads === 0 ? null : `${o.heads} heads must divide the width ${width} (the RG-LRU's block-diagonal gates)`;
@@ -116,6 +138,8 @@ export const MIXERS: { readonly [K in MixerKind]: MixerSpec } = {
     summary: "Griffin's local attention: causal attention over a sliding window of positions, RoPE",
     constantState: false,
     build: (width, o) => new SelfAttention({ dim: width, heads: o.heads, causal: true, ropeBase: o.ropeBase, ropeFraction: o.rotary, names: o.attentionNames, window: o.window ?? MIXER_DEFAULTS.window }),
+    weights: (w) => 4 * w * w,
+    stateFloats: (w, _o, length) => 2 * w * length, // the cache keeps every position; the window bounds the work per step
     check: (width, o) => {
       const w = o.window ?? MIXER_DEFAULTS.window;
       return Number.isInteger(w) && w >= 1 && w <= 65536 ? attentionCheck(width, o) : `window must be a whole number from 1 to 65536, got ${w}`;

@@ -64,8 +64,8 @@ export const TRAIN_OPTIONS = {
   seed: { type: 'integer', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of the data and the initial weights' },
   'eval-every': { type: 'integer', min: 1, max: 1e9, help: 'steps between held-out evaluations and saves (default steps/4, at least 10)' },
   task: {
-    type: 'string', help: 'the puzzles: sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR (default sudoku-4x4)', value: 'TASK',
-    pattern: /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+)$/, accepted: 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR',
+    type: 'string', help: 'puzzles (hrm/trm): sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR (default sudoku-4x4); language models: mqar (multi-query associative recall, generated; default: the corpus)', value: 'TASK',
+    pattern: /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+|mqar)$/, accepted: 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7), arc:DIR or mqar',
   },
   train: { type: 'integer', min: 1, max: 1e7, help: 'distinct training puzzles, augmented on the fly (default 500)' },
   test: { type: 'integer', min: 1, max: 1e6, help: 'held-out puzzles (default 100)' },
@@ -77,7 +77,7 @@ export const TRAIN_OPTIONS = {
   optimizer: { type: 'choice', choices: ['adamw', 'adam-atan2'], help: 'optimiser (default adamw; paper adam-atan2)' },
   ema: { type: 'number', min: 0, exclusiveMin: true, max: 0.99999, help: 'evaluate an exponential moving average of the weights with this decay (TRM: 0.999)' },
   corpus: { type: 'string', help: "'english' (Brown corpus and Shakespeare, shipped), 'shakespeare' (the demo's 2.6 kB) or a text file (default english)", value: 'TEXT' },
-  seq: { type: 'integer', min: 8, max: 65536, help: 'bytes per window (default: 128 tiny, 512 otherwise)' },
+  seq: { type: 'integer', min: 8, max: 65536, help: 'bytes per window (default: 128 tiny, 512 otherwise; mqar 64, seq/4 pairs)' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type TrainOptionName = keyof typeof TRAIN_OPTIONS;

@@ -12,6 +12,7 @@ import {
 } from '../engine/index.ts';
 import { atWordBoundary, loadCorpus, unigramBitsPerByte, type Corpus } from './data/corpus.ts';
 import { WindowSampler } from './data/text.ts';
+import { MQAR_HELD_OUT_SEED, MQAR_IGNORED, MQAR_VALUES, MqarSampler, mqarPairs } from './data/mqar.ts';
 import type { ByteLM } from './text-model.ts';
 import type { EvaluationReading, StepReading, TrainingRun } from './training.ts';
 
@@ -29,8 +30,10 @@ export interface TextSessionState {
   model: string;
   preset: string;
   config: unknown;
-  /** 'english' or a path to a text file. */
+  /** 'english' or a path to a text file (unused with a task). */
   corpus: string;
+  /** A generated task instead of the corpus: 'mqar' (multi-query associative recall); absent: the corpus. */
+  task?: 'mqar';
   seq: number;
   batch: number;
   lr: number;
@@ -78,7 +81,7 @@ function parameterGroups(model: ByteLM, weightDecay: number): ParamGroup[] {
 }
 
 export class TextSession implements TrainingRun<TextStepMetrics> {
-  readonly sampler: WindowSampler;
+  readonly sampler: WindowSampler | MqarSampler;
   readonly monitor = new NonFiniteMonitor(['loss', 'gradient norm']);
   readonly itemUnit = 'bytes';
   /** Per chunking stage, the share of boundaries at word starts in the last evaluation (shown with progress). */
@@ -89,15 +92,15 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
     readonly spec: TextKind,
     readonly model: ByteLM,
     readonly optimizer: AdamW,
-    readonly corpus: Corpus,
+    readonly corpus: Corpus | null,
   ) {
-    this.sampler = new WindowSampler(corpus.train, state.batch, state.seq, state.samplerState);
+    this.sampler = corpus ? new WindowSampler(corpus.train, state.batch, state.seq, state.samplerState) : new MqarSampler(state.batch, state.seq, state.samplerState);
     optimizer.schedule = warmupCosine({ peak: state.lr, warmup: state.warmup, total: state.totalSteps, min: state.lr * 0.1 });
     optimizer.trackGradNorm = true;
   }
 
   static create(spec: TextKind, state: Omit<TextSessionState, 'step' | 'samplerState' | 'engineRandom'>): TextSession {
-    const corpus = loadCorpus(state.corpus);
+    const corpus = state.task === 'mqar' ? null : loadCorpus(state.corpus);
     const model = spec.build(state.config);
     const optimizer = new AdamW(parameterGroups(model, state.weightDecay), { lr: state.lr, betas: [0.9, 0.95], weightDecay: state.weightDecay, maxGradNorm: 1 });
     return new TextSession({ ...state, step: 0, samplerState: state.seed >>> 0, engineRandom: getRandomState() }, spec, model, optimizer, corpus);
@@ -159,7 +162,7 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
     const bitsPerByte = ce / Math.LN2;
     return {
       loss, values: { bitsPerByte },
-      text: `bits/byte ${bitsPerByte.toFixed(3)}` + (perChunk.length ? `  bytes/chunk ${perChunk.map((x) => x.toFixed(2)).join(' / ')}  at word starts ${this.wordShare}` : ''),
+      text: `${this.corpus ? 'bits/byte' : 'bits/answer'} ${bitsPerByte.toFixed(3)}` + (perChunk.length ? `  bytes/chunk ${perChunk.map((x) => x.toFixed(2)).join(' / ')}  at word starts ${this.wordShare}` : ''),
     };
   }
 
@@ -168,6 +171,10 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
   }
 
   async evaluateHeldOut(): Promise<EvaluationReading> {
+    if (!this.corpus) {
+      const e = await evaluateMqar(this.model, this.state.seq, this.state.batch);
+      return { values: { accuracy: e.accuracy, bitsPerAnswer: e.bitsPerAnswer }, text: `recall ${(100 * e.accuracy).toFixed(1)}% of ${e.answers} held-out answers (chance ${(100 / MQAR_VALUES.count).toFixed(1)}%), ${e.bitsPerAnswer.toFixed(3)} bits/answer` };
+    }
     const e = await this.evaluate();
     this.wordShare = e.wordBoundaryShare.map((x) => `${(100 * x).toFixed(0)}%`).join(' / ') || '-';
     const chunks = e.bytesPerChunk.length ? `, bytes per chunk ${e.bytesPerChunk.map((x) => x.toFixed(2)).join(' / ')}, boundaries at word starts or spaces ${this.wordShare}` : '';
@@ -179,6 +186,12 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
 
   describe(): string[] {
     const flops = this.spec.flopsPerByte(this.state.config);
+    if (!this.corpus) {
+      return [
+        `model: ${this.spec.describe(this.state.config, this.model.parameterCount())}, ~${(flops / 1e6).toFixed(2)} MFLOP per byte trained; ` +
+          `task: multi-query associative recall, ${mqarPairs(this.state.seq)} key-value pairs then their queries per window of ${this.state.seq} bytes; batch ${this.state.batch}`,
+      ];
+    }
     return [
       `model: ${this.spec.describe(this.state.config, this.model.parameterCount())}, ~${(flops / 1e6).toFixed(2)} MFLOP per byte trained; ` +
         `corpus: ${this.corpus.description}, ${(this.corpus.train.length / 1e6).toFixed(2)} MB for training; batch ${this.state.batch} x ${this.state.seq} bytes`,
@@ -191,6 +204,7 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
    * bytes per chunk and the share of its boundaries at word starts or whitespace.
    */
   async evaluate(windows = 32): Promise<TextEvaluation> {
+    if (!this.corpus) throw new CheckpointError('this run trains on --task mqar: its held-out measure is recall (evaluateHeldOut), not bits per byte of a corpus');
     return evaluateText(this.model, this.corpus.heldOut, this.state.seq, windows, this.state.batch);
   }
 
@@ -260,4 +274,33 @@ export async function evaluateText(model: ByteLM, text: Uint8Array, seq: number,
     wordBoundaryShare: atWord.map((w, k) => w / Math.max(1, chunks[k])),
     bytes,
   };
+}
+
+export interface MqarEvaluation {
+  /** The share of held-out answers whose most likely byte is the value. */
+  accuracy: number;
+  bitsPerAnswer: number;
+  answers: number;
+}
+
+/** Recall over `windows` held-out MQAR windows of `seq` bytes (the same windows for every run: a fixed seed). */
+export async function evaluateMqar(model: ByteLM, seq: number, batch: number, windows = 64): Promise<MqarEvaluation> {
+  const sampler = new MqarSampler(batch, seq, MQAR_HELD_OUT_SEED);
+  let [right, answers, nats] = [0, 0, 0];
+  for (let done = 0; done < windows; done += batch) {
+    const { ids, targets } = sampler.sample();
+    const n = Math.min(batch, windows - done);
+    await noGradAsync(() => asyncScope(async () => {
+      const { logits } = await model.predict(tensor(ids.subarray(0, n * seq), [n, seq], { dtype: 'i32' }));
+      const scored = targets.subarray(0, n * seq);
+      nats += await crossEntropy(logits, tensor(scored, [n, seq], { dtype: 'i32' }), { reduction: 'sum' }).item();
+      const best = await logits.argmax(-1).toArray();
+      for (let i = 0; i < scored.length; i++) {
+        if (scored[i] === MQAR_IGNORED) continue;
+        answers++;
+        if (best[i] === scored[i]) right++;
+      }
+    }));
+  }
+  return { accuracy: right / answers, bitsPerAnswer: nats / answers / Math.LN2, answers };
 }

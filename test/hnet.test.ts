@@ -152,7 +152,7 @@ describe('H-Net training', () => {
     }
     expect(memory().inUseBytes).toBe(liveAfterStep2);
     const e = await session.evaluate(16);
-    const unigram = unigramBitsPerByte(session.corpus);
+    const unigram = unigramBitsPerByte(session.corpus!);
     console.log(`tiny H-Net after 40 steps: held-out ${e.bitsPerByte.toFixed(3)} bits/byte (unigram ${unigram.toFixed(3)}), ${e.bytesPerChunk[0].toFixed(2)} bytes per chunk (N = 4), ${(100 * e.wordBoundaryShare[0]).toFixed(0)}% at word starts or spaces`);
     expect(e.bitsPerByte).toBeLessThan(unigram - 0.5);
     expect(e.bytesPerChunk[0]).toBeGreaterThan(4 * 0.7);

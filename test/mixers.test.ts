@@ -66,7 +66,7 @@ describe('the mixer table', () => {
         const y = scope(() => noGrad(() => mixer.prefill(x, filled, padded ? { lengths } : {})));
         // The prefill's output is the parallel forward's (the same kernels for attention; the same scan or chunked op for
         // the rest) at every real position; padding's outputs are meaningless (matrix-state mixers zero its keys).
-        const real = (values: number[]) => values.map((v, i) => (padded && Math.floor(i / (T * WIDTH)) === 1 && Math.floor(i / WIDTH) % T >= T - 3 ? 0 : v));
+        const real = (values: ArrayLike<number>) => Array.from(values, (v, i) => (padded && Math.floor(i / (T * WIDTH)) === 1 && Math.floor(i / WIDTH) % T >= T - 3 ? 0 : v));
         expectClose(real(await y.toArray()), real(whole), { atol: 2e-5, rtol: 1e-4 }, `${kind} prefill output`);
         for (let t = 0; t < T; t++) {
           const active = tensor([1, !padded || t < T - 3 ? 1 : 0]);

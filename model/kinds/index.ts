@@ -7,7 +7,13 @@ import { CheckpointError, readManifest, type Manifest } from '../../engine/index
 import { TextSession, type TextKind } from '../text-session.ts';
 import { TrainingSession } from '../hrm-session.ts';
 import type { TrainingRun } from '../training.ts';
+import { gateloopKind } from './gateloop.ts';
+import { glaKind } from './gla.ts';
+import { griffinKind } from './griffin.ts';
 import { hgrnKind } from './hgrn.ts';
+import { hgrn2Kind } from './hgrn2.ts';
+import { mamba2Kind } from './mamba2.ts';
+import { retnetKind } from './retnet.ts';
 import { hnetKind } from './hnet.ts';
 import { hrmKind } from './hrm.ts';
 import { mingruKind } from './mingru.ts';
@@ -22,6 +28,12 @@ export const MODEL_KINDS = {
   transformer: transformerKind,
   hgrn: hgrnKind,
   mingru: mingruKind,
+  hgrn2: hgrn2Kind,
+  gla: glaKind,
+  retnet: retnetKind,
+  mamba2: mamba2Kind,
+  gateloop: gateloopKind,
+  griffin: griffinKind,
 } as const satisfies Record<string, ModelSpec<any, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export type ModelKind = keyof typeof MODEL_KINDS;

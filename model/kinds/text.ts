@@ -2,7 +2,9 @@
 // the defaults every text kind takes. Each kind's own file says its presets, config checks and sizes.
 
 import { manualSeed } from '../../engine/index.ts';
+import { HieroError } from '../../engine/index.ts';
 import { loadCorpus, NAMED_CORPORA } from '../data/corpus.ts';
+import { checkMqarLength } from '../data/mqar.ts';
 import type { TrainOptionName } from '../options.ts';
 import type { ByteLM } from '../text-model.ts';
 import { TextSession, type TextKind } from '../text-session.ts';
@@ -10,7 +12,16 @@ import type { TrainingRun } from '../training.ts';
 import type { ModelSpec, PresetInfo, ServedInfo, ServedRequest, TrainValues } from './types.ts';
 
 /** The options a text kind takes besides the common ones. */
-export const TEXT_OPTIONS = ['corpus', 'seq'] as const satisfies readonly TrainOptionName[];
+export const TEXT_OPTIONS = ['corpus', 'seq', 'task'] as const satisfies readonly TrainOptionName[];
+
+/** The generated task a language model trains on instead of a corpus (--task), or null for the corpus; named errors. */
+export function textTask(values: TrainValues['values']): 'mqar' | null {
+  const task = values.task as string | undefined;
+  if (task === undefined) return null;
+  if (task !== 'mqar') throw new HieroError(`--task ${task}: a language model trains on a corpus (--corpus) or on --task mqar; '${task}' is a puzzle task, for hrm and trm`);
+  if (values.corpus !== undefined) throw new HieroError('--task mqar generates its own windows: leave out --corpus');
+  return 'mqar';
+}
 
 export interface TextKindDefinition<C, M extends ByteLM> {
   kind: string;
@@ -44,6 +55,7 @@ export function textKind<C, M extends ByteLM>(d: TextKindDefinition<C, M>): Mode
     flopsPerByte: (config: unknown) => d.flopsPerByte(config as C),
     servedInfo: (config: unknown) => d.servedInfo?.(config as C) ?? {},
     runLabel: (values) => {
+      if (values.task === 'mqar') return 'mqar';
       const corpus = (values.corpus as string | undefined) ?? 'english';
       return Object.hasOwn(NAMED_CORPORA, corpus) ? corpus : 'text';
     },
@@ -52,13 +64,16 @@ export function textKind<C, M extends ByteLM>(d: TextKindDefinition<C, M>): Mode
       const steps = (values.steps as number | undefined) ?? 100;
       const seed = (values.seed as number | undefined) ?? 1;
       const corpus = (values.corpus as string | undefined) ?? 'english';
-      loadCorpus(corpus); // a missing or empty corpus is named before anything starts
+      const task = textTask(values);
+      const seq = (values.seq as number | undefined) ?? (task ? 64 : preset === 'tiny' ? 128 : 512);
+      // A missing or empty corpus, or a window MQAR cannot fill, is named before anything starts.
+      if (task) checkMqarLength(seq);
+      else loadCorpus(corpus);
       manualSeed(seed);
-      const seq = (values.seq as number | undefined) ?? (preset === 'tiny' ? 128 : 512);
       const base = structuredClone(d.presets[preset].config);
       const config = d.validate(d.forWindows ? d.forWindows(base, seq) : base);
       return TextSession.create(spec, {
-        model: d.kind, preset, config, corpus, seq, batch: (values.batch as number | undefined) ?? 8,
+        model: d.kind, preset, config, corpus, ...(task ? { task } : {}), seq, batch: (values.batch as number | undefined) ?? 8,
         lr: (values.lr as number | undefined) ?? d.presets[preset].lr, warmup: (values.warmup as number | undefined) ?? Math.max(1, Math.floor(steps / 20)),
         totalSteps: steps, weightDecay: (values['weight-decay'] as number | undefined) ?? 0.1, seed,
       });

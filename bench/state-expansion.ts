@@ -1,0 +1,73 @@
+// The state-expansion comparison of README's "State expansion" tables: each byte LM kind at its tiny preset (equal
+// parameter counts, test/kinds.test.ts) trained for the same steps through the one training loop on the English
+// corpus and on MQAR at two window lengths, then its held-out bits/byte or recall and its step-decoding speed.
+// A measurement, not a test: npm run bench:state -- [--steps N] [--kinds a,b] [--tasks english,mqar32,mqar64].
+// Results go to bench/results/state-expansion-<adapter>-<date>.json after every run (a partial table survives).
+
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { init, memory, runtime, sync } from '../engine/index.ts';
+import { specOf, type ModelKind } from '../model/kinds/index.ts';
+import { recurrentStateFloats } from '../model/kinds/recurrent.ts';
+import type { RecurrentConfig } from '../model/recurrent-lm.ts';
+import { generateText } from '../model/text-generate.ts';
+import type { ByteLM } from '../model/text-model.ts';
+import type { TextKind, TextSession } from '../model/text-session.ts';
+import { runTraining } from '../model/training.ts';
+
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '100' },
+    kinds: { type: 'string', default: 'transformer,hgrn,hgrn2,gla,retnet,mamba2,gateloop,griffin' },
+    tasks: { type: 'string', default: 'english,mqar32,mqar64' },
+    batch: { type: 'string', default: '8' },
+  },
+});
+const steps = Number(values.steps);
+const batch = Number(values.batch);
+const kinds = values.kinds!.split(',') as ModelKind[];
+const TASKS: Record<string, Record<string, string | number>> = {
+  english: { corpus: 'english', seq: 128 },
+  mqar32: { task: 'mqar', seq: 32 },
+  mqar64: { task: 'mqar', seq: 64 },
+};
+const tasks = values.tasks!.split(',');
+for (const t of tasks) if (!TASKS[t]) throw new Error(`unknown task ${t} (${Object.keys(TASKS).join(', ')})`);
+
+const report = await init();
+const adapter = report.description;
+const date = new Date().toISOString().slice(0, 10);
+mkdirSync('bench/results', { recursive: true });
+const file = `bench/results/state-expansion-${report.software ? 'swiftshader' : 'gpu'}-${date}.json`;
+const results: Record<string, unknown>[] = [];
+console.log(`adapter: ${adapter}; ${steps} steps, batch ${batch}`);
+
+for (const task of tasks) {
+  for (const kind of kinds) {
+    const spec = specOf(kind);
+    const given = { ...TASKS[task], steps, batch, seed: 1 };
+    const run = (await spec.createRun({ values: given, given: new Set(Object.keys(given)) })) as TextSession;
+    const started = performance.now();
+    const outcome = await runTraining(run, { steps, evalEvery: steps, progressEvery: steps });
+    const trainSeconds = (performance.now() - started) / 1000;
+    const evaluation = outcome.lastEvaluation?.values ?? (await run.evaluateHeldOut()).values;
+    const row: Record<string, unknown> = {
+      kind, task, steps, batch, seq: run.state.seq, parameters: run.model.parameterCount(), mflopPerByte: (spec as unknown as TextKind).flopsPerByte(run.state.config) / 1e6,
+      trainSeconds, peakMiB: memory().peakBytes / 2 ** 20, ...evaluation,
+    };
+    if ((run.state.config as RecurrentConfig).mixer) row.stateFloats = recurrentStateFloats(run.state.config as RecurrentConfig, 0);
+    if (task === 'english') {
+      // Step decoding: 16 prompt bytes read in one pass, then 128 bytes one at a time (batch 1), read back every 16.
+      await generateText(run.model as ByteLM, [new TextEncoder().encode('The quick brown ')], { count: 16, temperature: 0.8, seed: 1 });
+      await sync();
+      const t0 = performance.now();
+      await generateText(run.model as ByteLM, [new TextEncoder().encode('The quick brown ')], { count: 128, temperature: 0.8, seed: 1 });
+      row.decodeBytesPerSecond = 128 / ((performance.now() - t0) / 1000);
+    }
+    results.push(row);
+    console.log(JSON.stringify(row));
+    writeFileSync(file, JSON.stringify({ adapter, date, dispatches: runtime().stats.dispatches, results }, null, 2));
+    run.dispose();
+  }
+}
+console.log(`wrote ${file}`);
