@@ -2,7 +2,7 @@
 // parameter counts, test/kinds.test.ts) trained for the same steps through the one training loop on the English
 // corpus and on MQAR at two window lengths, then its held-out bits/byte or recall and its step-decoding speed.
 // A measurement, not a test: npm run bench:state -- [--steps N] [--kinds a,b] [--tasks english,mqar32,mqar64].
-// Results go to bench/results/state-expansion-<adapter>-<date>.json after every run (a partial table survives).
+// Results go to bench/results/state-expansion-<adapter>-<date>-<tasks>.json after every run (a partial table survives).
 
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -38,7 +38,7 @@ const report = await init();
 const adapter = report.description;
 const date = new Date().toISOString().slice(0, 10);
 mkdirSync('bench/results', { recursive: true });
-const file = `bench/results/state-expansion-${report.software ? 'swiftshader' : 'gpu'}-${date}.json`;
+const file = `bench/results/state-expansion-${report.software ? 'swiftshader' : 'gpu'}-${date}-${tasks.join('-')}.json`;
 const results: Record<string, unknown>[] = [];
 console.log(`adapter: ${adapter}; ${steps} steps, batch ${batch}`);
 
