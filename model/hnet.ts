@@ -21,7 +21,7 @@ import {
 } from '../engine/index.ts';
 import { consume } from './layers.ts';
 import { INPUT_LIMITS, lengthProblem } from './options.ts';
-import { lastPositions, MIXERS, replaceState, ResidualBlock, type BlockNames, type MixerKind, type MixerState } from './mixers.ts';
+import { lastPositions, MIXERS, replaceState, ResidualBlock, type BlockNames, type MixerKind, type MixerOptions, type MixerState } from './mixers.ts';
 import type { ByteLM, Prediction, TextLosses } from './text-model.ts';
 
 /** A stack of blocks: encoder, decoder, or main network. */
@@ -37,6 +37,21 @@ export interface StackConfig {
   conv: number;
   /** transformer: fraction of each head's channels RoPE rotates. */
   rotary: number;
+  /** mamba2: the state size N (absent: 16). */
+  stateSize?: number;
+  /** local-attention: the window (absent: 64). */
+  window?: number;
+}
+
+/** What the mixer rows read of a stack. */
+export function stackOptions(stack: StackConfig, ropeBase: number, normEps: number): MixerOptions {
+  return { heads: stack.heads, conv: stack.conv, rotary: stack.rotary, ropeBase, normEps, attentionNames: ATTENTION_NAMES, stateSize: stack.stateSize, window: stack.window };
+}
+
+/** A stack with another mixer (hiero train hnet --encoder/--main): its depth, heads and MLP kept, a convolution where the mixer needs one. */
+export function withMixer(stack: StackConfig, kind: MixerKind): StackConfig {
+  const needsConv = kind === 'mamba2' || kind === 'rglru';
+  return { ...stack, kind, conv: needsConv && stack.conv < 2 ? 4 : stack.conv };
 }
 
 export interface HNetConfig {
@@ -112,7 +127,7 @@ export function validateHNetConfig(c: HNetConfig): HNetConfig {
     if (!Number.isInteger(s.layers) || s.layers < 0) fail(`${name}: layers must be a whole number >= 0, got ${s.layers}`);
     const kind = mixerOf(s);
     if (!(kind in MIXERS)) fail(`${name}: unknown mixer '${s.kind}' (${Object.keys(MIXERS).join(', ')})`);
-    const problem = MIXERS[kind].check(width, { heads: s.heads, conv: s.conv, rotary: s.rotary, ropeBase: c.ropeBase, normEps: c.normEps });
+    const problem = MIXERS[kind].check(width, stackOptions(s, c.ropeBase, c.normEps));
     if (problem) fail(`${name}: ${problem}`);
   }
   if (!(c.alpha >= 0)) fail(`alpha must be >= 0, got ${c.alpha}`);
@@ -122,7 +137,7 @@ export function validateHNetConfig(c: HNetConfig): HNetConfig {
 // ---------------------------------------------------------------------------------------------------------------
 // Blocks and stacks
 
-function mixerOf(stack: StackConfig): MixerKind {
+export function mixerOf(stack: StackConfig): MixerKind {
   return stack.kind === 'transformer' ? 'attention' : stack.kind;
 }
 
@@ -137,7 +152,7 @@ class Isotropic extends Module {
 
   constructor(width: number, stack: StackConfig, eps: number, ropeBase: number) {
     super();
-    const options = { heads: stack.heads, conv: stack.conv, rotary: stack.rotary, ropeBase, normEps: eps, attentionNames: ATTENTION_NAMES };
+    const options = stackOptions(stack, ropeBase, eps);
     this.layers = Array.from({ length: stack.layers }, (_, i) => this.child(`layers.${i}`, new ResidualBlock(width, mixerOf(stack), options, stack.mlp, BLOCK_NAMES)));
     this.rmsnorm = this.child('rmsnorm', new RMSNorm(width, { eps }));
   }

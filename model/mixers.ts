@@ -17,7 +17,9 @@ import { SwiGLUMLP } from './layers.ts';
 
 export { disposeState, lastPositions, replaceState, type Mixer, type MixerContext, type MixerState } from './mixer.ts';
 
-export type MixerKind = 'hgrn' | 'mingru' | 'attention' | 'hgrn2' | 'gla' | 'retnet' | 'mamba2' | 'gateloop' | 'rglru' | 'local-attention';
+import type { MixerKind } from './mixer-kinds.ts';
+
+export { MIXER_KINDS, type MixerKind } from './mixer-kinds.ts';
 
 /** Everything a mixer row may read; each row takes what it needs. */
 export interface MixerOptions {
@@ -151,7 +153,6 @@ function attentionCheck(width: number, o: MixerOptions): string | null {
   return Number.isInteger(o.heads) && o.heads >= 1 && width % o.heads === 0 && width / o.heads <= 128 ? null : `${o.heads} heads must divide the width ${width} into heads of at most 128`;
 }
 
-export const MIXER_KINDS = Object.keys(MIXERS) as MixerKind[];
 
 /** The state-dict names of a residual block's parts (each model keeps its own, official where there is one). */
 export interface BlockNames {

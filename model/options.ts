@@ -2,6 +2,8 @@
 // its flags from these), the inference worker (apps/worker/service.ts checks requests against them) and the
 // playground (its fields take their bounds from them). Tests: test/cli.test.ts, test/worker.test.ts.
 
+import { MIXER_KINDS } from './mixer-kinds.ts';
+
 export type OptionSpec =
   | { type: 'integer'; min?: number; max?: number; default?: number; help: string; value?: string }
   | { type: 'number'; min?: number; max?: number; exclusiveMin?: boolean; default?: number; help: string; value?: string }
@@ -76,6 +78,8 @@ export const TRAIN_OPTIONS = {
   loss: { type: 'choice', choices: ['softmax', 'stablemax'], help: 'token loss (default softmax)' },
   optimizer: { type: 'choice', choices: ['adamw', 'adam-atan2'], help: 'optimiser (default adamw; paper adam-atan2)' },
   ema: { type: 'number', min: 0, exclusiveMin: true, max: 0.99999, help: 'evaluate an exponential moving average of the weights with this decay (TRM: 0.999)' },
+  encoder: { type: 'choice', choices: MIXER_KINDS, help: "H-Net: the mixer of its encoders and decoders, a row of the mixer table (hiero models --json; default: the preset's, hgrn)" },
+  main: { type: 'choice', choices: MIXER_KINDS, help: "H-Net: the mixer of its main network (default: the preset's, attention)" },
   corpus: { type: 'string', help: "'english' (Brown corpus and Shakespeare, shipped), 'shakespeare' (the demo's 2.6 kB) or a text file (default english)", value: 'TEXT' },
   seq: { type: 'integer', min: 8, max: 65536, help: 'bytes per window (default: 128 tiny, 512 otherwise; mqar 64, seq/4 pairs)' },
 } as const satisfies Record<string, OptionSpec>;

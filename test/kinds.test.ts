@@ -121,6 +121,33 @@ describe('every language model kind reads a prompt in one pass', () => {
   }, 120_000);
 });
 
+describe('H-Net with the state-expansion mixers inside', () => {
+  it('--encoder mamba2 --main retnet: trains a step, and a prompt read in one pass leaves the state stepping leaves', async () => {
+    const values = { ...QUICK.text, steps: 1, encoder: 'mamba2', main: 'retnet' };
+    const run = (await specOf('hnet').createRun({ values, given: new Set(Object.keys(values)) })) as unknown as { model: ByteLM; describe(): string[]; dispose(): void };
+    expect(run.describe()[0]).toMatch(/encoders mamba2, main network retnet/);
+    await runTraining(run as unknown as TrainingRun, { steps: 1, evalEvery: 100 });
+    const lm = run.model;
+    const prompt = new TextEncoder().encode('state expansion, chunked');
+    const byHand = lm.initialState(1, prompt.length + 2);
+    let stepped: Float32Array | null = null;
+    for (const byte of prompt) {
+      const ids = tensor(Int32Array.of(byte), [1], { dtype: 'i32' });
+      const logits = lm.decode(ids, byHand);
+      stepped = Float32Array.from(await logits.toArray());
+      logits.dispose();
+      ids.dispose();
+    }
+    const filled = lm.initialState(1, prompt.length + 2);
+    const all = tensor(Int32Array.from(prompt), [1, prompt.length], { dtype: 'i32' });
+    const prefilled = await lm.prefill(all, filled);
+    expectClose(await prefilled.toArray(), stepped!, { atol: 1e-4, rtol: 1e-3 }, 'H-Net mamba2/retnet: logits after the prompt');
+    for (const t of [all, prefilled]) t.dispose();
+    disposeState([filled, byHand]);
+    run.dispose();
+  }, 120_000);
+});
+
 describe('the command line reads the table', () => {
   let output: string[] = [];
   beforeEach(() => {

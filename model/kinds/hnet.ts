@@ -1,6 +1,7 @@
 // The H-Net row (model/hnet.ts): dynamic chunking over bytes, trained on English text.
 
-import { HNET_PRESETS, HNetLM, validateHNetConfig, type HNetConfig } from '../hnet.ts';
+import { HNET_PRESETS, HNetLM, mixerOf, stackOptions, validateHNetConfig, withMixer, type HNetConfig } from '../hnet.ts';
+import { MIXERS, type MixerKind } from '../mixers.ts';
 import { textKind } from './text.ts';
 
 /**
@@ -8,7 +9,7 @@ import { textKind } from './text.ts';
  * parameters see one in (bytes per chunk so far) bytes.
  */
 export function hnetFlopsPerByte(c: HNetConfig): number {
-  const stack = (s: HNetConfig['main'], w: number) => s.layers * (4 * w * w + (s.mlp > 0 ? 3 * w * s.mlp : 0));
+  const stack = (s: HNetConfig['main'], w: number) => s.layers * (MIXERS[mixerOf(s)].weights(w, stackOptions(s, c.ropeBase, c.normEps)) + (s.mlp > 0 ? 3 * w * s.mlp : 0));
   let perByte = c.widths[0] * 256;
   let rate = 1;
   for (let i = 0; i < c.widths.length - 1; i++) {
@@ -31,9 +32,18 @@ export const hnetKind = textKind<HNetConfig, HNetLM>({
     'small-2stage': { config: HNET_PRESETS['small-2stage'], lr: 1e-3, summary: 'two chunking stages, widths 192/256/384, for a GPU' },
   },
   requests: ['generate', 'chunks'],
+  options: ['encoder', 'main'],
+  // --encoder sets every encoder's and decoder's mixer, --main the main network's (any row of the mixer table).
+  configure: (config, values) => ({
+    ...config,
+    encoders: values.encoder ? config.encoders.map((s) => withMixer(s, values.encoder as MixerKind)) : config.encoders,
+    decoders: values.encoder ? config.decoders.map((s) => withMixer(s, values.encoder as MixerKind)) : config.decoders,
+    main: values.main ? withMixer(config.main, values.main as MixerKind) : config.main,
+  }),
   validate: (config) => validateHNetConfig(config as HNetConfig),
   build: (config) => new HNetLM(config),
-  describe: (c, parameters) => `H-Net, ${c.widths.length - 1} chunking stage(s), widths ${c.widths.join('/')}, target bytes per chunk ${c.ratios.join(', ')}, ${parameters.toLocaleString('en')} parameters`,
+  describe: (c, parameters) => `H-Net, ${c.widths.length - 1} chunking stage(s), widths ${c.widths.join('/')}, ` +
+    `encoders ${c.encoders.map(mixerOf).join('/')}, main network ${mixerOf(c.main)}, target bytes per chunk ${c.ratios.join(', ')}, ${parameters.toLocaleString('en')} parameters`,
   flopsPerByte: hnetFlopsPerByte,
   servedInfo: (c) => ({ stages: c.widths.length - 1 }),
 });

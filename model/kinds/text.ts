@@ -36,6 +36,9 @@ export interface TextKindDefinition<C, M extends ByteLM> {
   servedInfo?(config: C): ServedInfo;
   /** The preset's config for windows of `seq` bytes (a Transformer sizes its positions by it). */
   forWindows?(config: C, seq: number): C;
+  /** Training options this kind takes besides TEXT_OPTIONS, and how they change the preset's config. */
+  options?: readonly TrainOptionName[];
+  configure?(config: C, values: TrainValues['values']): C;
 }
 
 /** A text kind's row from its definition. */
@@ -47,7 +50,7 @@ export function textKind<C, M extends ByteLM>(d: TextKindDefinition<C, M>): Mode
     family: 'text',
     presets: d.presets,
     defaultPreset: 'tiny',
-    trainOptions: TEXT_OPTIONS,
+    trainOptions: [...TEXT_OPTIONS, ...(d.options ?? [])],
     requests: d.requests,
     validate: d.validate,
     build: (config: unknown) => d.build(d.validate(config)),
@@ -70,8 +73,8 @@ export function textKind<C, M extends ByteLM>(d: TextKindDefinition<C, M>): Mode
       if (task) checkMqarLength(seq);
       else loadCorpus(corpus);
       manualSeed(seed);
-      const base = structuredClone(d.presets[preset].config);
-      const config = d.validate(d.forWindows ? d.forWindows(base, seq) : base);
+      const sized = ((c: C) => (d.forWindows ? d.forWindows(c, seq) : c))(structuredClone(d.presets[preset].config));
+      const config = d.validate(d.configure ? d.configure(sized, values) : sized);
       return TextSession.create(spec, {
         model: d.kind, preset, config, corpus, ...(task ? { task } : {}), seq, batch: (values.batch as number | undefined) ?? 8,
         lr: (values.lr as number | undefined) ?? d.presets[preset].lr, warmup: (values.warmup as number | undefined) ?? Math.max(1, Math.floor(steps / 20)),
