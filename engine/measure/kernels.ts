@@ -2,7 +2,8 @@
 // copy bandwidth). Bytes count each tensor read or written once: the minimum traffic the op needs.
 
 import {
-  AdamW, attention, chunkBoundaries, compact, crossEntropy, expandChunks, matmul, rand, randn, rmsNorm, scanRaw,
+  AdamW, attention, chunkBoundaries, compact, crossEntropy, expandChunks, gatedLinearAttention, gatedLinearAttentionStep, matmul, memory as memoryStats,
+  noGrad, rand, randn, resetPeakMemory, rmsNorm, scanRaw, scope, sync,
   setAttentionKernel, setMatmulKernel, softmax, tensor, zeros, type AttentionKernel, type MatmulKernel, type ScanKernel,
   type Tensor,
 } from '../index.ts';
@@ -89,12 +90,69 @@ export async function kernelRows(sizes: Sizes, limits: Limits, reps: number, wan
     rows.push(memory('expandChunks (dechunk)', `${b}×${m}×${c} -> ${t}`, 4 * b * (m + t) * c, spread.medianMs, spread.dispatches));
     chunks.dispose();
   }
+  if (want('gla')) rows.push(...(await glaRows(sizes, reps, memory)));
   if (want('variants')) rows.push(...(await variantRows(sizes, limits, reps, compute, memory)));
   keepTensors.forEach((t) => t.dispose());
   return rows;
 }
 
 type RowMaker = (name: string, shape: string, amount: number, ms: number, dispatches: number) => BenchRow;
+
+/** The most memory above what was live before that one call of `run` held (MiB). */
+async function peakMiB(run: () => void): Promise<number> {
+  await sync();
+  const before = memoryStats().inUseBytes;
+  resetPeakMemory();
+  scope(run);
+  await sync();
+  return (memoryStats().peakInUseBytes - before) / 2 ** 20;
+}
+
+/**
+ * gatedLinearAttention in its chunked form against the same recurrence stepped one position at a time (what a
+ * framework without the op runs), forward and forward + backward, as GB/s of the minimum traffic (q, k, v, g read,
+ * o written; twice that and the gradients for the backward) against the copy bandwidth, with the memory each holds.
+ */
+async function glaRows(sizes: Sizes, reps: number, memory: RowMaker): Promise<BenchRow[]> {
+  const [b, t, h, k, v] = sizes.gla;
+  const shape = `B ${b} T ${t} H ${h} K ${k} V ${v}`;
+  const tensors = [randn([b, t, h, k], { seed: 31 }), randn([b, t, h, k], { seed: 32 }), randn([b, t, h, v], { seed: 33 }), rand([b, t, h, k], { low: -0.2, high: 0, seed: 34 })];
+  const [q, kk, vv, g] = tensors;
+  const scale = k ** -0.5;
+  const bytes = 4 * b * t * h * (3 * k + 2 * v);
+  const rows: BenchRow[] = [];
+  const row = async (name: string, traffic: number, run: () => void, note: string) => {
+    const r = await measure(run, { reps });
+    const mib = await peakMiB(run);
+    rows.push({ ...memory(name, shape, traffic, r.medianMs, r.dispatches), note: `${note}; ${mib.toFixed(1)} MiB held beyond the inputs` });
+  };
+  const chunked = () => void gatedLinearAttention(q, kk, vv, g, { scale });
+  const withGrad = (f: (q: Tensor, k: Tensor, v: Tensor, g: Tensor) => Tensor) => () => {
+    const leaves = tensors.map((x) => x.detach());
+    for (const x of leaves) x.requiresGrad = true;
+    f(leaves[0], leaves[1], leaves[2], leaves[3]).sum().backward();
+  };
+  // Step by step: T launches of the step form, each reading the [K x V] state and writing the next.
+  const stepped = (qs: Tensor, ks: Tensor, vs: Tensor, gs: Tensor): Tensor => {
+    let state = zeros([b, h, k, v]);
+    const outputs: Tensor[] = [];
+    for (let i = 0; i < t; i++) {
+      const at = (x: Tensor) => x.slice([null, i]).reshape([b, h, x.shape[3]]);
+      const next = gatedLinearAttentionStep(at(qs), at(ks), at(vs), at(gs), state, { scale });
+      outputs.push(next.output);
+      state = next.state;
+    }
+    return outputs.reduce((sum, o) => sum.add(o));
+  };
+  await row('gatedLinearAttention (chunked) forward', bytes, () => void noGrad(chunked), 'O(T/C · K · V) chunk states');
+  await row('gatedLinearAttention (chunked) fwd+bwd', 2 * bytes + 4 * b * t * h * (3 * k + v), withGrad((a, c, d, e) => gatedLinearAttention(a, c, d, e, { scale })), 'states recomputed in the backward');
+  if (t <= 1024) {
+    await row('recurrence step by step, forward', bytes, () => void noGrad(() => stepped(q, kk, vv, g)), `${t} steps`);
+    await row('recurrence step by step, fwd+bwd', 2 * bytes + 4 * b * t * h * (3 * k + v), withGrad(stepped), 'O(T · K · V): every step\'s state kept for the backward');
+  }
+  tensors.forEach((x) => x.dispose());
+  return rows;
+}
 
 /** Every kernel variant at a few shapes, so the choice each adapter makes (or its autotuner) can be checked. */
 async function variantRows(sizes: Sizes, limits: Limits, reps: number, compute: RowMaker, memory: RowMaker): Promise<BenchRow[]> {
