@@ -2,6 +2,7 @@
 // kind that serves generate). Type text and see where each stage of an H-Net's routing module ends its chunks and
 // how sure it is (kinds that serve chunks); generate text with the bytes streaming in as the GPU produces them.
 
+import { kindsOf, listKinds } from '../../../model/kinds/index.ts';
 import { GENERATE_OPTIONS } from '../../../model/options.ts';
 import type { ChunkedTextResult, HieroWorker, ModelInfo } from '../../worker/client.ts';
 import { filePicker, h, modelDescription, Notice, numberField, withNotice } from '../ui.ts';
@@ -128,7 +129,7 @@ export function hnetPage(hiero: HieroWorker): Page {
         h('button', { onclick: () => void loadShipped() }, 'Shipped tiny H-Net'),
         h('button', { onclick: upload.open }, 'Upload .safetensors…'),
         upload.input),
-      h('p', { class: 'hint' }, 'H-Net reads bytes. Its routing module compares each byte\'s projection with the one before it and opens a chunk where they differ; the main network sees only the chunks. Train one with npm run hiero -- train hnet; any other language model of hiero models (transformer, hgrn, mingru) loads here too and generates.'),
+      h('p', { class: 'hint' }, `H-Net reads bytes. Its routing module compares each byte\'s projection with the one before it and opens a chunk where they differ; the main network sees only the chunks. Train one with npm run hiero -- train hnet; any other language model of hiero models (${listKinds(kindsOf('text').filter((k) => k !== 'hnet'))}) loads here too and generates.`),
       modelNotice.element),
     h('section', { class: 'panel' },
       h('h2', {}, 'Dynamic chunking'),
