@@ -37,7 +37,7 @@ describe('hiero command line: mistakes are named before any work starts', () => 
     await usage(['train', 'hrm', '--verbose'], /train: unknown option --verbose/);
     await usage(['trian', 'hrm'], /unknown command 'trian' \(did you mean 'train'\?\)/);
     await usage(['solve', '--checkpont', 'x'], /did you mean --checkpoint\?/);
-    await usage(['train', 'lstm'], /train: unknown model 'lstm' \(hrm, trm, hnet, transformer, hgrn or mingru; hiero models describes them\)/);
+    await usage(['train', 'lstm'], /train: unknown model 'lstm' \(hrm, trm, hnet, transformer, hgrn, mingru, hgrn2, gla, retnet, mamba2, gateloop or griffin; hiero models describes them\)/);
     await usage(['train'], /say which model: hiero train hrm\|trm\|hnet\|transformer\|hgrn\|mingru/);
     await usage(['train', 'hrm', '--corpus', 'english'], /train --corpus applies to hnet, transformer, hgrn and mingru only/);
     await usage(['train', 'hgrn', '--preset', 'paper'], /train --preset: 'paper' is not a preset of hgrn \(tiny, small\)/);
@@ -66,7 +66,7 @@ describe('hiero command line: mistakes are named before any work starts', () => 
 
   it('--help per command exits 0; hiero with no command shows the commands', async () => {
     expect(await main(['train', '--help'])).toBe(0);
-    expect(output.join('\n')).toMatch(/usage: hiero train hrm\|trm\|hnet\|transformer\|hgrn\|mingru \[options\]/);
+    expect(output.join('\n')).toMatch(/usage: hiero train hrm\|trm\|hnet\|transformer\|hgrn\|mingru\|hgrn2\|gla\|retnet\|mamba2\|gateloop\|griffin \[options\]/);
     expect(output.join('\n')).toMatch(/--steps N\s+training steps, this run \(default 100\) \[a whole number from 1 to/);
     output = [];
     expect(await main(['help', 'solve'])).toBe(0);
