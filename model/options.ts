@@ -4,6 +4,17 @@
 
 import { MIXER_KINDS } from './mixer-kinds.ts';
 
+/**
+ * An option whose value is in its range but does not fit the run it was given to (--task sudoku-4x4 for a language
+ * model): the command line reports it as a usage error (exit 2), the worker as a bad request.
+ */
+export class OptionError extends Error {
+  override name = 'OptionError';
+  constructor(readonly option: string, message: string) {
+    super(`--${option} ${message}`);
+  }
+}
+
 export type OptionSpec =
   | { type: 'integer'; min?: number; max?: number; default?: number; help: string; value?: string }
   | { type: 'number'; min?: number; max?: number; exclusiveMin?: boolean; default?: number; help: string; value?: string }

@@ -39,9 +39,10 @@ describe('hiero command line: mistakes are named before any work starts', () => 
     await usage(['solve', '--checkpont', 'x'], /did you mean --checkpoint\?/);
     await usage(['train', 'lstm'], /train: unknown model 'lstm' \(hrm, trm, hnet, transformer, hgrn, mingru, hgrn2, gla, retnet, mamba2, gateloop or griffin; hiero models describes them\)/);
     await usage(['train'], /say which model: hiero train hrm\|trm\|hnet\|transformer\|hgrn\|mingru/);
-    await usage(['train', 'hrm', '--corpus', 'english'], /train --corpus applies to hnet, transformer, hgrn and mingru only/);
+    await usage(['train', 'hrm', '--corpus', 'english'], /train --corpus applies to hnet, transformer, hgrn, mingru, hgrn2, gla, retnet, mamba2, gateloop and griffin only/);
     await usage(['train', 'hgrn', '--preset', 'paper'], /train --preset: 'paper' is not a preset of hgrn \(tiny, small\)/);
-    await usage(['train', 'hnet', '--task', 'sudoku-4x4'], /train --task applies to hrm and trm only/);
+    await usage(['train', 'hnet', '--task', 'sudoku-4x4'], /train --task sudoku-4x4: a language model trains on a corpus \(--corpus\) or on --task mqar; 'sudoku-4x4' is a puzzle task, for hrm and trm/);
+    await usage(['train', 'hnet', '--main', 'lstm'], /train --main: 'lstm' is not one of hgrn, mingru, attention/);
   });
 
   it('every value typed and range-checked, the valid range in the message', async () => {

@@ -69,7 +69,7 @@ describe('--task mqar', () => {
     await expect(specOf('hgrn2').createRun(values({ task: 'sudoku-4x4' }))).rejects.toThrow(/a language model trains on a corpus \(--corpus\) or on --task mqar/);
     await expect(specOf('gla').createRun(values({ task: 'mqar', corpus: 'english' }))).rejects.toThrow(/leave out --corpus/);
     await expect(specOf('hrm').createRun(values({ task: 'mqar' }))).rejects.toThrow(/language models' task/);
-    await expect(specOf('retnet').createRun(values({ task: 'mqar', seq: 1000 }))).rejects.toThrow(/--seq at most 256/);
+    await expect(specOf('retnet').createRun(values({ task: 'mqar', seq: 1000 }))).rejects.toThrow(/--seq 1000 with --task mqar: .*--seq at most 256/);
   });
 
   it('trains a matrix-state model on generated recall, reports recall on held-out windows, saves and resumes on the task', async () => {

@@ -6,7 +6,7 @@
 
 import { init, memory, readManifest, shutdownQuietly, sync } from '../../engine/index.ts';
 import { isModelKind, KIND_NAMES, listKinds, MODEL_KINDS, resumeRun, specOf, type ModelKind } from '../../model/kinds/index.ts';
-import { COMMON_TRAIN_OPTIONS, TRAIN_OPTIONS, type TrainOptionName } from '../../model/options.ts';
+import { COMMON_TRAIN_OPTIONS, OptionError, TRAIN_OPTIONS, type TrainOptionName } from '../../model/options.ts';
 import { runTraining, type TrainingRun } from '../../model/training.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { checkOutput, explainDivergence, freshDirectory, mib, printAdapter, printBesideProgress, printProgress, progressBar } from './output.ts';
@@ -136,6 +136,7 @@ export async function train(p: Parsed): Promise<number> {
     } catch (error) {
       // The model's own check, phrased as the option that caused it.
       if (/hidden size \d+ is not divisible/.test((error as Error).message)) throw new UsageError(`train --hidden: ${(error as Error).message}`);
+      if (error instanceof OptionError) throw new UsageError(`train ${error.message}`);
       throw error;
     }
   }

@@ -19,10 +19,17 @@ export function mqarPairs(seq: number): number {
   return Math.floor(seq / 4);
 }
 
-export function checkMqarLength(seq: number): void {
+/** What is wrong with MQAR windows of `seq` bytes, or null. */
+export function mqarLengthProblem(seq: number): string | null {
   const pairs = mqarPairs(seq);
-  if (pairs < 1) throw new HieroError(`--task mqar: a window of ${seq} bytes holds no key-value pair (at least 4 bytes: a pair, then its query)`);
-  if (pairs > MQAR_KEYS.count) throw new HieroError(`--task mqar: a window of ${seq} bytes asks for ${pairs} distinct keys; there are ${MQAR_KEYS.count} (--seq at most ${4 * MQAR_KEYS.count})`);
+  if (pairs < 1) return `a window of ${seq} bytes holds no key-value pair (at least 4 bytes: a pair, then its query)`;
+  if (pairs > MQAR_KEYS.count) return `a window of ${seq} bytes asks for ${pairs} distinct keys; there are ${MQAR_KEYS.count} (--seq at most ${4 * MQAR_KEYS.count})`;
+  return null;
+}
+
+export function checkMqarLength(seq: number): void {
+  const problem = mqarLengthProblem(seq);
+  if (problem) throw new HieroError(`--task mqar: ${problem}`);
 }
 
 /** Seeded generator of MQAR windows, with a state to save and restore (as the corpus sampler's). */

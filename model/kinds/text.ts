@@ -2,10 +2,9 @@
 // the defaults every text kind takes. Each kind's own file says its presets, config checks and sizes.
 
 import { manualSeed } from '../../engine/index.ts';
-import { HieroError } from '../../engine/index.ts';
 import { loadCorpus, NAMED_CORPORA } from '../data/corpus.ts';
-import { checkMqarLength } from '../data/mqar.ts';
-import type { TrainOptionName } from '../options.ts';
+import { mqarLengthProblem } from '../data/mqar.ts';
+import { OptionError, type TrainOptionName } from '../options.ts';
 import type { ByteLM } from '../text-model.ts';
 import { TextSession, type TextKind } from '../text-session.ts';
 import type { TrainingRun } from '../training.ts';
@@ -18,8 +17,8 @@ export const TEXT_OPTIONS = ['corpus', 'seq', 'task'] as const satisfies readonl
 export function textTask(values: TrainValues['values']): 'mqar' | null {
   const task = values.task as string | undefined;
   if (task === undefined) return null;
-  if (task !== 'mqar') throw new HieroError(`--task ${task}: a language model trains on a corpus (--corpus) or on --task mqar; '${task}' is a puzzle task, for hrm and trm`);
-  if (values.corpus !== undefined) throw new HieroError('--task mqar generates its own windows: leave out --corpus');
+  if (task !== 'mqar') throw new OptionError('task', `${task}: a language model trains on a corpus (--corpus) or on --task mqar; '${task}' is a puzzle task, for hrm and trm`);
+  if (values.corpus !== undefined) throw new OptionError('task', 'mqar generates its own windows: leave out --corpus');
   return 'mqar';
 }
 
@@ -70,8 +69,9 @@ export function textKind<C, M extends ByteLM>(d: TextKindDefinition<C, M>): Mode
       const task = textTask(values);
       const seq = (values.seq as number | undefined) ?? (task ? 64 : preset === 'tiny' ? 128 : 512);
       // A missing or empty corpus, or a window MQAR cannot fill, is named before anything starts.
-      if (task) checkMqarLength(seq);
-      else loadCorpus(corpus);
+      const tooShort = task ? mqarLengthProblem(seq) : null;
+      if (tooShort) throw new OptionError('seq', `${seq} with --task mqar: ${tooShort}`);
+      if (!task) loadCorpus(corpus);
       manualSeed(seed);
       const sized = ((c: C) => (d.forWindows ? d.forWindows(c, seq) : c))(structuredClone(d.presets[preset].config));
       const config = d.validate(d.configure ? d.configure(sized, values) : sized);
