@@ -213,6 +213,22 @@ abstract class QKVMixer extends MatrixStateMixer {
   }
 }
 
+/** GLA's, RetNet's and GateLoop's output: W_o (RMSNorm_head(o) ⊙ SiLU(W_r x)), the gate projected by the layer as extra.gate. */
+abstract class GatedOutputMixer extends QKVMixer {
+  g_norm_swish_gate!: RMSNorm;
+  o_proj!: Linear;
+
+  /** Registers the gated output's norm and projection after the layer's own projections (fla's order). */
+  protected addGatedOutput(width: number, eps: number): void {
+    this.g_norm_swish_gate = this.child('g_norm_swish_gate', new RMSNorm(this.valueDim, { eps }));
+    this.o_proj = this.child('o_proj', new Linear(this.heads * this.valueDim, width, { bias: false }));
+  }
+
+  protected finish(o: Tensor, p: Projected): Tensor {
+    return this.o_proj.forward(gatedHeadNorm(o, this.g_norm_swish_gate, p.extra.gate));
+  }
+}
+
 export class HGRN2Layer extends MatrixStateMixer {
   readonly q_proj: Linear;
   readonly f_proj: Linear;
@@ -248,12 +264,10 @@ export class HGRN2Layer extends MatrixStateMixer {
 const GLA_GATE_RANK = 16;
 const GLA_GATE_NORMALIZER = 16;
 
-export class GLALayer extends QKVMixer {
+export class GLALayer extends GatedOutputMixer {
   readonly g_proj: Linear;
   readonly gk_proj_down: Linear;
   readonly gk_proj_up: Linear;
-  readonly g_norm_swish_gate: RMSNorm;
-  readonly o_proj: Linear;
 
   constructor(width: number, o: GlaLayerOptions) {
     const key = width / 2;
@@ -262,8 +276,7 @@ export class GLALayer extends QKVMixer {
     // fla's gk_proj is nn.Sequential(Linear(D, 16), Linear(16, K, bias)): names gk_proj.0 and gk_proj.1.
     this.gk_proj_down = this.child('gk_proj.0', new Linear(width, GLA_GATE_RANK, { bias: false }));
     this.gk_proj_up = this.child('gk_proj.1', new Linear(GLA_GATE_RANK, key, { bias: true }));
-    this.g_norm_swish_gate = this.child('g_norm_swish_gate', new RMSNorm(this.valueDim, { eps: o.normEps }));
-    this.o_proj = this.child('o_proj', new Linear(width, width, { bias: false }));
+    this.addGatedOutput(width, o.normEps);
   }
 
   protected project(x: Tensor, c: ProjectContext): Projected {
@@ -271,16 +284,10 @@ export class GLALayer extends QKVMixer {
     const g = logSigmoid(this.gk_proj_up.forward(this.gk_proj_down.forward(x))).div(GLA_GATE_NORMALIZER);
     return { q, k, v, g: splitHeads(g, this.heads), extra: { gate: this.g_proj.forward(x) } };
   }
-
-  protected finish(o: Tensor, p: Projected): Tensor {
-    return this.o_proj.forward(gatedHeadNorm(o, this.g_norm_swish_gate, p.extra.gate));
-  }
 }
 
-export class RetNetLayer extends QKVMixer {
+export class RetNetLayer extends GatedOutputMixer {
   readonly g_proj: Linear;
-  readonly g_norm_swish_gate: RMSNorm;
-  readonly o_proj: Linear;
   /** log γ_h, one per head: fixed, not a parameter (RetNet's multi-scale decay). */
   private readonly logDecay: Tensor;
   private readonly ropeBase: number;
@@ -289,8 +296,7 @@ export class RetNetLayer extends QKVMixer {
     super(width, o.heads, width, 2 * width, o.conv, (width / o.heads) ** -0.5, true);
     this.ropeBase = o.ropeBase;
     this.g_proj = this.child('g_proj', new Linear(width, 2 * width, { bias: false }));
-    this.g_norm_swish_gate = this.child('g_norm_swish_gate', new RMSNorm(this.valueDim, { eps: o.normEps }));
-    this.o_proj = this.child('o_proj', new Linear(2 * width, width, { bias: false }));
+    this.addGatedOutput(width, o.normEps);
     this.logDecay = keep(tensor(Float32Array.from({ length: o.heads }, (_, h) => Math.log(1 - 2 ** (-5 - h))), [o.heads]));
   }
 
@@ -300,10 +306,6 @@ export class RetNetLayer extends QKVMixer {
     const options = c.positions ? { base: this.ropeBase, rowOffsets: { offsets: c.positions.offsets.astype('i32'), maxPosition: c.positions.maxPosition } } : { base: this.ropeBase };
     const g = this.logDecay.reshape([1, 1, this.heads]).expand([batch, steps, this.heads]);
     return { q: rope(q, options), k: rope(k, options), v, g, extra: { gate: this.g_proj.forward(x) } };
-  }
-
-  protected finish(o: Tensor, p: Projected): Tensor {
-    return this.o_proj.forward(gatedHeadNorm(o, this.g_norm_swish_gate, p.extra.gate));
   }
 
   override dispose(): void {
@@ -366,26 +368,19 @@ export class Mamba2Layer extends MatrixStateMixer {
   }
 }
 
-export class GateLoopLayer extends QKVMixer {
+export class GateLoopLayer extends GatedOutputMixer {
   readonly a_proj: Linear;
   readonly g_proj: Linear;
-  readonly g_norm_swish_gate: RMSNorm;
-  readonly o_proj: Linear;
 
   constructor(width: number, o: GlaLayerOptions) {
     super(width, o.heads, width, width, o.conv, (width / o.heads) ** -0.5);
     this.a_proj = this.child('a_proj', new Linear(width, width, { bias: true }));
     this.g_proj = this.child('g_proj', new Linear(width, width, { bias: false }));
-    this.g_norm_swish_gate = this.child('g_norm_swish_gate', new RMSNorm(this.valueDim, { eps: o.normEps }));
-    this.o_proj = this.child('o_proj', new Linear(width, width, { bias: false }));
+    this.addGatedOutput(width, o.normEps);
   }
 
   protected project(x: Tensor, c: ProjectContext): Projected {
     const [q, k, v] = this.qkv(x, c);
     return { q, k, v, g: splitHeads(logSigmoid(this.a_proj.forward(x)), this.heads), extra: { gate: this.g_proj.forward(x) } };
-  }
-
-  protected finish(o: Tensor, p: Projected): Tensor {
-    return this.o_proj.forward(gatedHeadNorm(o, this.g_norm_swish_gate, p.extra.gate));
   }
 }
