@@ -83,7 +83,7 @@ export {
 export type { DecodedCheckpoint, HostTensor, StoredDType } from './io/safetensors.ts';
 export { scan, scanStep, cumsum, scanRaw, setScanTiling, getScanTiling, setScanChooser } from './ops/scan.ts';
 export { causalConv1d } from './ops/conv1d.ts';
-export { gatedLinearAttention, gatedLinearAttentionStep, GLA_MAX_DIM, type GatedLinearAttentionOptions, type GatedLinearAttentionResult } from './ops/gla.ts';
+export { gatedLinearAttention, gatedLinearAttentionStep, getGlaKernel, glaChunk, setGlaKernel, GLA_MAX_DIM, type GatedLinearAttentionOptions, type GatedLinearAttentionResult, type GlaKernel } from './ops/gla.ts';
 export type { ScanTiling, ScanKernel, ScanChooser } from './ops/scan.ts';
 export { autotune, applySavedTuning, currentTuning, clearTuning, matmulBucket, scanBucket, attentionBucket } from './tuning.ts';
 export type { TuningTable, AutotuneOptions } from './tuning.ts';

@@ -16,6 +16,11 @@
 //   gla_dg        db_t = q_t ⊙ dq_t − k_t ⊙ dk_t (+ Σ_j S_[n] ⊙ dS_[n] at the chunk's last step), dg_t = Σ_{r ≥ t} db_r
 //                 within the chunk (b_r depends on every g before it in its chunk)
 // dS_[0] is the initial state's gradient. Private arrays hold one row of K (or V) values: K, V ≤ MAX_DIM.
+//
+// gla_output and gla_dq come in two variants, chosen per adapter (engine/ops/gla.ts): one invocation per output
+// element (the most parallelism: GPUs), or one per (b, t, h) row, which computes each intra-chunk score A_ts and each
+// do_t · v_s once for the whole row instead of once per output channel (CPU drivers, where invocations run a few at
+// a time and the repeated exps are the cost).
 
 override WG: u32 = 64u;
 override HAS_INITIAL: bool = false;
@@ -123,6 +128,40 @@ fn gla_output(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   out[e] = params.scale * (inter + intra);
 }
 
+// output, one invocation per (b, t, h) row: the same sums as gla_output, each A_ts formed once for all V outputs.
+@compute @workgroup_size(WG)
+fn gla_output_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = flat(gid, nwg);
+  let K = params.key_dim;
+  let V = params.value_dim;
+  if (e >= params.batch * params.steps * params.heads) { return; }
+  let h = e % params.heads;
+  let t = (e / params.heads) % params.steps;
+  let b = e / (params.heads * params.steps);
+  let n = t / params.chunk;
+  let start = n * params.chunk;
+  var decay: array<f32, MAX_DIM>;
+  var qt: array<f32, MAX_DIM>;
+  var acc: array<f32, MAX_DIM>;
+  for (var i = 0u; i < K; i++) { decay[i] = 0.0; qt[i] = in0[at(b, t, h, i, K)]; }
+  for (var j = 0u; j < V; j++) { acc[j] = 0.0; }
+  var s = t + 1u;
+  loop {
+    s--;
+    var a = 0.0;
+    for (var i = 0u; i < K; i++) { a += qt[i] * in1[at(b, s, h, i, K)] * exp(decay[i]); }
+    for (var j = 0u; j < V; j++) { acc[j] += a * in2[at(b, s, h, j, V)]; }
+    for (var i = 0u; i < K; i++) { decay[i] += in3[at(b, s, h, i, K)]; }
+    if (s == start) { break; }
+  }
+  for (var i = 0u; i < K; i++) { qt[i] *= exp(decay[i]); }
+  for (var j = 0u; j < V; j++) {
+    var inter = 0.0;
+    for (var i = 0u; i < K; i++) { inter += qt[i] * in4[state_at(b, h, n, i, j)]; }
+    out[at(b, t, h, j, V)] = params.scale * (inter + acc[j]);
+  }
+}
+
 // dstates: out = dstates [B, H, N+1, K, V]; in0 = q, in1 = g, in2 = do. dS_[N] = 0 (the final state has no gradient).
 @compute @workgroup_size(WG)
 fn gla_dstates(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -179,6 +218,41 @@ fn gla_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   var inter = 0.0;
   for (var j = 0u; j < V; j++) { inter += in4[state_at(b, h, n, i, j)] * in3[at(b, t, h, j, V)]; }
   out[e] = params.scale * (exp(decay) * inter + intra);
+}
+
+// dq, one invocation per (b, t, h) row: each do_t · v_s formed once for all K outputs.
+@compute @workgroup_size(WG)
+fn gla_dq_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = flat(gid, nwg);
+  let K = params.key_dim;
+  let V = params.value_dim;
+  if (e >= params.batch * params.steps * params.heads) { return; }
+  let h = e % params.heads;
+  let t = (e / params.heads) % params.steps;
+  let b = e / (params.heads * params.steps);
+  let n = t / params.chunk;
+  let start = n * params.chunk;
+  var decay: array<f32, MAX_DIM>;
+  var dq: array<f32, MAX_DIM>;
+  var dot: array<f32, MAX_DIM>; // do_t
+  for (var i = 0u; i < K; i++) { decay[i] = 0.0; dq[i] = 0.0; }
+  for (var j = 0u; j < V; j++) { dot[j] = in3[at(b, t, h, j, V)]; }
+  var s = t + 1u;
+  loop {
+    s--;
+    var dov = 0.0;
+    for (var j = 0u; j < V; j++) { dov += dot[j] * in1[at(b, s, h, j, V)]; }
+    for (var i = 0u; i < K; i++) {
+      dq[i] += exp(decay[i]) * in0[at(b, s, h, i, K)] * dov;
+      decay[i] += in2[at(b, s, h, i, K)];
+    }
+    if (s == start) { break; }
+  }
+  for (var i = 0u; i < K; i++) {
+    var inter = 0.0;
+    for (var j = 0u; j < V; j++) { inter += in4[state_at(b, h, n, i, j)] * dot[j]; }
+    out[at(b, t, h, i, K)] = params.scale * (exp(decay[i]) * inter + dq[i]);
+  }
 }
 
 // dk and dv: out = dk [B, T, H, K], out2 = dv [B, T, H, V]; in0 = q, in1 = k, in2 = v, in3 = g, in4 = do,

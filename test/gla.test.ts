@@ -7,8 +7,8 @@
 // T ≤ 40, atol 2e-3 + rtol 1e-3 for T = 10⁴ (the state is a sum over ~1/(1 − decay) steps). Finite differences in
 // float64 (h = 1e-6) are exact to ~1e-8; the GPU's gradients are f32: atol 5e-4 + rtol 2e-3.
 
-import { describe, expect, it } from 'vitest';
-import { gatedLinearAttention, gatedLinearAttentionStep, LimitError, scope, ShapeError, tensor, type Tensor } from '../engine/index.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatedLinearAttention, gatedLinearAttentionStep, LimitError, scope, setGlaKernel, ShapeError, tensor, type Tensor } from '../engine/index.ts';
 import { expectClose, useDevice } from './helpers.ts';
 
 useDevice();
@@ -103,7 +103,10 @@ const CASES: Case[] = [
   { ...base, B: 1, T: 64, H: 2, K: 16, V: 16, perHead: true, initial: true, chunk: 16, scale: 0.25 },
 ];
 
-describe('gatedLinearAttention', () => {
+// Both variants of the output and dq kernels ('row': CPU drivers' default, 'element': GPUs'), whatever the adapter.
+for (const kernel of ['row', 'element'] as const) describe(`gatedLinearAttention (${kernel} kernels)`, () => {
+  beforeAll(() => setGlaKernel(kernel));
+  afterAll(() => setGlaKernel(null));
   for (const c of CASES) {
     it(`equals the float64 recurrence: B ${c.B}, T ${c.T}, H ${c.H}, K ${c.K}, V ${c.V}, ${c.perHead ? 'per-head' : 'per-key'} gates, chunk ${c.chunk}${c.initial ? ', an initial state' : ''}`, async () => {
       const x = inputs(c, c.T * 31 + c.K);
@@ -115,17 +118,6 @@ describe('gatedLinearAttention', () => {
       for (const u of [output, finalState, t.q, t.k, t.v, t.g, t.h0]) u?.dispose();
     });
   }
-
-  it('T = 10⁴: long sequences, many chunks', async () => {
-    const c: Case = { ...base, T: 10_000, H: 1, K: 2, V: 3, chunk: 32 };
-    const x = inputs(c, 7);
-    const ref = reference(c, x);
-    const t = upload(c, x);
-    const { output, finalState } = gatedLinearAttention(t.q, t.k, t.v, t.g, { chunk: c.chunk, returnFinalState: true });
-    expectClose(await output.toArray(), ref.o, { atol: 2e-3, rtol: 1e-3 }, 'output at T = 10⁴');
-    expectClose(await finalState.toArray(), ref.final, { atol: 2e-3, rtol: 1e-3 }, 'final state at T = 10⁴');
-    for (const u of [output, finalState, t.q, t.k, t.v, t.g]) u.dispose();
-  });
 
   for (const c of [
     { ...base, B: 1, T: 6, H: 2, K: 3, V: 2, chunk: 4, initial: true, scale: 0.7 },
@@ -160,6 +152,20 @@ describe('gatedLinearAttention', () => {
       for (const u of [t.q, t.k, t.v, t.g, t.h0]) u?.dispose();
     });
   }
+
+});
+
+describe('gatedLinearAttention', () => {
+  it('T = 10⁴: long sequences, many chunks', async () => {
+    const c: Case = { ...base, T: 10_000, H: 1, K: 2, V: 3, chunk: 32 };
+    const x = inputs(c, 7);
+    const ref = reference(c, x);
+    const t = upload(c, x);
+    const { output, finalState } = gatedLinearAttention(t.q, t.k, t.v, t.g, { chunk: c.chunk, returnFinalState: true });
+    expectClose(await output.toArray(), ref.o, { atol: 2e-3, rtol: 1e-3 }, 'output at T = 10⁴');
+    expectClose(await finalState.toArray(), ref.final, { atol: 2e-3, rtol: 1e-3 }, 'final state at T = 10⁴');
+    for (const u of [output, finalState, t.q, t.k, t.v, t.g]) u.dispose();
+  });
 
   it('the step form, one step at a time, gives the chunked form\'s outputs and final state', async () => {
     for (const perHead of [false, true]) {

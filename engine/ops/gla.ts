@@ -16,11 +16,32 @@ import { expand, reshape, slice } from './views.ts';
 
 /**
  * The default chunk: 8 on CPU drivers, where each output's intra-chunk loop is the cost (measured on SwiftShader,
- * B 16, T 64, H 4, K = V = 16, forward and backward: 8 → 479 ms, 16 → 597 ms, 32 → 1016 ms, 64 → 1804 ms); 16 on
- * GPUs, where longer chunks shorten the sequential pass over chunk states (not yet measured on a GPU).
+ * B 16, T 64, H 4, K = V = 16, forward and backward with the element kernels: 8 → 479 ms, 16 → 597 ms, 32 → 1016 ms,
+ * 64 → 1804 ms; with the row kernels, B 8, T 128, chunks of 4 to 16 were within the run's noise of each other and 32
+ * slower); 16 on GPUs, where longer chunks shorten the sequential pass over chunk states (not yet measured on a GPU).
  */
 export function glaChunk(): number {
   return runtime().report.software ? 8 : 16;
+}
+
+/** 'element': one invocation per output element (GPUs); 'row': one per (b, t, h) row (CPU drivers). */
+export type GlaKernel = 'element' | 'row';
+let chosenKernel: GlaKernel | null = null;
+
+/** Forces one variant of the output and dq kernels (null: per adapter). */
+export function setGlaKernel(kernel: GlaKernel | null): void {
+  chosenKernel = kernel;
+}
+
+/**
+ * The variant used: forced, else 'row' on CPU drivers (measured on SwiftShader, B 8, T 128, H 4, K = V = 16: forward
+ * 86 against 318 ms, forward and backward 339 against 815 ms; B 1, T 1024, H 4, K = V = 32: 340 against 1057 ms and
+ * 1232 against 2538 ms) and
+ * 'element' on GPUs, where a row's serial loop over its V (or K) outputs would leave most lanes idle (not yet
+ * measured on a GPU).
+ */
+export function getGlaKernel(): GlaKernel {
+  return chosenKernel ?? (runtime().report.software ? 'row' : 'element');
 }
 
 /** The widest key or value dimension the kernels hold in private arrays (shaders/gla.wgsl, MAX_DIM). */
@@ -95,9 +116,10 @@ export function gatedLinearAttention(q: Tensor, k: Tensor, v: Tensor, g: Tensor,
   };
   const states = chunkStates(kd, vd, gd, h0d);
   const output = empty([batch, steps, heads, valueDim], 'f32', 'gatedLinearAttention');
+  const byRow = getGlaKernel() === 'row';
   launch({
-    family: 'gla', entry: 'gla_output', label: 'gatedLinearAttention', uniforms, overrides: { WG },
-    outputs: [output, null], inputs: [qd, kd, vd, gd, states, null], workgroups: rt.grid(batch * steps * heads * valueDim, WG, 'gatedLinearAttention'),
+    family: 'gla', entry: byRow ? 'gla_output_row' : 'gla_output', label: 'gatedLinearAttention', uniforms, overrides: { WG },
+    outputs: [output, null], inputs: [qd, kd, vd, gd, states, null], workgroups: rt.grid(batch * steps * heads * (byRow ? 1 : valueDim), WG, 'gatedLinearAttention'),
   });
   let final: Tensor | null = null;
   if (options.returnFinalState) {
@@ -118,8 +140,8 @@ export function gatedLinearAttention(q: Tensor, k: Tensor, v: Tensor, g: Tensor,
     const rows = batch * steps * heads;
     const dq = empty(q.shape, 'f32', 'gatedLinearAttention dq');
     launch({
-      family: 'gla', entry: 'gla_dq', label: 'gatedLinearAttention dq', uniforms, overrides: { WG },
-      outputs: [dq, null], inputs: [ks, vs, gs, dO, recomputed, null], workgroups: rt.grid(rows * keyDim, WG, 'gatedLinearAttention dq'),
+      family: 'gla', entry: byRow ? 'gla_dq_row' : 'gla_dq', label: 'gatedLinearAttention dq', uniforms, overrides: { WG },
+      outputs: [dq, null], inputs: [ks, vs, gs, dO, recomputed, null], workgroups: rt.grid(rows * (byRow ? 1 : keyDim), WG, 'gatedLinearAttention dq'),
     });
     const dk = empty(q.shape, 'f32', 'gatedLinearAttention dk');
     const dv = empty(v.shape, 'f32', 'gatedLinearAttention dv');
