@@ -4,7 +4,7 @@
 // A measurement, not a test: npm run bench:state -- [--steps N] [--kinds a,b] [--tasks english,mqar32,mqar64].
 // Results go to bench/results/state-expansion-<adapter>-<date>-<tasks>.json after every run (a partial table survives).
 
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { init, memory, runtime, sync } from '../engine/index.ts';
 import { specOf, type ModelKind } from '../model/kinds/index.ts';
@@ -39,7 +39,9 @@ const adapter = report.description;
 const date = new Date().toISOString().slice(0, 10);
 mkdirSync('bench/results', { recursive: true });
 const file = `bench/results/state-expansion-${report.software ? 'swiftshader' : 'gpu'}-${date}-${tasks.join('-')}.json`;
-const results: Record<string, unknown>[] = [];
+// Rows already measured today on this adapter for other kinds stay (a run of a few kinds completes a table).
+const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { results: Record<string, unknown>[] }).results : [];
+const results: Record<string, unknown>[] = earlier.filter((r) => !kinds.includes(r.kind as ModelKind));
 console.log(`adapter: ${adapter}; ${steps} steps, batch ${batch}`);
 
 for (const task of tasks) {
