@@ -68,6 +68,10 @@ fn state_entry(e: u32) -> vec4<u32> {
   let V = params.value_dim;
   return vec4<u32>(e / (K * V * params.heads), (e / (K * V)) % params.heads, (e / V) % K, e % V);
 }
+// Invocation e as a (b, t, h) row of the row kernels.
+fn row_of(e: u32) -> vec3<u32> {
+  return vec3<u32>(e / (params.heads * params.steps), (e / params.heads) % params.steps, e % params.heads);
+}
 fn element(e: u32, d: u32) -> vec4<u32> {
   return vec4<u32>(e / (d * params.heads * params.steps), (e / (d * params.heads)) % params.steps, (e / d) % params.heads, e % d);
 }
@@ -135,9 +139,10 @@ fn gla_output_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let K = params.key_dim;
   let V = params.value_dim;
   if (e >= params.batch * params.steps * params.heads) { return; }
-  let h = e % params.heads;
-  let t = (e / params.heads) % params.steps;
-  let b = e / (params.heads * params.steps);
+  let row = row_of(e);
+  let b = row.x;
+  let t = row.y;
+  let h = row.z;
   let n = t / params.chunk;
   let start = n * params.chunk;
   var decay: array<f32, MAX_DIM>;
@@ -227,9 +232,10 @@ fn gla_dq_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let K = params.key_dim;
   let V = params.value_dim;
   if (e >= params.batch * params.steps * params.heads) { return; }
-  let h = e % params.heads;
-  let t = (e / params.heads) % params.steps;
-  let b = e / (params.heads * params.steps);
+  let row = row_of(e);
+  let b = row.x;
+  let t = row.y;
+  let h = row.z;
   let n = t / params.chunk;
   let start = n * params.chunk;
   var decay: array<f32, MAX_DIM>;
@@ -263,9 +269,10 @@ fn gla_dkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   let K = params.key_dim;
   let V = params.value_dim;
   if (e >= params.batch * params.steps * params.heads) { return; }
-  let h = e % params.heads;
-  let t = (e / params.heads) % params.steps;
-  let b = e / (params.heads * params.steps);
+  let row = row_of(e);
+  let b = row.x;
+  let t = row.y;
+  let h = row.z;
   let n = t / params.chunk;
   let end = chunk_end(n);
   var decay: array<f32, MAX_DIM>; // Σ_{t < u ≤ r} g_u per key channel, for r walking forward from t
