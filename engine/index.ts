@@ -5,6 +5,7 @@ export { init, shutdown, shutdownQuietly, runtime, isInitialised, deviceLost } f
 export { acquireDevice, describeAdapter, NO_ADAPTER_MESSAGE, PREREQUISITES_COMMAND, SWIFTSHADER_ICD } from './device.ts';
 export type { AdapterReport, DeviceOptions } from './device.ts';
 export type { MemoryStats } from './memory.ts';
+export type { WaitPolicy, WaitStats } from './runtime/waits.ts';
 export * from './errors.ts';
 export { Tensor, scope, asyncScope, keep, DTYPES, numel } from './tensor.ts';
 export type { DType, AnyTypedArray } from './tensor.ts';

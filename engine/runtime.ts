@@ -18,11 +18,13 @@ import { BindGroupCache } from './runtime/bindings.ts';
 import { PipelineCache, type KernelSpec } from './runtime/pipelines.ts';
 import { MAX_PROFILED_DISPATCHES, Profiler, type KernelProfile } from './runtime/profiling.ts';
 import { UniformArena } from './runtime/uniforms.ts';
+import { WaitPacer, type WaitPolicy, type WaitStats } from './runtime/waits.ts';
 
 export { sizeClass, type MemoryStats } from './memory.ts';
 export { Uniforms } from './runtime/uniforms.ts';
 export type { KernelSpec, Overrides } from './runtime/pipelines.ts';
 export type { KernelProfile } from './runtime/profiling.ts';
+export type { WaitPolicy, WaitStats } from './runtime/waits.ts';
 
 export interface DispatchSpec extends KernelSpec {
   /** Bytes for binding 0 (a uniform struct), or null when the kernel has none. */
@@ -61,6 +63,7 @@ export class Runtime {
   private readonly bindGroups: BindGroupCache;
   private readonly uniforms: UniformArena;
   private readonly profiler: Profiler;
+  private readonly pacer: WaitPacer;
   private readonly dynamicOffset = [0];
   /** MAP_READ buffers for read-backs, reused by size class. */
   private readonly readStaging = new Map<number, GPUBuffer[]>();
@@ -96,6 +99,8 @@ export class Runtime {
       created: () => void this.stats.pipelines++,
     });
     this.profiler = new Profiler(this);
+    // Dawn in Node polls while a promise is pending; a browser's WebGPU does not, so there a timer only adds latency.
+    this.pacer = new WaitPacer(this.report.runtime === 'node' && !this.report.nullBackend ? 'sleep' : 'await');
     this.placeholder = this.device.createBuffer({ size: 16, usage: STORAGE_USAGE });
     this.pool = new BufferPool(this.device, {
       batchOpen: () => this.encoder !== null,
@@ -248,6 +253,7 @@ export class Runtime {
     this.check(validation, `running kernels (${summarise(labels)})`);
     this.checkMemory(memory, `running kernels (${summarise(labels)})`);
     this.stats.submits++;
+    this.pacer.submitted(this.batchDispatches);
     this.encoder = null;
     this.batchLabels = [];
     this.batchDispatches = 0;
@@ -338,7 +344,7 @@ export class Runtime {
   /** Waits for all submitted work and surfaces any GPU error it raised, naming the kernels involved. */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.pacer.pace(() => this.device.queue.onSubmittedWorkDone());
     await this.settle();
     await this.checkAssertions();
   }
@@ -366,6 +372,21 @@ export class Runtime {
     this.pendingChecks = [];
     await Promise.all(checks);
     this.assertUsable();
+  }
+
+  /** How waits for the GPU (read-backs, sync) wait: see engine/runtime/waits.ts. */
+  get waitPolicy(): WaitPolicy {
+    return this.pacer.policy;
+  }
+
+  set waitPolicy(policy: WaitPolicy) {
+    if (policy !== 'sleep' && policy !== 'await') throw new HieroError(`waitPolicy: expected 'sleep' or 'await', got ${JSON.stringify(policy)}`);
+    this.pacer.policy = policy;
+  }
+
+  /** Sleeps before waits and the time spent polling after them (bench/waits.ts reports them). */
+  get waitStats(): WaitStats {
+    return { ...this.pacer.stats };
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -443,7 +464,7 @@ export class Runtime {
     this.flush();
     this.stats.readbacks++;
     try {
-      await staging.mapAsync(1 /* READ */, 0, padded);
+      await this.pacer.pace(() => staging.mapAsync(1 /* READ */, 0, padded));
     } catch (error) {
       staging.destroy();
       await this.settle();
