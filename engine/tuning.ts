@@ -151,7 +151,7 @@ async function timePerCall(run: () => void, target: number): Promise<number> {
 function matmulBucketOf(shape: number[]): Bucket {
   const [m, k, n] = shape;
   return {
-    key: matmulBucket(m, k, n), shape, candidates: ['direct', 'tiled', 'wide'],
+    key: matmulBucket(m, k, n), shape, candidates: ['lanes', 'direct', 'tiled', 'wide'],
     run: (variant) => {
       const a = randn([m, k], { seed: 1 });
       const b = randn([k, n], { seed: 2 });

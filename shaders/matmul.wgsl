@@ -11,7 +11,8 @@
 // matmul_wide:    vec4 operands as above, a (8*WG_Y) x (8*WG_X) tile (128 x 128 with 16 x 16 invocations), each
 //                 invocation an 8 x 8 block: 64 FMAs per four 16-byte reads of workgroup memory instead of 16 per
 //                 eight, for large products on GPUs. Tiles are stored as vec4 rows, [k][m/4] and [k][n/4].
-// matmul_direct:  no workgroup memory (CPU drivers), below.
+// matmul_direct:  no workgroup memory, 4 x 4 per invocation, below.
+// matmul_lanes:   no workgroup memory, 8 x 8 per invocation with unrolled accumulators (CPU drivers), last.
 // WG_X, WG_Y and TILE_K are override constants, so tiles can be tuned per adapter without editing the source.
 
 override WG_X: u32 = 16u;
@@ -290,4 +291,47 @@ fn matmul_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     block.acc[3] += a[rows[3] + ka] * bv;
   }
   store_block(block, wid.z, m0, n0);
+}
+
+// CPU drivers, measured on SwiftShader (bench/speed.ts, matmul rows): it runs four neighbouring invocations in the
+// lanes of one SIMD register, and every load whose lanes read unrelated addresses is a gather, the cost that
+// dominates matmul_direct (8 gathered loads per 16 FMAs). Here each invocation owns an 8 x 8 block, 64 FMAs per 16
+// loads; its eight columns lie WG_X apart so neighbouring lanes read neighbouring B elements when B is contiguous
+// along n. Rows and columns are written out by hand: SwiftShader keeps the accumulators in registers only when the
+// loops are unrolled (a loop over an override constant is not, and spills every FMA's accumulator to memory).
+@compute @workgroup_size(WG_X, 1, 1)
+fn matmul_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let m0 = wid.y * 8u;
+  let n0 = wid.x * WG_X * 8u + lid.x;
+  let bases = batch_offsets(wid.z);
+  let last_m = params.m - 1u;
+  let last_n = params.n - 1u;
+  var cols: array<u32, 8>;
+  for (var j = 0u; j < 8u; j++) { cols[j] = bases.y + min(n0 + j * WG_X, last_n) * params.b_stride_n; }
+  var rows: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) { rows[i] = bases.x + min(m0 + i, last_m) * params.a_stride_m; }
+  var acc: array<vec4<f32>, 16>;
+  for (var k = 0u; k < params.k; k++) {
+    let kb = k * params.b_stride_k;
+    let b0 = vec4<f32>(b[cols[0] + kb], b[cols[1] + kb], b[cols[2] + kb], b[cols[3] + kb]);
+    let b1 = vec4<f32>(b[cols[4] + kb], b[cols[5] + kb], b[cols[6] + kb], b[cols[7] + kb]);
+    let ka = k * params.a_stride_k;
+    let a0 = a[rows[0] + ka]; acc[0] += a0 * b0; acc[1] += a0 * b1;
+    let a1 = a[rows[1] + ka]; acc[2] += a1 * b0; acc[3] += a1 * b1;
+    let a2 = a[rows[2] + ka]; acc[4] += a2 * b0; acc[5] += a2 * b1;
+    let a3 = a[rows[3] + ka]; acc[6] += a3 * b0; acc[7] += a3 * b1;
+    let a4_ = a[rows[4] + ka]; acc[8] += a4_ * b0; acc[9] += a4_ * b1;
+    let a5 = a[rows[5] + ka]; acc[10] += a5 * b0; acc[11] += a5 * b1;
+    let a6 = a[rows[6] + ka]; acc[12] += a6 * b0; acc[13] += a6 * b1;
+    let a7 = a[rows[7] + ka]; acc[14] += a7 * b0; acc[15] += a7 * b1;
+  }
+  let base = wid.z * params.m * params.n;
+  for (var i = 0u; i < 8u; i++) {
+    let m = m0 + i;
+    if (m >= params.m) { break; }
+    for (var j = 0u; j < 8u; j++) {
+      let n = n0 + j * WG_X;
+      if (n < params.n) { c[base + m * params.n + n] = acc[i * 2u + j / 4u][j % 4u]; }
+    }
+  }
 }

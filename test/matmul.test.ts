@@ -90,9 +90,9 @@ describe('matmul', () => {
   });
 });
 
-// Every kernel variant on every adapter (each is the default somewhere: 'direct' on CPU drivers, 'tiled' and 'wide'
+// Every kernel variant on every adapter (each is the default somewhere or a tuner's candidate: 'lanes' on CPU drivers, 'tiled' and 'wide'
 // on GPUs by shape), on shapes that cross the 64- and 128-wide tiles, with operands read along each dimension.
-for (const kernel of ['direct', 'tiled', 'wide'] as const) {
+for (const kernel of ['lanes', 'direct', 'tiled', 'wide'] as const) {
   describe(`matmul (${kernel} kernel)`, () => {
     beforeAll(() => setMatmulKernel(kernel));
     afterAll(() => setMatmulKernel(null));

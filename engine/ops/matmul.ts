@@ -32,11 +32,11 @@ const CPU_TILES: MatmulTiles = { wgX: 16, wgY: 16, tileK: 16, staged: false };
 let chosen: MatmulTiles | null = null;
 
 /**
- * The kernel for a product: 'direct' (no workgroup memory: CPU drivers), 'tiled' (4 x 4 per invocation) or 'wide'
- * (8 x 8 per invocation, 128 x 128 tiles: large products on GPUs). 'wide' needs vec4-aligned operands and falls
- * back to 'tiled' otherwise.
+ * The kernel for a product: 'lanes' (no workgroup memory, 8 x 8 per invocation unrolled: CPU drivers), 'direct'
+ * (no workgroup memory, 4 x 4), 'tiled' (4 x 4 per invocation, staged) or 'wide' (8 x 8 per invocation, 128 x 128
+ * tiles: large products on GPUs). 'wide' needs vec4-aligned operands and falls back to 'tiled' otherwise.
  */
-export type MatmulKernel = 'direct' | 'tiled' | 'wide';
+export type MatmulKernel = 'direct' | 'tiled' | 'wide' | 'lanes';
 
 /** Chooses the kernel for an m x k x n product (a tuned choice, when one was measured for this adapter, wins). */
 export type MatmulChooser = (m: number, k: number, n: number) => MatmulKernel | null;
@@ -57,7 +57,7 @@ function kernelFor(m: number, k: number, n: number, tiles: MatmulTiles): MatmulK
   if (forcedKernel) return forcedKernel;
   const tuned = chooser?.(m, k, n);
   if (tuned) return tuned;
-  if (!tiles.staged) return 'direct';
+  if (!tiles.staged) return 'lanes';
   // A wide tile pays where the product fills most of its 128 x 128 tiles and there are enough of them.
   return m >= 256 && n >= 256 && k >= 64 ? 'wide' : 'tiled';
 }
@@ -87,6 +87,20 @@ export function getMatmulTiles(): MatmulTiles {
 }
 
 const MAX_BATCH_DIMS = 4;
+/** matmul_lanes: the 8 x 8 block of one invocation. */
+const LANE_BLOCK = 8;
+
+/** Invocations per matmul_lanes workgroup: the most (16, 8 or 4) whose 8·WG_X-column tiles waste fewest columns of n. */
+function lanesFor(n: number): number {
+  let best = 16;
+  let bestWaste = Infinity;
+  for (const lanes of [16, 8, 4]) {
+    const span = LANE_BLOCK * lanes;
+    const waste = Math.ceil(n / span) * span - n;
+    if (waste < bestWaste) [best, bestWaste] = [lanes, waste];
+  }
+  return best;
+}
 
 interface Layout {
   offset: number;
@@ -136,7 +150,7 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const bAlongK = !bAlongN && lb.strideRow === 1 && aligned(k, lb.strideCol, lb.offset, ...lb.batch);
   const tiles = currentTiles();
   const kernel = kernelFor(m, k, n, tiles);
-  const vec4 = kernel !== 'direct' && (aAlongK || aAlongM) && (bAlongN || bAlongK);
+  const vec4 = kernel !== 'direct' && kernel !== 'lanes' && (aAlongK || aAlongM) && (bAlongN || bAlongK);
   const wide = kernel === 'wide' && vec4 && tiles.tileK % 4 === 0;
 
   const uniforms = new Uniforms()
@@ -147,6 +161,16 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
     .u32(la.offset).u32(la.strideRow).u32(la.strideCol)
     .u32(lb.offset).u32(lb.strideRow).u32(lb.strideCol)
     .build();
+  if (kernel === 'lanes') {
+    const lanes = lanesFor(n);
+    rt.dispatch({
+      family: 'matmul', entry: 'matmul_lanes', overrides: { WG_X: lanes },
+      uniforms, outputs: [out.buffer('matmul')], inputs: [a.buffer('matmul'), b.buffer('matmul')],
+      workgroups: [Math.ceil(n / (LANE_BLOCK * lanes)), Math.ceil(m / LANE_BLOCK), batches],
+      label: `matmul ${formatShape(a.shape)}@${formatShape(b.shape)}`,
+    });
+    return out;
+  }
   const block = wide ? 8 : 4;
   const tileM = block * tiles.wgY;
   const tileN = block * tiles.wgX;
