@@ -13,6 +13,10 @@ override LOG: bool = false; // softmax entries: log-softmax instead
 // rmsnorm_backward: `x` holds the forward output y, which is xhat itself when there is no weight. Saving y instead of
 // x frees x after the forward: the next op keeps y alive anyway (a residual stream's sums need not be kept).
 override FROM_OUTPUT: bool = false;
+// CPU drivers, short rows: each invocation owns a whole row (WG rows per workgroup), so no barrier runs and the
+// SIMD lanes of a workgroup work on neighbouring rows instead of one lane on one row.
+override ROW_PER_INVOCATION: bool = false;
+override STEP: u32 = select(WG, 1u, ROW_PER_INVOCATION); // stride of an invocation's walk along its row
 
 struct RowParams {
   rows: u32,
@@ -29,8 +33,20 @@ struct RowParams {
 @group(0) @binding(5) var<storage, read> dy: array<f32>;
 @group(0) @binding(6) var<storage, read> saved: array<f32>;
 
-fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+fn row_of(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  if (ROW_PER_INVOCATION) { return (wid.x + wid.y * nwg.x) * WG + lid.x; }
   return wid.x + wid.y * nwg.x;
+}
+
+// Where an invocation starts along its row.
+fn lane_of(lid: vec3<u32>) -> u32 {
+  if (ROW_PER_INVOCATION) { return 0u; }
+  return lid.x;
+}
+
+fn row_reduce(v: f32, t: u32, is_max: bool) -> f32 {
+  if (ROW_PER_INVOCATION) { return v; }
+  return workgroup_reduce(v, t, is_max);
 }
 
 fn weight(j: u32) -> f32 {
@@ -42,15 +58,15 @@ fn weight(j: u32) -> f32 {
 @compute @workgroup_size(WG)
 fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                    @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = row_of(wid, nwg);
+  let row = row_of(wid, lid, nwg);
   let live = row < params.rows;
-  let t = lid.x;
+  let t = lane_of(lid);
   let base = row * params.n;
   var ss = 0.0;
-  if (live) { for (var j = t; j < params.n; j += WG) { let v = x[base + j]; ss += v * v; } }
-  let rstd = inverseSqrt(workgroup_reduce(ss, t, false) / f32(params.n) + params.eps);
+  if (live) { for (var j = t; j < params.n; j += STEP) { let v = x[base + j]; ss += v * v; } }
+  let rstd = inverseSqrt(row_reduce(ss, t, false) / f32(params.n) + params.eps);
   if (!live) { return; }
-  for (var j = t; j < params.n; j += WG) { out[base + j] = x[base + j] * rstd * weight(j); }
+  for (var j = t; j < params.n; j += STEP) { out[base + j] = x[base + j] * rstd * weight(j); }
   if (t == 0u) { out2[row] = rstd; }
 }
 
@@ -63,17 +79,17 @@ fn normalised(i: u32, rstd: f32) -> f32 {
 @compute @workgroup_size(WG)
 fn rmsnorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                     @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = row_of(wid, nwg);
+  let row = row_of(wid, lid, nwg);
   let live = row < params.rows;
-  let t = lid.x;
+  let t = lane_of(lid);
   let base = row * params.n;
   var rstd = 0.0;
   if (live) { rstd = saved[row]; }
   var dot = 0.0;
-  if (live) { for (var j = t; j < params.n; j += WG) { dot += dy[base + j] * weight(j) * normalised(base + j, rstd); } }
-  let mean_dot = workgroup_reduce(dot, t, false) / f32(params.n);
+  if (live) { for (var j = t; j < params.n; j += STEP) { dot += dy[base + j] * weight(j) * normalised(base + j, rstd); } }
+  let mean_dot = row_reduce(dot, t, false) / f32(params.n);
   if (!live) { return; }
-  for (var j = t; j < params.n; j += WG) {
+  for (var j = t; j < params.n; j += STEP) {
     let xhat = normalised(base + j, rstd);
     out[base + j] = rstd * (dy[base + j] * weight(j) - xhat * mean_dot);
   }
@@ -93,19 +109,19 @@ fn rmsnorm_weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 @compute @workgroup_size(WG)
 fn softmax_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                    @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = row_of(wid, nwg);
+  let row = row_of(wid, lid, nwg);
   let live = row < params.rows;
-  let t = lid.x;
+  let t = lane_of(lid);
   let base = row * params.n;
   var m = -3.4028234663852886e38;
-  if (live) { for (var j = t; j < params.n; j += WG) { m = max(m, x[base + j]); } }
-  let row_max = workgroup_reduce(m, t, true);
+  if (live) { for (var j = t; j < params.n; j += STEP) { m = max(m, x[base + j]); } }
+  let row_max = row_reduce(m, t, true);
   var s = 0.0;
-  if (live) { for (var j = t; j < params.n; j += WG) { s += exp(x[base + j] - row_max); } }
-  let total = workgroup_reduce(s, t, false);
+  if (live) { for (var j = t; j < params.n; j += STEP) { s += exp(x[base + j] - row_max); } }
+  let total = row_reduce(s, t, false);
   if (!live) { return; }
   let log_total = log(total);
-  for (var j = t; j < params.n; j += WG) {
+  for (var j = t; j < params.n; j += STEP) {
     let shifted = x[base + j] - row_max;
     if (LOG) { out[base + j] = shifted - log_total; } else { out[base + j] = exp(shifted) / total; }
   }
@@ -115,19 +131,19 @@ fn softmax_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 @compute @workgroup_size(WG)
 fn softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                     @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = row_of(wid, nwg);
+  let row = row_of(wid, lid, nwg);
   let live = row < params.rows;
-  let t = lid.x;
+  let t = lane_of(lid);
   let base = row * params.n;
   var s = 0.0;
   if (live) {
-    for (var j = t; j < params.n; j += WG) {
+    for (var j = t; j < params.n; j += STEP) {
       if (LOG) { s += dy[base + j]; } else { s += dy[base + j] * saved[base + j]; }
     }
   }
-  let total = workgroup_reduce(s, t, false);
+  let total = row_reduce(s, t, false);
   if (!live) { return; }
-  for (var j = t; j < params.n; j += WG) {
+  for (var j = t; j < params.n; j += STEP) {
     let y = saved[base + j];
     if (LOG) { out[base + j] = dy[base + j] - exp(y) * total; } else { out[base + j] = y * (dy[base + j] - total); }
   }

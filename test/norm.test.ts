@@ -31,7 +31,8 @@ const softmaxRef = (x: ref.Ref, log: boolean) =>
     return row.map((v) => (log ? v - lse : Math.exp(v - lse)));
   });
 
-const SHAPES = [[1], [3, 5], [2, 3, 7], [4, 300]];
+// [130, 4]: on CPU drivers, rows one per invocation across three workgroups of 64; [4, 300]: a workgroup per row.
+const SHAPES = [[1], [3, 5], [2, 3, 7], [130, 4], [4, 300]];
 
 describe('rmsNorm', () => {
   for (const shape of SHAPES) {

@@ -10,14 +10,23 @@ import type { Tensor } from '../tensor.ts';
 import { copyStrided } from './elementwise.ts';
 import { dense, empty, launch } from './launch.ts';
 
-function rowWorkgroup(n: number): number {
-  // Enough invocations to cover short rows in one pass, fewer on CPU drivers where each barrier is costly; there a
-  // short row is summed by one invocation alone (no barrier does any work).
-  if (runtime().report.software && n <= 256) return 1;
-  const cap = runtime().report.software ? 32 : 256;
+interface RowLayout {
+  overrides: { WG: number; ROW_PER_INVOCATION: boolean };
+  workgroups: [number, number];
+}
+
+/**
+ * How a row kernel covers `rows` rows of n: a workgroup per row with enough invocations for one pass (fewer on CPU
+ * drivers, where each barrier is costly), or on CPU drivers for short rows one invocation per row, 64 rows to a
+ * workgroup (no barrier, and every SIMD lane busy).
+ */
+function rowLayout(rows: number, n: number, label: string): RowLayout {
+  const rt = runtime();
+  if (rt.report.software && n <= 256) return { overrides: { WG: 64, ROW_PER_INVOCATION: true }, workgroups: rt.grid(rows, 64, label) };
+  const cap = rt.report.software ? 32 : 256;
   let wg = 32;
   while (wg < cap && wg < n) wg *= 2;
-  return wg;
+  return { overrides: { WG: wg, ROW_PER_INVOCATION: false }, workgroups: rt.grid(rows, 1, label) };
 }
 
 function rowsOf(x: Tensor): { rows: number; n: number } {
@@ -45,13 +54,13 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
   const w = weight ? dense(weight, copyStrided) : null;
   const y = empty(x.shape, 'f32', 'rmsNorm');
   const rstd = empty([rows], 'f32', 'rmsNorm');
-  const wg = rowWorkgroup(n);
+  const layout = rowLayout(rows, n, 'rmsNorm');
   launch({
     family: 'norm', entry: 'rmsnorm_forward', label: 'rmsNorm',
-    overrides: { WG: wg, HAS_WEIGHT: !!w },
+    overrides: { ...layout.overrides, HAS_WEIGHT: !!w },
     uniforms: rowParams(rows, n, eps),
     outputs: [y, rstd], inputs: [xd, w, null, null],
-    workgroups: rt.grid(rows, 1, 'rmsNorm'),
+    workgroups: layout.workgroups,
   });
   // Without a weight, y is x̂ itself: backward needs only y (which the next op keeps anyway) and rstd, so x can go.
   const fromOutput = !w;
@@ -63,10 +72,10 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
       dx = empty(x.shape, 'f32', 'rmsNorm backward');
       launch({
         family: 'norm', entry: 'rmsnorm_backward', label: 'rmsNorm backward',
-        overrides: { WG: wg, HAS_WEIGHT: !!wsd, FROM_OUTPUT: fromOutput },
+        overrides: { ...layout.overrides, HAS_WEIGHT: !!wsd, FROM_OUTPUT: fromOutput },
         uniforms: rowParams(rows, n, eps),
         outputs: [dx, null], inputs: [xs, wsd, gd, rs],
-        workgroups: rt.grid(rows, 1, 'rmsNorm backward'),
+        workgroups: layout.workgroups,
       });
     }
     let dw: Tensor | null = null;
@@ -92,18 +101,17 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
 function softmaxFamily(op: 'softmax' | 'logSoftmax', x: Tensor): Tensor {
   x.assertDType(op, 'f32');
   if (x.rank === 0) throw new ShapeError(`${op}: needs at least one axis`);
-  const rt = runtime();
   const { rows, n } = rowsOf(x);
   const log = op === 'logSoftmax';
   const xd = dense(x, copyStrided);
   const y = empty(x.shape, 'f32', op);
-  const wg = rowWorkgroup(n);
+  const layout = rowLayout(rows, n, op);
   launch({
     family: 'norm', entry: 'softmax_forward', label: op,
-    overrides: { WG: wg, LOG: log },
+    overrides: { ...layout.overrides, LOG: log },
     uniforms: rowParams(rows, n),
     outputs: [y, null], inputs: [xd, null, null, null],
-    workgroups: rt.grid(rows, 1, op),
+    workgroups: layout.workgroups,
   });
   if (xd !== x) xd.dispose();
   return record(op, [x], y, (g, [ys]) => {
@@ -111,10 +119,10 @@ function softmaxFamily(op: 'softmax' | 'logSoftmax', x: Tensor): Tensor {
     const dx = empty(x.shape, 'f32', `${op} backward`);
     launch({
       family: 'norm', entry: 'softmax_backward', label: `${op} backward`,
-      overrides: { WG: wg, LOG: log },
+      overrides: { ...layout.overrides, LOG: log },
       uniforms: rowParams(rows, n),
       outputs: [dx, null], inputs: [null, null, gd, ys],
-      workgroups: rt.grid(rows, 1, `${op} backward`),
+      workgroups: layout.workgroups,
     });
     if (gd !== g) gd.dispose();
     return [dx];
