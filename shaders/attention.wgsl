@@ -248,6 +248,165 @@ fn row_backward_dkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Row kernels for heads of at most 16 channels (CPU drivers): the same arithmetic as the row kernels above, with a
+// row held in four vec4 registers (H16) instead of an array indexed by a loop variable, which SwiftShader keeps in
+// memory (every FMA a load and a store). Channels past head_dim are zero.
+
+struct H16 {
+  x0: vec4<f32>,
+  x1: vec4<f32>,
+  x2: vec4<f32>,
+  x3: vec4<f32>,
+}
+
+fn h_dot(a: H16, b: H16) -> f32 {
+  return dot(a.x0, b.x0) + dot(a.x1, b.x1) + dot(a.x2, b.x2) + dot(a.x3, b.x3);
+}
+
+// a * s + b * t
+fn h_mix(a: H16, s: f32, b: H16, t: f32) -> H16 {
+  return H16(a.x0 * s + b.x0 * t, a.x1 * s + b.x1 * t, a.x2 * s + b.x2 * t, a.x3 * s + b.x3 * t);
+}
+
+fn h_scale(a: H16, s: f32) -> H16 {
+  return H16(a.x0 * s, a.x1 * s, a.x2 * s, a.x3 * s);
+}
+
+// The row16 kernels' head dimension, a constant so the per-channel bounds below fold away.
+override SHORT_HEAD_DIM: u32 = 16u;
+
+// Channel d of a rotated q (which 0) or k (which 1) row, or 0 past the head.
+fn qk_at(which: u32, start: u32, d: u32, t: u32) -> f32 {
+  if (d >= SHORT_HEAD_DIM) { return 0.0; }
+  if (which == 0u) { return q_at(start, d, t); }
+  return k_at(start, d, t);
+}
+
+fn qk4(which: u32, start: u32, d0: u32, t: u32) -> vec4<f32> {
+  return vec4<f32>(qk_at(which, start, d0, t), qk_at(which, start, d0 + 1u, t), qk_at(which, start, d0 + 2u, t), qk_at(which, start, d0 + 3u, t));
+}
+
+fn q16(start: u32, t: u32) -> H16 {
+  return H16(qk4(0u, start, 0u, t), qk4(0u, start, 4u, t), qk4(0u, start, 8u, t), qk4(0u, start, 12u, t));
+}
+
+fn k16(start: u32, t: u32) -> H16 {
+  return H16(qk4(1u, start, 0u, t), qk4(1u, start, 4u, t), qk4(1u, start, 8u, t), qk4(1u, start, 12u, t));
+}
+
+// Channels d0 .. d0 + 3 of a plain (unrotated) row of v or dO.
+fn plain_at(from_v: bool, start: u32, d: u32) -> f32 {
+  if (d >= SHORT_HEAD_DIM) { return 0.0; }
+  if (from_v) { return v[start + d]; }
+  return d_out[start + d];
+}
+
+fn plain4(from_v: bool, start: u32, d0: u32) -> vec4<f32> {
+  return vec4<f32>(plain_at(from_v, start, d0), plain_at(from_v, start, d0 + 1u), plain_at(from_v, start, d0 + 2u), plain_at(from_v, start, d0 + 3u));
+}
+
+fn v16(start: u32) -> H16 {
+  return H16(plain4(true, start, 0u), plain4(true, start, 4u), plain4(true, start, 8u), plain4(true, start, 12u));
+}
+
+fn do16(start: u32) -> H16 {
+  return H16(plain4(false, start, 0u), plain4(false, start, 4u), plain4(false, start, 8u), plain4(false, start, 12u));
+}
+
+fn h_at(a: H16, d: u32) -> f32 {
+  let lane = d % 4u;
+  switch (d / 4u) {
+    case 0u: { return a.x0[lane]; }
+    case 1u: { return a.x1[lane]; }
+    case 2u: { return a.x2[lane]; }
+    default: { return a.x3[lane]; }
+  }
+}
+
+// Writes g (times `scale`) to out or out2 at `base`, un-rotating it first where the operand was rotated (position p).
+fn store16(second: bool, base: u32, g: H16, scale: f32, rotated: bool, position: u32) {
+  for (var d = 0u; d < params.head_dim; d++) {
+    var value = h_at(g, d);
+    if (ROPE && rotated && d < params.rotary) { value = rotate(value, h_at(g, partner(d)), d, position, -1.0); }
+    if (second) { out2[base + d] = value * scale; } else { out[base + d] = value * scale; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn row16_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= params.bh * params.tq) { return; }
+  let bh = row / params.tq;
+  let i = row % params.tq;
+  let qr = h_scale(q16(row_start(params.q, bh, i), i), params.scale);
+  var acc = H16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  var m = MASKED;
+  var l = 0.0;
+  var end = last_key(i);
+  if (KEY_LENGTHS) { end = min(end, u32(max(table[bh / params.heads], 0.0))); }
+  for (var j = first_key(end); j < end; j++) {
+    let s = h_dot(qr, k16(row_start(params.k, bh, j), j));
+    let m_new = max(m, s);
+    let correction = exp(m - m_new);
+    let p = exp(s - m_new);
+    l = l * correction + p;
+    acc = h_mix(acc, correction, v16(row_start(params.v, bh, j)), p);
+    m = m_new;
+  }
+  store16(false, row_start(params.o, bh, i), acc, select(0.0, 1.0 / l, l > 0.0), false, 0u);
+  out2[row] = select(m, m + log(l), l > 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn row16_backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let rows = params.bh * params.tq;
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= rows) { return; }
+  let bh = row / params.tq;
+  let i = row % params.tq;
+  let d_o = do16(row_start(params.d_o, bh, i));
+  let os = row_start(params.o, bh, i);
+  var big_d = 0.0;
+  for (var d = 0u; d < params.head_dim; d++) { big_d += d_out[row_start(params.d_o, bh, i) + d] * aux[os + d]; }
+  out2[rows + row] = big_d;
+  let l_i = out2[row];
+  let qr = h_scale(q16(row_start(params.q, bh, i), i), params.scale);
+  var dq = H16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  let end = last_key(i);
+  for (var j = first_key(end); j < end; j++) {
+    let kr = k16(row_start(params.k, bh, j), j);
+    let p = exp(h_dot(qr, kr) - l_i);
+    let ds = p * (h_dot(d_o, v16(row_start(params.v, bh, j))) - big_d);
+    dq = h_mix(dq, 1.0, kr, ds);
+  }
+  store16(false, row * params.head_dim, dq, params.scale, true, params.q_position + i);
+}
+
+@compute @workgroup_size(WG)
+fn row16_backward_dkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let rows = params.bh * params.tq;
+  let key_row = gid.x + gid.y * nwg.x * WG;
+  if (key_row >= params.bh * params.tk) { return; }
+  let bh = key_row / params.tk;
+  let j = key_row % params.tk;
+  let kr = h_scale(k16(row_start(params.k, bh, j), j), params.scale);
+  let vr = v16(row_start(params.v, bh, j));
+  var dk = H16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  var dv = dk;
+  for (var i = first_query(j); i < last_query(j); i++) {
+    let row = bh * params.tq + i;
+    let qr = q16(row_start(params.q, bh, i), i);
+    let d_o = do16(row_start(params.d_o, bh, i));
+    let p = exp(h_dot(qr, kr) - aux[row]);
+    let ds = p * (h_dot(d_o, vr) - aux[rows + row]);
+    dv = h_mix(dv, 1.0, d_o, p);
+    dk = h_mix(dk, 1.0, qr, ds);
+  }
+  store16(false, key_row * params.head_dim, dk, params.scale, true, params.k_position + j);
+  store16(true, key_row * params.head_dim, dv, 1.0, false, 0u);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Flash kernels (GPUs). Tiles in workgroup memory are [row][DH]; channels past head_dim are zero. Each invocation
 // owns the output elements e = lane + n * FWG (n < BR * DH / FWG, at most MAX_OWNED): row e / DH, channel e % DH.
 

@@ -147,8 +147,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const tiles = !keyLengths && getAttentionKernel(tq, tk, dh, bh) === 'flash' ? flashTiles(dh) : null;
   const overrides: Overrides = tiles
     ? { FWG: tiles.fwg, BR: tiles.br, BC: tiles.br, DH: tiles.dh, CAUSAL: causal, ROPE: useRope }
-    : { WG: 64, CAUSAL: causal, ROPE: useRope, KEY_LENGTHS: keyLengths !== null };
-  const entry = (name: string) => `${tiles ? 'flash' : 'row'}_${name}`;
+    : { WG: 64, CAUSAL: causal, ROPE: useRope, KEY_LENGTHS: keyLengths !== null, ...(dh <= 16 ? { SHORT_HEAD_DIM: dh } : {}) };
+  // Heads of up to 16 channels have row kernels that hold a row in registers (shaders/attention.wgsl, row16_*).
+  const entry = (name: string) => `${tiles ? 'flash' : dh <= 16 ? 'row16' : 'row'}_${name}`;
   const [qr, kr, vr] = [q, k, v].map(readable);
   // Output memory in [B, Tq, H, Dh] order, viewed as [B, H, Tq, Dh].
   const buffer = empty([b, tq, h, dh], 'f32', 'attention');
