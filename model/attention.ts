@@ -2,7 +2,7 @@
 // self-attention with one fused q|k|v projection, as a mixer (model/mixers.ts) whose decoding state is a per-row
 // KV cache. Tests: test/attention.test.ts (the op), test/mixers.test.ts (step = forward), test/hnet.test.ts.
 
-import { appendToCache, attention, concat, full, keep, Linear, Module, rope, scope, ShapeError, slice, where, zeros, type Tensor } from '../engine/index.ts';
+import { appendToCache, attention, attentionPacked, concat, full, keep, Linear, Module, rope, scope, ShapeError, slice, where, zeros, type Tensor } from '../engine/index.ts';
 import { replaceState, type Mixer, type MixerContext, type MixerState } from './mixer.ts';
 
 export interface SelfAttentionOptions {
@@ -46,10 +46,10 @@ export class SelfAttention extends Module implements Mixer {
     const { heads, dim, ropeBase, causal } = this.options;
     return scope(() => {
       const qkv = this.qkv.forward(x).reshape([b, t, 3, heads, this.headDim]);
-      const part = (i: number) => slice(qkv, [null, null, i]).squeeze(2).permute([0, 2, 1, 3]); // [B, H, T, Dh]
-      // RoPE is applied inside the attention kernels as they read q and k: no rotated copies are kept for backward.
+      // RoPE is applied inside the attention kernels as they read q and k: no rotated copies are kept for backward;
+      // q, k and v are read from the packed projection and their gradients written back into one of its shape.
       const rotary = ropeBase === null ? undefined : { base: ropeBase, fraction: this.options.ropeFraction };
-      const attended = attention(part(0), part(1), part(2), { causal, rope: rotary, window: this.options.window });
+      const attended = attentionPacked(qkv, { causal, rope: rotary, window: this.options.window }); // [B, H, T, Dh]
       return this.out.forward(attended.permute([0, 2, 1, 3]).reshape([b, t, dim]));
     });
   }

@@ -33,6 +33,8 @@ override ROPE: bool = false;
 // Decoding a batch whose rows hold different numbers of cached keys: row b sees keys [0, key_lengths[b]), read as
 // floats from the table binding (which RoPE would use: the two are never on together). Row kernels, forward only.
 override KEY_LENGTHS: bool = false;
+// Backward dk/dv kernels: dk and dv are parts of one packed gradient, bound as out; dv goes there (layout g2) too.
+override PACKED_GRADS: bool = false;
 
 // Flash tiling: BR query rows x BC keys per tile, DH = the head dim rounded up to a multiple of 4, FWG invocations.
 override BR: u32 = 16u;
@@ -54,6 +56,8 @@ struct AttentionParams {
   v: Layout,
   o: Layout,
   d_o: Layout,
+  g1: Layout,   // backward: where out's gradient rows go (dq, or dk), e.g. a third of a packed dqkv
+  g2: Layout,   // backward: where out2's go (dv)
   bh: u32,
   tq: u32,
   tk: u32,
@@ -80,6 +84,16 @@ struct AttentionParams {
 
 fn row_start(operand: Layout, bh: u32, t: u32) -> u32 {
   return operand.offset + (bh / params.heads) * operand.batch + (bh % params.heads) * operand.head + t * operand.time;
+}
+
+// Stores a dv element: into out2, or into out when the gradients are packed.
+fn store_dv(index: u32, value: f32) {
+  if (PACKED_GRADS) { out[index] = value; } else { out2[index] = value; }
+}
+
+// Index of channel d of gradient row flat_row (= bh * per_bh + t) in layout g.
+fn grad_index(g: Layout, flat_row: u32, per_bh: u32, d: u32) -> u32 {
+  return row_start(g, flat_row / per_bh, flat_row % per_bh) + d;
 }
 
 fn last_key(i: u32) -> u32 {
@@ -208,7 +222,7 @@ fn row_backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   for (var d = 0u; d < dh; d++) {
     var g = dq[d];
     if (ROPE && d < params.rotary) { g = rotate(dq[d], dq[partner(d)], d, params.q_position + i, -1.0); }
-    out[row * dh + d] = g * params.scale;
+    out[grad_index(params.g1, row, params.tq, d)] = g * params.scale;
   }
 }
 
@@ -242,8 +256,8 @@ fn row_backward_dkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   for (var d = 0u; d < dh; d++) {
     var g = dk[d];
     if (ROPE && d < params.rotary) { g = rotate(dk[d], dk[partner(d)], d, params.k_position + j, -1.0); }
-    out[key_row * dh + d] = g * params.scale;
-    out2[key_row * dh + d] = dv[d];
+    out[grad_index(params.g1, key_row, params.tk, d)] = g * params.scale;
+    store_dv(grad_index(params.g2, key_row, params.tk, d), dv[d]);
   }
 }
 
@@ -323,12 +337,13 @@ fn h_at(a: H16, d: u32) -> f32 {
   }
 }
 
-// Writes g (times `scale`) to out or out2 at `base`, un-rotating it first where the operand was rotated (position p).
-fn store16(second: bool, base: u32, g: H16, scale: f32, rotated: bool, position: u32) {
+// Writes g (times `scale`) as gradient row flat_row (per_bh rows per head) of out or out2, un-rotating it first
+// where the operand was rotated (position p).
+fn store16(second: bool, flat_row: u32, per_bh: u32, g: H16, scale: f32, rotated: bool, position: u32) {
   for (var d = 0u; d < params.head_dim; d++) {
     var value = h_at(g, d);
     if (ROPE && rotated && d < params.rotary) { value = rotate(value, h_at(g, partner(d)), d, position, -1.0); }
-    if (second) { out2[base + d] = value * scale; } else { out[base + d] = value * scale; }
+    if (second) { store_dv(grad_index(params.g2, flat_row, per_bh, d), value * scale); } else { out[grad_index(params.g1, flat_row, per_bh, d)] = value * scale; }
   }
 }
 
@@ -353,7 +368,9 @@ fn row16_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     acc = h_mix(acc, correction, v16(row_start(params.v, bh, j)), p);
     m = m_new;
   }
-  store16(false, row_start(params.o, bh, i), acc, select(0.0, 1.0 / l, l > 0.0), false, 0u);
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  let os = row_start(params.o, bh, i);
+  for (var d = 0u; d < params.head_dim; d++) { out[os + d] = h_at(acc, d) * inv; }
   out2[row] = select(m, m + log(l), l > 0.0);
 }
 
@@ -379,7 +396,7 @@ fn row16_backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     let ds = p * (h_dot(d_o, v16(row_start(params.v, bh, j))) - big_d);
     dq = h_mix(dq, 1.0, kr, ds);
   }
-  store16(false, row * params.head_dim, dq, params.scale, true, params.q_position + i);
+  store16(false, row, params.tq, dq, params.scale, true, params.q_position + i);
 }
 
 @compute @workgroup_size(WG)
@@ -402,8 +419,8 @@ fn row16_backward_dkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     dv = h_mix(dv, 1.0, d_o, p);
     dk = h_mix(dk, 1.0, qr, ds);
   }
-  store16(false, key_row * params.head_dim, dk, params.scale, true, params.k_position + j);
-  store16(true, key_row * params.head_dim, dv, 1.0, false, 0u);
+  store16(false, key_row, params.tk, dk, params.scale, true, params.k_position + j);
+  store16(true, key_row, params.tk, dv, 1.0, false, 0u);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -585,7 +602,7 @@ fn write_unrotated(acc: ptr<function, array<f32, MAX_OWNED>>, factor: f32, rows_
     if (t < rows_total && d < params.head_dim) {
       var g = tile_o[e];
       if (ROPE && d < params.rotary) { g = rotate(g, tile_o[r * DH + partner(d)], d, position0 + t, -1.0); }
-      out[(first + r) * params.head_dim + d] = g * factor;
+      out[grad_index(params.g1, first + r, rows_total, d)] = g * factor;
     }
   }
 }
@@ -704,7 +721,7 @@ fn flash_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
     let c = e / DH;
     let d = e % DH;
     let j = j0 + c;
-    if (j < params.tk && d < params.head_dim) { out2[(bh * params.tk + j) * params.head_dim + d] = dv[n]; }
+    if (j < params.tk && d < params.head_dim) { store_dv(grad_index(params.g2, bh * params.tk + j, params.tk, d), dv[n]); }
   }
   // tile_q holds q times scale already: dk needs no second factor.
   write_unrotated(&dk, 1.0, params.tk, bh * params.tk + j0, params.k_position, lane);

@@ -21,6 +21,7 @@ override B_SCALAR: bool = false; // binary: b is params.scalar, not a buffer
 // Axes of the index walk (params.rank, after merging): a constant, so the unused axes compile away, which halves
 // the cost of strided kernels on CPU drivers.
 override RANK: u32 = 8u;
+override PER: u32 = 1u; // elements per invocation (see the entry points at the end)
 
 struct MapParams {
   out_shape: array<vec4<u32>, 2>,
@@ -205,9 +206,7 @@ fn unary_derivative(x: f32, y: f32) -> f32 {
   }
 }
 
-@compute @workgroup_size(WG)
-fn unary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn unary_forward_at(i: u32) {
   if (i >= params.n) { return; }
   var ia = i + params.a_offset;
   if (STRIDED) { ia = strided_offset(i, params.a_strides, params.a_offset); }
@@ -215,9 +214,7 @@ fn unary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 }
 
 // dx = dy * f'(x); a = x, b = y = f(x), c = dy (a broadcast view when the op downstream was a reduction).
-@compute @workgroup_size(WG)
-fn unary_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn unary_backward_at(i: u32) {
   if (i >= params.n) { return; }
   var ia = i + params.a_offset;
   var ib = i + params.b_offset;
@@ -353,9 +350,7 @@ fn scalar_word() -> u32 {
   }
 }
 
-@compute @workgroup_size(WG)
-fn binary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn binary_forward_at(i: u32) {
   if (i >= params.n) { return; }
   var ia = i + params.a_offset;
   var ib = i + params.b_offset;
@@ -416,17 +411,13 @@ fn binary_operands(i: u32) -> vec3<f32> {
   return vec3<f32>(bitcast<f32>(a[ia]), y, bitcast<f32>(c[ic]));
 }
 
-@compute @workgroup_size(WG)
-fn binary_backward_a(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn binary_backward_a_at(i: u32) {
   if (i >= params.n) { return; }
   let v = binary_operands(i);
   out[i] = bitcast<u32>(grad_a(v.x, v.y, v.z));
 }
 
-@compute @workgroup_size(WG)
-fn binary_backward_b(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn binary_backward_b_at(i: u32) {
   if (i >= params.n) { return; }
   let v = binary_operands(i);
   out[i] = bitcast<u32>(grad_b(v.x, v.y, v.z));
@@ -440,9 +431,7 @@ fn truthy(word: u32) -> bool {
   return word != 0u;
 }
 
-@compute @workgroup_size(WG)
-fn where_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn where_forward_at(i: u32) {
   if (i >= params.n) { return; }
   let icond = strided_offset(i, params.a_strides, params.a_offset);
   let ix = strided_offset(i, params.b_strides, params.b_offset);
@@ -451,9 +440,7 @@ fn where_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 }
 
 // Gradient of where for one branch: out = cond ? dy : 0 (OP = 0) or cond ? 0 : dy (OP = 1). a = cond, b = dy.
-@compute @workgroup_size(WG)
-fn where_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn where_backward_at(i: u32) {
   if (i >= params.n) { return; }
   let taken = truthy(a[strided_offset(i, params.a_strides, params.a_offset)]) == (OP == 0u);
   out[i] = select(0u, b[strided_offset(i, params.b_strides, params.b_offset)], taken);
@@ -463,9 +450,7 @@ fn where_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 // Strided copy: out[c_offset + coords . c_strides] = a[a_offset + coords . a_strides] for every coordinate of
 // out_shape. Raw words, so any dtype. It materialises views (contiguous), fills regions (concat, slice gradients).
 
-@compute @workgroup_size(WG)
-fn copy_strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn copy_strided_at(i: u32) {
   if (i >= params.n) { return; }
   let src = strided_offset(i, params.a_strides, params.a_offset);
   var dst = i + params.c_offset;
@@ -474,9 +459,7 @@ fn copy_strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 }
 
 // Contiguous dtype conversion: DTYPE -> OUT_DTYPE, through f32 unless both are integers.
-@compute @workgroup_size(WG)
-fn cast_dtype(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn cast_dtype_at(i: u32) {
   if (i >= params.n) { return; }
   let word = a[i + params.a_offset];
   if (DTYPE != DTYPE_F32 && OUT_DTYPE != DTYPE_F32) {
@@ -489,17 +472,95 @@ fn cast_dtype(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 }
 
 // out[i] = scalar (OUT_DTYPE), the kernel behind zeros/ones/full.
-@compute @workgroup_size(WG)
-fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn fill_at(i: u32) {
   if (i >= params.n) { return; }
   out[i] = store_f32(params.scalar);
 }
 
 // out[i] = scalar + i * scalar2 (OUT_DTYPE).
-@compute @workgroup_size(WG)
-fn arange(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
+fn arange_at(i: u32) {
   if (i >= params.n) { return; }
   out[i] = store_f32(params.scalar + f32(i) * params.scalar2);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Entry points: each invocation takes PER elements, a grid's width apart (neighbouring invocations stay on
+// neighbouring elements). On CPU drivers an invocation's fixed cost is most of a simple map's, so the host asks for
+// several per invocation there (engine/ops/launch.ts).
+
+@compute @workgroup_size(WG)
+fn unary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { unary_forward_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn unary_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { unary_backward_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn binary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { binary_forward_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn binary_backward_a(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { binary_backward_a_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn binary_backward_b(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { binary_backward_b_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn where_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { where_forward_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn where_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { where_backward_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn copy_strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { copy_strided_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn cast_dtype(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { cast_dtype_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { fill_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn arange(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { arange_at(first + e * total); }
 }

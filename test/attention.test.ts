@@ -4,7 +4,7 @@
 // gradients recompute the same quantities twice more: rtol 1e-4, atol 1e-5.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendToCache, attention, noGrad, setAttentionKernel, tensor, zeros } from '../engine/index.ts';
+import { appendToCache, attention, attentionPacked, noGrad, setAttentionKernel, tensor, zeros } from '../engine/index.ts';
 import { checkOp, expectClose, toGpu, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
@@ -33,6 +33,16 @@ function attentionRef(q: ref.Ref, k: ref.Ref, v: ref.Ref, causal: boolean, windo
     }
   }
   return new ref.Ref(out, [...q.shape]);
+}
+
+/** Part p of a packed projection [B, T, 3, H, Dh], as [B, H, T, Dh]. */
+function packedPart(qkv: ref.Ref, p: number): ref.Ref {
+  const [b, t, , h, dh] = qkv.shape;
+  const out = new Float64Array(b * h * t * dh);
+  for (let z = 0; z < b; z++) for (let i = 0; i < t; i++) for (let y = 0; y < h; y++) for (let d = 0; d < dh; d++) {
+    out[((z * h + y) * t + i) * dh + d] = qkv.data[((((z * t + i) * 3 + p) * h + y) * dh) + d];
+  }
+  return new ref.Ref(out, [b, h, t, dh]);
 }
 
 /** Rotary embedding of [B, H, T, D] tensors (ref.ropeRef works on [B, T, H, D]). */
@@ -117,6 +127,24 @@ for (const kernel of ['row', 'flash'] as const) {
         tol: TOL,
         gradTol: GRAD,
       });
+    });
+
+    // Head dims 8 (the row16 kernels on CPU drivers) and 20 (the general row kernels), with RoPE and without.
+    it('attentionPacked of [B, T, 3, H, Dh] equals attention of its three parts, its one gradient included', async () => {
+      for (const [shape, causal, withRope] of [[[2, 5, 3, 2, 8], true, false], [[1, 6, 3, 2, 20], false, true]] as const) {
+        const rope = withRope ? { base: 100 } : undefined;
+        await checkOp({
+          label: `attentionPacked ${kernel} ${JSON.stringify(shape)}`,
+          inputs: [ref.randomRef([...shape], 13, -1.5, 1.5)],
+          gpu: (qkv) => attentionPacked(qkv, { causal, rope }),
+          reference: (qkv) => {
+            const [q, k, v] = [0, 1, 2].map((p) => packedPart(qkv, p));
+            return withRope ? attentionRef(ropeHeadsFirst(q, 100, 1, 0), ropeHeadsFirst(k, 100, 1, 0), v, causal) : attentionRef(q, k, v, causal);
+          },
+          tol: TOL,
+          gradTol: GRAD,
+        });
+      }
     });
 
     it('stays finite for large scores', async () => {

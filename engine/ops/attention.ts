@@ -98,6 +98,16 @@ function readable(x: Tensor): Tensor {
   return x.strides[3] === 1 || x.shape[3] === 1 ? x : copyStrided(x);
 }
 
+/** Where a backward kernel writes gradient element (b, h, t, d): offset + b·batch + h·head + t·time + d. */
+interface GradLayout {
+  offset: number;
+  batch: number;
+  head: number;
+  time: number;
+}
+
+const NO_GRAD: GradLayout = { offset: 0, batch: 0, head: 0, time: 0 };
+
 function layout(u: Uniforms, t: Tensor | null): Uniforms {
   if (!t) return u.u32(0).u32(0).u32(0).u32(0);
   return u.u32(t.offset).u32(t.strides[0]).u32(t.strides[1]).u32(t.strides[2]);
@@ -110,6 +120,28 @@ function layout(u: Uniforms, t: Tensor | null): Uniforms {
  * heads-last is a contiguous view.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  return attentionOf(q, k, v, options, null);
+}
+
+/**
+ * attention() of the three parts of a packed projection qkv [B, T, 3, H, Dh] (a self-attention layer's fused
+ * q/k/v output, reshaped): the same result, but its backward writes dq, dk and dv straight into one gradient of
+ * qkv's shape, where three slices would each scatter theirs into a zero tensor and two adds would join them.
+ */
+export function attentionPacked(qkv: Tensor, options: AttentionOptions = {}): Tensor {
+  qkv.assertDType('attentionPacked qkv', 'f32');
+  if (qkv.rank !== 5 || qkv.shape[2] !== 3) throw new ShapeError(`attentionPacked: qkv must be [batch, seq, 3, heads, headDim], got ${formatShape(qkv.shape)}`);
+  const packed = qkv.isContiguous ? qkv : copyStrided(qkv);
+  const [b, t, , h, dh] = packed.shape;
+  const part = (p: number) => packed.viewAs([b, h, t, dh], [t * 3 * h * dh, dh, 3 * h * dh, 1], packed.offset + p * h * dh, false);
+  const [q, k, v] = [0, 1, 2].map(part);
+  const result = attentionOf(q, k, v, options, packed);
+  [q, k, v].forEach((x) => x.dispose());
+  if (packed !== qkv) packed.dispose();
+  return result;
+}
+
+function attentionOf(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions, packed: Tensor | null): Tensor {
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
     t.assertDType(`attention ${name}`, 'f32');
     if (t.rank !== 4) throw new ShapeError(`attention: ${name} must be [batch, heads, seq, headDim], got ${formatShape(t.shape)}`);
@@ -157,9 +189,11 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   buffer.dispose();
   // [L | D]: the forward writes L (log-sum-exp per row), the dq kernel D = dO · O for the dk/dv kernel.
   const stats = empty([2 * rows], 'f32', 'attention');
-  const params = (operands: (Tensor | null)[]) => {
+  // Operands q, k, v, o, dO, then the two gradient layouts (backward; forward: none).
+  const params = (operands: (Tensor | null)[], grads: [GradLayout, GradLayout] | null = null) => {
     const u = new Uniforms();
     for (const t of operands) layout(u, t);
+    for (const g of grads ?? [NO_GRAD, NO_GRAD]) u.u32(g.offset).u32(g.batch).u32(g.head).u32(g.time);
     return u.u32(bh).u32(tq).u32(tk).u32(dh).f32(scale).u32(h).u32(rotary).u32(queryOffset).u32(keyOffset).u32(window).build();
   };
   // Row kernels: one invocation per row; flash kernels: one workgroup per (tile, batch·head), folded into 2-D.
@@ -171,26 +205,38 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
     workgroups: grid(tq, 'attention'),
   });
   // The table is saved too: a longer sequence later may replace the cached one before this backward runs.
-  const result = record('attention', [q, k, v], out, (g, [qs, ks, vs, os, st, savedTable = null]) => {
+  const backward = (g: Tensor, saved: readonly Tensor[]): (Tensor | null)[] => {
+    const [qs, ks, vs, os, st] = saved;
+    const savedTable = saved[5] ?? null;
     const gr = readable(g);
-    const uniforms = params([qs, ks, vs, os, gr]);
-    const dq = empty(q.shape, 'f32', 'attention backward');
+    const operands = [qs, ks, vs, os, gr];
+    const dense = (t: number): GradLayout => ({ offset: 0, batch: h * t * dh, head: t * dh, time: dh });
+    // Packed: part p of dqkv [B, T, 3, H, Dh] seen as [B, H, T, Dh].
+    const third = (p: number): GradLayout => ({ offset: p * h * dh, batch: tq * 3 * h * dh, head: dh, time: 3 * h * dh });
+    const dqkv = packed ? empty(packed.shape, 'f32', 'attention backward') : null;
+    const dq = dqkv ?? empty(q.shape, 'f32', 'attention backward');
     launch({
-      family: 'attention', entry: entry('backward_dq'), label: 'attention backward dq', overrides, uniforms,
+      family: 'attention', entry: entry('backward_dq'), label: 'attention backward dq', overrides,
+      uniforms: params(operands, dqkv ? [third(0), NO_GRAD] : [dense(tq), NO_GRAD]),
       outputs: [dq, st], inputs: [qs, ks, vs, gr, os, savedTable],
       workgroups: grid(tq, 'attention backward'),
     });
-    const dk = empty(k.shape, 'f32', 'attention backward');
-    const dv = empty(v.shape, 'f32', 'attention backward');
+    const dk = dqkv ?? empty(k.shape, 'f32', 'attention backward');
+    const dv = dqkv ? null : empty(v.shape, 'f32', 'attention backward');
     launch({
-      family: 'attention', entry: entry('backward_dkv'), label: 'attention backward dkv', overrides, uniforms,
+      family: 'attention', entry: entry('backward_dkv'), label: 'attention backward dkv', overrides: { ...overrides, PACKED_GRADS: dqkv !== null },
+      uniforms: params(operands, dqkv ? [third(1), third(2)] : [dense(tk), dense(tk)]),
+      // Packed, dk and dv are two thirds of one buffer: it is bound once, as out, and dv is written there too.
       outputs: [dk, dv], inputs: [qs, ks, vs, gr, st, savedTable],
       workgroups: grid(tk, 'attention backward'),
     });
     if (gr !== g) gr.dispose();
+    if (dqkv) return [dqkv];
     const keepIf = (t: Tensor, wanted: boolean) => (wanted ? t : (t.dispose(), null));
-    return [keepIf(dq, q.requiresGrad), keepIf(dk, k.requiresGrad), keepIf(dv, v.requiresGrad)];
-  }, table ? [qr, kr, vr, out, stats, table] : [qr, kr, vr, out, stats]);
+    return [keepIf(dq, q.requiresGrad), keepIf(dk, k.requiresGrad), keepIf(dv!, v.requiresGrad)];
+  };
+  const saved = table ? [qr, kr, vr, out, stats, table] : [qr, kr, vr, out, stats];
+  const result = packed ? record('attention', [packed], out, backward, saved) : record('attention', [q, k, v], out, backward, saved);
   stats.dispose();
   [qr, kr, vr].forEach((t, i) => t !== [q, k, v][i] && t.dispose());
   return result;
@@ -210,7 +256,7 @@ export function appendToCache(cache: Tensor, rows: Tensor, positions: Tensor): v
   if (positions.shape.join() !== String(b)) throw new ShapeError(`appendToCache: positions must be [${b}], got ${formatShape(positions.shape)}`);
   const dense = rows.isContiguous && rows.offset === 0 ? rows : copyStrided(rows);
   const uniforms = new Uniforms();
-  for (let i = 0; i < 5; i++) layout(uniforms, null);
+  for (let i = 0; i < 7; i++) layout(uniforms, null);
   launch({
     family: 'attention', entry: 'cache_write', label: 'cache write', overrides: { WG: 64 },
     uniforms: uniforms.u32(b * h).u32(1).u32(length).u32(dh).f32(1).u32(h).u32(0).u32(0).u32(0).build(),
