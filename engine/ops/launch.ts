@@ -131,7 +131,7 @@ export interface ElementwiseLaunch {
  * workgroups (SwiftShader: a fill or add of 98k elements takes about half the time), 1 on GPUs.
  */
 function elementsPerInvocation(count: number): number {
-  return runtime().report.software && count >= 4 * 16 * ELEMENTWISE_WG ? Number((globalThis as any).PER ?? 4) : 1;
+  return runtime().report.software && count >= 4 * 16 * ELEMENTWISE_WG ? 4 : 1;
 }
 
 export function launchElementwise(spec: ElementwiseLaunch): Tensor {
