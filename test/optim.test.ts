@@ -46,6 +46,28 @@ describe('AdamW', () => {
     expectClose(await b.toArray(), refB, TOL, 'adamw no decay');
   });
 
+  // Where the adapter binds nine storage buffers (SwiftShader: 12), a group's parameters are updated two to a
+  // dispatch (adamw_pair) and gradient norms read eight gradients a dispatch (grad_sq_multi): the same numbers as
+  // one optimiser per parameter, which takes the one-parameter kernels.
+  it('updates a group two parameters to a dispatch exactly as one at a time, and takes the norm of ten gradients', async () => {
+    const sizes = [3, 5000, 1, 7, 2, 9, 4, 6, 5, 8];
+    const values = sizes.map((n, k) => Array.from({ length: n }, (_, i) => Math.cos(3 * i + k)));
+    const make = () => sizes.map((n, k) => tensor(values[k].map((x) => x / 2), [n], { requiresGrad: true }));
+    const fused = make();
+    const single = make();
+    const group = new AdamW(fused, { lr: 0.01, weightDecay: 0.1, maxGradNorm: 1 });
+    const each = single.map((p) => new AdamW([p], { lr: 0.01, weightDecay: 0.1 }));
+    const expectedNorm = Math.sqrt(values.flat().reduce((s, x) => s + Math.fround(x) ** 2, 0));
+    for (let step = 0; step < 3; step++) {
+      fused.forEach((p, k) => setGrad(p, values[k]));
+      single.forEach((p, k) => setGrad(p, values[k].map((x) => x / expectedNorm)));
+      group.step();
+      each.forEach((o) => o.step());
+    }
+    expect(await group.lastGradNorm!.item()).toBeCloseTo(expectedNorm, 3);
+    for (let k = 0; k < sizes.length; k++) expectClose(await fused[k].toArray(), await single[k].toArray(), { atol: 1e-6, rtol: 1e-5 }, `parameter ${k}`);
+  });
+
   it('clips the global gradient norm on the GPU inside step()', async () => {
     const p = tensor([0, 0], undefined, { requiresGrad: true });
     const q = tensor([0], undefined, { requiresGrad: true });

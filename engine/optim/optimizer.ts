@@ -34,6 +34,14 @@ function toGroups(params: ParamGroup[] | Tensor[]): ParamGroup[] {
   return 'params' in params[0] ? (params as ParamGroup[]) : [{ params: params as Tensor[] }];
 }
 
+/** Gradients one grad_sq_multi dispatch reads (shaders/optim.wgsl). */
+const SQ_GRADS_PER_DISPATCH = 8;
+
+/** Whether this adapter binds `count` storage buffers to one kernel (WebGPU guarantees 8; SwiftShader has 12). */
+function bindsStorageBuffers(count: number): boolean {
+  return (runtime().limits.maxStorageBuffersPerShaderStage ?? 8) >= count;
+}
+
 /** Elements one workgroup of grad_sq_partial sums (shaders/optim.wgsl: WG · SQ_PER_THREAD). */
 const SQ_WG = 256;
 const SQ_PER_THREAD = 16;
@@ -51,17 +59,35 @@ export function gradientClipScale(params: Tensor[], maxNorm: number): { scale: T
     const slots = grads.map((g) => Math.ceil(g.size / chunk));
     const total = slots.reduce((a, b) => a + b, 0);
     const partials = empty([Math.max(total, 1)], 'f32', 'gradient norm');
-    let offset = 0;
-    grads.forEach((g, i) => {
+    for (const g of grads) {
       if (!g.isContiguous || g.offset !== 0) throw new HieroError('gradient clipping: gradients must be contiguous tensors');
-      launch({
-        family: 'optim', entry: 'grad_sq_partial', label: 'gradient norm',
-        uniforms: new Uniforms().u32(g.size).u32(offset).build(),
-        overrides: { WG: SQ_WG, SQ_PER_THREAD }, outputs: [partials, null, null], inputs: [g, null],
-        workgroups: rt.grid(slots[i], 1, 'gradient norm'),
+    }
+    let offset = 0;
+    if (bindsStorageBuffers(1 + SQ_GRADS_PER_DISPATCH)) {
+      // Up to eight gradients a dispatch (shaders/optim.wgsl, grad_sq_multi).
+      for (let first = 0; first < grads.length; first += SQ_GRADS_PER_DISPATCH) {
+        const batch = grads.slice(first, first + SQ_GRADS_PER_DISPATCH);
+        const sizes = Array.from({ length: SQ_GRADS_PER_DISPATCH }, (_, j) => batch[j]?.size ?? 0);
+        const groups = slots.slice(first, first + SQ_GRADS_PER_DISPATCH).reduce((a, b) => a + b, 0);
+        launch({
+          family: 'optim', entry: 'grad_sq_multi', label: 'gradient norm',
+          uniforms: new Uniforms().vec(sizes.slice(0, 4), 4).vec(sizes.slice(4), 4).u32(offset).u32(0).u32(0).u32(0).build(),
+          overrides: { WG: SQ_WG, SQ_PER_THREAD }, outputs: [partials], inputs: sizes.map((_, j) => batch[j] ?? null),
+          workgroups: rt.grid(groups, 1, 'gradient norm'),
+        });
+        offset += groups;
+      }
+    } else {
+      grads.forEach((g, i) => {
+        launch({
+          family: 'optim', entry: 'grad_sq_partial', label: 'gradient norm',
+          uniforms: new Uniforms().u32(g.size).u32(offset).build(),
+          overrides: { WG: SQ_WG, SQ_PER_THREAD }, outputs: [partials, null, null], inputs: [g, null],
+          workgroups: rt.grid(slots[i], 1, 'gradient norm'),
+        });
+        offset += slots[i];
       });
-      offset += slots[i];
-    });
+    }
     const scale = empty([1], 'f32', 'clip');
     const norm = empty([1], 'f32', 'clip');
     launch({
@@ -132,12 +158,7 @@ export abstract class Optimizer {
       this.ones ??= keep(full([1], 1));
       scale = this.ones;
     }
-    for (const group of this.groups) {
-      for (const p of group.params) {
-        if (!p.grad) continue;
-        this.update(p, p.grad, scale, group);
-      }
-    }
+    for (const group of this.groups) this.updateGroup(group.params.filter((p) => p.grad), scale, group);
     if (scale !== this.ones) scale.dispose();
   }
 
@@ -149,6 +170,11 @@ export abstract class Optimizer {
   }
 
   protected abstract update(p: Tensor, grad: Tensor, scale: Tensor, group: ParamGroup): void;
+
+  /** Updates the parameters of a group that have gradients: one by one, unless an optimiser fuses them. */
+  protected updateGroup(params: Tensor[], scale: Tensor, group: ParamGroup): void {
+    for (const p of params) this.update(p, p.grad!, scale, group);
+  }
 
   protected stateFor(states: Map<Tensor, Tensor>, p: Tensor): Tensor {
     let s = states.get(p);
@@ -194,15 +220,39 @@ export class AdamW extends Optimizer {
     this.weightDecay = options.weightDecay ?? 0.01;
   }
 
-  protected update(p: Tensor, grad: Tensor, scale: Tensor, group: ParamGroup): void {
+  private uniforms(group: ParamGroup, n: number, n2: number): ArrayBuffer {
     const [b1, b2] = this.betas;
     const lr = this.lr * (group.lrMultiplier ?? 1);
-    const uniforms = new Uniforms()
-      .u32(p.size).u32(0)
+    return new Uniforms()
+      .u32(n).u32(0)
       .f32(lr).f32(group.weightDecay ?? this.weightDecay).f32(b1).f32(b2).f32(this.eps)
-      .f32(1 - b1 ** this.stepCount).f32(1 - b2 ** this.stepCount).f32(0)
+      .f32(1 - b1 ** this.stepCount).f32(1 - b2 ** this.stepCount).f32(0).u32(n2)
       .build();
-    this.dispatch('adamw_update', p, this.stateFor(this.m, p), this.stateFor(this.v, p), grad, scale, uniforms, { ATAN2: this.atan2 });
+  }
+
+  protected update(p: Tensor, grad: Tensor, scale: Tensor, group: ParamGroup): void {
+    this.dispatch('adamw_update', p, this.stateFor(this.m, p), this.stateFor(this.v, p), grad, scale, this.uniforms(group, p.size, 0), { ATAN2: this.atan2 });
+  }
+
+  /** Two parameters a dispatch where the adapter binds the nine buffers (shaders/optim.wgsl, adamw_pair). */
+  protected override updateGroup(params: Tensor[], scale: Tensor, group: ParamGroup): void {
+    if (!bindsStorageBuffers(9)) return super.updateGroup(params, scale, group);
+    for (let i = 0; i < params.length; i += 2) {
+      const [a, b] = [params[i], params[i + 1]];
+      if (!b) {
+        this.update(a, a.grad!, scale, group);
+        continue;
+      }
+      for (const t of [a, b, a.grad!, b.grad!]) {
+        if (!t.isContiguous || t.offset !== 0) throw new HieroError('optimizer: parameters and gradients must be contiguous tensors');
+      }
+      launch({
+        family: 'optim', entry: 'adamw_pair', label: 'adamw_update', uniforms: this.uniforms(group, a.size, b.size),
+        overrides: { WG: 256, ATAN2: this.atan2 },
+        outputs: [a, this.stateFor(this.m, a), this.stateFor(this.v, a), b, this.stateFor(this.m, b), this.stateFor(this.v, b)],
+        inputs: [a.grad!, scale, b.grad!], workgroups: runtime().grid(a.size + b.size, 256, 'adamw_update'),
+      });
+    }
   }
 
   /** Adam-atan2 instead of Adam's ratio (see AdamAtan2). */
