@@ -170,10 +170,6 @@ export function slice(x: Tensor, ranges: readonly SliceSpec[]): Tensor {
     offset += start * x.strides[axis];
   });
   const out = x.viewAs(shape, strides, offset);
-  // Selecting everything (a model's slice of an empty prefix): the gradient passes through unscattered.
-  if (offset === x.offset && shape.every((d, i) => d === x.shape[i] && (d === 1 || strides[i] === x.strides[i]))) {
-    return record('slice', [x], out, (g) => [reshape(g, x.shape)]);
-  }
   return record('slice', [x], out, (g) => {
     // Scatter g into a zero tensor of x's shape through the same slice layout, relative to a dense buffer.
     const grad = zeros(x.shape);
