@@ -7,7 +7,8 @@
 // `retiring` (and in the peak) keeps memory() honest about what the GPU really holds.
 //
 // Memory is given back at three points:
-// - after each submit, the pool is trimmed to `capBytes` (least recently released size classes first);
+// - after each submit, the pool is trimmed to `capBytes` (least recently released size classes first), and a new
+//   buffer created while more than that is pooled first submits the batch so the trim can happen;
 // - when an allocation would take the total past `budgetBytes`, the batch is submitted and pooled buffers are
 //   destroyed until it fits (pressure);
 // - on emptyPool(), everything pooled goes.
@@ -137,6 +138,12 @@ export class BufferPool {
       return reused;
     }
     if (this.held + size > this.budgetBytes) this.relieve(size);
+    else if (this.pooled > this.capBytes) {
+      // Creating while more than the cap lies idle in other size classes (a step whose sizes shifted: the pool
+      // keeps buffers for shapes it will not see again this batch): submit, so afterSubmit() trims to the cap.
+      if (this.hooks.batchOpen()) this.hooks.flush();
+      else this.trimTo(this.capBytes);
+    }
     const buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE });
     this.sizes.set(buffer, size);
     this.order.set(buffer, this.created++);
