@@ -29,6 +29,16 @@ describe('WaitPacer', () => {
     expect(polled).toBeLessThan(slept);
   });
 
+  it('does not sleep on a workload of a size it has not seen (a heavy one must not strand a light one)', async () => {
+    const pacer = new WaitPacer('sleep');
+    for (let i = 0; i < 4; i++) await pacer.pace(fakeWork(pacer, 60, 1));
+    const paced = pacer.stats.paced;
+    const t0 = performance.now();
+    await pacer.pace(fakeWork(pacer, 2, 500));
+    expect(pacer.stats.paced).toBe(paced);
+    expect(performance.now() - t0).toBeLessThan(50);
+  });
+
   it("never sleeps under 'await', nor when nothing was submitted", async () => {
     const pacer = new WaitPacer('await');
     for (let i = 0; i < 3; i++) await pacer.pace(fakeWork(pacer, 10, 5));

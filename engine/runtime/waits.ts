@@ -14,6 +14,11 @@ const ALREADY_DONE_MS = 1;
 /** Below this, sleeping costs more (timer granularity) than it saves. */
 const MIN_SLEEP_MS = 2;
 const MAX_REMEMBERED_SIZES = 64;
+/**
+ * The longest sleep: past it the wait polls (a workload that long is rare, and an estimate learned from another
+ * workload with the same dispatch count must not strand a short one for long).
+ */
+const MAX_SLEEP_MS = 5000;
 
 export interface WaitStats {
   /** Waits that slept before waiting. */
@@ -30,10 +35,12 @@ export class WaitPacer {
   /** When the oldest submitted, not yet waited-for work was submitted (ms, performance.now()), or null. */
   private outstandingSince: number | null = null;
   private outstandingDispatches = 0;
-  /** Learned ms from first submit to completion, by outstanding dispatch count (a repeated step repeats the count). */
+  /**
+   * Learned ms from first submit to completion, by outstanding dispatch count (a repeated step repeats the count).
+   * A count not seen before is not slept on: dispatches differ in cost by orders of magnitude (a 1024³ matmul and
+   * an add), so no per-dispatch rate predicts a new workload.
+   */
   private readonly bySize = new Map<number, number>();
-  /** ms per dispatch over all sizes, for a size not seen before. */
-  private perDispatch = 0;
 
   constructor(policy: WaitPolicy) {
     this.policy = policy;
@@ -52,8 +59,8 @@ export class WaitPacer {
     this.outstandingSince = null;
     this.outstandingDispatches = 0;
     if (this.policy === 'await' || since === null) return wait();
-    const expected = this.bySize.get(size) ?? this.perDispatch * size;
-    const sleep = since + SLEEP_SHARE * expected - performance.now();
+    const expected = this.bySize.get(size) ?? 0;
+    const sleep = Math.min(MAX_SLEEP_MS, since + SLEEP_SHARE * expected - performance.now());
     let slept = 0;
     if (sleep >= MIN_SLEEP_MS) {
       const start = performance.now();
@@ -75,9 +82,5 @@ export class WaitPacer {
     const next = observed === null ? expected * 0.85 : expected > 0 ? 0.5 * expected + 0.5 * observed : observed;
     if (this.bySize.size >= MAX_REMEMBERED_SIZES && !this.bySize.has(size)) this.bySize.clear();
     this.bySize.set(size, next);
-    if (observed !== null && size > 0) {
-      const rate = observed / size;
-      this.perDispatch = this.perDispatch > 0 ? 0.8 * this.perDispatch + 0.2 * rate : rate;
-    }
   }
 }
