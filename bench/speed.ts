@@ -1,12 +1,14 @@
-// Issue 20's measurements, side by side in one process: waits that sleep against waits that await (the work, the
-// wall time and the main thread's CPU time), and the tiny HRM's training step (npm start's recipe): samples/s,
-// dispatches, host time to encode.
-//   npm run bench:speed [-- --section=waits|hrm] [--reps=N]
+// Issue 20's measurements, side by side in one process: waits that sleep against waits that await (wall time and
+// the process's CPU time), matmul kernels against the FMA probe, and the tiny HRM's training step (npm start's
+// recipe): samples/s, dispatches, host time to encode. With --adapter=null, Dawn's null backend (nothing runs):
+// the host time per dispatch of that step, warmed up, median of 200.
+//   npm run bench:speed [-- --section=waits|matmul|hrm] [--reps=N] [--adapter=null]
 // Prints a table and writes bench/results/speed-<adapter>-<date>.json.
 
 import { writeFileSync } from 'node:fs';
-import { describeAdapter, init, keep, matmul, randn, runtime, scope, shutdown, sync, type Tensor, type WaitPolicy } from '../engine/index.ts';
-import { option } from '../engine/measure/timing.ts';
+import { describeAdapter, init, keep, matmul, randn, runtime, scope, setMatmulKernel, shutdown, sync, type Tensor, type WaitPolicy } from '../engine/index.ts';
+import { measureLimits } from '../engine/measure/limits.ts';
+import { measure, option } from '../engine/measure/timing.ts';
 import { createSession } from '../model/hrm-session.ts';
 
 interface Row {
@@ -64,6 +66,54 @@ async function waitRows(reps: number): Promise<Row[]> {
   return rows;
 }
 
+/** GFLOP/s of the CPU drivers' kernels ('lanes', the default; 'direct', the one before it) beside the FMA probe. */
+async function matmulRows(reps: number): Promise<Row[]> {
+  const limits = await measureLimits(1 << 20, 1 << 14, reps);
+  const rows: Row[] = [{ section: 'matmul', name: 'FMA probe', value: limits.fmaGflops, unit: 'GFLOP/s' }];
+  // Square sizes, and the tiny HRM's products (batch 64 × 16 cells): forward x·Wᵀ, input gradient g·W, weight gradient gᵀ·x.
+  const shapes: [string, number[], number[], 'plain' | 'bT' | 'aT'][] = [
+    ['256³', [256, 256], [256, 256], 'plain'], ['512³', [512, 512], [512, 512], 'plain'], ['1024³', [1024, 1024], [1024, 1024], 'plain'],
+    ['1024x32 @ (96x32)ᵀ', [1024, 32], [96, 32], 'bT'], ['1024x96 @ 96x32', [1024, 96], [96, 32], 'plain'], ['(1024x96)ᵀ @ 1024x32', [1024, 96], [1024, 32], 'aT'],
+  ];
+  for (const [name, sa, sb, layout] of shapes) {
+    const a0 = randn(sa, { seed: 1 });
+    const b0 = randn(sb, { seed: 2 });
+    const a = layout === 'aT' ? a0.T : a0;
+    const b = layout === 'bT' ? b0.T : b0;
+    const flops = 2 * a.shape[0] * a.shape[1] * b.shape[1];
+    for (const kernel of ['lanes', 'direct'] as const) {
+      setMatmulKernel(kernel);
+      const m = await measure(() => matmul(a, b), { reps, targetMs: 50 });
+      const gflops = flops / (m.medianMs * 1e6);
+      rows.push({ section: 'matmul', name: `${name}, ${kernel}`, value: gflops, unit: 'GFLOP/s', note: `${((100 * gflops) / limits.fmaGflops).toFixed(0)} % of the FMA probe` });
+    }
+    setMatmulKernel(null);
+    for (const t of [a0, b0]) t.dispose();
+  }
+  return rows;
+}
+
+/** Host time of the tiny HRM step on the null backend: encode and submit, nothing waited for, warmed up. */
+async function hostRows(steps: number): Promise<Row[]> {
+  const rt = runtime();
+  const session = await createSession({ variant: 'hrm', task: 'sudoku-4x4', preset: 'tiny', seed: 1, train: 5000, test: 200, batch: 64, lr: 0.01, maxSegments: 2, cycles: 1 });
+  const times: number[] = [];
+  let dispatches = 0;
+  for (let i = 0; i < 50 + steps; i++) {
+    const before = rt.stats.dispatches;
+    const t0 = performance.now();
+    const metrics = session.step();
+    for (const t of Object.values(metrics)) t.dispose();
+    rt.flush();
+    if (i >= 50) times.push(performance.now() - t0);
+    dispatches = rt.stats.dispatches - before;
+    if (i % 10 === 9) await sync();
+  }
+  session.dispose();
+  const ms = median(times);
+  return [{ section: 'host', name: 'tiny HRM training step, host time (null backend)', value: (1000 * ms) / dispatches, unit: 'µs/dispatch', note: `${ms.toFixed(2)} ms for ${dispatches} dispatches` }];
+}
+
 /** npm start's recipe: tiny HRM, 4×4 Sudoku, batch 64, N = T = 1, 2 segments; the loss read every `every` steps. */
 async function hrmRows(reps: number, policies: WaitPolicy[]): Promise<Row[]> {
   const rt = runtime();
@@ -107,17 +157,22 @@ async function hrmRows(reps: number, policies: WaitPolicy[]): Promise<Row[]> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const report = await init();
+  const nullBackend = option('adapter', 'auto') === 'null';
+  const report = await init(nullBackend ? { adapter: 'null' } : {});
   const adapter = describeAdapter(report);
-  console.log(`adapter: ${adapter}`);
+  console.log(`adapter: ${adapter}${nullBackend ? ' (null backend)' : ''}`);
   const section = option('section', 'all');
   const reps = Number(option('reps', '5'));
   const rows: Row[] = [];
-  if (section === 'all' || section === 'waits') rows.push(...(await waitRows(reps)));
-  if (section === 'all' || section === 'hrm') rows.push(...(await hrmRows(Math.max(1, Math.ceil(reps / 2)), ['await', 'sleep'])));
+  if (nullBackend) rows.push(...(await hostRows(200)));
+  else {
+    if (section === 'all' || section === 'waits') rows.push(...(await waitRows(reps)));
+    if (section === 'all' || section === 'matmul') rows.push(...(await matmulRows(reps)));
+    if (section === 'all' || section === 'hrm') rows.push(...(await hrmRows(Math.max(1, Math.ceil(reps / 2)), ['await', 'sleep'])));
+  }
   for (const r of rows) console.log(`${r.section.padEnd(6)} ${r.name.padEnd(56)} ${r.value.toFixed(r.unit === '×' ? 3 : 1).padStart(9)} ${r.unit}${r.note ? `  (${r.note})` : ''}`);
   const date = new Date().toISOString().slice(0, 10);
-  const name = report.software ? 'swiftshader' : 'gpu';
+  const name = nullBackend ? 'null' : report.software ? 'swiftshader' : 'gpu';
   writeFileSync(`bench/results/speed-${name}-${date}.json`, JSON.stringify({ adapter, date, rows }, null, 2) + '\n');
   await shutdown();
 }
