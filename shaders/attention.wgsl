@@ -192,6 +192,15 @@ fn row_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   out2[row] = select(m, m + log(l), l > 0.0);
 }
 
+// D = dO · O of query row `row` (rows of them in all), kept after L in out2 for the dk/dv kernel; the row kernels'
+// dq entries share it.
+fn row_delta(rows: u32, row: u32, dos: u32, os: u32) -> f32 {
+  var big_d = 0.0;
+  for (var d = 0u; d < params.head_dim; d++) { big_d += d_out[dos + d] * aux[os + d]; }
+  out2[rows + row] = big_d;
+  return big_d;
+}
+
 @compute @workgroup_size(WG)
 fn row_backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let rows = params.bh * params.tq;
@@ -203,9 +212,7 @@ fn row_backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   let qs = row_start(params.q, bh, i);
   let dos = row_start(params.d_o, bh, i);
   let os = row_start(params.o, bh, i);
-  var big_d = 0.0;
-  for (var d = 0u; d < dh; d++) { big_d += d_out[dos + d] * aux[os + d]; }
-  out2[rows + row] = big_d;
+  let big_d = row_delta(rows, row, dos, os);
   let l_i = out2[row];
   var qr: array<f32, MAX_HEAD_DIM>;
   for (var d = 0u; d < dh; d++) { qr[d] = q_at(qs, d, i) * params.scale; }
@@ -382,10 +389,7 @@ fn row16_backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   let bh = row / params.tq;
   let i = row % params.tq;
   let d_o = do16(row_start(params.d_o, bh, i));
-  let os = row_start(params.o, bh, i);
-  var big_d = 0.0;
-  for (var d = 0u; d < params.head_dim; d++) { big_d += d_out[row_start(params.d_o, bh, i) + d] * aux[os + d]; }
-  out2[rows + row] = big_d;
+  let big_d = row_delta(rows, row, row_start(params.d_o, bh, i), row_start(params.o, bh, i));
   let l_i = out2[row];
   let qr = h_scale(q16(row_start(params.q, bh, i), i), params.scale);
   var dq = H16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
