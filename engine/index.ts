@@ -8,6 +8,7 @@ export type { MemoryStats } from './memory.ts';
 export type { WaitPolicy, WaitStats } from './runtime/waits.ts';
 export * from './errors.ts';
 export { Tensor, scope, asyncScope, keep, DTYPES, numel } from './tensor.ts';
+export { recordStep, ReplayError, type RecordedStep, type RecordedPhase, type RecordStepOptions, type StepOutputs } from './replay.ts';
 export type { DType, AnyTypedArray } from './tensor.ts';
 export { noGrad, noGradAsync, isGradEnabled, backward } from './autograd.ts';
 export type { BackwardOptions } from './autograd.ts';

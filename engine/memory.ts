@@ -12,6 +12,10 @@
 // - when an allocation would take the total past `budgetBytes`, the batch is submitted and pooled buffers are
 //   destroyed until it fits (pressure);
 // - on emptyPool(), everything pooled goes.
+//
+// A recorded step (engine/replay.ts) pins the buffers it replays over: a pinned buffer its owner releases is parked
+// (held, never handed out) until the recording lets it go, and while a step is being recorded nothing is trimmed, so
+// no buffer a recorded dispatch binds is destroyed under it.
 
 export const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x4 /* COPY_SRC */ | 0x8; /* COPY_DST */
 
@@ -89,6 +93,12 @@ export class BufferPool {
   private peakInUse = 0;
   private live = 0;
   private pooledCount = 0;
+  /** Pins per buffer (recordings that replay over it). */
+  private readonly pins = new Map<GPUBuffer, number>();
+  /** Pinned buffers their owner has released: held until unpinned. */
+  private readonly parked = new Set<GPUBuffer>();
+  /** While set (a step is being recorded), nothing pooled is destroyed. */
+  holding = false;
 
   constructor(
     private readonly device: GPUDevice,
@@ -161,6 +171,14 @@ export class BufferPool {
   }
 
   release(buffer: GPUBuffer): void {
+    if (this.pins.has(buffer)) {
+      this.parked.add(buffer);
+      return;
+    }
+    this.returnToPool(buffer);
+  }
+
+  private returnToPool(buffer: GPUBuffer): void {
     const size = this.sizes.get(buffer) ?? buffer.size;
     if (this.tracking) this.owners.delete(buffer);
     this.inUse -= size;
@@ -190,6 +208,7 @@ export class BufferPool {
     this.retiring = [];
     this.retiringBytes = 0;
     this.submits++;
+    if (this.holding) return;
     for (const [size, list] of this.free) {
       if (this.submits - (this.lastActive.get(size) ?? 0) <= this.maxIdleSubmits) continue;
       while (list.length) this.discard(list.pop()!, size);
@@ -202,7 +221,7 @@ export class BufferPool {
 
   /** Gives pooled buffers back, least recently released size classes first, until at most `target` bytes are pooled. */
   trimTo(target: number): void {
-    if (this.pooled <= target) return;
+    if (this.pooled <= target || this.holding) return;
     const classes = [...this.recency.entries()].sort((a, b) => a[1] - b[1]).map(([size]) => size);
     for (const size of classes) {
       const list = this.free.get(size);
@@ -215,6 +234,50 @@ export class BufferPool {
       }
       if (this.pooled <= target) break;
     }
+  }
+
+  /**
+   * Takes a pooled buffer out of the pool for a recording (it is then in use, released by its new owner); false when
+   * the buffer is not pooled.
+   */
+  claim(buffer: GPUBuffer): boolean {
+    const size = this.sizes.get(buffer);
+    const list = size === undefined ? undefined : this.free.get(size);
+    const at = list?.indexOf(buffer) ?? -1;
+    if (at < 0) return false;
+    list!.splice(at, 1);
+    this.pooled -= size!;
+    this.pooledCount--;
+    this.inUse += size!;
+    this.notePeak();
+    return true;
+  }
+
+  /** Whether the buffer sits in the pool (released, free to be handed out). */
+  isPooled(buffer: GPUBuffer): boolean {
+    const size = this.sizes.get(buffer);
+    return size !== undefined && (this.free.get(size)?.includes(buffer) ?? false);
+  }
+
+  pin(buffer: GPUBuffer): void {
+    this.pins.set(buffer, (this.pins.get(buffer) ?? 0) + 1);
+  }
+
+  /** Drops a pin; a buffer released while pinned goes back to the pool with its last pin. */
+  unpin(buffer: GPUBuffer): void {
+    const count = this.pins.get(buffer);
+    if (count === undefined) return;
+    if (count > 1) {
+      this.pins.set(buffer, count - 1);
+      return;
+    }
+    this.pins.delete(buffer);
+    if (this.parked.delete(buffer)) this.returnToPool(buffer);
+  }
+
+  /** Whether a pinned buffer's owner has released it (a recording over it has lost what it read or wrote). */
+  isParked(buffer: GPUBuffer): boolean {
+    return this.parked.has(buffer);
   }
 
   /** Destroys every pooled buffer (memory held by live tensors is untouched). */

@@ -19,12 +19,14 @@ import { PipelineCache, type KernelSpec } from './runtime/pipelines.ts';
 import { MAX_PROFILED_DISPATCHES, Profiler, type KernelProfile } from './runtime/profiling.ts';
 import { UniformArena } from './runtime/uniforms.ts';
 import { WaitPacer, type WaitPolicy, type WaitStats } from './runtime/waits.ts';
+import { CompiledStep, ReplayError, StepRecording, type ArgumentCopy, type BindingOrigin } from './runtime/replay.ts';
 
 export { sizeClass, type MemoryStats } from './memory.ts';
 export { Uniforms } from './runtime/uniforms.ts';
 export type { KernelSpec, Overrides } from './runtime/pipelines.ts';
 export type { KernelProfile } from './runtime/profiling.ts';
 export type { WaitPolicy, WaitStats } from './runtime/waits.ts';
+export { ReplayError, type ArgumentCopy } from './runtime/replay.ts';
 
 export interface DispatchSpec extends KernelSpec {
   /** Bytes for binding 0 (a uniform struct), or null when the kernel has none. */
@@ -36,6 +38,18 @@ export interface DispatchSpec extends KernelSpec {
   workgroups: [number, number?, number?];
   /** Shown in error messages: the tensor op this dispatch belongs to. */
   label: string;
+  /**
+   * For uniforms that change from step to step (a learning rate, a random stream): recomputes them, advancing any
+   * host state as the eager op would, when a recorded step is replayed (engine/runtime/replay.ts).
+   */
+  refresh?: () => ArrayBuffer;
+}
+
+interface AssertionFlag {
+  key: string;
+  flag: GPUBuffer;
+  initial: number;
+  describe: (value: number) => string;
 }
 
 export interface RuntimeStats {
@@ -82,7 +96,15 @@ export class Runtime {
   /** Why the device was lost (its reason and message), once it has been. */
   lostReason: string | null = null;
   private readonly placeholder: GPUBuffer;
-  private assertions = new Map<string, { flag: GPUBuffer; initial: number; describe: (value: number) => string }>();
+  private assertions = new Map<string, AssertionFlag>();
+  /** Every assertion flag by its buffer (a recording tells them from tensors by it). */
+  private readonly flagOf = new Map<GPUBuffer, AssertionFlag>();
+  /** Flags that recorded steps bind: reset after each check instead of destroyed. */
+  private readonly persistentFlags = new Set<GPUBuffer>();
+  /** Flags of steps replayed since the last check. */
+  private armedFlags = new Set<AssertionFlag>();
+  /** The step being recorded, while one is. */
+  private recording: StepRecording | null = null;
   private readonly writablePlaceholders: GPUBuffer[] = [];
 
   constructor(acquired: AcquiredDevice) {
@@ -166,10 +188,119 @@ export class Runtime {
     this.dynamicOffset[0] = uniformOffset;
     pass.setBindGroup(0, bindGroup, this.dynamicOffset);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.recording) this.recordDispatch(this.recording, variant.pipeline, variant.group, spec, [x, y, z]);
     this.batchLabels.push(spec.label);
     this.batchDispatches++;
     this.stats.dispatches++;
     if (this.debug) this.flush();
+  }
+
+  private originOf(recording: StepRecording, buffer: GPUBuffer): BindingOrigin {
+    return this.flagOf.has(buffer) ? 'flag' : recording.inside.has(buffer) ? 'inside' : 'outside';
+  }
+
+  private recordDispatch(recording: StepRecording, pipeline: GPUComputePipeline, layout: GPUBindGroupLayout, spec: DispatchSpec, workgroups: [number, number, number]): void {
+    const buffers = [...spec.outputs, ...spec.inputs];
+    const origins = buffers.map((b) => this.originOf(recording, b));
+    recording.commands.push({
+      kind: 'dispatch', pipeline, layout, buffers, origins,
+      flagKeys: buffers.map((b) => this.flagOf.get(b)?.key ?? null),
+      uniforms: spec.uniforms ? new Uint8Array(spec.uniforms.slice(0)) : null,
+      refresh: spec.refresh ?? null, workgroups, label: spec.label,
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Recorded steps (engine/runtime/replay.ts; the tensor-level API is engine/replay.ts)
+
+  /** Starts noting every command encoded, at a batch boundary; pooled buffers are kept until endRecording(). */
+  beginRecording(name: string): void {
+    this.assertUsable();
+    if (this.recording) throw new ReplayError(`${name}: another step (${this.recording.name}) is being recorded; recordings do not nest`);
+    if (this.debug) throw new ReplayError(`${name}: a step cannot be recorded in debug mode (it submits after every dispatch)`);
+    if (this.profiler.active) throw new ReplayError(`${name}: a step cannot be recorded while profiling`);
+    this.flush();
+    this.recording = new StepRecording(name);
+    this.pool.holding = true;
+  }
+
+  /** Ends the recording (null: none was open, or it was aborted). */
+  endRecording(): StepRecording | null {
+    const recording = this.recording;
+    this.recording = null;
+    this.pool.holding = false;
+    return recording;
+  }
+
+  get isRecording(): boolean {
+    return this.recording !== null;
+  }
+
+  /** Host work a replay must repeat at this point of the step (an optimiser's step counter). No-op unless recording. */
+  hostStep(run: () => void): void {
+    this.recording?.commands.push({ kind: 'host', run });
+  }
+
+  /** A recording made ready to replay: its own bind groups and uniforms; its assertion flags kept across checks. */
+  compileRecording(recording: StepRecording): { step: CompiledStep; flags: AssertionFlag[] } {
+    const flags = new Set<AssertionFlag>();
+    for (const c of recording.commands) {
+      if (c.kind !== 'dispatch') continue;
+      c.buffers.forEach((b, k) => {
+        if (c.origins[k] === 'flag') flags.add(this.flagOf.get(b)!);
+      });
+    }
+    for (const f of flags) this.persistentFlags.add(f.flag);
+    return { step: new CompiledStep(this.device, recording), flags: [...flags] };
+  }
+
+  /** Lets a compiled step's flags be destroyed again. */
+  releaseFlags(flags: readonly AssertionFlag[]): void {
+    for (const f of flags) {
+      this.persistentFlags.delete(f.flag);
+      this.armedFlags.delete(f);
+      if (this.assertions.get(f.key) !== f) {
+        this.flagOf.delete(f.flag);
+        f.flag.destroy();
+      }
+    }
+  }
+
+  /** Submits what is encoded, then replays a compiled step (argument copies first) in one submit. */
+  replay(step: CompiledStep, copies: readonly ArgumentCopy[], flags: readonly AssertionFlag[], name: string): void {
+    this.assertUsable();
+    if (this.recording) throw new ReplayError(`${name}: a recorded step cannot be replayed while another step is recorded`);
+    this.flush();
+    for (const f of flags) this.armedFlags.add(f);
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    step.replay(copies);
+    const validation = this.device.popErrorScope();
+    const memory = this.device.popErrorScope();
+    this.check(validation, `replaying ${name} (${summarise(step.labels)})`);
+    this.checkMemory(memory, `replaying ${name}`);
+    this.stats.submits++;
+    this.stats.dispatches += step.dispatches;
+    this.pacer.submitted(step.dispatches);
+  }
+
+  /** Encodes a buffer-to-buffer copy into the batch. */
+  copyBuffer(source: GPUBuffer, sourceOffset: number, target: GPUBuffer, targetOffset: number, bytes: number): void {
+    this.assertUsable();
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(source, sourceOffset, target, targetOffset, bytes);
+    this.touched.add(source);
+    this.touched.add(target);
+  }
+
+  private refuseInsideRecording(what: string): void {
+    const recording = this.recording;
+    if (!recording) return;
+    this.endRecording();
+    throw new ReplayError(
+      `${recording.name}: ${what} inside a recorded step (after ${recording.dispatches} dispatches): a replay runs no host code ` +
+        'between its kernels, so a step that reads the GPU (a data-dependent shape, a value it decides on) cannot be replayed',
+    );
   }
 
   /** A buffer to bind where a kernel declares an input binding that this dispatch does not read. */
@@ -315,18 +446,22 @@ export class Runtime {
     const flag = this.device.createBuffer({ size: 4, usage: STORAGE_USAGE, mappedAtCreation: true });
     new Uint32Array(flag.getMappedRange())[0] = initial;
     flag.unmap();
-    this.assertions.set(key, { flag, initial, describe });
+    const entry = { key, flag, initial, describe };
+    this.assertions.set(key, entry);
+    this.flagOf.set(flag, entry);
     return flag;
   }
 
   private async checkAssertions(): Promise<void> {
-    if (this.assertions.size === 0) return;
+    if (this.assertions.size === 0 && this.armedFlags.size === 0) return;
+    const pending = [...new Set([...this.assertions.values(), ...this.armedFlags])];
+    this.assertions.clear();
+    this.armedFlags.clear();
     if (this.report.nullBackend) {
-      this.assertions.clear(); // nothing ran, so no flag was ever set
+      // Nothing ran, so no flag was ever set.
+      for (const a of pending) if (!this.persistentFlags.has(a.flag)) this.dropFlag(a);
       return;
     }
-    const pending = [...this.assertions.values()];
-    this.assertions.clear();
     const staging = this.device.createBuffer({ size: pending.length * 4, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
     const encoder = this.device.createCommandEncoder();
     pending.forEach((a, i) => encoder.copyBufferToBuffer(a.flag, 0, staging, i * 4, 4));
@@ -335,14 +470,23 @@ export class Runtime {
     const values = new Uint32Array(staging.getMappedRange().slice(0));
     staging.unmap();
     staging.destroy();
-    pending.forEach((a) => a.flag.destroy());
+    for (const a of pending) {
+      if (!this.persistentFlags.has(a.flag)) this.dropFlag(a);
+      else this.device.queue.writeBuffer(a.flag, 0, new Uint32Array([a.initial]));
+    }
     pending.forEach((a, i) => {
       if (values[i] !== a.initial) throw new HieroError(a.describe(values[i]));
     });
   }
 
+  private dropFlag(a: AssertionFlag): void {
+    this.flagOf.delete(a.flag);
+    a.flag.destroy();
+  }
+
   /** Waits for all submitted work and surfaces any GPU error it raised, naming the kernels involved. */
   async sync(): Promise<void> {
+    this.refuseInsideRecording('a wait for the GPU (sync)');
     this.flush();
     await this.pacer.pace(() => this.device.queue.onSubmittedWorkDone());
     await this.settle();
@@ -413,7 +557,9 @@ export class Runtime {
       this.checkMemory(this.device.popErrorScope(), `allocating ${bytes} bytes for ${label}`);
       return buffer;
     }
-    return this.pool.alloc(bytes, limit, label);
+    const buffer = this.pool.alloc(bytes, limit, label);
+    this.recording?.inside.add(buffer);
+    return buffer;
   }
 
   release(buffer: GPUBuffer): void {
@@ -433,6 +579,11 @@ export class Runtime {
     this.assertUsable();
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     const padded = Math.ceil(bytes.byteLength / 4) * 4;
+    if (this.recording) {
+      const copy = new Uint8Array(padded);
+      copy.set(bytes);
+      this.recording.commands.push({ kind: 'upload', buffer, origin: this.originOf(this.recording, buffer), offset: byteOffset, bytes: copy });
+    }
     if (!this.touched.has(buffer)) {
       if (padded === bytes.byteLength) this.device.queue.writeBuffer(buffer, byteOffset, bytes);
       else {
@@ -454,6 +605,7 @@ export class Runtime {
   /** Copies `bytes` from `buffer` to the CPU: flushes the batch, waits for the GPU, reports any GPU error. */
   async read(buffer: GPUBuffer, byteOffset: number, bytes: number): Promise<ArrayBuffer> {
     this.assertUsable();
+    this.refuseInsideRecording('a read-back');
     const padded = Math.max(4, Math.ceil(bytes / 4) * 4);
     const stagingSize = sizeClass(padded);
     const staging = this.readStaging.get(stagingSize)?.pop() ??

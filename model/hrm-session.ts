@@ -182,9 +182,15 @@ export class TrainingSession implements TrainingRun<StepMetrics> {
     }
   }
 
+  /** Replay the training step after recording it (engine/replay.ts); the same numbers, fewer host instructions. */
+  replay = false;
+
   /** One training step, then the weight average's update (on the GPU: no read-back). */
   step(): StepMetrics {
-    const metrics = this.trainer.step();
+    return this.afterStep(this.trainer.step());
+  }
+
+  private afterStep(metrics: StepMetrics): StepMetrics {
     this.state.step++;
     this.monitor.watch(this.state.step, metrics.loss, this.optimizer.lastGradNorm);
     const decay = this.state.ema;
@@ -214,7 +220,7 @@ export class TrainingSession implements TrainingRun<StepMetrics> {
   readonly itemUnit = 'samples';
 
   async trainStep(): Promise<StepMetrics> {
-    return this.step();
+    return this.replay ? this.afterStep(await this.trainer.replayedStep()) : this.step();
   }
 
   async read(m: StepMetrics): Promise<StepReading> {

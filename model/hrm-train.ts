@@ -12,8 +12,8 @@
 
 import {
   CheckpointError,
-  AdamW, arange, argmax, assign, crossEntropy, full, keep, maximum, minimum, noGrad, rand, scope, sigmoid, softplus,
-  tensor, where, type Optimizer, type Tensor,
+  AdamW, arange, argmax, assign, crossEntropy, full, keep, maximum, minimum, noGrad, rand, recordStep, scope, sigmoid, softplus,
+  tensor, where, type Optimizer, type RecordedStep, type Tensor,
 } from '../engine/index.ts';
 import { ffnWidth, HRM, type HRMCarry, type HRMConfig } from './hrm.ts';
 
@@ -48,6 +48,18 @@ export interface StepMetrics {
   qAccuracy: Tensor;
 }
 
+/** What one step returns: the slots' next state, and its metrics. */
+interface StepOutcome extends StepMetrics {
+  [name: string]: Tensor;
+  slotZH: Tensor;
+  slotZL: Tensor;
+  slotHalted: Tensor;
+  slotSteps: Tensor;
+  slotInputs: Tensor;
+  slotLabels: Tensor;
+  slotIds: Tensor;
+}
+
 /**
  * Cross-entropy per position with stablemax instead of softmax (the official default for small data):
  * s(x) = x + 1 (x ≥ 0), 1 / (1 − x) (x < 0);  −log p_y = log Σ_j s(x_j) − log s(x_y).
@@ -78,6 +90,7 @@ export class ACTTrainer {
   private labels: Tensor; // [B, L] i32
   private puzzleIds: Tensor; // [B] i32
   stepCount = 0;
+  private recorded: RecordedStep<Tensor[], StepOutcome> | null = null;
 
   /** Every optimiser stepped after backward (the main one, and sign-SGD for puzzle embeddings when used). */
   readonly optimizers: Optimizer[];
@@ -103,82 +116,128 @@ export class ACTTrainer {
 
   /** One training step: refill halted slots, one segment, losses, backward, optimiser step. No read-back. */
   step(): StepMetrics {
+    const candidate = this.uploadCandidate();
+    const out = scope(() => this.stepOf(candidate.inputs, candidate.labels, candidate.puzzleIds, this.carry.zH, this.carry.zL, this.halted, this.steps, this.inputs, this.labels, this.puzzleIds));
+    for (const t of Object.values(candidate)) t.dispose();
+    return this.advance(out);
+  }
+
+  /**
+   * The same step, recorded and then replayed (engine/replay.ts): the first three calls run eagerly, the later ones
+   * replay the recorded dispatches with the new candidates and the carried slots as arguments.
+   */
+  async replayedStep(): Promise<StepMetrics> {
+    this.recorded ??= recordStep(
+      (ci: Tensor, cl: Tensor, cp: Tensor, zH: Tensor, zL: Tensor, halted: Tensor, steps: Tensor, inputs: Tensor, labels: Tensor, puzzleIds: Tensor) =>
+        this.stepOf(ci, cl, cp, zH, zL, halted, steps, inputs, labels, puzzleIds),
+      { name: `${this.model.config.variant} training step` },
+    );
+    const candidate = this.uploadCandidate();
+    const out = await this.recorded.run(candidate.inputs, candidate.labels, candidate.puzzleIds, this.carry.zH, this.carry.zL, this.halted, this.steps, this.inputs, this.labels, this.puzzleIds);
+    for (const t of Object.values(candidate)) t.dispose();
+    return this.advance(out);
+  }
+
+  /** Dispatches one step replays: 0 until the step has been recorded. */
+  get replayedDispatches(): number {
+    return this.recorded?.dispatches ?? 0;
+  }
+
+  private uploadCandidate(): { inputs: Tensor; labels: Tensor; puzzleIds: Tensor } {
+    const B = this.batch;
+    const L = this.model.config.seqLen;
+    const c = this.source.next(B);
+    return {
+      inputs: keep(tensor(c.inputs, [B, L], { dtype: 'i32' })),
+      labels: keep(tensor(c.labels, [B, L], { dtype: 'i32' })),
+      puzzleIds: keep(tensor(c.puzzleIds, [B], { dtype: 'i32' })),
+    };
+  }
+
+  /** Takes the step's new slot state (disposing the old) and returns its metrics. */
+  private advance(out: StepOutcome): StepMetrics {
+    const { slotZH, slotZL, slotHalted, slotSteps, slotInputs, slotLabels, slotIds, ...metrics } = out;
+    for (const t of [this.carry.zH, this.carry.zL, this.halted, this.steps, this.inputs, this.labels, this.puzzleIds]) t.dispose();
+    this.carry = { zH: keep(slotZH), zL: keep(slotZL) };
+    this.halted = keep(slotHalted);
+    this.steps = keep(slotSteps);
+    this.inputs = keep(slotInputs);
+    this.labels = keep(slotLabels);
+    this.puzzleIds = keep(slotIds);
+    for (const t of Object.values(metrics)) keep(t);
+    this.stepCount++;
+    return metrics;
+  }
+
+  /** The step as a function of the candidates and the slots (what a replay's arguments are), returning the next slots. */
+  private stepOf(
+    candidateInputs: Tensor, candidateLabels: Tensor, candidateIds: Tensor,
+    carryH: Tensor, carryL: Tensor, h: Tensor, slotSteps: Tensor, slotInputs: Tensor, slotLabels: Tensor, slotIds: Tensor,
+  ): StepOutcome {
     const model = this.model;
     const { haltMaxSteps, haltExploration, variant } = model.config;
     const B = this.batch;
-    const L = model.config.seqLen;
-    const candidate = this.source.next(B);
-    const metrics = scope(() => {
-      const h = this.halted;
-      const hRows = h.reshape([B, 1]);
-      const hStates = h.reshape([B, 1, 1]);
-      const zH = where(hStates, model.H_init, this.carry.zH);
-      const zL = where(hStates, model.L_init, this.carry.zL);
-      const inputs = where(hRows, tensor(candidate.inputs, [B, L], { dtype: 'i32' }), this.inputs);
-      const labels = where(hRows, tensor(candidate.labels, [B, L], { dtype: 'i32' }), this.labels);
-      const puzzleIds = where(h, tensor(candidate.puzzleIds, [B], { dtype: 'i32' }), this.puzzleIds);
-      const stepsBefore = where(h, 0, this.steps);
+    const hRows = h.reshape([B, 1]);
+    const hStates = h.reshape([B, 1, 1]);
+    const zH = where(hStates, model.H_init, carryH);
+    const zL = where(hStates, model.L_init, carryL);
+    const inputs = where(hRows, candidateInputs, slotInputs);
+    const labels = where(hRows, candidateLabels, slotLabels);
+    const puzzleIds = where(h, candidateIds, slotIds);
+    const stepsBefore = where(h, 0, slotSteps);
 
-      const out = model.segment({ zH, zL }, inputs, model.puzzle_emb ? puzzleIds : null);
-      const steps = stepsBefore.add(1);
-      const isLast = steps.ge(haltMaxSteps).astype('f32');
+    const out = model.segment({ zH, zL }, inputs, model.puzzle_emb ? puzzleIds : null);
+    const steps = stepsBefore.add(1);
+    const isLast = steps.ge(haltMaxSteps).astype('f32');
 
-      // Losses.
-      const perToken = this.options.loss === 'softmax' ? crossEntropy(out.logits, labels, { reduction: 'none', ignoreIndex: IGNORE }) : stablemaxCrossEntropy(out.logits, labels);
-      const validMask = labels.ne(IGNORE).astype('f32');
-      const counts = maximum(validMask.sum(-1), 1);
-      const lmLoss = perToken.sum(-1).div(counts).mean();
-      const predicted = argmax(out.logits, -1);
-      const correct = predicted.eq(labels).astype('f32').mul(validMask);
-      const correctCount = correct.sum(-1);
-      const seqCorrect = correctCount.eq(counts).astype('f32');
-      let loss = lmLoss.add(bceWithLogits(out.qHalt, seqCorrect).mul(0.5));
+    // Losses.
+    const perToken = this.options.loss === 'softmax' ? crossEntropy(out.logits, labels, { reduction: 'none', ignoreIndex: IGNORE }) : stablemaxCrossEntropy(out.logits, labels);
+    const validMask = labels.ne(IGNORE).astype('f32');
+    const counts = maximum(validMask.sum(-1), 1);
+    const lmLoss = perToken.sum(-1).div(counts).mean();
+    const predicted = argmax(out.logits, -1);
+    const correct = predicted.eq(labels).astype('f32').mul(validMask);
+    const correctCount = correct.sum(-1);
+    const seqCorrect = correctCount.eq(counts).astype('f32');
+    let loss = lmLoss.add(bceWithLogits(out.qHalt, seqCorrect).mul(0.5));
 
-      // Halting decision (training: the Q head may stop early, exploration sets a random minimum).
-      let halted = maximum(isLast, model.wantsToHalt(out));
-      const explore = rand([B]).lt(haltExploration).astype('f32');
-      const randomMinimum = rand([B]).mul(haltMaxSteps - 1).astype('i32').astype('f32').add(2);
-      const minimum_ = explore.mul(randomMinimum);
-      halted = minimum(halted, steps.ge(minimum_).astype('f32'));
+    // Halting decision (training: the Q head may stop early, exploration sets a random minimum).
+    let halted = maximum(isLast, model.wantsToHalt(out));
+    const explore = rand([B]).lt(haltExploration).astype('f32');
+    const randomMinimum = rand([B]).mul(haltMaxSteps - 1).astype('i32').astype('f32').add(2);
+    const minimum_ = explore.mul(randomMinimum);
+    halted = minimum(halted, steps.ge(minimum_).astype('f32'));
 
-      if (variant === 'hrm') {
-        // Bootstrapped target for Q(continue) from the next segment (no gradient, no replay buffer).
-        const target = noGrad(() => {
-          const next = model.segment(out.carry, inputs, model.puzzle_emb ? puzzleIds : null);
-          next.logits.dispose();
-          next.carry.zH.dispose();
-          next.carry.zL.dispose();
-          const best = maximum(next.qHalt, next.qContinue);
-          return sigmoid(where(isLast, next.qHalt, best));
-        });
-        loss = loss.add(bceWithLogits(out.qContinue, target).mul(0.5));
-      }
-      loss.backward();
-      for (const o of this.optimizers) {
-        o.step();
-        o.zeroGrad();
-      }
+    if (variant === 'hrm') {
+      // Bootstrapped target for Q(continue) from the next segment (no gradient, no replay buffer).
+      const target = noGrad(() => {
+        const next = model.segment(out.carry, inputs, model.puzzle_emb ? puzzleIds : null);
+        next.logits.dispose();
+        next.carry.zH.dispose();
+        next.carry.zL.dispose();
+        const best = maximum(next.qHalt, next.qContinue);
+        return sigmoid(where(isLast, next.qHalt, best));
+      });
+      loss = loss.add(bceWithLogits(out.qContinue, target).mul(0.5));
+    }
+    loss.backward();
+    for (const o of this.optimizers) {
+      o.step();
+      o.zeroGrad();
+    }
 
-      // Metrics over the sequences that halted now.
-      const haltedCount = halted.sum();
-      const denominator = maximum(haltedCount, 1);
-      const exact = seqCorrect.mul(halted).sum().div(denominator);
-      const tokenAcc = correctCount.div(counts).mul(halted).sum().div(denominator);
-      const segments = steps.mul(halted).sum().div(denominator);
-      const qRight = out.qHalt.gt(0).astype('f32').eq(seqCorrect).astype('f32').mul(halted).sum().div(denominator);
-
-      // The new state of the slots.
-      this.carry.zH.dispose();
-      this.carry.zL.dispose();
-      this.carry = out.carry;
-      for (const [name, value] of [['halted', halted], ['steps', steps], ['inputs', inputs], ['labels', labels], ['puzzleIds', puzzleIds]] as const) {
-        (this as unknown as Record<string, Tensor>)[name].dispose();
-        (this as unknown as Record<string, Tensor>)[name] = keep(value.detach());
-      }
-      return { loss: loss.detach(), halted: haltedCount, exactCorrect: exact, tokenAccuracy: tokenAcc, segments, qAccuracy: qRight };
-    });
-    this.stepCount++;
-    return metrics;
+    // Metrics over the sequences that halted now.
+    const haltedCount = halted.sum();
+    const denominator = maximum(haltedCount, 1);
+    const exact = seqCorrect.mul(halted).sum().div(denominator);
+    const tokenAcc = correctCount.div(counts).mul(halted).sum().div(denominator);
+    const segments = steps.mul(halted).sum().div(denominator);
+    const qRight = out.qHalt.gt(0).astype('f32').eq(seqCorrect).astype('f32').mul(halted).sum().div(denominator);
+    return {
+      slotZH: out.carry.zH.detach(), slotZL: out.carry.zL.detach(), slotHalted: halted.detach(), slotSteps: steps.detach(),
+      slotInputs: inputs.detach(), slotLabels: labels.detach(), slotIds: puzzleIds.detach(),
+      loss: loss.detach(), halted: haltedCount, exactCorrect: exact, tokenAccuracy: tokenAcc, segments, qAccuracy: qRight,
+    };
   }
 
   /** The slots' state, for checkpoints: with it, a resumed run continues exactly where this one stopped. */
@@ -206,6 +265,7 @@ export class ACTTrainer {
 
   dispose(): void {
     for (const t of [this.carry.zH, this.carry.zL, this.halted, this.steps, this.inputs, this.labels, this.puzzleIds]) t.dispose();
+    this.recorded?.dispose();
   }
 }
 

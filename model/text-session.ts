@@ -7,8 +7,8 @@
 
 import {
   AdamW, asyncScope, CheckpointError, crossEntropy, getRandomState, noGradAsync, NonFiniteMonitor, readCheckpointJson,
-  readCheckpointTensors, readManifest, loadHostWeights, uploadTensors, readScalars, saveCheckpoint, serializeTensors, setRandomState, tensor, warmupCosine,
-  type Manifest, type ParamGroup, type SaveHooks, type Tensor,
+  readCheckpointTensors, readManifest, loadHostWeights, uploadTensors, readScalars, recordStep, saveCheckpoint, serializeTensors, setRandomState, tensor,
+  warmupCosine, type Manifest, type ParamGroup, type RecordedStep, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { atWordBoundary, loadCorpus, unigramBitsPerByte, type Corpus } from './data/corpus.ts';
 import { WindowSampler } from './data/text.ts';
@@ -142,18 +142,48 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
     const [b, t] = [this.state.batch, this.state.seq];
     this.state.step++;
     const metrics = await asyncScope(async () => {
-      const l = await this.model.losses(tensor(ids, [b, t], { dtype: 'i32' }), tensor(targets, [b, t], { dtype: 'i32' }));
-      l.loss.backward();
-      this.optimizer.step();
-      this.optimizer.zeroGrad();
-      return { loss: l.loss.detach(), ce: l.ce.detach(), ratio: l.ratio?.detach() ?? null, counts: l.counts };
+      const l = await this.stepOf(tensor(ids, [b, t], { dtype: 'i32' }), tensor(targets, [b, t], { dtype: 'i32' }));
+      return { loss: l.loss, ce: l.ce, ratio: l.ratio, counts: l.counts };
     });
     this.monitor.watch(this.state.step, metrics.loss, this.optimizer.lastGradNorm);
     return metrics;
   }
 
+  /** Replay the training step after recording it (engine/replay.ts; H-Net's step reads counts back and is refused). */
+  replay = false;
+  private recorded: RecordedStep<[Tensor, Tensor], { loss: Tensor; ce: Tensor; ratio: Tensor | null }> | null = null;
+
+  private async stepOf(ids: Tensor, targets: Tensor) {
+    const l = await this.model.losses(ids, targets);
+    l.loss.backward();
+    this.optimizer.step();
+    this.optimizer.zeroGrad();
+    return { loss: l.loss.detach(), ce: l.ce.detach(), ratio: l.ratio?.detach() ?? null, counts: l.counts };
+  }
+
+  /** The step recorded, then replayed with each new batch as its arguments. */
+  async replayedStep(): Promise<TextStepMetrics> {
+    this.recorded ??= recordStep(async (ids: Tensor, targets: Tensor) => {
+      const { loss, ce, ratio } = await this.stepOf(ids, targets);
+      return { loss, ce, ratio };
+    }, { name: `${this.state.model} training step` });
+    const { ids, targets } = this.sampler.sample();
+    const [b, t] = [this.state.batch, this.state.seq];
+    this.state.step++;
+    const idsTensor = tensor(ids, [b, t], { dtype: 'i32' });
+    const targetsTensor = tensor(targets, [b, t], { dtype: 'i32' });
+    try {
+      const out = await this.recorded.run(idsTensor, targetsTensor);
+      this.monitor.watch(this.state.step, out.loss, this.optimizer.lastGradNorm);
+      return { ...out, counts: [] };
+    } finally {
+      idsTensor.dispose();
+      targetsTensor.dispose();
+    }
+  }
+
   trainStep(): Promise<TextStepMetrics> {
-    return this.step();
+    return this.replay ? this.replayedStep() : this.step();
   }
 
   async read(m: TextStepMetrics): Promise<StepReading> {
@@ -226,6 +256,7 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
   }
 
   dispose(): void {
+    this.recorded?.dispose();
     this.monitor.dispose();
     this.optimizer.dispose();
     this.model.dispose();

@@ -35,6 +35,11 @@ export interface TrainingRun<Metrics = unknown> {
   readonly itemUnit: 'samples' | 'bytes';
   /** Notes the first non-finite loss or gradient norm (on the GPU), checked when progress is read. */
   readonly monitor: NonFiniteMonitor;
+  /**
+   * Record the training step once and replay it (engine/replay.ts): the same numbers as eager steps, without the op,
+   * autograd and allocation layers; a step that cannot be replayed (H-Net reads chunk counts back) raises a ReplayError.
+   */
+  replay: boolean;
   /** Encodes one step (forward, backward, update); the metrics stay on the GPU. */
   trainStep(): Promise<Metrics>;
   read(metrics: Metrics): Promise<StepReading>;

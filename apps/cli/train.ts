@@ -24,6 +24,7 @@ export const trainSpec: CommandSpec = {
     out: { type: 'string', help: 'checkpoint directory (default: checkpoints/<model>-<task or corpus>, numbered if taken)', value: 'DIR' },
     resume: { type: 'string', help: 'continue the run saved in DIR (it saves back there unless --out is given)', value: 'DIR' },
     force: { type: 'boolean', help: 'replace the checkpoint in --out if there is one' },
+    replay: { type: 'boolean', help: 'record the training step once and replay it (the same numbers, less host time per step; H-Net cannot: it reads chunk counts back)' },
   },
   notes: [
     'examples:',
@@ -38,7 +39,7 @@ export const trainSpec: CommandSpec = {
 /** The --help of one kind: `hiero train KIND --help` shows only the options that kind takes. */
 export function kindTrainSpec(kind: ModelKind): CommandSpec {
   const spec = specOf(kind);
-  const names = new Set<string>([...COMMON_TRAIN_OPTIONS, ...spec.trainOptions, 'out', 'resume', 'force']);
+  const names = new Set<string>([...COMMON_TRAIN_OPTIONS, ...spec.trainOptions, 'out', 'resume', 'force', 'replay']);
   const presets = Object.entries(spec.presets).map(([name, p]) => `  ${name.padEnd(14)} ${p.summary} (lr ${p.lr})`);
   return {
     ...trainSpec,
@@ -140,6 +141,7 @@ export async function train(p: Parsed): Promise<number> {
       throw error;
     }
   }
+  run.replay = Boolean(p.values.replay);
   const steps = (p.values.steps as number | undefined) ?? 100;
   const evalEvery = (p.values['eval-every'] as number | undefined) ?? Math.max(10, Math.floor(steps / 4));
   const [first, ...rest] = run.describe();

@@ -183,14 +183,19 @@ function random(shape: readonly number[], dist: 0 | 1, a: number, b: number, opt
   const resolved = checkShape(shape, op);
   if ((options.dtype ?? 'f32') !== 'f32') throw new DTypeError(`${op}: random tensors are f32`);
   const n = numel(resolved);
-  const [seed, stream] = randomStream(options.seed);
+  // A replayed step draws the next stream of the global generator, as the eager op would.
+  const uniforms = () => {
+    const [seed, stream] = randomStream(options.seed);
+    return new Uniforms().u32(n).u32(seed).u32(stream).u32(0).f32(a).f32(b).build();
+  };
   const rt = runtime();
   const t = empty(resolved, 'f32', op);
   rt.dispatch({
     family: 'random',
     entry: 'random_fill',
     overrides: { WG: 256, DIST: dist },
-    uniforms: new Uniforms().u32(n).u32(seed).u32(stream).u32(0).f32(a).f32(b).build(),
+    uniforms: uniforms(),
+    refresh: uniforms,
     outputs: [t.buffer(op)],
     inputs: [],
     workgroups: rt.grid(n, 256, op),

@@ -177,6 +177,8 @@ export interface KernelLaunch {
   /** Read tensors, bound after the outputs; null binds a placeholder. */
   inputs: (Tensor | null)[];
   workgroups: [number, number?, number?];
+  /** Uniforms recomputed when a recorded step is replayed (see DispatchSpec.refresh). */
+  refresh?: () => ArrayBuffer;
 }
 
 /** Dispatches a kernel whose bindings are uniforms, then outputs, then inputs (the convention of every WGSL file). */
@@ -191,6 +193,7 @@ export function launch(spec: KernelLaunch): void {
     inputs: spec.inputs.map((t) => (t ? t.buffer(spec.label) : rt.unusedBinding)),
     workgroups: spec.workgroups,
     label: spec.label,
+    refresh: spec.refresh,
   });
 }
 

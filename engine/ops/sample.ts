@@ -32,13 +32,19 @@ export function sample(logits: Tensor, options: SampleOptions = {}): Tensor {
   const vocab = logits.shape[logits.rank - 1];
   if (vocab === 0) throw new ShapeError('sample: the vocabulary axis is empty');
   const rows = logits.size / vocab;
-  const [seed, defaultStream] = randomStream(options.seed);
-  const stream = options.seed !== undefined ? (options.stream ?? 0) >>> 0 : defaultStream;
+  const uniforms = () => {
+    const [seed, defaultStream] = randomStream(options.seed);
+    const stream = options.seed !== undefined ? (options.stream ?? 0) >>> 0 : defaultStream;
+    return new Uniforms().u32(rows).u32(vocab).u32(seed).u32(stream).f32(temperature).u32(topK).build();
+  };
   const source = dense(logits, copyStrided);
   const tokens = empty(logits.shape.slice(0, -1), 'i32', 'sample');
   launch({
     family: 'random', entry: 'sample_rows', label: 'sample',
-    uniforms: new Uniforms().u32(rows).u32(vocab).u32(seed).u32(stream).f32(temperature).u32(topK).build(),
+    uniforms: uniforms(),
+    // A replay draws the global generator's next stream; a caller's own seed and stream cannot be known there, so
+    // those uniforms stay checked (a recording refuses them if they change).
+    refresh: options.seed === undefined ? uniforms : undefined,
     overrides: { WG: 64 }, outputs: [tokens], inputs: [source], workgroups: runtime().grid(rows, 64, 'sample'),
   });
   if (source !== logits) source.dispose();

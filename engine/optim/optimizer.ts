@@ -146,8 +146,13 @@ export abstract class Optimizer {
 
   /** Applies one update to every parameter that has a gradient (at the schedule's learning rate, when it has one). */
   step(): void {
-    this.stepCount++;
-    if (this.schedule) this.lr = this.schedule(this.stepCount);
+    const advance = () => {
+      this.stepCount++;
+      if (this.schedule) this.lr = this.schedule(this.stepCount);
+    };
+    advance();
+    // A replayed step counts its steps and follows the schedule as this one does (its kernels' uniforms refresh).
+    runtime().hostStep(advance);
     let scale: Tensor;
     if (this.maxGradNorm !== undefined || this.trackGradNorm) {
       const clip = gradientClipScale(this.parameters, this.maxGradNorm ?? Infinity);
@@ -182,12 +187,12 @@ export abstract class Optimizer {
     return s;
   }
 
-  protected dispatch(entry: string, p: Tensor, s1: Tensor, s2: Tensor | null, grad: Tensor, scale: Tensor, uniforms: ArrayBuffer, overrides = {}): void {
+  protected dispatch(entry: string, p: Tensor, s1: Tensor, s2: Tensor | null, grad: Tensor, scale: Tensor, uniforms: () => ArrayBuffer, overrides = {}): void {
     if (!grad.isContiguous || grad.offset !== 0 || !p.isContiguous || p.offset !== 0) {
       throw new HieroError('optimizer: parameters and gradients must be contiguous tensors');
     }
     launch({
-      family: 'optim', entry, label: entry, uniforms, overrides: { WG: 256, ...overrides },
+      family: 'optim', entry, label: entry, uniforms: uniforms(), refresh: uniforms, overrides: { WG: 256, ...overrides },
       outputs: [p, s1, s2], inputs: [grad, scale], workgroups: runtime().grid(p.size, 256, entry),
     });
   }
@@ -231,7 +236,7 @@ export class AdamW extends Optimizer {
   }
 
   protected update(p: Tensor, grad: Tensor, scale: Tensor, group: ParamGroup): void {
-    this.dispatch('adamw_update', p, this.stateFor(this.m, p), this.stateFor(this.v, p), grad, scale, this.uniforms(group, p.size, 0), { ATAN2: this.atan2 });
+    this.dispatch('adamw_update', p, this.stateFor(this.m, p), this.stateFor(this.v, p), grad, scale, () => this.uniforms(group, p.size, 0), { ATAN2: this.atan2 });
   }
 
   /** Two parameters a dispatch where the adapter binds the nine buffers (shaders/optim.wgsl, adamw_pair). */
@@ -248,6 +253,7 @@ export class AdamW extends Optimizer {
       }
       launch({
         family: 'optim', entry: 'adamw_pair', label: 'adamw_update', uniforms: this.uniforms(group, a.size, b.size),
+        refresh: () => this.uniforms(group, a.size, b.size),
         overrides: { WG: 256, ATAN2: this.atan2 },
         outputs: [a, this.stateFor(this.m, a), this.stateFor(this.v, a), b, this.stateFor(this.m, b), this.stateFor(this.v, b)],
         inputs: [a.grad!, scale, b.grad!], workgroups: runtime().grid(a.size + b.size, 256, 'adamw_update'),
@@ -311,7 +317,7 @@ export class SGD extends Optimizer {
   }
 
   protected update(p: Tensor, grad: Tensor, scale: Tensor, group: ParamGroup): void {
-    const uniforms = new Uniforms()
+    const uniforms = () => new Uniforms()
       .u32(p.size).u32(0)
       .f32(this.lr * (group.lrMultiplier ?? 1)).f32(group.weightDecay ?? this.options.weightDecay ?? 0)
       .f32(0).f32(0).f32(0).f32(1).f32(1).f32(this.options.momentum ?? 0)
