@@ -93,25 +93,30 @@ async function matmulRows(reps: number): Promise<Row[]> {
   return rows;
 }
 
-/** Host time of the tiny HRM step on the null backend: encode and submit, nothing waited for, warmed up. */
+/** Host time of the tiny HRM step on the null backend: encode and submit, nothing waited for, warmed up; eager and replayed. */
 async function hostRows(steps: number): Promise<Row[]> {
   const rt = runtime();
-  const session = await createSession({ variant: 'hrm', task: 'sudoku-4x4', preset: 'tiny', seed: 1, train: 5000, test: 200, batch: 64, lr: 0.01, maxSegments: 2, cycles: 1 });
-  const times: number[] = [];
-  let dispatches = 0;
-  for (let i = 0; i < 50 + steps; i++) {
-    const before = rt.stats.dispatches;
-    const t0 = performance.now();
-    const metrics = session.step();
-    for (const t of Object.values(metrics)) t.dispose();
-    rt.flush();
-    if (i >= 50) times.push(performance.now() - t0);
-    dispatches = rt.stats.dispatches - before;
-    if (i % 10 === 9) await sync();
+  const rows: Row[] = [];
+  for (const replay of [false, true]) {
+    const session = await createSession({ variant: 'hrm', task: 'sudoku-4x4', preset: 'tiny', seed: 1, train: 5000, test: 200, batch: 64, lr: 0.01, maxSegments: 2, cycles: 1 });
+    session.replay = replay;
+    const times: number[] = [];
+    let dispatches = 0;
+    for (let i = 0; i < 50 + steps; i++) {
+      const before = rt.stats.dispatches;
+      const t0 = performance.now();
+      const metrics = await session.trainStep();
+      for (const t of Object.values(metrics)) t.dispose();
+      rt.flush();
+      if (i >= 50) times.push(performance.now() - t0);
+      dispatches = rt.stats.dispatches - before;
+      if (i % 10 === 9) await sync();
+    }
+    session.dispose();
+    const ms = median(times);
+    rows.push({ section: 'host', name: `tiny HRM training step, host time, ${replay ? 'replayed' : 'eager'} (null backend)`, value: (1000 * ms) / dispatches, unit: 'µs/dispatch', note: `${ms.toFixed(2)} ms for ${dispatches} dispatches` });
   }
-  session.dispose();
-  const ms = median(times);
-  return [{ section: 'host', name: 'tiny HRM training step, host time (null backend)', value: (1000 * ms) / dispatches, unit: 'µs/dispatch', note: `${ms.toFixed(2)} ms for ${dispatches} dispatches` }];
+  return rows;
 }
 
 /** npm start's recipe: tiny HRM, 4×4 Sudoku, batch 64, N = T = 1, 2 segments; the loss read every `every` steps. */
@@ -120,10 +125,10 @@ async function hrmRows(reps: number, policies: WaitPolicy[]): Promise<Row[]> {
   const session = await createSession({ variant: 'hrm', task: 'sudoku-4x4', preset: 'tiny', seed: 1, train: 5000, test: 200, batch: 64, lr: 0.01, maxSegments: 2, cycles: 1 });
   const batch = 64;
   const every = 5;
-  const steps = async () => {
+  const stepsOf = async (session: Awaited<ReturnType<typeof createSession>>) => {
     let last: Tensor | null = null;
     for (let i = 0; i < every; i++) {
-      const metrics = session.step();
+      const metrics = await session.trainStep();
       last?.dispose();
       last = metrics.loss;
       for (const t of Object.values(metrics)) if (t !== metrics.loss) t.dispose();
@@ -131,6 +136,7 @@ async function hrmRows(reps: number, policies: WaitPolicy[]): Promise<Row[]> {
     await last!.item();
     last!.dispose();
   };
+  const steps = () => stepsOf(session);
   await steps();
   await sync();
   const before = rt.stats.dispatches;
@@ -144,14 +150,21 @@ async function hrmRows(reps: number, policies: WaitPolicy[]): Promise<Row[]> {
     { section: 'hrm', name: 'tiny HRM training step: dispatches', value: dispatches, unit: 'dispatches' },
     { section: 'hrm', name: 'tiny HRM training step: host time to encode', value: encodeMs, unit: 'ms', note: `${((1000 * encodeMs) / dispatches).toFixed(1)} µs per dispatch` },
   ];
+  // Side by side in one process: the waits, and the same steps replayed (the session's own recorded step).
   const samples: Record<string, number[]> = {};
+  // A replayed session of its own: an eager step in between would free what the recording holds (and be refused).
+  const replayed = await createSession({ variant: 'hrm', task: 'sudoku-4x4', preset: 'tiny', seed: 1, train: 5000, test: 200, batch: 64, lr: 0.01, maxSegments: 2, cycles: 1 });
+  replayed.replay = true;
+  const variants = [...policies.map((policy) => ({ name: `wait ${policy}`, policy, run: steps })), { name: 'wait sleep, replayed', policy: 'sleep' as WaitPolicy, run: () => stepsOf(replayed) }];
+  await stepsOf(replayed); // warm-up and the two recorded calls
   for (let r = 0; r < reps; r++) {
-    for (const policy of policies) {
-      const m = await timed(policy, steps);
-      (samples[policy] ??= []).push((batch * every) / (m.wall / 1000));
+    for (const v of variants) {
+      const m = await timed(v.policy, v.run);
+      (samples[v.name] ??= []).push((batch * every) / (m.wall / 1000));
     }
   }
-  for (const policy of policies) rows.push({ section: 'hrm', name: `tiny HRM training, wait ${policy}`, value: median(samples[policy]), unit: 'samples/s', note: `batch ${batch}, loss read every ${every} steps` });
+  replayed.dispose();
+  for (const v of variants) rows.push({ section: 'hrm', name: `tiny HRM training, ${v.name}`, value: median(samples[v.name]), unit: 'samples/s', note: `batch ${batch}, loss read every ${every} steps` });
   session.dispose();
   return rows;
 }

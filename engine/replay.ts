@@ -42,6 +42,8 @@ export interface RecordedStep<A extends Tensor[], R extends StepOutputs> {
   readonly phase: RecordedPhase;
   /** Dispatches one replay submits (0 until recorded). */
   readonly dispatches: number;
+  /** The op label of each dispatch a replay submits, in order (empty until recorded). */
+  readonly kernels: readonly string[];
   /** Calls replayed so far. */
   readonly replays: number;
   /** Gives back the buffers the recording held. */
@@ -220,6 +222,9 @@ export function recordStep<A extends Tensor[], R extends StepOutputs>(
     },
     get dispatches(): number {
       return compiled?.step.dispatches ?? 0;
+    },
+    get kernels(): readonly string[] {
+      return compiled?.step.labels ?? [];
     },
     get replays(): number {
       return replays;

@@ -49,16 +49,17 @@ describe('inference worker (Node worker thread)', () => {
     await rejectsNamed(hiero.solve('1... ..4. .3.. ...2'), 'WorkerStateError', /no model is loaded/);
 
     const progress: number[] = [];
-    const trained = await hiero.train({ steps: 3, batch: 4, hidden: 8, train: 8, test: 4, evalEvery: 3, progressEvery: 1 }, { onProgress: (p) => void progress.push(p.step) });
-    expect(progress).toEqual([1, 2, 3]);
-    expect(trained).toMatchObject({ steps: 3, stopped: false, model: { kind: 'hrm', task: 'sudoku-4x4', step: 3, segments: 2 } });
+    // Replayed from step 4 on (one eager warm-up step, two recorded ones).
+    const trained = await hiero.train({ steps: 4, batch: 4, hidden: 8, train: 8, test: 4, evalEvery: 4, progressEvery: 1, replay: true }, { onProgress: (p) => void progress.push(p.step) });
+    expect(progress).toEqual([1, 2, 3, 4]);
+    expect(trained).toMatchObject({ steps: 4, stopped: false, model: { kind: 'hrm', task: 'sudoku-4x4', step: 4, segments: 2 } });
     expect(trained.last?.exactBySegment).toHaveLength(2);
 
     const weights = await hiero.exportWeights();
     expect(weights).toBeInstanceOf(Uint8Array);
     const copy = weights.slice().buffer;
     const info = await hiero.load({ bytes: copy, name: 'trained.safetensors' });
-    expect(info).toMatchObject({ kind: 'hrm', task: 'sudoku-4x4', step: 3, parameters: trained.model.parameters });
+    expect(info).toMatchObject({ kind: 'hrm', task: 'sudoku-4x4', step: 4, parameters: trained.model.parameters });
     expect(copy.byteLength, 'an ArrayBuffer given to load is transferred, not copied').toBe(0);
 
     const solved = await hiero.solve('1... ..4. .3.. ...2', { segments: 3 });

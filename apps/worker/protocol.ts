@@ -76,6 +76,8 @@ export interface TrainRequest {
   /** Steps between progress reports (default 5). */
   progressEvery?: number;
   seed?: number;
+  /** Record the training step once and replay it (engine/replay.ts: the same numbers, less host time per step). */
+  replay?: boolean;
 }
 
 export interface TrainProgress {

@@ -289,12 +289,14 @@ export class HieroService {
         const value = request[field as keyof typeof fields];
         if (value !== undefined) check(`train: ${field}`, TRAIN_OPTIONS[option], value);
       }
+      if (request.replay !== undefined && typeof request.replay !== 'boolean') throw new RequestError(`train: replay must be true or false, got ${JSON.stringify(request.replay)}`);
       const values = {
         task, preset: 'tiny', seed: request.seed ?? defaults.seed, train: request.train ?? defaults.train, test: request.test ?? defaults.test,
         batch: request.batch ?? defaults.batch, lr: request.lr, hidden: request.hidden ?? defaults.hidden, cycles: defaults.cycles, 'max-segments': defaults.maxSegments,
       };
       return (await MODEL_KINDS.hrm.createRun({ values, given: new Set(Object.keys(values)) })) as TrainingSession;
     });
+    run.replay = request.replay ?? false;
     const id = requestId ?? `train-${++this.counter}`;
     const training: Training = { session: run, request: { id, what: 'train', cancelled: false }, paused: false, stopRequested: false, resume: null };
     this.training = training;
