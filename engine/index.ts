@@ -29,7 +29,7 @@ export { crossEntropy } from './ops/loss.ts';
 export { embedding } from './ops/embedding.ts';
 export { rope } from './ops/rope.ts';
 export type { RopeOptions } from './ops/rope.ts';
-export { swiglu } from './ops/swiglu.ts';
+export { swiglu, swigluPacked } from './ops/swiglu.ts';
 export { attention, attentionPacked, appendToCache, MAX_HEAD_DIM, setAttentionKernel, getAttentionKernel } from './ops/attention.ts';
 export type { AttentionOptions, AttentionRope, AttentionKernel } from './ops/attention.ts';
 export type { CrossEntropyOptions } from './ops/loss.ts';

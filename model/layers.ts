@@ -1,6 +1,6 @@
 // Layers shared by the models (the attention mixer is model/attention.ts, the mixer table model/mixers.ts).
 
-import { Linear, Module, scope, slice, swiglu, type Tensor } from '../engine/index.ts';
+import { Linear, Module, scope, slice, swigluPacked, type Tensor } from '../engine/index.ts';
 
 /** Drops intermediate handles as soon as the next op has consumed them (the autograd graph keeps what it needs). */
 export function consume(input: Tensor, f: (t: Tensor) => Tensor): Tensor {
@@ -31,10 +31,6 @@ export class SwiGLUMLP extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return scope(() => {
-      const [first, second] = halves(this.gateUp.forward(x), this.hidden);
-      const [gate, up] = this.upFirst ? [second, first] : [first, second];
-      return this.down.forward(swiglu(gate, up));
-    });
+    return scope(() => this.down.forward(swigluPacked(this.gateUp.forward(x), this.hidden, { upFirst: this.upFirst })));
   }
 }

@@ -2,6 +2,9 @@
 //   d gate = dy * up * silu'(gate),   d up = dy * silu(gate),   silu'(g) = s (1 + g (1 - s)),  s = sigmoid(g).
 // gate and up are read as rows of `width` elements `stride` apart (from their own offsets), so the two halves of a
 // fused gate/up projection are read in place; y, dy and the gradients are contiguous.
+// swiglu_packed_backward writes both gradients into one [rows, 2 * width] tensor laid out as the fused projection
+// (gate and up at their offsets less the input's own): the projection's gradient in one dispatch, with no zero fill,
+// scatter and add per half.
 
 override WG: u32 = 256u;
 
@@ -53,4 +56,17 @@ fn swiglu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   let s = sigmoid(g);
   out[i] = dy[i] * up_at(i) * s * (1.0 + g * (1.0 - s));
   out2[i] = dy[i] * g * s;
+}
+
+// out = d [gate | up] (rows of 2 * width, in the input's layout from offset 0)
+@compute @workgroup_size(WG)
+fn swiglu_packed_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= params.n) { return; }
+  let g = gate_at(i);
+  let s = sigmoid(g);
+  let row = (i / params.width) * params.gate_stride;
+  let col = i % params.width;
+  out[row + params.gate_offset + col] = dy[i] * up_at(i) * s * (1.0 + g * (1.0 - s));
+  out[row + params.up_offset + col] = dy[i] * g * s;
 }

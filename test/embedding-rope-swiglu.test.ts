@@ -3,7 +3,7 @@
 // with float64 tables rounded to f32: rtol 1e-6, atol 1e-6; SwiGLU: exp + a few products: rtol 2e-6, atol 1e-6.
 
 import { describe, expect, it } from 'vitest';
-import { embedding, rope, swiglu, tensor } from '../engine/index.ts';
+import { embedding, rope, swiglu, swigluPacked, tensor } from '../engine/index.ts';
 import { checkOp, expectClose, toGpu, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
@@ -118,4 +118,23 @@ describe('swiglu', () => {
       gradTol: { atol: 1e-5, rtol: 1e-4 },
     });
   });
+
+  for (const upFirst of [false, true]) {
+    it(`swigluPacked: a fused [${upFirst ? 'up | gate' : 'gate | up'}] projection, its gradient in one dispatch`, async () => {
+      const silu = (g: number) => g / (1 + Math.exp(-g));
+      await checkOp({
+        label: 'swigluPacked',
+        inputs: [ref.randomRef([2, 3, 10], 6, -3, 3)],
+        gpu: (t) => swigluPacked(t, 5, { upFirst }),
+        reference: (r) => {
+          const first = ref.slice(r, [null, null, [0, 5, 1]]);
+          const second = ref.slice(r, [null, null, [5, 10, 1]]);
+          return upFirst ? ref.zip(second, first, (a, b) => silu(a) * b) : ref.zip(first, second, (a, b) => silu(a) * b);
+        },
+        tol: { atol: 1e-6, rtol: 2e-6 },
+        gradTol: { atol: 1e-5, rtol: 1e-4 },
+      });
+      expect(() => swigluPacked(tensor([[1, 2, 3]]), 2)).toThrow(/expected \[\.\.\., 4\]/);
+    });
+  }
 });

@@ -8,6 +8,41 @@ import type { Tensor } from '../tensor.ts';
 import { copyStrided } from './elementwise.ts';
 import { dense, empty, launch } from './launch.ts';
 
+/**
+ * swiglu of the two halves of a fused projection `gateUp` [..., 2 * hidden] ([gate | up], or [up | gate] with
+ * upFirst): the same numbers as swiglu(halves), with the projection's gradient written by one dispatch.
+ */
+export function swigluPacked(gateUp: Tensor, hidden: number, options: { upFirst?: boolean } = {}): Tensor {
+  gateUp.assertDType('swiglu', 'f32');
+  const width = gateUp.shape[gateUp.rank - 1];
+  if (gateUp.rank === 0 || width !== 2 * hidden || !Number.isInteger(hidden) || hidden < 1) {
+    throw new ShapeError(`swigluPacked: expected [..., ${2 * hidden}] (gate and up of width ${hidden}), got ${formatShape(gateUp.shape)}`);
+  }
+  const rt = runtime();
+  const x = dense(gateUp, copyStrided);
+  const n = x.size / 2;
+  const [gateAt, upAt] = options.upFirst ? [hidden, 0] : [0, hidden];
+  const outShape = [...gateUp.shape.slice(0, -1), hidden];
+  const uniforms = new Uniforms().u32(n).u32(hidden).u32(gateAt).u32(2 * hidden).u32(upAt).u32(2 * hidden).build();
+  const out = empty(outShape, 'f32', 'swiglu');
+  launch({
+    family: 'swiglu', entry: 'swiglu_forward', label: 'swiglu', overrides: { WG: 256 }, uniforms,
+    outputs: [out, null], inputs: [x, x, null], workgroups: rt.grid(n, 256, 'swiglu'),
+  });
+  const result = record('swiglu', [gateUp], out, (dy, [xs]) => {
+    const dyd = dense(dy, copyStrided);
+    const d = empty(gateUp.shape, 'f32', 'swiglu backward');
+    launch({
+      family: 'swiglu', entry: 'swiglu_packed_backward', label: 'swiglu backward', overrides: { WG: 256 }, uniforms,
+      outputs: [d, null], inputs: [xs, xs, dyd], workgroups: rt.grid(n, 256, 'swiglu backward'),
+    });
+    if (dyd !== dy) dyd.dispose();
+    return [d];
+  }, [x]);
+  if (x !== gateUp) x.dispose();
+  return result;
+}
+
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
   gate.assertDType('swiglu', 'f32');
   up.assertDType('swiglu', 'f32');
