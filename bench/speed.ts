@@ -5,7 +5,7 @@
 //   npm run bench:speed [-- --section=waits|matmul|hrm] [--reps=N] [--adapter=null]
 // Prints a table and writes bench/results/speed-<adapter>-<date>.json.
 
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describeAdapter, init, keep, matmul, randn, runtime, scope, setMatmulKernel, shutdown, sync, type Tensor, type WaitPolicy } from '../engine/index.ts';
 import { measureLimits } from '../engine/measure/limits.ts';
 import { measure, option } from '../engine/measure/timing.ts';
@@ -186,6 +186,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const r of rows) console.log(`${r.section.padEnd(6)} ${r.name.padEnd(56)} ${r.value.toFixed(r.unit === '×' ? 3 : 1).padStart(9)} ${r.unit}${r.note ? `  (${r.note})` : ''}`);
   const date = new Date().toISOString().slice(0, 10);
   const name = nullBackend ? 'null' : report.software ? 'swiftshader' : 'gpu';
-  writeFileSync(`bench/results/speed-${name}-${date}.json`, JSON.stringify({ adapter, date, rows }, null, 2) + '\n');
+  // A run of some sections replaces those sections' rows in the day's file and keeps the others.
+  const file = `bench/results/speed-${name}-${date}.json`;
+  const ran = new Set(rows.map((r) => r.section));
+  const kept = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { rows: Row[] }).rows.filter((r) => !ran.has(r.section)) : [];
+  writeFileSync(file, JSON.stringify({ adapter, date, rows: [...kept, ...rows] }, null, 2) + '\n');
   await shutdown();
 }
