@@ -566,8 +566,12 @@ export class Runtime {
     this.pool.release(buffer);
   }
 
-  /** Destroys every pooled buffer (memory held by live tensors is untouched). */
+  /**
+   * Destroys every pooled buffer (memory held by live tensors is untouched). What is encoded is submitted first: a
+   * buffer the open batch still uses could only retire, and would stay held until the next submit.
+   */
   emptyPool(): void {
+    this.flush();
     this.pool.empty();
   }
 
