@@ -458,6 +458,46 @@ fn copy_strided_at(i: u32) {
   out[dst] = a[src];
 }
 
+// Gradient of a unit-step slice in one pass: out (x's shape, contiguous) is a[...] inside the sliced region and 0
+// outside it. out_shape is x's shape (axes not merged), b_strides the region's first coordinate per axis, c_strides
+// one past its last, a_strides and a_offset how the incoming gradient is laid out per axis.
+fn slice_axis(rem: ptr<function, u32>, extent: u32, start: u32, end: u32, stride: u32, live: bool, inside: ptr<function, bool>) -> u32 {
+  if (!live) { return 0u; }
+  let q = *rem / extent;
+  let coord = *rem - q * extent;
+  *rem = q;
+  if (coord < start || coord >= end) {
+    *inside = false;
+    return 0u;
+  }
+  return (coord - start) * stride;
+}
+
+fn slice_scatter_at(i: u32) {
+  if (i >= params.n) { return; }
+  let s0 = params.out_shape[0];
+  let s1 = params.out_shape[1];
+  let g0 = params.a_strides[0];
+  let g1 = params.a_strides[1];
+  let b0 = params.b_strides[0];
+  let b1 = params.b_strides[1];
+  let e0 = params.c_strides[0];
+  let e1 = params.c_strides[1];
+  let rank = RANK;
+  var rem = i;
+  var inside = true;
+  var src = params.a_offset;
+  src += slice_axis(&rem, s1.w, b1.w, e1.w, g1.w, rank > 7u, &inside);
+  src += slice_axis(&rem, s1.z, b1.z, e1.z, g1.z, rank > 6u, &inside);
+  src += slice_axis(&rem, s1.y, b1.y, e1.y, g1.y, rank > 5u, &inside);
+  src += slice_axis(&rem, s1.x, b1.x, e1.x, g1.x, rank > 4u, &inside);
+  src += slice_axis(&rem, s0.w, b0.w, e0.w, g0.w, rank > 3u, &inside);
+  src += slice_axis(&rem, s0.z, b0.z, e0.z, g0.z, rank > 2u, &inside);
+  src += slice_axis(&rem, s0.y, b0.y, e0.y, g0.y, rank > 1u, &inside);
+  src += slice_axis(&rem, s0.x, b0.x, e0.x, g0.x, rank > 0u, &inside);
+  out[i] = select(0u, a[src], inside);
+}
+
 // Contiguous dtype conversion: DTYPE -> OUT_DTYPE, through f32 unless both are integers.
 fn cast_dtype_at(i: u32) {
   if (i >= params.n) { return; }
@@ -542,6 +582,13 @@ fn copy_strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let first = flat_index(gid, nwg);
   let total = nwg.x * nwg.y * WG;
   for (var e = 0u; e < PER; e++) { copy_strided_at(first + e * total); }
+}
+
+@compute @workgroup_size(WG)
+fn slice_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg);
+  let total = nwg.x * nwg.y * WG;
+  for (var e = 0u; e < PER; e++) { slice_scatter_at(first + e * total); }
 }
 
 @compute @workgroup_size(WG)

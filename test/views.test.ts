@@ -58,6 +58,26 @@ describe('views', () => {
     expect(() => slice(tensor([1, 2]), [5])).toThrow(/out of range/);
   });
 
+  it('slice: the one-pass gradient of unit-step slices (3-D, clamped and negative bounds, a broadcast upstream gradient)', async () => {
+    const x = ref.randomRef([3, 4, 5], 8);
+    await checkOp({
+      label: 'slice 3-D',
+      inputs: [x],
+      gpu: (t) => slice(t, [null, [1, 3], [-2, 99]]),
+      reference: (r) => ref.slice(r, [[0, 3, 1], [1, 3, 1], [3, 5, 1]]),
+      tol: TOL,
+      gradTol: TOL,
+    });
+    await checkOp({
+      label: 'slice then sum',
+      inputs: [x],
+      gpu: (t) => slice(t, [[1, 2], null, [0, 3]]).sum(),
+      reference: (r) => { const s = ref.slice(r, [[1, 2, 1], [0, 4, 1], [0, 3, 1]]); return new ref.Ref([s.data.reduce((a, b) => a + b, 0)], []); },
+      tol: TOL,
+      gradTol: TOL,
+    });
+  });
+
   it('concat along any axis, with gradients flowing to each part', async () => {
     const a = ref.randomRef([2, 3], 4);
     const b = ref.randomRef([2, 1], 5);

@@ -6,7 +6,8 @@ import { formatShape, ShapeError } from '../errors.ts';
 import { checkShape, contiguousStrides, numel, type Tensor } from '../tensor.ts';
 import { copyStrided, sumToShape } from './elementwise.ts';
 import { zeros } from './creation.ts';
-import { empty, normaliseAxis } from './launch.ts';
+import { empty, launchElementwise, normaliseAxis } from './launch.ts';
+import { Uniforms } from '../runtime.ts';
 
 function alias(t: Tensor): Tensor {
   return t.viewAs(t.shape, t.strides, t.offset);
@@ -171,6 +172,24 @@ export function slice(x: Tensor, ranges: readonly SliceSpec[]): Tensor {
   });
   const out = x.viewAs(shape, strides, offset);
   return record('slice', [x], out, (g) => {
+    const starts: number[] = [];
+    const steps: number[] = [];
+    x.shape.forEach((size, axis) => {
+      const spec = ranges[axis] ?? null;
+      if (typeof spec === 'number') {
+        starts.push(spec < 0 ? spec + size : spec);
+        steps.push(1);
+      } else if (spec) {
+        const s0 = spec[0];
+        starts.push(s0 === null ? 0 : Math.min(Math.max(s0 < 0 ? s0 + size : s0, 0), size));
+        steps.push(spec[2] ?? 1);
+      } else {
+        starts.push(0);
+        steps.push(1);
+      }
+    });
+    const scattered = sliceScatter(g, x.shape, starts, steps);
+    if (scattered) return [scattered];
     // Scatter g into a zero tensor of x's shape through the same slice layout, relative to a dense buffer.
     const grad = zeros(x.shape);
     const dense = contiguousStrides(x.shape);
@@ -191,6 +210,23 @@ export function slice(x: Tensor, ranges: readonly SliceSpec[]): Tensor {
     });
     if (g.size > 0) copyStrided(g, { target: grad, strides: gradStrides, offset: gradOffset });
     return [grad];
+  });
+}
+
+/**
+ * The gradient of a unit-step slice in one dispatch (shaders/elementwise.wgsl, slice_scatter): g inside the region,
+ * zero outside, where a zero fill and a scatter took two. Null when a step is not 1 or g is empty (the caller
+ * falls back to those two).
+ */
+function sliceScatter(g: Tensor, shape: readonly number[], starts: number[], steps: number[]): Tensor | null {
+  if (g.size === 0 || steps.some((s) => s !== 1) || shape.length === 0) return null;
+  const ends = starts.map((start, axis) => start + g.shape[axis]);
+  const u = new Uniforms();
+  u.vec(shape, 8).vec(g.strides, 8).vec(starts, 8).vec(ends, 8);
+  u.u32(numel(shape)).u32(shape.length).u32(g.offset).u32(0).u32(0).f32(0).f32(0).u32(0);
+  return launchElementwise({
+    entry: 'slice_scatter', label: 'slice backward', shape, dtype: g.dtype, inputs: [g],
+    uniforms: { bytes: u.build(), rank: shape.length },
   });
 }
 
