@@ -7,8 +7,13 @@ import { shaderSources, type ShaderFamily } from '../../shaders/index.ts';
 
 export type Overrides = Record<string, number | boolean>;
 
+/** A kernel generated at run time from a family's source (engine/ops/fused.ts), named by what it computes. */
+export type GeneratedFamily = `generated:${string}`;
+
 export interface KernelSpec {
-  family: ShaderFamily;
+  family: ShaderFamily | GeneratedFamily;
+  /** The WGSL of a generated family (compiled once per family name). */
+  source?: string;
   entry: string;
   overrides?: Overrides;
 }
@@ -33,8 +38,8 @@ export interface PipelineErrors {
 }
 
 export class PipelineCache {
-  private readonly modules = new Map<ShaderFamily, GPUShaderModule>();
-  private readonly variants = new Map<ShaderFamily, Map<string, Map<number, PipelineVariant[]>>>();
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly variants = new Map<string, Map<string, Map<number, PipelineVariant[]>>>();
   private readonly layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
 
   constructor(private readonly device: GPUDevice, private readonly errors: PipelineErrors) {}
@@ -68,11 +73,13 @@ export class PipelineCache {
     return created;
   }
 
-  private module(family: ShaderFamily): GPUShaderModule {
+  private module(family: ShaderFamily | GeneratedFamily, source?: string): GPUShaderModule {
     let module = this.modules.get(family);
     if (!module) {
+      const code = family.startsWith('generated:') ? source : shaderSources[family as ShaderFamily];
+      if (code === undefined) throw new Error(`internal: the generated kernel ${family} came without its source`);
       this.device.pushErrorScope('validation');
-      module = this.device.createShaderModule({ code: shaderSources[family], label: family });
+      module = this.device.createShaderModule({ code, label: family });
       this.errors.check(this.device.popErrorScope(), `compiling shaders/${family}.wgsl`);
       this.modules.set(family, module);
       this.errors.watch(module.getCompilationInfo().then((info) => {
@@ -84,7 +91,7 @@ export class PipelineCache {
   }
 
   private create(spec: KernelSpec, outputs: number, inputs: number, count: number): PipelineVariant {
-    const module = this.module(spec.family);
+    const module = this.module(spec.family, spec.source);
     const constants: Record<string, number> = {};
     for (const [name, value] of Object.entries(spec.overrides ?? {})) constants[name] = Number(value);
     const label = `${spec.family}:${spec.entry}:${outputs}/${inputs}:${JSON.stringify(constants)}`;
