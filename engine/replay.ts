@@ -62,6 +62,8 @@ interface Compiled {
   scratch: GPUBuffer[];
   /** Buffers held by tensors (parameters, optimiser state, outputs, the arguments) that the replay reads or writes. */
   held: GPUBuffer[];
+  /** The first op that binds each held buffer, for errors. */
+  firstUse: Map<GPUBuffer, string>;
   outputs: Map<string, Tensor | null>;
 }
 
@@ -162,8 +164,10 @@ export function recordStep<A extends Tensor[], R extends StepOutputs>(
     const rt = runtime();
     const scratch = new Set<GPUBuffer>();
     const held = new Set<GPUBuffer>();
+    const firstUse = new Map<GPUBuffer, string>();
     const note = (buffer: GPUBuffer, origin: string, where: string) => {
       if (origin === 'flag' || scratch.has(buffer) || held.has(buffer)) return;
+      firstUse.set(buffer, where);
       if (rt.pool.isPooled(buffer)) {
         if (origin === 'outside') {
           throw new ReplayError(`${name}: ${where} reads a tensor from outside the step that the step frees: a replay would read memory that is no longer its own`);
@@ -188,7 +192,7 @@ export function recordStep<A extends Tensor[], R extends StepOutputs>(
     // Pinned buffers that are not pool buffers (placeholders) are harmless: nothing ever releases them.
     for (const b of held) rt.pool.pin(b);
     const { step, flags } = rt.compileRecording(recording);
-    return { step, flags, scratch: [...scratch], held: [...held], outputs };
+    return { step, flags, scratch: [...scratch], held: [...held], firstUse, outputs };
   };
 
   const replay = (args: Tensor[]): R => {
@@ -196,7 +200,8 @@ export function recordStep<A extends Tensor[], R extends StepOutputs>(
     const rt = runtime();
     for (const b of c.held) {
       if (rt.pool.isParked(b)) {
-        throw new ReplayError(`${name}: a tensor the recorded step reads or writes has been disposed since it was recorded (a disposed model or optimiser): record the step again`);
+        const use = c.firstUse.get(b) ?? (c.outputs.size ? 'an argument or output' : 'an argument');
+        throw new ReplayError(`${name}: a tensor the recorded step reads or writes (first at ${use}) has been disposed since it was recorded (a disposed model or optimiser): record the step again`);
       }
     }
     const { copies, temporaries } = copiesOf(args);

@@ -12,7 +12,7 @@
 
 import {
   CheckpointError,
-  AdamW, arange, argmax, assign, crossEntropy, full, keep, maximum, minimum, noGrad, rand, recordStep, scope, sigmoid, softplus,
+  AdamW, arange, argmax, assign, crossEntropy, full, fusedMap, keep, maximum, noGrad, rand, recordStep, scope,
   tensor, where, type Optimizer, type RecordedStep, type Tensor,
 } from '../engine/index.ts';
 import { ffnWidth, HRM, type HRMCarry, type HRMConfig } from './hrm.ts';
@@ -76,9 +76,35 @@ export function stablemaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
   });
 }
 
-/** Binary cross-entropy from logits, stable: softplus(x) − x·y. */
-function bceWithLogits(x: Tensor, y: Tensor): Tensor {
-  return scope(() => softplus(x).sub(x.mul(y)).mean());
+/**
+ * The elementwise chains of an ACT step, each one kernel forward and one backward (engine/ops/fused.ts); what each
+ * computes is written as the op-by-op chain it replaces.
+ */
+function actMaps(maxSteps: number, exploration: number) {
+  return {
+    /** where(halted, 0, steps) + 1 */
+    nextSteps: fusedMap('act steps', (halted, steps) => halted.select(0, steps).add(1)),
+    /** labels.ne(IGNORE).astype('f32') */
+    valid: fusedMap('act valid', (labels) => labels.ne(IGNORE)),
+    /** predicted.eq(labels).astype('f32').mul(labels.ne(IGNORE).astype('f32')) */
+    correct: fusedMap('act correct', (predicted, labels) => predicted.eq(labels).mul(labels.ne(IGNORE))),
+    /** a.eq(b).astype('f32') */
+    equal: fusedMap('act equal', (a, b) => a.eq(b)),
+    /** softplus(x) − x·y, averaged by the caller: binary cross-entropy from logits */
+    bce: fusedMap('bce with logits', (x, y) => x.softplus().sub(x.mul(y))),
+    /**
+     * minimum(maximum(steps ≥ M, wants), steps ≥ explore · (trunc(r2 · (M − 1)) + 2)) with explore = r1 < ε: halt at
+     * M_max or when the Q head says so, but never before a random minimum drawn with probability ε.
+     */
+    halting: fusedMap('act halting', (wants, r1, r2, steps) =>
+      steps.ge(maxSteps).maximum(wants).minimum(steps.ge(r1.lt(exploration).mul(r2.mul(maxSteps - 1).trunc().add(2))))),
+    /** sigmoid(where(steps ≥ M, next Q(halt), max(next Q(halt), next Q(continue)))) */
+    target: fusedMap('act q target', (steps, qHalt, qContinue) => steps.ge(maxSteps).select(qHalt, qHalt.maximum(qContinue)).sigmoid()),
+    /** a / b · halted */
+    ratioWhere: fusedMap('act ratio', (a, b, halted) => a.div(b).mul(halted)),
+    /** (Q(halt) > 0) == correct, where halted */
+    qRight: fusedMap('act q right', (qHalt, correct, halted) => qHalt.gt(0).eq(correct).mul(halted)),
+  };
 }
 
 export class ACTTrainer {
@@ -91,6 +117,8 @@ export class ACTTrainer {
   private puzzleIds: Tensor; // [B] i32
   stepCount = 0;
   private recorded: RecordedStep<Tensor[], StepOutcome> | null = null;
+  /** The step's elementwise chains, one kernel each (engine/ops/fused.ts). */
+  private readonly fused: ReturnType<typeof actMaps>;
 
   /** Every optimiser stepped after backward (the main one, and sign-SGD for puzzle embeddings when used). */
   readonly optimizers: Optimizer[];
@@ -104,6 +132,7 @@ export class ACTTrainer {
   ) {
     this.optimizers = Array.isArray(optimizer) ? optimizer : [optimizer];
     this.batch = batch;
+    this.fused = actMaps(model.config.haltMaxSteps, model.config.haltExploration);
     const L = model.config.seqLen;
     this.carry = model.initialCarry(batch);
     // Every slot starts halted, so the first step fills all of them.
@@ -175,7 +204,7 @@ export class ACTTrainer {
     carryH: Tensor, carryL: Tensor, h: Tensor, slotSteps: Tensor, slotInputs: Tensor, slotLabels: Tensor, slotIds: Tensor,
   ): StepOutcome {
     const model = this.model;
-    const { haltMaxSteps, haltExploration, variant } = model.config;
+    const { variant } = model.config;
     const B = this.batch;
     const hRows = h.reshape([B, 1]);
     const hStates = h.reshape([B, 1, 1]);
@@ -184,29 +213,23 @@ export class ACTTrainer {
     const inputs = where(hRows, candidateInputs, slotInputs);
     const labels = where(hRows, candidateLabels, slotLabels);
     const puzzleIds = where(h, candidateIds, slotIds);
-    const stepsBefore = where(h, 0, slotSteps);
+    const f = this.fused;
+    const steps = f.nextSteps(h, slotSteps);
 
     const out = model.segment({ zH, zL }, inputs, model.puzzle_emb ? puzzleIds : null);
-    const steps = stepsBefore.add(1);
-    const isLast = steps.ge(haltMaxSteps).astype('f32');
 
     // Losses.
     const perToken = this.options.loss === 'softmax' ? crossEntropy(out.logits, labels, { reduction: 'none', ignoreIndex: IGNORE }) : stablemaxCrossEntropy(out.logits, labels);
-    const validMask = labels.ne(IGNORE).astype('f32');
+    const validMask = f.valid(labels);
     const counts = maximum(validMask.sum(-1), 1);
     const lmLoss = perToken.sum(-1).div(counts).mean();
     const predicted = argmax(out.logits, -1);
-    const correct = predicted.eq(labels).astype('f32').mul(validMask);
-    const correctCount = correct.sum(-1);
-    const seqCorrect = correctCount.eq(counts).astype('f32');
-    let loss = lmLoss.add(bceWithLogits(out.qHalt, seqCorrect).mul(0.5));
+    const correctCount = f.correct(predicted, labels).sum(-1);
+    const seqCorrect = f.equal(correctCount, counts);
+    let loss = lmLoss.add(f.bce(out.qHalt, seqCorrect).mean().mul(0.5));
 
     // Halting decision (training: the Q head may stop early, exploration sets a random minimum).
-    let halted = maximum(isLast, model.wantsToHalt(out));
-    const explore = rand([B]).lt(haltExploration).astype('f32');
-    const randomMinimum = rand([B]).mul(haltMaxSteps - 1).astype('i32').astype('f32').add(2);
-    const minimum_ = explore.mul(randomMinimum);
-    halted = minimum(halted, steps.ge(minimum_).astype('f32'));
+    const halted = f.halting(model.wantsToHalt(out), rand([B]), rand([B]), steps);
 
     if (variant === 'hrm') {
       // Bootstrapped target for Q(continue) from the next segment (no gradient, no replay buffer).
@@ -215,10 +238,9 @@ export class ACTTrainer {
         next.logits.dispose();
         next.carry.zH.dispose();
         next.carry.zL.dispose();
-        const best = maximum(next.qHalt, next.qContinue);
-        return sigmoid(where(isLast, next.qHalt, best));
+        return f.target(steps, next.qHalt, next.qContinue);
       });
-      loss = loss.add(bceWithLogits(out.qContinue, target).mul(0.5));
+      loss = loss.add(f.bce(out.qContinue, target).mean().mul(0.5));
     }
     loss.backward();
     for (const o of this.optimizers) {
@@ -230,9 +252,9 @@ export class ACTTrainer {
     const haltedCount = halted.sum();
     const denominator = maximum(haltedCount, 1);
     const exact = seqCorrect.mul(halted).sum().div(denominator);
-    const tokenAcc = correctCount.div(counts).mul(halted).sum().div(denominator);
+    const tokenAcc = f.ratioWhere(correctCount, counts, halted).sum().div(denominator);
     const segments = steps.mul(halted).sum().div(denominator);
-    const qRight = out.qHalt.gt(0).astype('f32').eq(seqCorrect).astype('f32').mul(halted).sum().div(denominator);
+    const qRight = f.qRight(out.qHalt, seqCorrect, halted).sum().div(denominator);
     return {
       slotZH: out.carry.zH.detach(), slotZL: out.carry.zL.detach(), slotHalted: halted.detach(), slotSteps: steps.detach(),
       slotInputs: inputs.detach(), slotLabels: labels.detach(), slotIds: puzzleIds.detach(),

@@ -14,11 +14,16 @@
 
 import {
   HieroError,
-  concat, embedding, Embedding, full, keep, Linear, Module, noGrad, rmsNorm, scope, slice, tensor, truncatedNormal,
+  concat, embedding, Embedding, full, fusedMap, keep, Linear, Module, noGrad, rmsNorm, scope, slice, tensor, truncatedNormal,
   type Tensor,
 } from '../engine/index.ts';
 import { SelfAttention } from './attention.ts';
 import { consume, SwiGLUMLP } from './layers.ts';
+
+
+/** Halting decisions as 0/1, one kernel each: Q(halt) > 0 (TRM), Q(halt) > Q(continue) (HRM). */
+const HALT_TRM = fusedMap('halt', (qHalt) => qHalt.gt(0));
+const HALT_HRM = fusedMap('halt', (qHalt, qContinue) => qHalt.gt(qContinue));
 
 export interface HRMConfig {
   /** 'hrm': separate H and L modules; 'trm': one network used for both updates (TRM's recursion schedule). */
@@ -240,7 +245,7 @@ export class HRM extends Module {
    * trains no Q(continue), when Q(halt) > 0 (a sigmoid above one half).
    */
   wantsToHalt(out: Pick<SegmentOutput, 'qHalt' | 'qContinue'>): Tensor {
-    return scope(() => (this.config.variant === 'trm' ? out.qHalt.gt(0) : out.qHalt.gt(out.qContinue)).astype('f32'));
+    return this.config.variant === 'trm' ? HALT_TRM(out.qHalt) : HALT_HRM(out.qHalt, out.qContinue);
   }
 
   /**

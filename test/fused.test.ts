@@ -71,6 +71,16 @@ describe('fusedMap', () => {
     for (const t of [r, steps, labels]) t.dispose();
   });
 
+  it('a map that only compares a tensor that requires grad records no graph (and keeps nothing alive)', () => {
+    const x = tensor([1, -2, 3], undefined, { requiresGrad: true });
+    const y = tensor([0, 1, 0]);
+    const compared = fusedMap('compared', (a, b) => a.gt(0).eq(b).mul(b.add(1)))(x, y);
+    expect(compared.gradFn).toBeNull();
+    const mixed = fusedMap('mixed', (a, b) => a.gt(0).select(a, b))(x, y);
+    expect(mixed.gradFn).not.toBeNull();
+    for (const t of [x, y, compared, mixed]) t.dispose();
+  });
+
   it('strided and offset inputs, and shape errors named', async () => {
     const f = fusedMap('bce', bce);
     await checkOp({

@@ -158,7 +158,7 @@ describe('recordStep', () => {
     const wrong = tensor([1, 1, 1, 1]);
     await expect(step.run(wrong)).rejects.toThrow(/scaled: argument 1 is \[4\] f32, but the step was recorded for \[3\] f32/);
     w.dispose();
-    await expect(step.run(x)).rejects.toThrow(/scaled: a tensor the recorded step reads or writes has been disposed/);
+    await expect(step.run(x)).rejects.toThrow(/scaled: a tensor the recorded step reads or writes \(first at dispatch mul\) has been disposed/);
     step.dispose();
     await expect(step.run(x)).rejects.toThrow(/was disposed/);
     x.dispose();

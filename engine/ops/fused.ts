@@ -112,6 +112,22 @@ interface Program {
   arity: number;
 }
 
+/** Which inputs the result depends on differentiably (not only through comparisons, trunc or a condition). */
+function differentiableInputs(p: Program): boolean[] {
+  const out = new Array<boolean>(p.arity).fill(false);
+  const seen = new Set<Node>();
+  const walk = (n: Node) => {
+    if (seen.has(n)) return;
+    seen.add(n);
+    if (n.kind === 'input') out[n.index] = true;
+    else if (n.kind === 'unary') walk(n.x);
+    else if (n.kind === 'binary' && !COMPARISONS.has(n.op)) { walk(n.a); walk(n.b); }
+    else if (n.kind === 'where') { walk(n.a); walk(n.b); }
+  };
+  walk(p.nodes[p.nodes.length - 1]);
+  return out;
+}
+
 function program(body: (...xs: FusedValue[]) => FusedValue, arity: number): Program {
   const root = body(...Array.from({ length: arity }, (_, index) => new FusedValue({ kind: 'input', index }))).node;
   const nodes: Node[] = [];
@@ -277,6 +293,9 @@ function paramsOf(shape: readonly number[], inputs: readonly Tensor[]): { bytes:
 
 export type FusedMap = (...inputs: Tensor[]) => Tensor;
 
+/** Maps defined so far: each generated family carries its map's number, so two maps of one name never share one. */
+let definedMaps = 0;
+
 /**
  * One kernel for a chain of elementwise ops: `body` receives one symbolic value per input and returns the result,
  * built from the op table's methods (`x.softplus().sub(x.mul(y))`), `select` and `trunc`. Inputs broadcast as in
@@ -286,6 +305,10 @@ export function fusedMap(name: string, body: (...xs: FusedValue[]) => FusedValue
   const arity = body.length;
   if (arity < 1) throw new HieroError(`fusedMap ${name}: the body takes at least one input`);
   const p = program(body, arity);
+  // A gradient path only through inputs the result depends on differentiably: a map that only compares an input
+  // records no graph (and keeps none of its inputs alive).
+  const differentiable = differentiableInputs(p);
+  const serial = ++definedMaps;
   const sources = new Map<string, string>();
   const sourceOf = (key: string, make: () => string) => {
     let s = sources.get(key);
@@ -302,15 +325,15 @@ export function fusedMap(name: string, body: (...xs: FusedValue[]) => FusedValue
     if (arity + 1 > maxBuffers) throw new HieroError(`${name}: ${arity} inputs need ${arity + 1} storage buffers; this adapter binds ${maxBuffers}`);
     const params = paramsOf(shape, inputs);
     const count = numel(shape);
-    const key = `${name}:${dtypes.join(',')}`;
+    const key = `${name}#${serial}:${dtypes.join(',')}`;
     const out = empty(shape, 'f32', name);
     rt.dispatch({
       family: `generated:${key}`, source: sourceOf(key, () => forwardSource(p, dtypes)), entry: 'main',
       overrides: { WG: ELEMENTWISE_WG, RANK: params.rank }, uniforms: params.bytes, outputs: [out.buffer(name)],
       inputs: inputs.map((t) => t.buffer(name)), workgroups: rt.grid(count, ELEMENTWISE_WG, name), label: name,
     });
-    return record(name, inputs, out, (g, saved) => {
-      const wanted = inputs.map((t, k) => (t.requiresGrad ? k : -1)).filter((k) => k >= 0);
+    return record(name, inputs.map((t, k) => (differentiable[k] ? t : null)), out, (g, saved) => {
+      const wanted = inputs.map((t, k) => (t.requiresGrad && differentiable[k] ? k : -1)).filter((k) => k >= 0);
       const grads: (Tensor | null)[] = inputs.map(() => null);
       // As many gradients a dispatch as the adapter binds beside the inputs and the incoming gradient.
       const perDispatch = Math.max(1, maxBuffers - arity - 1);
