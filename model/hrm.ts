@@ -15,7 +15,7 @@
 import {
   HieroError,
   concat, embedding, Embedding, full, fusedMap, keep, Linear, Module, noGrad, rmsNorm, scope, slice, tensor, truncatedNormal,
-  type Tensor,
+  type FusedMap, type Tensor,
 } from '../engine/index.ts';
 import { SelfAttention } from './attention.ts';
 import { consume, SwiGLUMLP } from './layers.ts';
@@ -180,6 +180,9 @@ export class HRM extends Module {
     };
   }
 
+  /** (x + positions) · 1/sqrt(2) · sqrt(D), one kernel forward and one backward. */
+  private scaled: FusedMap | null = null;
+
   /** x̃ = sqrt(D) · [puzzle embedding ; token embeddings] (+ learned positions, scaled by 1/sqrt(2)). */
   inputEmbeddings(inputs: Tensor, puzzleIds: Tensor | null): Tensor {
     const d = this.config.hidden;
@@ -189,7 +192,10 @@ export class HRM extends Module {
         if (!puzzleIds) throw new HieroError('HRM: this model has puzzle embeddings; pass puzzle identifiers');
         x = concat([embedding(this.puzzle_emb.weight, puzzleIds).reshape([inputs.shape[0], 1, d]), x], 1);
       }
-      if (this.embed_pos) x = x.add(this.embed_pos.weight).mul(Math.SQRT1_2);
+      if (this.embed_pos) {
+        this.scaled ??= fusedMap('hrm input', (t, pos) => t.add(pos).mul(Math.SQRT1_2).mul(Math.sqrt(d)));
+        return this.scaled(x, this.embed_pos.weight);
+      }
       return x.mul(Math.sqrt(d));
     });
   }
