@@ -14,7 +14,7 @@
 
 import {
   HieroError,
-  concat, embedding, Embedding, full, fusedMap, keep, Linear, Module, noGrad, rmsNorm, scope, slice, tensor, truncatedNormal,
+  addRmsNorm, concat, embedding, Embedding, full, fusedMap, keep, Linear, Module, noGrad, scope, slice, tensor, truncatedNormal,
   type FusedMap, type Tensor,
 } from '../engine/index.ts';
 import { SelfAttention } from './attention.ts';
@@ -96,7 +96,7 @@ class HRMBlock extends Module {
     // Each residual sum is freed as soon as its norm is taken (the norm keeps its output, not its input, for the
     // backward): a scope would hold them to the block's end, +4 % peak memory for the paper HRM at batch 384.
     const eps = this.config.normEps;
-    const residual = (x: Tensor, update: Tensor) => consume(consume(update, (u) => x.add(u)), (sum) => rmsNorm(sum, null, eps));
+    const residual = (x: Tensor, update: Tensor) => consume(update, (u) => addRmsNorm(x, u, eps));
     const h1 = residual(h, this.self_attn.forward(h));
     return consume(h1, (x) => residual(x, this.mlp.forward(x)));
   }

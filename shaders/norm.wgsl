@@ -13,6 +13,9 @@ override LOG: bool = false; // softmax entries: log-softmax instead
 // rmsnorm_backward: `x` holds the forward output y, which is xhat itself when there is no weight. Saving y instead of
 // x frees x after the forward: the next op keeps y alive anyway (a residual stream's sums need not be kept).
 override FROM_OUTPUT: bool = false;
+// rmsnorm_forward: normalise x + u with u bound at `dy` (a residual stream's add and its post-norm in one pass; the
+// backward, from y and rstd, is rmsnorm_backward's, and the gradient of the sum is that of x and of u alike).
+override RESIDUAL: bool = false;
 // CPU drivers, short rows: each invocation owns a whole row (WG rows per workgroup), so no barrier runs and the
 // SIMD lanes of a workgroup work on neighbouring rows instead of one lane on one row.
 override ROW_PER_INVOCATION: bool = false;
@@ -54,6 +57,11 @@ fn weight(j: u32) -> f32 {
   return 1.0;
 }
 
+fn norm_input(i: u32) -> f32 {
+  if (RESIDUAL) { return x[i] + dy[i]; }
+  return x[i];
+}
+
 // out = y [rows, n], out2 = rstd [rows]
 @compute @workgroup_size(WG)
 fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -63,10 +71,10 @@ fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   let t = lane_of(lid);
   let base = row * params.n;
   var ss = 0.0;
-  if (live) { for (var j = t; j < params.n; j += STEP) { let v = x[base + j]; ss += v * v; } }
+  if (live) { for (var j = t; j < params.n; j += STEP) { let v = norm_input(base + j); ss += v * v; } }
   let rstd = inverseSqrt(row_reduce(ss, t, false) / f32(params.n) + params.eps);
   if (!live) { return; }
-  for (var j = t; j < params.n; j += STEP) { out[base + j] = x[base + j] * rstd * weight(j); }
+  for (var j = t; j < params.n; j += STEP) { out[base + j] = norm_input(base + j) * rstd * weight(j); }
   if (t == 0u) { out2[row] = rstd; }
 }
 

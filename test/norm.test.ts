@@ -3,7 +3,7 @@
 // gradients add one more row sum: rtol 1e-4, atol 1e-5.
 
 import { describe, expect, it } from 'vitest';
-import { logSoftmax, rmsNorm, softmax, tensor } from '../engine/index.ts';
+import { addRmsNorm, logSoftmax, rmsNorm, softmax, tensor } from '../engine/index.ts';
 import { checkOp, expectClose, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
@@ -46,6 +46,24 @@ describe('rmsNorm', () => {
   }
   it('rejects a weight that does not match the last axis', () => {
     expect(() => rmsNorm(tensor([[1, 2, 3]]), tensor([1, 2]))).toThrow(/does not match the last axis \(3\)/);
+  });
+  for (const shape of [[3, 5], [130, 4], [2, 300]]) {
+    it(`addRmsNorm ${JSON.stringify(shape)}: rmsNorm(x + u) in one pass, the gradient of the sum to both`, async () => {
+      const x = ref.randomRef(shape, 3);
+      const u = ref.randomRef(shape, 4);
+      const sumRef = (a: ref.Ref, b: ref.Ref) => rmsRef(ref.zip(a, b, (p, q) => p + q), null, 1e-6);
+      await checkOp({ label: 'addRmsNorm', inputs: [x, u], gpu: (a, b) => addRmsNorm(a, b, 1e-6), reference: sumRef, tol: TOL, gradTol: x.size <= 600 ? GRAD : undefined });
+    });
+  }
+  it('addRmsNorm: the same numbers as add then rmsNorm; shapes named', async () => {
+    const x = tensor([[1, -2, 3, 0.5], [0.1, 0.2, -0.3, 4]]);
+    const u = tensor([[0.3, 0.3, -1, 2], [1, 1, 1, 1]]);
+    const fused = await addRmsNorm(x, u).toArray();
+    const sum = x.add(u);
+    const chained = await rmsNorm(sum).toArray();
+    expect(Array.from(fused)).toEqual(Array.from(chained));
+    expect(() => addRmsNorm(x, tensor([1, 2, 3, 4]))).toThrow(/must have the same shape/);
+    for (const t of [x, u, sum]) t.dispose();
   });
 });
 

@@ -98,6 +98,49 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
   return out;
 }
 
+/**
+ * rmsNorm(x + update) without a weight (a residual stream's post-norm), in one pass: the sum is never written. The
+ * same numbers as add then rmsNorm; the gradient of the sum goes to both.
+ */
+export function addRmsNorm(x: Tensor, update: Tensor, eps = 1e-6): Tensor {
+  x.assertDType('addRmsNorm', 'f32');
+  update.assertDType('addRmsNorm', 'f32');
+  if (x.rank === 0) throw new ShapeError('addRmsNorm: needs at least one axis');
+  if (x.shape.join() !== update.shape.join()) {
+    throw new ShapeError(`addRmsNorm: x ${formatShape(x.shape)} and update ${formatShape(update.shape)} must have the same shape`);
+  }
+  const { rows, n } = rowsOf(x);
+  const xd = dense(x, copyStrided);
+  const ud = dense(update, copyStrided);
+  const y = empty(x.shape, 'f32', 'rmsNorm');
+  const rstd = empty([rows], 'f32', 'rmsNorm');
+  const layout = rowLayout(rows, n, 'rmsNorm');
+  launch({
+    family: 'norm', entry: 'rmsnorm_forward', label: 'rmsNorm',
+    overrides: { ...layout.overrides, HAS_WEIGHT: false, RESIDUAL: true },
+    uniforms: rowParams(rows, n, eps),
+    outputs: [y, rstd], inputs: [xd, null, ud, null],
+    workgroups: layout.workgroups,
+  });
+  const out = record('addRmsNorm', [x, update], y, (g, [ys, rs]) => {
+    const gd = dense(g, copyStrided);
+    const d = empty(x.shape, 'f32', 'rmsNorm backward');
+    launch({
+      family: 'norm', entry: 'rmsnorm_backward', label: 'rmsNorm backward',
+      overrides: { ...layout.overrides, HAS_WEIGHT: false, FROM_OUTPUT: true },
+      uniforms: rowParams(rows, n, eps),
+      outputs: [d, null], inputs: [ys, null, gd, rs],
+      workgroups: layout.workgroups,
+    });
+    if (gd !== g) gd.dispose();
+    return [x.requiresGrad ? d : null, update.requiresGrad ? (x.requiresGrad ? d.viewAs(d.shape, d.strides, d.offset) : d) : null];
+  }, [y, rstd]);
+  if (xd !== x) xd.dispose();
+  if (ud !== update) ud.dispose();
+  rstd.dispose();
+  return out;
+}
+
 function softmaxFamily(op: 'softmax' | 'logSoftmax', x: Tensor): Tensor {
   x.assertDType(op, 'f32');
   if (x.rank === 0) throw new ShapeError(`${op}: needs at least one axis`);
