@@ -256,7 +256,7 @@ export class ACTTrainer {
     const segments = steps.mul(halted).sum().div(denominator);
     const qRight = f.qRight(out.qHalt, seqCorrect, halted).sum().div(denominator);
     return {
-      slotZH: out.carry.zH.detach(), slotZL: out.carry.zL.detach(), slotHalted: halted.detach(), slotSteps: steps.detach(),
+      slotZH: out.carry.zH, slotZL: out.carry.zL, slotHalted: halted.detach(), slotSteps: steps.detach(),
       slotInputs: inputs.detach(), slotLabels: labels.detach(), slotIds: puzzleIds.detach(),
       loss: loss.detach(), halted: haltedCount, exactCorrect: exact, tokenAccuracy: tokenAcc, segments, qAccuracy: qRight,
     };

@@ -3,7 +3,7 @@
 // same order: equality is bitwise). H-Net's step reads chunk counts back, and is refused by name.
 
 import { describe, expect, it } from 'vitest';
-import { ReplayError } from '../engine/index.ts';
+import { memory, ReplayError } from '../engine/index.ts';
 import { specOf, type ModelKind } from '../model/kinds/index.ts';
 import type { TrainingRun } from '../model/training.ts';
 import { useDevice } from './helpers.ts';
@@ -43,6 +43,21 @@ describe('replayed training steps', () => {
       if (kind === 'hrm') expect(replayed.dispatches).toBeGreaterThan(50);
     });
   }
+
+  it('hrm: neither eager nor replayed training grows GPU memory (with a weight average)', async () => {
+    for (const replay of [false, true]) {
+      const values = { ...QUICK.hrm!, ema: 0.99, steps: 30 };
+      const run = await specOf('hrm').createRun({ values, given: new Set(Object.keys(values)) });
+      run.replay = replay;
+      const inUse: number[] = [];
+      for (let s = 1; s <= 24; s++) {
+        run.release(await run.trainStep());
+        if (s % 8 === 0) inUse.push(memory().inUseBytes);
+      }
+      expect(new Set(inUse).size, `${replay ? 'replayed' : 'eager'}: in-use bytes after steps 8, 16, 24: ${inUse.join(', ')}`).toBe(1);
+      run.dispose();
+    }
+  });
 
   it('hnet: the step reads chunk counts back, so recording it is refused by name', async () => {
     const values = { batch: 2, seq: 32, seed: 5, steps: 3 };
