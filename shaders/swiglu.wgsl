@@ -47,15 +47,21 @@ fn swiglu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   out[i] = g * sigmoid(g) * up_at(i);
 }
 
+// (d gate, d up) of element i
+fn gradients(i: u32) -> vec2<f32> {
+  let g = gate_at(i);
+  let s = sigmoid(g);
+  return vec2<f32>(dy[i] * up_at(i) * s * (1.0 + g * (1.0 - s)), dy[i] * g * s);
+}
+
 // out = d gate, out2 = d up
 @compute @workgroup_size(WG)
 fn swiglu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= params.n) { return; }
-  let g = gate_at(i);
-  let s = sigmoid(g);
-  out[i] = dy[i] * up_at(i) * s * (1.0 + g * (1.0 - s));
-  out2[i] = dy[i] * g * s;
+  let d = gradients(i);
+  out[i] = d.x;
+  out2[i] = d.y;
 }
 
 // out = d [gate | up] (rows of 2 * width, in the input's layout from offset 0)
@@ -63,10 +69,9 @@ fn swiglu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 fn swiglu_packed_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= params.n) { return; }
-  let g = gate_at(i);
-  let s = sigmoid(g);
+  let d = gradients(i);
   let row = (i / params.width) * params.gate_stride;
   let col = i % params.width;
-  out[row + params.gate_offset + col] = dy[i] * up_at(i) * s * (1.0 + g * (1.0 - s));
-  out[row + params.up_offset + col] = dy[i] * g * s;
+  out[row + params.gate_offset + col] = d.x;
+  out[row + params.up_offset + col] = d.y;
 }
