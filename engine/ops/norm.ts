@@ -42,33 +42,54 @@ function rowParams(rows: number, n: number, eps = 0): ArrayBuffer {
 export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Tensor {
   x.assertDType('rmsNorm', 'f32');
   if (x.rank === 0) throw new ShapeError('rmsNorm: needs at least one axis');
-  const { rows, n } = rowsOf(x);
   if (weight) {
     weight.assertDType('rmsNorm', 'f32');
+    const n = x.shape[x.rank - 1];
     if (weight.rank !== 1 || weight.shape[0] !== n) {
       throw new ShapeError(`rmsNorm: weight of shape ${formatShape(weight.shape)} does not match the last axis (${n}) of ${formatShape(x.shape)}`);
     }
   }
+  return normalised(x, null, weight, eps);
+}
+
+/**
+ * rmsNorm(x + update) without a weight (a residual stream's post-norm), in one pass: the sum is never written. The
+ * same numbers as add then rmsNorm; the gradient of the sum goes to both.
+ */
+export function addRmsNorm(x: Tensor, update: Tensor, eps = 1e-6): Tensor {
+  x.assertDType('addRmsNorm', 'f32');
+  update.assertDType('addRmsNorm', 'f32');
+  if (x.rank === 0) throw new ShapeError('addRmsNorm: needs at least one axis');
+  if (x.shape.join() !== update.shape.join()) {
+    throw new ShapeError(`addRmsNorm: x ${formatShape(x.shape)} and update ${formatShape(update.shape)} must have the same shape`);
+  }
+  return normalised(x, update, null, eps);
+}
+
+/** RMSNorm of x (+ update: shaders/norm.wgsl's RESIDUAL, weightless only) with an optional weight. */
+function normalised(x: Tensor, update: Tensor | null, weight: Tensor | null, eps: number): Tensor {
+  const { rows, n } = rowsOf(x);
   const rt = runtime();
   const xd = dense(x, copyStrided);
+  const ud = update ? dense(update, copyStrided) : null;
   const w = weight ? dense(weight, copyStrided) : null;
   const y = empty(x.shape, 'f32', 'rmsNorm');
   const rstd = empty([rows], 'f32', 'rmsNorm');
   const layout = rowLayout(rows, n, 'rmsNorm');
   launch({
     family: 'norm', entry: 'rmsnorm_forward', label: 'rmsNorm',
-    overrides: { ...layout.overrides, HAS_WEIGHT: !!w },
+    overrides: { ...layout.overrides, HAS_WEIGHT: !!w, RESIDUAL: !!ud },
     uniforms: rowParams(rows, n, eps),
-    outputs: [y, rstd], inputs: [xd, w, null, null],
+    outputs: [y, rstd], inputs: [xd, w, ud, null],
     workgroups: layout.workgroups,
   });
   // Without a weight, y is x̂ itself: backward needs only y (which the next op keeps anyway) and rstd, so x can go.
   const fromOutput = !w;
-  const out = record('rmsNorm', [x, weight], y, (g, saved) => {
+  const out = record('rmsNorm', [x, update, weight], y, (g, saved) => {
     const [xs, rs, wsd = null] = saved;
     const gd = dense(g, copyStrided);
     let dx: Tensor | null = null;
-    if (x.requiresGrad) {
+    if (x.requiresGrad || update?.requiresGrad) {
       dx = empty(x.shape, 'f32', 'rmsNorm backward');
       launch({
         family: 'norm', entry: 'rmsnorm_backward', label: 'rmsNorm backward',
@@ -90,53 +111,13 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
       });
     }
     if (gd !== g) gd.dispose();
-    return [dx, dw];
+    // The sum's gradient is x's and update's alike: a second handle when both want it.
+    const du = update?.requiresGrad ? (x.requiresGrad ? dx!.viewAs(dx!.shape, dx!.strides, dx!.offset) : dx) : null;
+    return [x.requiresGrad ? dx : null, du, dw];
   }, w ? [xd, rstd, w] : [y, rstd]);
   if (xd !== x) xd.dispose();
+  if (ud && ud !== update) ud.dispose();
   if (w && w !== weight) w.dispose();
-  rstd.dispose();
-  return out;
-}
-
-/**
- * rmsNorm(x + update) without a weight (a residual stream's post-norm), in one pass: the sum is never written. The
- * same numbers as add then rmsNorm; the gradient of the sum goes to both.
- */
-export function addRmsNorm(x: Tensor, update: Tensor, eps = 1e-6): Tensor {
-  x.assertDType('addRmsNorm', 'f32');
-  update.assertDType('addRmsNorm', 'f32');
-  if (x.rank === 0) throw new ShapeError('addRmsNorm: needs at least one axis');
-  if (x.shape.join() !== update.shape.join()) {
-    throw new ShapeError(`addRmsNorm: x ${formatShape(x.shape)} and update ${formatShape(update.shape)} must have the same shape`);
-  }
-  const { rows, n } = rowsOf(x);
-  const xd = dense(x, copyStrided);
-  const ud = dense(update, copyStrided);
-  const y = empty(x.shape, 'f32', 'rmsNorm');
-  const rstd = empty([rows], 'f32', 'rmsNorm');
-  const layout = rowLayout(rows, n, 'rmsNorm');
-  launch({
-    family: 'norm', entry: 'rmsnorm_forward', label: 'rmsNorm',
-    overrides: { ...layout.overrides, HAS_WEIGHT: false, RESIDUAL: true },
-    uniforms: rowParams(rows, n, eps),
-    outputs: [y, rstd], inputs: [xd, null, ud, null],
-    workgroups: layout.workgroups,
-  });
-  const out = record('addRmsNorm', [x, update], y, (g, [ys, rs]) => {
-    const gd = dense(g, copyStrided);
-    const d = empty(x.shape, 'f32', 'rmsNorm backward');
-    launch({
-      family: 'norm', entry: 'rmsnorm_backward', label: 'rmsNorm backward',
-      overrides: { ...layout.overrides, HAS_WEIGHT: false, FROM_OUTPUT: true },
-      uniforms: rowParams(rows, n, eps),
-      outputs: [d, null], inputs: [ys, null, gd, rs],
-      workgroups: layout.workgroups,
-    });
-    if (gd !== g) gd.dispose();
-    return [x.requiresGrad ? d : null, update.requiresGrad ? (x.requiresGrad ? d.viewAs(d.shape, d.strides, d.offset) : d) : null];
-  }, [y, rstd]);
-  if (xd !== x) xd.dispose();
-  if (ud !== update) ud.dispose();
   rstd.dispose();
   return out;
 }
