@@ -12,7 +12,7 @@ type Task = 'sudoku-4x4' | 'sudoku-6x6';
 const SPECS: Record<Task, SudokuSpec> = { 'sudoku-4x4': SUDOKU['4x4'], 'sudoku-6x6': SUDOKU['6x6'] };
 // The solvers that ship in model/checkpoints (the build copies them under checkpoints/). No 6×6 solver ships yet:
 // one that solves needs a GPU's training budget (issue 13); 6×6 can still be trained here or uploaded.
-const SHIPPED: Partial<Record<Task, string>> = { 'sudoku-4x4': 'checkpoints/sudoku-4x4/' };
+const SHIPPED: Partial<Record<Task, string>> = { 'sudoku-4x4': 'checkpoints/sudoku-4x4/', 'sudoku-6x6': 'checkpoints/sudoku-6x6/' };
 
 export interface Page {
   element: HTMLElement;
