@@ -85,6 +85,7 @@ export function recordStep<A extends Tensor[], R extends StepOutputs>(
   let first: StepRecording | null = null;
   let compiled: Compiled | null = null;
   let disposed = false;
+  let refused: ReplayError | null = null;
 
   const checkArguments = (args: Tensor[]) => {
     if (!signature) {
@@ -126,19 +127,22 @@ export function recordStep<A extends Tensor[], R extends StepOutputs>(
     return { copies, temporaries };
   };
 
-  const eager = async (args: Tensor[]): Promise<R> => {
+  /** An eager call's argument copies, encoded into the open batch. */
+  const bringArguments = (args: Tensor[]) => {
     const rt = runtime();
     const { copies, temporaries } = copiesOf(args);
     for (const c of copies) rt.copyBuffer(c.source, c.sourceOffset, c.target, 0, c.bytes);
     for (const t of temporaries) t.dispose();
+  };
+
+  const eager = async (args: Tensor[]): Promise<R> => {
+    bringArguments(args);
     return asyncScope(async () => (await fn(...(owned as A))) as R);
   };
 
   const record = async (args: Tensor[]): Promise<R> => {
     const rt = runtime();
-    const { copies, temporaries } = copiesOf(args);
-    for (const c of copies) rt.copyBuffer(c.source, c.sourceOffset, c.target, 0, c.bytes);
-    for (const t of temporaries) t.dispose();
+    bringArguments(args);
     rt.beginRecording(name);
     let result: R;
     try {
@@ -154,7 +158,13 @@ export function recordStep<A extends Tensor[], R extends StepOutputs>(
       first = recording;
       return result;
     }
-    assertSameStep(first, recording);
+    try {
+      assertSameStep(first, recording);
+    } catch (error) {
+      // A refusal stands: later calls raise it again rather than record and compare against a stale recording.
+      refused = error as ReplayError;
+      throw error;
+    }
     first = null;
     compiled = compile(recording, result);
     return result;
@@ -216,6 +226,7 @@ export function recordStep<A extends Tensor[], R extends StepOutputs>(
   return {
     async run(...args: A): Promise<R> {
       if (disposed) throw new ReplayError(`${name}: the recorded step was disposed`);
+      if (refused) throw refused;
       checkArguments(args);
       calls++;
       if (compiled) return replay(args);

@@ -129,6 +129,7 @@ describe('recordStep', () => {
     const uploads = recordStep((a: Tensor) => ({ y: a.add(tensor([counter++, 0, 0])) }), { name: 'uploads', warmup: 0 });
     await uploads.run(x);
     await expect(uploads.run(x)).rejects.toThrow(/uploads: upload \d+ inside the step sent other data/);
+    await expect(uploads.run(x), 'a refusal stands on later calls').rejects.toThrow(/uploads: upload \d+ inside the step sent other data/);
 
     const baked = recordStep((a: Tensor) => ({ y: a.mul(++counter) }), { name: 'baked', warmup: 0 });
     await baked.run(x);

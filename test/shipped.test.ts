@@ -28,6 +28,18 @@ const MARGIN = 0.05;
 /** Held-out cell accuracy of the shipped 6×6 solver after its last trained segment (SwiftShader, README). */
 const SUDOKU_6X6_CELLS = 0.81;
 
+/** A shipped solver's scores after its trained segments, on the held-out split its weights record. */
+async function heldOutScores(dir: string) {
+  const { model, state } = await loadPuzzleModel(dir);
+  try {
+    const task = await loadTask(state.task, { train: state.heldOut.train, test: state.heldOut.test, seed: state.heldOut.seed });
+    const r = await evaluatePuzzles(model, toBatch(task.heldOut), { segments: state.config.haltMaxSteps });
+    return { task: state.task, heldOut: state.heldOut.test, r };
+  } finally {
+    model.dispose();
+  }
+}
+
 describe('the shipped checkpoints', () => {
   let output: string[] = [];
   beforeEach(() => {
@@ -37,29 +49,17 @@ describe('the shipped checkpoints', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it('the 4×4 solver solves its held-out puzzles', async () => {
-    const { model, state } = await loadPuzzleModel(SHIPPED_SOLVERS[16]);
-    try {
-      expect(state.task).toBe('sudoku-4x4');
-      const task = await loadTask(state.task, { train: state.heldOut.train, test: state.heldOut.test, seed: state.heldOut.seed });
-      const r = await evaluatePuzzles(model, toBatch(task.heldOut), { segments: state.config.haltMaxSteps });
-      const exact = r.exactBySegment[r.exactBySegment.length - 1];
-      expect(r.predictions.length).toBe(state.heldOut.test);
-      expect(exact).toBeGreaterThanOrEqual(SUDOKU_4X4_EXACT - MARGIN);
-    } finally {
-      model.dispose();
-    }
+    const { task, heldOut, r } = await heldOutScores(SHIPPED_SOLVERS[16]);
+    expect(task).toBe('sudoku-4x4');
+    const exact = r.exactBySegment[r.exactBySegment.length - 1];
+    expect(r.predictions.length).toBe(heldOut);
+    expect(exact).toBeGreaterThanOrEqual(SUDOKU_4X4_EXACT - MARGIN);
   }, 120_000);
 
   it('the 6×6 solver: its held-out cells as measured, and hiero solve finds it for a 6×6 puzzle', async () => {
-    const { model, state } = await loadPuzzleModel(SHIPPED_SOLVERS[36]);
-    try {
-      expect(state.task).toBe('sudoku-6x6');
-      const task = await loadTask(state.task, { train: state.heldOut.train, test: state.heldOut.test, seed: state.heldOut.seed });
-      const r = await evaluatePuzzles(model, toBatch(task.heldOut), { segments: state.config.haltMaxSteps });
-      expect(r.cellBySegment[r.cellBySegment.length - 1]).toBeGreaterThanOrEqual(SUDOKU_6X6_CELLS - MARGIN);
-    } finally {
-      model.dispose();
-    }
+    const { task, r } = await heldOutScores(SHIPPED_SOLVERS[36]);
+    expect(task).toBe('sudoku-6x6');
+    expect(r.cellBySegment[r.cellBySegment.length - 1]).toBeGreaterThanOrEqual(SUDOKU_6X6_CELLS - MARGIN);
     expect(await main(['solve', '1..... ...... ...... ...... ...... .....2'])).toBe(0);
     expect(output.join('\n')).toMatch(/the shipped sudoku-6x6 solver/);
   }, 300_000);

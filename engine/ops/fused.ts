@@ -322,7 +322,9 @@ export function fusedMap(name: string, body: (...xs: FusedValue[]) => FusedValue
     const dtypes = inputs.map((t) => t.dtype);
     const shape = broadcastShapes(name, ...inputs.map((t) => t.shape));
     const maxBuffers = rt.limits.maxStorageBuffersPerShaderStage ?? 8;
-    if (arity + 1 > maxBuffers) throw new HieroError(`${name}: ${arity} inputs need ${arity + 1} storage buffers; this adapter binds ${maxBuffers}`);
+    // Forward: the inputs and the output; backward: the inputs, the incoming gradient and at least one gradient.
+    const needed = inputs.some((t, k) => t.requiresGrad && differentiable[k]) ? arity + 2 : arity + 1;
+    if (needed > maxBuffers) throw new HieroError(`${name}: ${arity} inputs need ${needed} storage buffers; this adapter binds ${maxBuffers} a stage`);
     const params = paramsOf(shape, inputs);
     const count = numel(shape);
     const key = `${name}#${serial}:${dtypes.join(',')}`;
