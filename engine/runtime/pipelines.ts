@@ -80,11 +80,12 @@ export class PipelineCache {
       if (code === undefined) throw new Error(`internal: the generated kernel ${family} came without its source`);
       this.device.pushErrorScope('validation');
       module = this.device.createShaderModule({ code, label: family });
-      this.errors.check(this.device.popErrorScope(), `compiling shaders/${family}.wgsl`);
+      const where = family.startsWith('generated:') ? `the kernel ${family} (generated from shaders/elementwise.wgsl)` : `shaders/${family}.wgsl`;
+      this.errors.check(this.device.popErrorScope(), `compiling ${where}`);
       this.modules.set(family, module);
       this.errors.watch(module.getCompilationInfo().then((info) => {
         const errors = info.messages.filter((m) => m.type === 'error');
-        if (errors.length) this.errors.fail(`WGSL compilation of shaders/${family}.wgsl failed: ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('; ')}`);
+        if (errors.length) this.errors.fail(`WGSL compilation of ${where} failed: ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('; ')}`);
       }));
     }
     return module;
