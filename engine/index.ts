@@ -30,7 +30,7 @@ export { embedding } from './ops/embedding.ts';
 export { rope } from './ops/rope.ts';
 export type { RopeOptions } from './ops/rope.ts';
 export { swiglu, swigluPacked } from './ops/swiglu.ts';
-export { evaluateFused, fusedMap, FusedValue, type FusedMap } from './ops/fused.ts';
+export { evaluateFused, fusedMap, fusedSum, FusedValue, type FusedBody, type FusedMap, type FusedMaps } from './ops/fused.ts';
 export { attention, attentionPacked, appendToCache, MAX_HEAD_DIM, setAttentionKernel, getAttentionKernel } from './ops/attention.ts';
 export type { AttentionOptions, AttentionRope, AttentionKernel } from './ops/attention.ts';
 export type { CrossEntropyOptions } from './ops/loss.ts';

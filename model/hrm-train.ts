@@ -12,8 +12,8 @@
 
 import {
   CheckpointError,
-  AdamW, arange, argmax, assign, crossEntropy, full, fusedMap, keep, maximum, noGrad, rand, recordStep, scope,
-  tensor, where, type Optimizer, type RecordedStep, type Tensor,
+  AdamW, arange, argmax, assign, crossEntropy, full, fusedMap, fusedSum, keep, noGrad, rand, recordStep, scope, slice,
+  tensor, where, type FusedValue, type Optimizer, type RecordedStep, type Tensor,
 } from '../engine/index.ts';
 import { ffnWidth, HRM, type HRMCarry, type HRMConfig } from './hrm.ts';
 
@@ -77,21 +77,26 @@ export function stablemaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
 }
 
 /**
- * The elementwise chains of an ACT step, each one kernel forward and one backward (engine/ops/fused.ts); what each
- * computes is written as the op-by-op chain it replaces.
+ * The elementwise chains and reductions of an ACT step, each one kernel forward and one backward (engine/ops/fused.ts);
+ * what each computes is written as the op-by-op chain it replaces. `batch` divides the batch means.
  */
-function actMaps(maxSteps: number, exploration: number) {
+function actMaps(maxSteps: number, exploration: number, batch: number) {
+  const bce = (x: FusedValue, y: FusedValue) => x.softplus().sub(x.mul(y));
+  /** The sequence is right: every valid token (at least one) predicted. */
+  const sequenceRight = (correct: FusedValue, count: FusedValue) => correct.eq(count.maximum(1));
+  /** Σ over the batch / B of the sequence's mean token loss + ½ BCE(Q(halt), sequence right) */
+  const lossTerms = (tokenLoss: FusedValue, count: FusedValue, correct: FusedValue, qHalt: FusedValue) =>
+    tokenLoss.div(count.maximum(1)).add(bce(qHalt, sequenceRight(correct, count)).mul(0.5)).mul(1 / batch);
   return {
     /** where(halted, 0, steps) + 1 */
     nextSteps: fusedMap('act steps', (halted, steps) => halted.select(0, steps).add(1)),
-    /** labels.ne(IGNORE).astype('f32') */
-    valid: fusedMap('act valid', (labels) => labels.ne(IGNORE)),
-    /** predicted.eq(labels).astype('f32').mul(labels.ne(IGNORE).astype('f32')) */
-    correct: fusedMap('act correct', (predicted, labels) => predicted.eq(labels).mul(labels.ne(IGNORE))),
-    /** a.eq(b).astype('f32') */
-    equal: fusedMap('act equal', (a, b) => a.eq(b)),
-    /** softplus(x) − x·y, averaged by the caller: binary cross-entropy from logits */
-    bce: fusedMap('bce with logits', (x, y) => x.softplus().sub(x.mul(y))),
+    /** Per sequence: Σ token losses, Σ valid tokens (labels ≠ IGNORE), Σ valid tokens predicted right. */
+    sequences: fusedSum('act sequences', (perToken, predicted, labels) => [perToken, labels.ne(IGNORE), predicted.eq(labels).mul(labels.ne(IGNORE))]),
+    /** The TRM's loss: lossTerms summed over the batch. */
+    loss: fusedSum('act loss', lossTerms),
+    /** The HRM's: plus ½ BCE(Q(continue), its bootstrapped target), averaged over the batch. */
+    lossWithTarget: fusedSum('act loss', (tokenLoss, count, correct, qHalt, qContinue, target) =>
+      lossTerms(tokenLoss, count, correct, qHalt).add(bce(qContinue, target).mul(0.5 / batch))),
     /**
      * minimum(maximum(steps ≥ M, wants), steps ≥ explore · (trunc(r2 · (M − 1)) + 2)) with explore = r1 < ε: halt at
      * M_max or when the Q head says so, but never before a random minimum drawn with probability ε.
@@ -100,10 +105,22 @@ function actMaps(maxSteps: number, exploration: number) {
       steps.ge(maxSteps).maximum(wants).minimum(steps.ge(r1.lt(exploration).mul(r2.mul(maxSteps - 1).trunc().add(2))))),
     /** sigmoid(where(steps ≥ M, next Q(halt), max(next Q(halt), next Q(continue)))) */
     target: fusedMap('act q target', (steps, qHalt, qContinue) => steps.ge(maxSteps).select(qHalt, qHalt.maximum(qContinue)).sigmoid()),
-    /** a / b · halted */
-    ratioWhere: fusedMap('act ratio', (a, b, halted) => a.div(b).mul(halted)),
-    /** (Q(halt) > 0) == correct, where halted */
-    qRight: fusedMap('act q right', (qHalt, correct, halted) => qHalt.gt(0).eq(correct).mul(halted)),
+    /**
+     * Over the sequences that halted now: how many, and the sums of sequence right, token accuracy, segments used and
+     * the Q head right ((Q(halt) > 0) == sequence right).
+     */
+    haltedSums: fusedSum('act metrics', (halted, steps, correct, count, qHalt) => [
+      halted,
+      sequenceRight(correct, count).mul(halted),
+      correct.div(count.maximum(1)).mul(halted),
+      steps.mul(halted),
+      qHalt.gt(0).eq(sequenceRight(correct, count)).mul(halted),
+    ]),
+    /** Each sum / max(halted, 1). */
+    haltedMeans: fusedMap('act metric means', (halted, exact, tokens, segments, q) => {
+      const d = halted.maximum(1);
+      return [exact.div(d), tokens.div(d), segments.div(d), q.div(d)];
+    }),
   };
 }
 
@@ -132,7 +149,7 @@ export class ACTTrainer {
   ) {
     this.optimizers = Array.isArray(optimizer) ? optimizer : [optimizer];
     this.batch = batch;
-    this.fused = actMaps(model.config.haltMaxSteps, model.config.haltExploration);
+    this.fused = actMaps(model.config.haltMaxSteps, model.config.haltExploration, this.batch);
     const L = model.config.seqLen;
     this.carry = model.initialCarry(batch);
     // Every slot starts halted, so the first step fills all of them.
@@ -220,17 +237,14 @@ export class ACTTrainer {
 
     // Losses.
     const perToken = this.options.loss === 'softmax' ? crossEntropy(out.logits, labels, { reduction: 'none', ignoreIndex: IGNORE }) : stablemaxCrossEntropy(out.logits, labels);
-    const validMask = f.valid(labels);
-    const counts = maximum(validMask.sum(-1), 1);
-    const lmLoss = perToken.sum(-1).div(counts).mean();
     const predicted = argmax(out.logits, -1);
-    const correctCount = f.correct(predicted, labels).sum(-1);
-    const seqCorrect = f.equal(correctCount, counts);
-    let loss = lmLoss.add(f.bce(out.qHalt, seqCorrect).mean().mul(0.5));
+    const [tokenLoss, counts, correctCount] = f.sequences(perToken, predicted, labels);
 
     // Halting decision (training: the Q head may stop early, exploration sets a random minimum).
-    const halted = f.halting(model.wantsToHalt(out), rand([B]), rand([B]), steps);
+    const draws = rand([2, B]);
+    const halted = f.halting(model.wantsToHalt(out), slice(draws, [0]).reshape([B]), slice(draws, [1]).reshape([B]), steps);
 
+    let loss: Tensor;
     if (variant === 'hrm') {
       // Bootstrapped target for Q(continue) from the next segment (no gradient, no replay buffer).
       const target = noGrad(() => {
@@ -240,7 +254,9 @@ export class ACTTrainer {
         next.carry.zL.dispose();
         return f.target(steps, next.qHalt, next.qContinue);
       });
-      loss = loss.add(f.bce(out.qContinue, target).mean().mul(0.5));
+      loss = f.lossWithTarget(tokenLoss, counts, correctCount, out.qHalt, out.qContinue, target);
+    } else {
+      loss = f.loss(tokenLoss, counts, correctCount, out.qHalt);
     }
     loss.backward();
     for (const o of this.optimizers) {
@@ -249,12 +265,8 @@ export class ACTTrainer {
     }
 
     // Metrics over the sequences that halted now.
-    const haltedCount = halted.sum();
-    const denominator = maximum(haltedCount, 1);
-    const exact = seqCorrect.mul(halted).sum().div(denominator);
-    const tokenAcc = f.ratioWhere(correctCount, counts, halted).sum().div(denominator);
-    const segments = steps.mul(halted).sum().div(denominator);
-    const qRight = f.qRight(out.qHalt, seqCorrect, halted).sum().div(denominator);
+    const [haltedCount, ...sums] = f.haltedSums(halted, steps, correctCount, counts, out.qHalt);
+    const [exact, tokenAcc, segments, qRight] = f.haltedMeans(haltedCount, ...sums);
     return {
       slotZH: out.carry.zH, slotZL: out.carry.zL, slotHalted: halted.detach(), slotSteps: steps.detach(),
       slotInputs: inputs.detach(), slotLabels: labels.detach(), slotIds: puzzleIds.detach(),

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  AdamW, getRandomState, keep, manualSeed, memory, rand, randn, recordStep, ReplayError, scope, tensor, warmupCosine, type Tensor,
+  AdamW, fusedMap, getRandomState, keep, manualSeed, memory, rand, randn, recordStep, ReplayError, scope, tensor, warmupCosine, type Tensor,
 } from '../engine/index.ts';
 import { useDevice } from './helpers.ts';
 
@@ -109,6 +109,27 @@ describe('recordStep', () => {
     step.dispose();
     state.dispose();
     decay.dispose();
+  });
+
+  it('a kernel whose uniforms take more than one 256-byte slot (a fused map of seven inputs) replays with its own numbers', async () => {
+    // Seven leaves make a 320-byte uniform struct: the replay must give it two slots, or the next dispatch's
+    // uniforms overwrite its tail (the bug this test was written for: the map then read a wrong shape and wrote nothing).
+    const seven = fusedMap('seven', (a, b, c, d, e, f, g) => a.add(b).mul(c).sub(d).add(e.mul(f)).div(g));
+    const step = recordStep((x: Tensor) => {
+      const y = seven(x, x.add(1), x.mul(2), x, x.sub(3), x, x.add(10));
+      return { y: y.add(x) };
+    }, { name: 'seven' });
+    for (let s = 0; s < 6; s++) {
+      const x = tensor([s, s + 0.5, -s]);
+      const y = (await step.run(x)).y!;
+      const expected = [s, s + 0.5, -s].map((v) => Math.fround(((v + v + 1) * 2 * v - v + (v - 3) * v) / (v + 10) + v));
+      const got = Array.from(await y.toArray());
+      got.forEach((g, i) => expect(g, `call ${s + 1}, element ${i} (${step.phase})`).toBeCloseTo(expected[i], 5));
+      x.dispose();
+      y.dispose();
+    }
+    expect(step.phase).toBe('replaying');
+    step.dispose();
   });
 
   it('refuses a read-back inside the step by name', async () => {

@@ -170,7 +170,11 @@ export class CompiledStep {
     const dispatches = recording.commands.filter((c): c is RecordedDispatch => c.kind === 'dispatch');
     this.dispatches = dispatches.length;
     this.labels = dispatches.map((d) => d.label);
-    const uniformBytes = Math.max(dispatches.length - 1, 0) * UNIFORM_ALIGN + UNIFORM_WINDOW;
+    // Each dispatch's uniforms take whole alignment slots, as in the shared arena: a struct over 256 bytes (a fused
+    // map of many inputs) takes two, and the next dispatch's must not overwrite its tail.
+    const slotsOf = (d: RecordedDispatch) => Math.max(1, Math.ceil((d.uniforms?.byteLength ?? 0) / UNIFORM_ALIGN));
+    const lastOffset = dispatches.slice(0, -1).reduce((sum, d) => sum + slotsOf(d) * UNIFORM_ALIGN, 0);
+    const uniformBytes = lastOffset + UNIFORM_WINDOW;
     this.shadow = new Uint8Array(uniformBytes);
     this.uniformBuffer = device.createBuffer({ size: uniformBytes, usage: 0x40 | 0x8 /* UNIFORM|COPY_DST */, label: `${recording.name} uniforms` });
     const uploads = recording.commands.filter((c): c is RecordedUpload => c.kind === 'upload');
@@ -184,7 +188,7 @@ export class CompiledStep {
       if (id === undefined) ids.set(o, (id = ids.size));
       return id;
     };
-    let slot = 0;
+    let uniformAt = 0;
     let stagingAt = 0;
     for (const c of recording.commands) {
       if (c.kind === 'host') {
@@ -195,7 +199,8 @@ export class CompiledStep {
         this.commands.push({ kind: 'upload', staging: this.staging!, stagingOffset: stagingAt, buffer: c.buffer, offset: c.offset, bytes: padded });
         stagingAt += padded;
       } else {
-        const offset = slot++ * UNIFORM_ALIGN;
+        const offset = uniformAt;
+        uniformAt += slotsOf(c) * UNIFORM_ALIGN;
         if (c.uniforms) this.shadow.set(c.uniforms, offset);
         const key = `${idOf(c.layout)}:${c.buffers.map(idOf).join(',')}`;
         let group = groups.get(key);
