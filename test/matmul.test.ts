@@ -108,8 +108,19 @@ for (const kernel of ['lanes', 'direct', 'tiled', 'wide'] as const) {
           label: `${kernel} ${m}x${k}x${n} A^T B^T`, inputs: [at, bt], gpu: (x, y) => matmul(x.T, y.T),
           reference: (x, y) => ref.matmul(ref.transpose(x), ref.transpose(y)), tol: TOL,
         });
+        // A along k and B along k (x @ Wᵀ): matmul_lanes_k on CPU drivers.
+        await checkOp({
+          label: `${kernel} ${m}x${k}x${n} A B^T`, inputs: [a, bt], gpu: (x, y) => matmul(x, y.T),
+          reference: (x, y) => ref.matmul(x, ref.transpose(y)), tol: TOL,
+        });
       });
     }
+    it('x @ Wᵀ batched over a broadcast weight, with gradients', async () => {
+      await checkOp({
+        label: `${kernel} batched A B^T`, inputs: [ref.randomRef([3, 9, 22], 7), ref.randomRef([17, 22], 8)],
+        gpu: (x, w) => matmul(x, w.T), reference: (x, w) => ref.matmul(x, ref.transpose(w)), tol: TOL, gradTol: GRAD,
+      });
+    });
     it('batched, with gradients', async () => {
       await checkOp({
         label: `${kernel} batched`, inputs: [ref.randomRef([2, 8, 12], 5), ref.randomRef([12, 4], 6)],
