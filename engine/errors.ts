@@ -42,3 +42,8 @@ export class ConfigError extends HieroError {
 export class AbortError extends HieroError {
   override name = 'AbortError';
 }
+
+/** An iterative solve (Newton's method for a nonlinear recurrence) that did not reach its tolerance. */
+export class ConvergenceError extends HieroError {
+  override name = 'ConvergenceError';
+}

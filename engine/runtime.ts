@@ -50,6 +50,8 @@ interface AssertionFlag {
   flag: GPUBuffer;
   initial: number;
   describe: (value: number) => string;
+  /** The error class thrown when a dispatch set the flag. */
+  error: new (message: string) => HieroError;
 }
 
 export interface RuntimeStats {
@@ -440,13 +442,13 @@ export class Runtime {
    * `initial` means fine. One flag per key serves every dispatch until the next read-back or sync(), which checks
    * it and throws describe(value) if any dispatch set it.
    */
-  gpuAssertion(key: string, describe: (value: number) => string, initial = 0): GPUBuffer {
+  gpuAssertion(key: string, describe: (value: number) => string, initial = 0, error: new (message: string) => HieroError = HieroError): GPUBuffer {
     const existing = this.assertions.get(key);
     if (existing) return existing.flag;
     const flag = this.device.createBuffer({ size: 4, usage: STORAGE_USAGE, mappedAtCreation: true });
     new Uint32Array(flag.getMappedRange())[0] = initial;
     flag.unmap();
-    const entry = { key, flag, initial, describe };
+    const entry = { key, flag, initial, describe, error };
     this.assertions.set(key, entry);
     this.flagOf.set(flag, entry);
     return flag;
@@ -475,7 +477,7 @@ export class Runtime {
       else this.device.queue.writeBuffer(a.flag, 0, new Uint32Array([a.initial]));
     }
     pending.forEach((a, i) => {
-      if (values[i] !== a.initial) throw new HieroError(a.describe(values[i]));
+      if (values[i] !== a.initial) throw new a.error(a.describe(values[i]));
     });
   }
 

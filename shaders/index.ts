@@ -15,11 +15,12 @@ import optim from './optim.wgsl?raw';
 import probe from './probe.wgsl?raw';
 import random from './random.wgsl?raw';
 import reduce from './reduce.wgsl?raw';
+import rnn from './rnn.wgsl?raw';
 import rope from './rope.wgsl?raw';
 import scan from './scan.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-const families = { attention, chunk, conv1d, elementwise, embedding, gla, loss, matmul, norm, optim, probe, random, reduce, rope, scan, swiglu } as const;
+const families = { attention, chunk, conv1d, elementwise, embedding, gla, loss, matmul, norm, optim, probe, random, reduce, rnn, rope, scan, swiglu } as const;
 
 export type ShaderFamily = keyof typeof families;
 

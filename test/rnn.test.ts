@@ -1,0 +1,162 @@
+// The diagonal GRU (engine/ops/rnn.ts, shaders/rnn.wgsl): the fused, Newton and sequential methods against a
+// float64 sequential reference, the adjoint backward against central finite differences of that reference, Newton's
+// convergence (quadratic near the solution; how many iterations reach 1e-5), and errors named before any work.
+// Tolerances: each step's cell is a few f32 ops (sigmoid, tanh: a few ulp each); over T steps the error of a
+// contracting recurrence stays near one step's (|∂h_t/∂h_{t−1}| < 1 here), so atol 2e-6 + rtol 1e-5 forward. Newton's
+// scan sums in another order than the sequential walk: the same bound. Gradients: f32 sums over B·T terms, 1e-4.
+
+import { describe, expect, it } from 'vitest';
+import {
+  ConvergenceError, diagGRU, diagGRUResidual, diagGRUStep, scope, solveDiagGRU, sync, tensor, type DiagGRUWeights, type RnnMethod, type Tensor,
+} from '../engine/index.ts';
+import { checkOp, expectClose, toGpu, useDevice } from './helpers.ts';
+import { randomRef, Ref } from './reference.ts';
+
+useDevice();
+
+const TOL = { atol: 2e-6, rtol: 1e-5 };
+const GRAD_TOL = { atol: 1e-4, rtol: 1e-3 };
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** The float64 sequential reference: all states [B, T, C]. */
+function referenceGRU(xz: Ref, xr: Ref, xh: Ref, uz: Ref, ur: Ref, uh: Ref, bz: Ref, br: Ref, bh: Ref, h0?: Ref): Ref {
+  const [B, T, C] = xz.shape;
+  const out = new Float64Array(B * T * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let h = h0 ? h0.data[b * C + c] : 0;
+      for (let t = 0; t < T; t++) {
+        const i = (b * T + t) * C + c;
+        const z = sigmoid(xz.data[i] + uz.data[c] * h + bz.data[c]);
+        const r = sigmoid(xr.data[i] + ur.data[c] * h + br.data[c]);
+        const cand = Math.tanh(xh.data[i] + r * (uh.data[c] * h) + bh.data[c]);
+        h = (1 - z) * h + z * cand;
+        out[i] = h;
+      }
+    }
+  }
+  return new Ref(out, [B, T, C]);
+}
+
+function problem(B: number, T: number, C: number, seed: number, withH0: boolean, scale = 1): Ref[] {
+  const refs = [
+    randomRef([B, T, C], seed, -2, 2), randomRef([B, T, C], seed + 1, -2, 2), randomRef([B, T, C], seed + 2, -2, 2),
+    ...[3, 4, 5].map((k) => randomRef([C], seed + k, -scale, scale)), ...[6, 7, 8].map((k) => randomRef([C], seed + k, -0.5, 0.5)),
+  ];
+  if (withH0) refs.push(randomRef([B, C], seed + 9, -1, 1));
+  return refs;
+}
+
+const weightsOf = (uz: Tensor, ur: Tensor, uh: Tensor, bz: Tensor, br: Tensor, bh: Tensor): DiagGRUWeights => ({ uz, ur, uh, bz, br, bh });
+
+function run(method: RnnMethod, extra: { iterations?: number } = {}) {
+  return (xz: Tensor, xr: Tensor, xh: Tensor, uz: Tensor, ur: Tensor, uh: Tensor, bz: Tensor, br: Tensor, bh: Tensor, h0?: Tensor) =>
+    diagGRU(xz, xr, xh, weightsOf(uz, ur, uh, bz, br, bh), { method, h0: h0 ?? null, ...extra });
+}
+
+describe('diagGRU', () => {
+  for (const method of ['fused', 'sequential', 'newton'] as const) {
+    it(`${method}: equals the float64 sequential reference, with and without h0, with gradients for every input`, async () => {
+      // Newton with T iterations is exact by construction (iteration i is exact up to step i): the comparison
+      // checks the linearization and the scan; convergence is tested below.
+      const T = 13;
+      for (const withH0 of [false, true]) {
+        const inputs = problem(2, T, 5, withH0 ? 20 : 10, withH0);
+        await checkOp({
+          label: `${method}${withH0 ? ' h0' : ''}`, inputs, gpu: run(method, method === 'newton' ? { iterations: T } : {}),
+          reference: referenceGRU, tol: TOL, gradTol: GRAD_TOL,
+        });
+      }
+    });
+  }
+
+  it('awkward shapes: T = 1, one channel, a batch of 7 and 67 channels (a partial workgroup)', async () => {
+    for (const [B, T, C] of [[1, 1, 1], [3, 1, 4], [7, 9, 67]]) {
+      const inputs = problem(B, T, C, B + T + C, true);
+      for (const method of ['fused', 'newton'] as const) {
+        await checkOp({ label: `${method} ${B}x${T}x${C}`, inputs, gpu: run(method, { iterations: Math.max(T, 1) }), reference: referenceGRU, tol: TOL });
+      }
+    }
+  });
+
+  it('T = 100,000: fused and Newton (to 1e-5) agree with the reference', async () => {
+    const inputs = problem(1, 100_000, 4, 77, false, 0.5);
+    const expected = referenceGRU(...(inputs as [Ref, Ref, Ref, Ref, Ref, Ref, Ref, Ref, Ref]));
+    const [xz, xr, xh, uz, ur, uh, bz, br, bh] = inputs.map((r) => toGpu(r));
+    const weights = weightsOf(uz, ur, uh, bz, br, bh);
+    const fused = diagGRU(xz, xr, xh, weights, { method: 'fused' });
+    expectClose(await fused.toArray(), expected.data, TOL, 'fused T=1e5');
+    const solved = await solveDiagGRU(xz, xr, xh, weights, { tolerance: 1e-5 });
+    expect(solved.iterations, `iterations to 1e-5: ${solved.iterations} (residuals ${solved.history.map((r) => r.toExponential(1)).join(', ')})`).toBeLessThanOrEqual(8);
+    expectClose(await solved.h.toArray(), expected.data, { atol: 2e-5, rtol: 1e-4 }, 'newton T=1e5');
+    for (const t of [xz, xr, xh, uz, ur, uh, bz, br, bh, fused, solved.h]) t.dispose();
+  });
+
+  it("Newton's residual falls quadratically near the solution, and the gradient at the solution is the fused one's", async () => {
+    const inputs = problem(2, 400, 8, 31, true, 1.5);
+    const [xz, xr, xh, uz, ur, uh, bz, br, bh, h0] = inputs.map((r) => toGpu(r, true));
+    const weights = weightsOf(uz, ur, uh, bz, br, bh);
+    const solved = await solveDiagGRU(xz, xr, xh, weights, { h0, tolerance: 1e-6 });
+    const r = solved.history.filter((x) => Number.isFinite(x));
+    for (let i = 1; i < r.length; i++) expect(r[i], `residuals ${r.map((x) => x.toExponential(1)).join(', ')}`).toBeLessThan(r[i - 1]);
+    // Quadratic: once below 0.1, each residual is within a constant of the square of the one before (until f32's floor).
+    for (let i = 1; i < r.length; i++) if (r[i - 1] < 0.1 && r[i] > 1e-6) expect(r[i]).toBeLessThan(20 * r[i - 1] ** 2);
+    const grads = async (h: Tensor) => {
+      for (const t of [xz, uz, uh, h0]) t.grad = null;
+      scope(() => h.mul(h).sum().backward());
+      return Promise.all([xz, uz, uh, h0].map((t) => t.grad!.toArray()));
+    };
+    const viaNewton = await grads(solved.h);
+    const fused = diagGRU(xz, xr, xh, weights, { method: 'fused', h0 });
+    const viaFused = await grads(fused);
+    viaNewton.forEach((g, k) => expectClose(g, viaFused[k], { atol: 1e-4, rtol: 1e-3 }, `gradient ${k}`));
+    for (const t of [xz, xr, xh, uz, ur, uh, bz, br, bh, h0, solved.h, fused]) t.dispose();
+  });
+
+  it('a Newton call with a tolerance it misses is reported by name at the next read-back, never silently', async () => {
+    const inputs = problem(1, 64, 3, 41, false, 1.5);
+    const [xz, xr, xh, uz, ur, uh, bz, br, bh] = inputs.map((r) => toGpu(r));
+    const weights = weightsOf(uz, ur, uh, bz, br, bh);
+    const rough = diagGRU(xz, xr, xh, weights, { method: 'newton', iterations: 1, tolerance: 1e-6 });
+    await expect(rough.toArray()).rejects.toThrow(ConvergenceError);
+    const exact = diagGRU(xz, xr, xh, weights, { method: 'newton', iterations: 64, tolerance: 1e-5 });
+    await sync();
+    expect(await diagGRUResidual(xz, xr, xh, weights, exact).item()).toBeLessThan(1e-5);
+    await expect(solveDiagGRU(xz, xr, xh, weights, { tolerance: 1e-30, maxIterations: 2 })).rejects.toThrow(/solveDiagGRU: Newton's residual .* after 2 iterations exceeds the tolerance 1e-30/);
+    // An expanding cell (recurrent weights up to ±4 over 4,096 steps): Newton's linear solves overflow; named, at once.
+    const wild = problem(1, 4096, 64, 43, false, 4).map((r) => toGpu(r));
+    const wildWeights = weightsOf(wild[3], wild[4], wild[5], wild[6], wild[7], wild[8]);
+    await expect(solveDiagGRU(wild[0], wild[1], wild[2], wildWeights, { maxIterations: 50 })).rejects.toThrow(/Newton diverged: the residual is (NaN|Infinity) after \d+ iterations?/);
+    wild.forEach((t) => t.dispose());
+    for (const t of [xz, xr, xh, uz, ur, uh, bz, br, bh, rough, exact]) t.dispose();
+  });
+
+  it('diagGRUStep is one step of the sequence (decoding)', async () => {
+    const inputs = problem(2, 3, 6, 51, true);
+    const [xz, xr, xh, uz, ur, uh, bz, br, bh, h0] = inputs.map((r) => toGpu(r));
+    const weights = weightsOf(uz, ur, uh, bz, br, bh);
+    const whole = await diagGRU(xz, xr, xh, weights, { h0 }).toArray();
+    let h = h0;
+    const stepped: number[][] = [];
+    for (let t = 0; t < 3; t++) {
+      const at = (x: Tensor) => x.slice([null, [t, t + 1], null]).reshape([2, 6]);
+      const next = diagGRUStep(at(xz), at(xr), at(xh), weights, h);
+      stepped.push(Array.from(await next.toArray()));
+      h = next;
+    }
+    for (let t = 0; t < 3; t++) for (let b = 0; b < 2; b++) for (let c = 0; c < 6; c++) expect(stepped[t][b * 6 + c]).toBeCloseTo(whole[(b * 3 + t) * 6 + c], 6);
+  });
+
+  it('bad input is named before any work', () => {
+    const x = tensor(new Float32Array(2 * 3 * 4), [2, 3, 4]);
+    const w = tensor(new Float32Array(4), [4]);
+    const weights = weightsOf(w, w, w, w, w, w);
+    expect(() => diagGRU(x, x, tensor(new Float32Array(24), [2, 4, 3]), weights)).toThrow(/diagGRU: xh is \[2, 4, 3\], xz is \[2, 3, 4\]/);
+    expect(() => diagGRU(x, x, x, { ...weights, bh: tensor([1, 2]) })).toThrow(/diagGRU: weights.bh must be \[4\], got \[2\]/);
+    expect(() => diagGRU(x, x, x, { ...weights, ur: undefined } as never)).toThrow(/weights.ur is missing/);
+    expect(() => diagGRU(x, x, x, weights, { method: 'jacobi' as never })).toThrow(/method must be one of newton, fused, sequential/);
+    expect(() => diagGRU(x, x, x, weights, { method: 'newton', iterations: 0 })).toThrow(/iterations must be an integer from 1 to 1000/);
+    expect(() => diagGRU(x, x, x, weights, { method: 'newton', tolerance: -1 })).toThrow(/tolerance must be a positive number/);
+    expect(() => diagGRU(x, x, x, weights, { h0: tensor(new Float32Array(4), [4]) })).toThrow(/h0 must be \[2, 4\], got \[4\]/);
+  });
+});
