@@ -23,7 +23,7 @@ async function main() {
       const w = () => rand([C], { low: -0.5, high: 0.5, requiresGrad: true });
       const weights = { uz: w(), ur: w(), uh: w(), bz: w(), br: w(), bh: w() };
       const solved = await solveDiagGRU(xs[0], xs[1], xs[2], weights, { tolerance: 1e-5 });
-      solved.h.dispose();
+      solved.states.dispose();
       for (const method of ['sequential', 'fused', 'newton'] as RnnMethod[]) {
         if (method === 'sequential' && T > sequentialMax) continue;
         const m = await measure(() => {

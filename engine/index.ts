@@ -101,4 +101,7 @@ export {
 export type { Manifest, ManifestEntry, CheckpointPayload, SaveHooks, WeightsSource, LoadedWeights } from './io/checkpoint.ts';
 export { NonFiniteMonitor, NonFiniteError } from './optim/finite.ts';
 export { boundaryProbability, chunkBoundaries, compact, expandChunks, straightThrough, ratioLoss, Chunking } from './ops/chunk.ts';
-export { diagGRU, diagGRUResidual, diagGRUStep, MAX_NEWTON_ITERATIONS, RNN_METHODS, solveDiagGRU, type DiagGRUOptions, type DiagGRUWeights, type NewtonSolution, type RnnMethod } from './ops/rnn.ts';
+export {
+  diagGRU, diagGRUResidual, diagGRUStep, diagLSTM, diagLSTMResidual, diagLSTMStep, MAX_NEWTON_ITERATIONS, RNN_METHODS, solveDiagGRU, solveDiagLSTM,
+  type DiagGRUOptions, type DiagGRUWeights, type DiagLSTMOptions, type DiagLSTMWeights, type NewtonSolution, type RnnMethod,
+} from './ops/rnn.ts';

@@ -18,9 +18,10 @@ import reduce from './reduce.wgsl?raw';
 import rnn from './rnn.wgsl?raw';
 import rope from './rope.wgsl?raw';
 import scan from './scan.wgsl?raw';
+import scan2 from './scan2.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-const families = { attention, chunk, conv1d, elementwise, embedding, gla, loss, matmul, norm, optim, probe, random, reduce, rnn, rope, scan, swiglu } as const;
+const families = { attention, chunk, conv1d, elementwise, embedding, gla, loss, matmul, norm, optim, probe, random, reduce, rnn, rope, scan, scan2, swiglu } as const;
 
 export type ShaderFamily = keyof typeof families;
 

@@ -14,6 +14,12 @@
 //                the same way), whose sums over b and t are the weights' gradients.
 //
 // aux: the weights uz, ur, uh, bz, br, bh ([C] each, in that order), then h0 [B, C] when HAS_H0.
+//
+// The diagonal LSTM-CIFG (coupled input and forget gates; the projections bound as xz, xr, xh are xf, xo, xc):
+//   f = σ(xf + uf·h′ + bf),  o = σ(xo + uo·h′ + bo),  ĉ = tanh(xc + uc·h′ + bc),  c = f·c′ + (1 − f)·ĉ,  h = o·tanh(c)
+// Its state is (h, c) per channel and its Jacobian a 2 x 2 block, so Newton's solves are shaders/scan2.wgsl's scan;
+// states are packed [2, B, T, C] (h, then c), the Jacobian [4, B, T, C] (∂h/∂h′, ∂h/∂c′, ∂c/∂h′, ∂c/∂c′), and aux
+// holds uf, uo, uc, bf, bo, bc, then h0 and c0 [B, C] each when HAS_H0.
 
 override WG: u32 = 64u;
 override HAS_H0: bool = false;
@@ -161,4 +167,126 @@ fn rnn_residual_check(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
   let r = residual[i];
   // A NaN residual fails too (its bits are above every finite positive float's).
   if (!(r <= TOLERANCE)) { atomicMax(&worst[0], bitcast<u32>(abs(r))); }
+}
+
+// ---- LSTM-CIFG ----------------------------------------------------------------------------------------------
+
+struct LstmCell {
+  h: f32,
+  c: f32,
+  a: vec4<f32>, // ∂h/∂h′, ∂h/∂c′, ∂c/∂h′, ∂c/∂c′
+  f: f32,
+  o: f32,
+  cand: f32,
+  tau: f32,     // tanh(c)
+}
+
+fn lstm(i: u32, ch: u32, prev_h: f32, prev_c: f32) -> LstmCell {
+  let f = sigmoid(xz[i] + weight(0u, ch) * prev_h + weight(3u, ch));
+  let o = sigmoid(xr[i] + weight(1u, ch) * prev_h + weight(4u, ch));
+  let cand = tanh(xh[i] + weight(2u, ch) * prev_h + weight(5u, ch));
+  let c = f * prev_c + (1.0 - f) * cand;
+  let tau = tanh(c);
+  let dc_dh = (prev_c - cand) * f * (1.0 - f) * weight(0u, ch) + (1.0 - f) * (1.0 - cand * cand) * weight(2u, ch);
+  let through_c = o * (1.0 - tau * tau);
+  let dh_dh = o * (1.0 - o) * weight(1u, ch) * tau + through_c * dc_dh;
+  return LstmCell(o * tau, c, vec4<f32>(dh_dh, through_c * f, dc_dh, f), f, o, cand, tau);
+}
+
+fn lstm_initial(b: u32, ch: u32) -> vec2<f32> {
+  if (HAS_H0) {
+    let base = 6u * params.channels;
+    let m = params.batch * params.channels;
+    return vec2<f32>(aux[base + b * params.channels + ch], aux[base + m + b * params.channels + ch]);
+  }
+  return vec2<f32>(0.0);
+}
+
+/** (h, c) before step t of sequence (b, ch) in the packed `states`, (h0, c0) at t = 0. */
+fn lstm_previous(b: u32, t: u32, ch: u32) -> vec2<f32> {
+  if (t == 0u) { return lstm_initial(b, ch); }
+  let n = params.batch * params.steps * params.channels;
+  let i = (b * params.steps + t - 1u) * params.channels + ch;
+  return vec2<f32>(states[i], states[n + i]);
+}
+
+@compute @workgroup_size(WG)
+fn lstm_linearize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let C = params.channels;
+  let n = params.batch * params.steps * C;
+  if (i >= n) { return; }
+  let ch = i % C;
+  let t = (i / C) % params.steps;
+  let b = i / (C * params.steps);
+  let prev = lstm_previous(b, t, ch);
+  let cell = lstm(i, ch, prev.x, prev.y);
+  out0[i] = cell.a.x;
+  out0[n + i] = cell.a.y;
+  out0[2u * n + i] = cell.a.z;
+  out0[3u * n + i] = cell.a.w;
+  out1[i] = cell.h - (cell.a.x * prev.x + cell.a.y * prev.y);
+  out1[n + i] = cell.c - (cell.a.z * prev.x + cell.a.w * prev.y);
+  if (RESIDUAL) { out2[i] = max(abs(states[i] - cell.h), abs(states[n + i] - cell.c)); }
+}
+
+@compute @workgroup_size(WG)
+fn lstm_fused(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let s = gid.x + gid.y * nwg.x * WG;
+  let C = params.channels;
+  if (s >= params.batch * C) { return; }
+  let ch = s % C;
+  let b = s / C;
+  let n = params.batch * params.steps * C;
+  var state = lstm_initial(b, ch);
+  for (var t = 0u; t < params.steps; t++) {
+    let i = (b * params.steps + t) * C + ch;
+    let cell = lstm(i, ch, state.x, state.y);
+    state = vec2<f32>(cell.h, cell.c);
+    out0[i] = cell.h;
+    out0[n + i] = cell.c;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let s = gid.x + gid.y * nwg.x * WG;
+  let C = params.channels;
+  if (s >= params.batch * C) { return; }
+  let ch = s % C;
+  let b = s / C;
+  let n = params.batch * params.steps * C;
+  let t = params.step;
+  let i = (b * params.steps + t) * C + ch;
+  var prev = lstm_initial(b, ch);
+  if (t > 0u) { prev = vec2<f32>(out0[i - C], out0[n + i - C]); }
+  let cell = lstm(i, ch, prev.x, prev.y);
+  out0[i] = cell.h;
+  out0[n + i] = cell.c;
+}
+
+@compute @workgroup_size(WG)
+fn lstm_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let C = params.channels;
+  let n = params.batch * params.steps * C;
+  if (i >= n) { return; }
+  let ch = i % C;
+  let t = (i / C) % params.steps;
+  let b = i / (C * params.steps);
+  let prev = lstm_previous(b, t, ch);
+  let cell = lstm(i, ch, prev.x, prev.y);
+  // out2 holds the adjoint (λh, λc) packed [2, B, T, C] here (read only).
+  let lam_h = out2[i];
+  let lam_c = out2[n + i];
+  let dc = lam_c + lam_h * cell.o * (1.0 - cell.tau * cell.tau);
+  let dxo = lam_h * cell.tau * cell.o * (1.0 - cell.o);
+  let dxf = dc * (prev.y - cell.cand) * cell.f * (1.0 - cell.f);
+  let dxc = dc * (1.0 - cell.f) * (1.0 - cell.cand * cell.cand);
+  out0[i] = dxf;
+  out0[n + i] = dxo;
+  out0[2u * n + i] = dxc;
+  out1[i] = dxf * prev.x;
+  out1[n + i] = dxo * prev.x;
+  out1[2u * n + i] = dxc * prev.x;
 }

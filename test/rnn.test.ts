@@ -7,7 +7,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  ConvergenceError, diagGRU, diagGRUResidual, diagGRUStep, scope, solveDiagGRU, sync, tensor, type DiagGRUWeights, type RnnMethod, type Tensor,
+  ConvergenceError, diagGRU, diagGRUResidual, diagGRUStep, diagLSTM, diagLSTMResidual, diagLSTMStep, scope, solveDiagGRU, solveDiagLSTM, sync, tensor,
+  type DiagGRUWeights, type DiagLSTMWeights, type RnnMethod, type Tensor,
 } from '../engine/index.ts';
 import { checkOp, expectClose, toGpu, useDevice } from './helpers.ts';
 import { randomRef, Ref } from './reference.ts';
@@ -88,8 +89,8 @@ describe('diagGRU', () => {
     expectClose(await fused.toArray(), expected.data, TOL, 'fused T=1e5');
     const solved = await solveDiagGRU(xz, xr, xh, weights, { tolerance: 1e-5 });
     expect(solved.iterations, `iterations to 1e-5: ${solved.iterations} (residuals ${solved.history.map((r) => r.toExponential(1)).join(', ')})`).toBeLessThanOrEqual(8);
-    expectClose(await solved.h.toArray(), expected.data, { atol: 2e-5, rtol: 1e-4 }, 'newton T=1e5');
-    for (const t of [xz, xr, xh, uz, ur, uh, bz, br, bh, fused, solved.h]) t.dispose();
+    expectClose(await solved.states.toArray(), expected.data, { atol: 2e-5, rtol: 1e-4 }, 'newton T=1e5');
+    for (const t of [xz, xr, xh, uz, ur, uh, bz, br, bh, fused, solved.states]) t.dispose();
   });
 
   it("Newton's residual falls quadratically near the solution, and the gradient at the solution is the fused one's", async () => {
@@ -106,11 +107,11 @@ describe('diagGRU', () => {
       scope(() => h.mul(h).sum().backward());
       return Promise.all([xz, uz, uh, h0].map((t) => t.grad!.toArray()));
     };
-    const viaNewton = await grads(solved.h);
+    const viaNewton = await grads(solved.states);
     const fused = diagGRU(xz, xr, xh, weights, { method: 'fused', h0 });
     const viaFused = await grads(fused);
     viaNewton.forEach((g, k) => expectClose(g, viaFused[k], { atol: 1e-4, rtol: 1e-3 }, `gradient ${k}`));
-    for (const t of [xz, xr, xh, uz, ur, uh, bz, br, bh, h0, solved.h, fused]) t.dispose();
+    for (const t of [xz, xr, xh, uz, ur, uh, bz, br, bh, h0, solved.states, fused]) t.dispose();
   });
 
   it('a Newton call with a tolerance it misses is reported by name at the next read-back, never silently', async () => {
@@ -158,5 +159,94 @@ describe('diagGRU', () => {
     expect(() => diagGRU(x, x, x, weights, { method: 'newton', iterations: 0 })).toThrow(/iterations must be an integer from 1 to 1000/);
     expect(() => diagGRU(x, x, x, weights, { method: 'newton', tolerance: -1 })).toThrow(/tolerance must be a positive number/);
     expect(() => diagGRU(x, x, x, weights, { h0: tensor(new Float32Array(4), [4]) })).toThrow(/h0 must be \[2, 4\], got \[4\]/);
+  });
+});
+
+/** The float64 LSTM-CIFG reference: h (and c) [B, T, C]. */
+function referenceLSTM(xf: Ref, xo: Ref, xc: Ref, uf: Ref, uo: Ref, uc: Ref, bf: Ref, bo: Ref, bc: Ref, h0?: Ref, c0?: Ref): { h: Ref; c: Ref } {
+  const [B, T, C] = xf.shape;
+  const hs = new Float64Array(B * T * C);
+  const cs = new Float64Array(B * T * C);
+  for (let b = 0; b < B; b++) {
+    for (let ch = 0; ch < C; ch++) {
+      let h = h0 ? h0.data[b * C + ch] : 0;
+      let c = c0 ? c0.data[b * C + ch] : 0;
+      for (let t = 0; t < T; t++) {
+        const i = (b * T + t) * C + ch;
+        const f = sigmoid(xf.data[i] + uf.data[ch] * h + bf.data[ch]);
+        const o = sigmoid(xo.data[i] + uo.data[ch] * h + bo.data[ch]);
+        const cand = Math.tanh(xc.data[i] + uc.data[ch] * h + bc.data[ch]);
+        c = f * c + (1 - f) * cand;
+        h = o * Math.tanh(c);
+        hs[i] = h;
+        cs[i] = c;
+      }
+    }
+  }
+  return { h: new Ref(hs, [B, T, C]), c: new Ref(cs, [B, T, C]) };
+}
+
+const lstmWeightsOf = (uf: Tensor, uo: Tensor, uc: Tensor, bf: Tensor, bo: Tensor, bc: Tensor): DiagLSTMWeights => ({ uf, uo, uc, bf, bo, bc });
+
+function runLSTM(method: RnnMethod, part: 'h' | 'c', extra: { iterations?: number } = {}) {
+  return (xf: Tensor, xo: Tensor, xc: Tensor, uf: Tensor, uo: Tensor, uc: Tensor, bf: Tensor, bo: Tensor, bc: Tensor, h0?: Tensor, c0?: Tensor) =>
+    diagLSTM(xf, xo, xc, lstmWeightsOf(uf, uo, uc, bf, bo, bc), { method, h0: h0 ?? null, c0: c0 ?? null, ...extra })[part];
+}
+
+describe('diagLSTM (LSTM-CIFG)', () => {
+  for (const method of ['fused', 'sequential', 'newton'] as const) {
+    it(`${method}: h and c equal the float64 reference, with and without (h0, c0), with gradients through h for every input`, async () => {
+      const T = 11;
+      for (const withStart of [false, true]) {
+        const inputs = problem(2, T, 5, withStart ? 60 : 70, withStart);
+        if (withStart) inputs.push(randomRef([2, 5], 99, -1, 1));
+        const extra = method === 'newton' ? { iterations: T } : {};
+        for (const part of ['h', 'c'] as const) {
+          await checkOp({
+            label: `lstm ${method} ${part}${withStart ? ' h0 c0' : ''}`, inputs, gpu: runLSTM(method, part, extra),
+            reference: (...r: Ref[]) => referenceLSTM(...(r as Parameters<typeof referenceLSTM>))[part], tol: TOL,
+            ...(part === 'h' ? { gradTol: GRAD_TOL } : {}),
+          });
+        }
+      }
+    });
+  }
+
+  it('the 2 x 2 scan over long sequences: Newton to 1e-5 at T = 20,000 agrees with fused and the reference; quadratic near the solution', async () => {
+    const inputs = problem(2, 20_000, 3, 81, false, 0.8);
+    const expected = referenceLSTM(...(inputs as [Ref, Ref, Ref, Ref, Ref, Ref, Ref, Ref, Ref]));
+    const [xf, xo, xc, uf, uo, uc, bf, bo, bc] = inputs.map((r) => toGpu(r));
+    const weights = lstmWeightsOf(uf, uo, uc, bf, bo, bc);
+    const fused = diagLSTM(xf, xo, xc, weights);
+    expectClose(await fused.h.toArray(), expected.h.data, TOL, 'fused h');
+    expectClose(await fused.c.toArray(), expected.c.data, TOL, 'fused c');
+    const solved = await solveDiagLSTM(xf, xo, xc, weights, { tolerance: 1e-6 });
+    const r = solved.history;
+    expect(solved.iterations, `residuals ${r.map((x) => x.toExponential(1)).join(', ')}`).toBeLessThanOrEqual(10);
+    for (let i = 1; i < r.length; i++) if (r[i - 1] < 0.1 && r[i] > 1e-6) expect(r[i]).toBeLessThan(20 * r[i - 1] ** 2);
+    expectClose(await solved.states.h.toArray(), expected.h.data, { atol: 2e-5, rtol: 1e-4 }, 'newton h');
+    expect(await diagLSTMResidual(xf, xo, xc, weights, fused).item()).toBeLessThan(1e-5);
+    for (const t of [xf, xo, xc, uf, uo, uc, bf, bo, bc, fused.h, fused.c, solved.states.h, solved.states.c]) t.dispose();
+  });
+
+  it('diagLSTMStep is one step of the sequence, and bad input is named', async () => {
+    const inputs = problem(2, 3, 4, 91, true);
+    inputs.push(randomRef([2, 4], 92, -1, 1));
+    const [xf, xo, xc, uf, uo, uc, bf, bo, bc, h0, c0] = inputs.map((r) => toGpu(r));
+    const weights = lstmWeightsOf(uf, uo, uc, bf, bo, bc);
+    const whole = diagLSTM(xf, xo, xc, weights, { h0, c0 });
+    const [wh, wc] = [await whole.h.toArray(), await whole.c.toArray()];
+    let state = { h: h0, c: c0 };
+    for (let t = 0; t < 3; t++) {
+      const at = (x: Tensor) => x.slice([null, [t, t + 1], null]).reshape([2, 4]);
+      state = diagLSTMStep(at(xf), at(xo), at(xc), weights, state);
+      const [sh, sc] = [await state.h.toArray(), await state.c.toArray()];
+      for (let b = 0; b < 2; b++) for (let ch = 0; ch < 4; ch++) {
+        expect(sh[b * 4 + ch]).toBeCloseTo(wh[(b * 3 + t) * 4 + ch], 6);
+        expect(sc[b * 4 + ch]).toBeCloseTo(wc[(b * 3 + t) * 4 + ch], 6);
+      }
+    }
+    expect(() => diagLSTM(xf, xo, xc, { ...weights, uc: undefined } as never)).toThrow(/diagLSTM: weights.uc is missing \(weights must be \{ uf, uo, uc, bf, bo, bc \}/);
+    expect(() => diagLSTM(xf, xo, xc, weights, { c0: tensor([1, 2]) })).toThrow(/diagLSTM: c0 must be \[2, 4\], got \[2\]/);
   });
 });

@@ -1,30 +1,34 @@
-// Nonlinear diagonal RNNs solved three ways (kernels: shaders/rnn.wgsl; tests: test/rnn.test.ts; bench: bench/rnn.ts;
-// the math: ../shared/design/nonlinear-rnn.md).
+// Nonlinear diagonal RNNs solved three ways (kernels: shaders/rnn.wgsl, shaders/scan2.wgsl; tests: test/rnn.test.ts;
+// bench: bench/rnn.ts; the math: ../shared/design/nonlinear-rnn.md).
 //
-//   diagGRU(xz, xr, xh, weights, { method })   ParaRNN's diagonal GRU over [B, T, C]:
+//   diagGRU(xz, xr, xh, { uz, ur, uh, bz, br, bh }, { method })   ParaRNN's diagonal GRU over [B, T, C] -> h;
+//   diagLSTM(xf, xo, xc, { uf, uo, uc, bf, bo, bc }, { method })  its diagonal LSTM-CIFG -> { h, c };
+//   each solved by method
 //     'fused'      FlashRNN's fused sequential kernel: one dispatch, one invocation per (b, c) walking t;
 //     'newton'     ParaRNN / DEER: from a guess (zeros), each iteration linearizes the cell at the guess for every t
-//                  in one kernel and solves the linear recurrence with the gated scan; `iterations` of them (3 by
-//                  default, as ParaRNN), and with `tolerance` a check on the GPU that the residual after them is
-//                  within it (the next read-back throws ConvergenceError otherwise);
+//                  in one kernel and solves the linear recurrence with a scan (the gated scan for the GRU's scalar
+//                  Jacobian, the 2 x 2 affine scan for the LSTM's (h, c) block); `iterations` of them (3 by default,
+//                  as ParaRNN), and with `tolerance` a check on the GPU that the residual after them is within it
+//                  (the next read-back throws ConvergenceError otherwise);
 //     'sequential' the reference: one dispatch per time step.
-//   The backward is the same for all three: the adjoint recurrence λ_t = ∂L/∂h_t + J_{t+1} λ_{t+1} as one reverse
+//   The backward is the same for all three: the adjoint recurrence λ_t = ∂L/∂s_t + J_{t+1}ᵀ λ_{t+1} as one reverse
 //   scan over the Jacobians at the solution, then every gradient per element in one kernel, not backpropagation
 //   through the solver.
-//   solveDiagGRU        Newton until a tolerance, reading the residual back after each iteration.
-//   diagGRUResidual     max |h_t − f(h_{t−1}, x_t)| of a candidate sequence (how far it is from the solution).
-//   diagGRUStep         one step for decoding, [B, C].
+//   solveDiagGRU / solveDiagLSTM   Newton until a tolerance, reading the residual back after each iteration.
+//   diagGRUResidual / diagLSTMResidual   max |s_t − f(s_{t−1}, x_t)| of a candidate (how far from the solution).
+//   diagGRUStep / diagLSTMStep     one step for decoding, [B, C].
 
 import { isGradEnabled, noGrad, record } from '../autograd.ts';
 import { runtime } from '../context.ts';
-import { ConvergenceError, formatShape, HieroError, ShapeError } from '../errors.ts';
+import { ConvergenceError, formatShape, ShapeError } from '../errors.ts';
 import { Uniforms } from '../runtime.ts';
 import type { Tensor } from '../tensor.ts';
-import { copyStrided } from './elementwise.ts';
 import { zeros } from './creation.ts';
+import { copyStrided } from './elementwise.ts';
 import { dense, empty, launch } from './launch.ts';
 import { max } from './reduce.ts';
 import { scanRaw } from './scan.ts';
+import { concat } from './views.ts';
 
 /** The diagonal recurrent weights and biases of a diagGRU, each [C]. */
 export interface DiagGRUWeights {
@@ -36,29 +40,62 @@ export interface DiagGRUWeights {
   bh: Tensor;
 }
 
-const WEIGHT_NAMES = ['uz', 'ur', 'uh', 'bz', 'br', 'bh'] as const;
+/** The diagonal recurrent weights and biases of a diagLSTM (forget, output, candidate), each [C]. */
+export interface DiagLSTMWeights {
+  uf: Tensor;
+  uo: Tensor;
+  uc: Tensor;
+  bf: Tensor;
+  bo: Tensor;
+  bc: Tensor;
+}
 
 export type RnnMethod = 'newton' | 'fused' | 'sequential';
 export const RNN_METHODS: readonly RnnMethod[] = ['newton', 'fused', 'sequential'];
 
-export interface DiagGRUOptions {
+/** Newton iterations allowed at most in one call. */
+export const MAX_NEWTON_ITERATIONS = 1000;
+
+interface SolveOptions {
   /** 'fused' (default), 'newton' or 'sequential': the same sequence, solved three ways. */
   method?: RnnMethod;
-  /** The state before the first step, [B, C] (zeros when omitted). */
-  h0?: Tensor | null;
   /** Newton: how many iterations (default 3, ParaRNN's). */
   iterations?: number;
-  /** Newton: the first guess of every state, [B, T, C] (zeros when omitted; a previous call's solution is a good one). */
-  guess?: Tensor | null;
   /**
-   * Newton: the largest residual |h_t − f(h_{t−1})| accepted after the iterations, checked on the GPU without a
+   * Newton: the largest residual |s_t − f(s_{t−1})| accepted after the iterations, checked on the GPU without a
    * read-back: if it is exceeded, the next read-back or sync() throws ConvergenceError.
    */
   tolerance?: number;
 }
 
-/** Newton iterations allowed at most in one call. */
-export const MAX_NEWTON_ITERATIONS = 1000;
+export interface DiagGRUOptions extends SolveOptions {
+  /** The state before the first step, [B, C] (zeros when omitted). */
+  h0?: Tensor | null;
+  /** Newton: the first guess of every state, [B, T, C] (zeros when omitted; a previous solution is a good one). */
+  guess?: Tensor | null;
+}
+
+export interface DiagLSTMOptions extends SolveOptions {
+  /** The states before the first step, [B, C] each (zeros when omitted). */
+  h0?: Tensor | null;
+  c0?: Tensor | null;
+  /** Newton: the first guess (a previous call's result; zeros when omitted). */
+  guess?: { h: Tensor; c: Tensor } | null;
+}
+
+/** Everything that differs between the two cells. */
+interface CellKind {
+  op: 'diagGRU' | 'diagLSTM';
+  /** The kernels' prefix in shaders/rnn.wgsl. */
+  prefix: 'gru' | 'lstm';
+  projections: readonly [string, string, string];
+  weights: readonly string[];
+  /** State values per channel: h, or (h, c). */
+  width: 1 | 2;
+}
+
+const GRU: CellKind = { op: 'diagGRU', prefix: 'gru', projections: ['xz', 'xr', 'xh'], weights: ['uz', 'ur', 'uh', 'bz', 'br', 'bh'], width: 1 };
+const LSTM: CellKind = { op: 'diagLSTM', prefix: 'lstm', projections: ['xf', 'xo', 'xc'], weights: ['uf', 'uo', 'uc', 'bf', 'bo', 'bc'], width: 2 };
 
 interface Checked {
   batch: number;
@@ -66,122 +103,251 @@ interface Checked {
   channels: number;
 }
 
-function checkInputs(op: string, xz: Tensor, xr: Tensor, xh: Tensor, weights: DiagGRUWeights, h0: Tensor | null | undefined): Checked {
-  for (const [name, t] of [['xz', xz], ['xr', xr], ['xh', xh]] as const) {
-    t.assertDType(`${op} ${name}`, 'f32');
-    if (t.rank !== 3) throw new ShapeError(`${op}: ${name} must be [batch, steps, channels], got ${formatShape(t.shape)}`);
-  }
-  const [batch, steps, channels] = xz.shape;
-  for (const [name, t] of [['xr', xr], ['xh', xh]] as const) {
-    if (t.shape.join() !== xz.shape.join()) throw new ShapeError(`${op}: ${name} is ${formatShape(t.shape)}, xz is ${formatShape(xz.shape)}; the three projections must match`);
-  }
-  if (!weights || typeof weights !== 'object') throw new ShapeError(`${op}: weights must be { ${WEIGHT_NAMES.join(', ')} }`);
-  for (const name of WEIGHT_NAMES) {
+type WeightSet = Record<string, Tensor>;
+
+function checkInputs(op: string, kind: CellKind, xs: readonly Tensor[], weights: WeightSet, starts: readonly (Tensor | null | undefined)[]): Checked {
+  const names = kind.projections;
+  xs.forEach((t, k) => {
+    t.assertDType(`${op} ${names[k]}`, 'f32');
+    if (t.rank !== 3) throw new ShapeError(`${op}: ${names[k]} must be [batch, steps, channels], got ${formatShape(t.shape)}`);
+  });
+  const [batch, steps, channels] = xs[0].shape;
+  xs.forEach((t, k) => {
+    if (t.shape.join() !== xs[0].shape.join()) throw new ShapeError(`${op}: ${names[k]} is ${formatShape(t.shape)}, ${names[0]} is ${formatShape(xs[0].shape)}; the three projections must match`);
+  });
+  const list = kind.weights.join(', ');
+  if (!weights || typeof weights !== 'object') throw new ShapeError(`${op}: weights must be { ${list} }`);
+  for (const name of kind.weights) {
     const w = weights[name];
-    if (!w) throw new ShapeError(`${op}: weights.${name} is missing (weights must be { ${WEIGHT_NAMES.join(', ')} }, each [${channels}])`);
+    if (!w) throw new ShapeError(`${op}: weights.${name} is missing (weights must be { ${list} }, each [${channels}])`);
     w.assertDType(`${op} weights.${name}`, 'f32');
     if (w.rank !== 1 || w.shape[0] !== channels) throw new ShapeError(`${op}: weights.${name} must be [${channels}], got ${formatShape(w.shape)}`);
   }
-  if (h0) {
-    h0.assertDType(`${op} h0`, 'f32');
-    if (h0.shape.join() !== [batch, channels].join()) throw new ShapeError(`${op}: h0 must be ${formatShape([batch, channels])}, got ${formatShape(h0.shape)}`);
-  }
+  starts.forEach((t, k) => {
+    if (!t) return;
+    const name = k === 0 ? 'h0' : 'c0';
+    t.assertDType(`${op} ${name}`, 'f32');
+    if (t.shape.join() !== [batch, channels].join()) throw new ShapeError(`${op}: ${name} must be ${formatShape([batch, channels])}, got ${formatShape(t.shape)}`);
+  });
   return { batch, steps, channels };
 }
 
-/** The weights (then h0) packed into one buffer, as the kernels read them. */
-function packAux(weights: DiagGRUWeights, h0: Tensor | null, s: Checked): Tensor {
-  const C = s.channels;
-  const aux = empty([6 * C + (h0 ? s.batch * C : 0)], 'f32', 'diagGRU weights');
-  WEIGHT_NAMES.forEach((name, k) => copyStrided(weights[name], { target: aux, strides: [1], offset: k * C }));
-  if (h0) copyStrided(h0, { target: aux, strides: [C, 1], offset: 6 * C });
-  return aux;
+function checkNewtonOptions(op: string, iterations: number, tolerance: number | undefined): void {
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_NEWTON_ITERATIONS) {
+    throw new ShapeError(`${op}: iterations must be an integer from 1 to ${MAX_NEWTON_ITERATIONS}, got ${iterations}`);
+  }
+  if (tolerance !== undefined && !(tolerance > 0 && Number.isFinite(tolerance))) throw new ShapeError(`${op}: tolerance must be a positive number, got ${tolerance}`);
 }
 
 function uniformsOf(s: Checked, step = 0): ArrayBuffer {
   return new Uniforms().u32(s.batch).u32(s.steps).u32(s.channels).u32(step).build();
 }
 
+/** What the kernels read: dense projections, the weights then the initial state packed in aux, and that state alone. */
 interface Raw {
+  kind: CellKind;
   s: Checked;
   xs: [Tensor, Tensor, Tensor];
   aux: Tensor;
-  /** h0, dense (the scan reads it as its own binding; the cell kernels read it from aux). */
-  h0: Tensor | null;
-  hasH0: boolean;
+  /** The initial state, dense: [B, C] (GRU) or [2, B, C] (LSTM); null for zeros. */
+  start: Tensor | null;
 }
 
-/** J and f − J·h′ at a guess (and the residual |guess − f| where asked): one Newton linearization. */
+/** The shape of a cell's packed states (and of its Newton input): [B, T, C], or [2, B, T, C] for (h, c). */
+const statesShape = (raw: Raw): number[] => (raw.kind.width === 1 ? [raw.s.batch, raw.s.steps, raw.s.channels] : [2, raw.s.batch, raw.s.steps, raw.s.channels]);
+
+function rawOf(kind: CellKind, xs: readonly Tensor[], weights: WeightSet, starts: readonly (Tensor | null)[], s: Checked): Raw {
+  const C = s.channels;
+  const given = starts.some((t) => t);
+  const start = !given ? null : kind.width === 1 ? dense(starts[0]!, copyStrided)
+    : noGrad(() => concat(starts.map((t) => (t ?? zeros([s.batch, C])).reshape([1, s.batch, C])), 0));
+  const aux = empty([6 * C + (start ? start.size : 0)], 'f32', `${kind.op} weights`);
+  kind.weights.forEach((name, k) => copyStrided(weights[name], { target: aux, strides: [1], offset: k * C }));
+  if (start) copyStrided(start, { target: aux, strides: start.rank === 2 ? [C, 1] : [s.batch * C, C, 1], offset: 6 * C });
+  return { kind, s, xs: xs.map((t) => dense(t, copyStrided)) as [Tensor, Tensor, Tensor], aux, start };
+}
+
+function releaseRaw(raw: Raw, originals: readonly (Tensor | null)[]): void {
+  raw.xs.forEach((t, k) => { if (t !== originals[k]) t.dispose(); });
+  raw.aux.dispose();
+  if (raw.start && raw.start !== originals[3]) raw.start.dispose();
+}
+
+const elements = (s: Checked) => s.batch * s.steps * s.channels;
+
+/** The Jacobians and f − J·s′ at a guess (and the residual |guess − f| where asked): one Newton linearization. */
 function linearize(raw: Raw, states: Tensor, residual: boolean): { gate: Tensor; input: Tensor; residual: Tensor | null } {
-  const { s } = raw;
+  const { s, kind } = raw;
   const shape = [s.batch, s.steps, s.channels];
-  const gate = empty(shape, 'f32', 'diagGRU jacobian');
-  const input = empty(shape, 'f32', 'diagGRU linearized');
-  const res = residual ? empty(shape, 'f32', 'diagGRU residual') : null;
+  const gate = empty(kind.width === 1 ? shape : [4, ...shape], 'f32', `${kind.op} jacobian`);
+  const input = empty(statesShape(raw), 'f32', `${kind.op} linearized`);
+  const res = residual ? empty(shape, 'f32', `${kind.op} residual`) : null;
   launch({
-    family: 'rnn', entry: 'gru_linearize', label: 'diagGRU linearize', uniforms: uniformsOf(s),
-    overrides: { WG: 64, HAS_H0: raw.hasH0, RESIDUAL: residual },
+    family: 'rnn', entry: `${kind.prefix}_linearize`, label: `${kind.op} linearize`, uniforms: uniformsOf(s),
+    overrides: { WG: 64, HAS_H0: raw.start !== null, RESIDUAL: residual },
     outputs: [gate, input, res], inputs: [...raw.xs, states, raw.aux],
-    workgroups: runtime().grid(s.batch * s.steps * s.channels, 64, 'diagGRU linearize'),
+    workgroups: runtime().grid(elements(s), 64, `${kind.op} linearize`),
   });
   return { gate, input, residual: res };
 }
 
-function newtonStep(raw: Raw, guess: Tensor): Tensor {
-  const { gate, input } = linearize(raw, guess, false);
-  const { s } = raw;
-  const next = scanRaw({ batch: s.batch, steps: s.steps, channels: s.channels, gate, input, h0: raw.h0, label: 'diagGRU newton' });
-  gate.dispose();
-  input.dispose();
-  return next;
+/** Chunk of the 2 x 2 scan: about √T, so its two sequential walks are each about √T steps. */
+const scan2Chunk = (steps: number) => Math.max(16, Math.ceil(Math.sqrt(steps)));
+
+/** s_t = A_t s_{t−1} + v_t for the packed 2 x 2 maps (shaders/scan2.wgsl); reversed: the adjoint recurrence. */
+function scan2(s: Checked, gate: Tensor, input: Tensor, start: Tensor | null, reverse: boolean, label: string): Tensor {
+  const rt = runtime();
+  const chunk = scan2Chunk(s.steps);
+  const chunks = Math.ceil(s.steps / chunk);
+  const uniforms = new Uniforms().u32(s.batch).u32(s.steps).u32(s.channels).u32(chunks).build();
+  const out = empty([2, s.batch, s.steps, s.channels], 'f32', label);
+  const sequences = s.batch * s.channels;
+  const aggregates = empty([6, sequences * chunks], 'f32', label);
+  const carries = empty([2, sequences * chunks], 'f32', label);
+  const overrides = { WG: 64, CHUNK: chunk, REVERSE: reverse, HAS_S0: start !== null };
+  const buffers = { outputs: [out, aggregates, carries], inputs: [gate, input, start] };
+  launch({ family: 'scan2', entry: 'scan2_reduce', label: `${label} reduce`, uniforms, overrides, ...buffers, workgroups: rt.grid(sequences * chunks, 64, label) });
+  launch({ family: 'scan2', entry: 'scan2_carry', label: `${label} carry`, uniforms, overrides, ...buffers, workgroups: rt.grid(sequences, 64, label) });
+  launch({ family: 'scan2', entry: 'scan2_apply', label, uniforms, overrides, ...buffers, workgroups: rt.grid(sequences * chunks, 64, label) });
+  aggregates.dispose();
+  carries.dispose();
+  return out;
 }
 
-function solveFused(raw: Raw): Tensor {
-  const { s } = raw;
-  const h = empty([s.batch, s.steps, s.channels], 'f32', 'diagGRU');
-  launch({
-    family: 'rnn', entry: 'gru_fused', label: 'diagGRU fused', uniforms: uniformsOf(s), overrides: { WG: 64, HAS_H0: raw.hasH0 },
-    outputs: [h, null, null], inputs: [...raw.xs, null, raw.aux], workgroups: runtime().grid(s.batch * s.channels, 64, 'diagGRU fused'),
-  });
-  return h;
+/** The linear recurrence of one Newton step, solved. */
+function solveLinear(raw: Raw, gate: Tensor, input: Tensor): Tensor {
+  const { s, kind } = raw;
+  if (kind.width === 2) return scan2(s, gate, input, raw.start, false, `${kind.op} newton`);
+  return scanRaw({ batch: s.batch, steps: s.steps, channels: s.channels, gate, input, h0: raw.start, label: `${kind.op} newton` });
 }
 
-function solveSequential(raw: Raw): Tensor {
-  const { s } = raw;
-  const h = empty([s.batch, s.steps, s.channels], 'f32', 'diagGRU');
-  for (let t = 0; t < s.steps; t++) {
-    launch({
-      family: 'rnn', entry: 'gru_step', label: 'diagGRU step', uniforms: uniformsOf(s, t), overrides: { WG: 64, HAS_H0: raw.hasH0 },
-      outputs: [h, null, null], inputs: [...raw.xs, null, raw.aux], workgroups: runtime().grid(s.batch * s.channels, 64, 'diagGRU step'),
-    });
+function solveNewton(raw: Raw, guess: Tensor | null, iterations: number, tolerance: number | undefined): Tensor {
+  let states = guess ?? zeros(statesShape(raw));
+  for (let i = 0; i < iterations; i++) {
+    const { gate, input } = linearize(raw, states, false);
+    const next = solveLinear(raw, gate, input);
+    gate.dispose();
+    input.dispose();
+    if (states !== guess) states.dispose();
+    states = next;
   }
-  return h;
+  if (tolerance !== undefined) {
+    const { gate, input, residual } = linearize(raw, states, true);
+    checkResidual(raw, residual!, tolerance, iterations);
+    for (const t of [gate, input, residual!]) t.dispose();
+  }
+  return states;
+}
+
+/** One dispatch for the whole sequence ('fused'), or one per step ('sequential'). */
+function solveWalking(raw: Raw, method: 'fused' | 'sequential'): Tensor {
+  const { s, kind } = raw;
+  const states = empty(statesShape(raw), 'f32', kind.op);
+  const launchStep = (entry: string, step: number) => launch({
+    family: 'rnn', entry, label: `${kind.op} ${method}`, uniforms: uniformsOf(s, step), overrides: { WG: 64, HAS_H0: raw.start !== null },
+    outputs: [states, null, null], inputs: [...raw.xs, null, raw.aux], workgroups: runtime().grid(s.batch * s.channels, 64, `${kind.op} ${method}`),
+  });
+  if (method === 'fused') launchStep(`${kind.prefix}_fused`, 0);
+  else for (let t = 0; t < s.steps; t++) launchStep(`${kind.prefix}_step`, t);
+  return states;
 }
 
 /** A flag the runtime reports as ConvergenceError when a residual above `tolerance` was met. */
 function checkResidual(raw: Raw, residual: Tensor, tolerance: number, iterations: number): void {
   const rt = runtime();
+  const op = raw.kind.op;
   const flag = rt.gpuAssertion(
-    `diagGRU newton ${tolerance} ${iterations}`,
-    (bits) => `diagGRU: Newton's residual ${new Float32Array(new Uint32Array([bits]).buffer)[0].toExponential(2)} after ${iterations} iteration${iterations === 1 ? '' : 's'} exceeds the tolerance ${tolerance} (more iterations, a better guess, or method 'fused')`,
+    `${op} newton ${tolerance} ${iterations}`,
+    (bits) => `${op}: Newton's residual ${new Float32Array(new Uint32Array([bits]).buffer)[0].toExponential(2)} after ${iterations} iteration${iterations === 1 ? '' : 's'} exceeds the tolerance ${tolerance} (more iterations, a better guess, or method 'fused')`,
     0, ConvergenceError,
   );
   launch({
-    family: 'rnn', entry: 'rnn_residual_check', label: 'diagGRU residual check', uniforms: uniformsOf(raw.s),
+    family: 'rnn', entry: 'rnn_residual_check', label: `${op} residual check`, uniforms: uniformsOf(raw.s),
     overrides: { WG: 64, TOLERANCE: tolerance }, outputs: [flag, null, null], inputs: [residual, null, null, null, null],
-    workgroups: rt.grid(residual.size, 64, 'diagGRU residual check'),
+    workgroups: rt.grid(residual.size, 64, `${op} residual check`),
   });
 }
 
-function checkNewtonOptions(op: string, iterations: number, tolerance: number | undefined, guess: Tensor | null | undefined, s: Checked): void {
-  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_NEWTON_ITERATIONS) {
-    throw new ShapeError(`${op}: iterations must be an integer from 1 to ${MAX_NEWTON_ITERATIONS}, got ${iterations}`);
-  }
-  if (tolerance !== undefined && !(tolerance > 0 && Number.isFinite(tolerance))) throw new ShapeError(`${op}: tolerance must be a positive number, got ${tolerance}`);
-  if (guess) {
-    guess.assertDType(`${op} guess`, 'f32');
-    if (guess.shape.join() !== [s.batch, s.steps, s.channels].join()) throw new ShapeError(`${op}: guess must be ${formatShape([s.batch, s.steps, s.channels])}, got ${formatShape(guess.shape)}`);
-  }
+/** The states of a solved sequence, differentiable in every projection, weight and initial state. */
+function recordBackward(raw: Raw, xs: readonly Tensor[], weights: WeightSet, starts: readonly (Tensor | null)[], states: Tensor): Tensor {
+  const { s, kind } = raw;
+  const C = s.channels;
+  const inputs = [...xs, ...kind.weights.map((n) => weights[n]), ...starts];
+  // The LSTM's recorded output is h, the first half of its packed (h, c).
+  const output = kind.width === 1 ? states : states.slice([[0, 1]]).reshape([s.batch, s.steps, C]);
+  const result = record(kind.op, inputs, output, (dh, saved) => {
+    const [sx0, sx1, sx2, aux, ss] = saved;
+    const saw: Raw = { kind, s, xs: [sx0, sx1, sx2], aux, start: raw.start };
+    const { gate, input } = linearize(saw, ss, false);
+    input.dispose();
+    const dhd = dense(dh, copyStrided);
+    let lambda: Tensor;
+    if (kind.width === 1) {
+      // λ_t = dh_t + J_{t+1} λ_{t+1}: the scan reversed, its gates shifted by one step (as scan's own backward).
+      lambda = scanRaw({ batch: s.batch, steps: s.steps, channels: C, gate, input: dhd, h0: null, reverse: true, shiftGates: true, label: `${kind.op} adjoint` });
+    } else {
+      // λ_t = (dh_t, 0) + A_{t+1}ᵀ λ_{t+1}: the 2 x 2 scan reversed and transposed.
+      const seed = concat([dhd.reshape([1, s.batch, s.steps, C]), zeros([1, s.batch, s.steps, C])], 0);
+      lambda = scan2(s, gate, seed, null, true, `${kind.op} adjoint`);
+      seed.dispose();
+    }
+    if (dhd !== dh) dhd.dispose();
+    const n = elements(s);
+    const dx = empty([3, s.batch, s.steps, C], 'f32', `${kind.op} backward`);
+    const products = empty([3, s.batch * s.steps, C], 'f32', `${kind.op} backward`);
+    launch({
+      family: 'rnn', entry: `${kind.prefix}_backward`, label: `${kind.op} backward`, uniforms: uniformsOf(s), overrides: { WG: 64, HAS_H0: raw.start !== null },
+      outputs: [dx, products, lambda], inputs: [sx0, sx1, sx2, ss, aux], workgroups: runtime().grid(n, 64, `${kind.op} backward`),
+    });
+    const grads: (Tensor | null)[] = [0, 1, 2].map((k) => (inputs[k]!.requiresGrad ? dx.slice([[k, k + 1]]).reshape([s.batch, s.steps, C]) : null));
+    if (kind.weights.some((name) => weights[name].requiresGrad)) {
+      // Σ over b and t: the products give the recurrent weights, the projections' gradients the biases.
+      const weightSums = products.sum(1); // [3, C]
+      const biasSums = dx.reshape([3, s.batch * s.steps, C]).sum(1);
+      kind.weights.forEach((name, k) => {
+        const source = k < 3 ? weightSums : biasSums;
+        grads.push(weights[name].requiresGrad ? source.slice([[k % 3, (k % 3) + 1]]).reshape([C]) : null);
+      });
+      weightSums.dispose();
+      biasSums.dispose();
+    } else grads.push(...kind.weights.map(() => null));
+    // ∂L/∂s0 = J_1ᵀ λ_1.
+    const first = (t: Tensor, lead: number) => t.slice([...Array(lead).fill(null), null, [0, 1], null]);
+    if (kind.width === 1) {
+      grads.push(starts[0]?.requiresGrad ? first(gate, 0).mul(first(lambda, 0)).reshape([s.batch, C]) : null);
+    } else {
+      const part = (t: Tensor, k: number) => first(t, 1).slice([[k, k + 1]]).reshape([s.batch, C]);
+      const [a11, a12, a21, a22] = [0, 1, 2, 3].map((k) => part(gate, k));
+      const [lh, lc] = [part(lambda, 0), part(lambda, 1)];
+      grads.push(starts[0]?.requiresGrad ? a11.mul(lh).add(a21.mul(lc)) : null);
+      grads.push(starts[1]?.requiresGrad ? a12.mul(lh).add(a22.mul(lc)) : null);
+      for (const t of [a11, a12, a21, a22, lh, lc]) t.dispose();
+    }
+    for (const t of [gate, lambda, dx, products]) t.dispose();
+    return grads;
+  }, [...raw.xs, raw.aux, states]);
+  return result;
+}
+
+function solve(kind: CellKind, xs: readonly Tensor[], weights: WeightSet, starts: readonly (Tensor | null)[], options: SolveOptions, guess: Tensor | null, s: Checked): Tensor {
+  const method = options.method ?? 'fused';
+  const raw = rawOf(kind, xs, weights, starts, s);
+  const states = method === 'newton' ? solveNewton(raw, guess, options.iterations ?? 3, options.tolerance) : solveWalking(raw, method);
+  const out = recordBackward(raw, xs, weights, starts, states);
+  if (out !== states) states.dispose();
+  releaseRaw(raw, [...xs, kind.width === 1 ? starts[0] : null]);
+  return out;
+}
+
+function checkOptions(op: string, options: SolveOptions): void {
+  const method = options.method ?? 'fused';
+  if (!RNN_METHODS.includes(method)) throw new ShapeError(`${op}: method must be one of ${RNN_METHODS.join(', ')}, got '${String(method)}'`);
+  if (method === 'newton') checkNewtonOptions(op, options.iterations ?? 3, options.tolerance);
+}
+
+function checkGuess(op: string, guess: Tensor, s: Checked, name = 'guess'): void {
+  guess.assertDType(`${op} ${name}`, 'f32');
+  if (guess.shape.join() !== [s.batch, s.steps, s.channels].join()) throw new ShapeError(`${op}: ${name} must be ${formatShape([s.batch, s.steps, s.channels])}, got ${formatShape(guess.shape)}`);
 }
 
 /**
@@ -189,171 +355,207 @@ function checkNewtonOptions(op: string, iterations: number, tolerance: number | 
  * all the states h [B, T, C]. Differentiable in every input (the adjoint recurrence at the solution).
  */
 export function diagGRU(xz: Tensor, xr: Tensor, xh: Tensor, weights: DiagGRUWeights, options: DiagGRUOptions = {}): Tensor {
-  const method = options.method ?? 'fused';
-  if (!RNN_METHODS.includes(method)) throw new ShapeError(`diagGRU: method must be one of ${RNN_METHODS.join(', ')}, got '${String(method)}'`);
-  const h0 = options.h0 ?? null;
-  const s = checkInputs('diagGRU', xz, xr, xh, weights, h0);
-  const iterations = options.iterations ?? 3;
-  if (method === 'newton') checkNewtonOptions('diagGRU', iterations, options.tolerance, options.guess, s);
-  if (s.steps === 0 || s.batch === 0 || s.channels === 0) return empty([s.batch, s.steps, s.channels], 'f32', 'diagGRU');
-  const raw = rawOf(xz, xr, xh, weights, h0, s);
-  let h: Tensor;
-  if (method === 'fused') h = solveFused(raw);
-  else if (method === 'sequential') h = solveSequential(raw);
-  else {
-    let guess = options.guess ? dense(options.guess, copyStrided) : zeros([s.batch, s.steps, s.channels]);
-    for (let i = 0; i < iterations; i++) {
-      const next = newtonStep(raw, guess);
-      if (guess !== options.guess) guess.dispose();
-      guess = next;
-    }
-    h = guess;
-    if (options.tolerance !== undefined) {
-      const { gate, input, residual } = linearize(raw, h, true);
-      checkResidual(raw, residual!, options.tolerance, iterations);
-      for (const t of [gate, input, residual!]) t.dispose();
-    }
+  checkOptions('diagGRU', options);
+  const starts = [options.h0 ?? null];
+  const s = checkInputs('diagGRU', GRU, [xz, xr, xh], weights as unknown as WeightSet, starts);
+  if (options.guess) checkGuess('diagGRU', options.guess, s);
+  if (elements(s) === 0) return empty([s.batch, s.steps, s.channels], 'f32', 'diagGRU');
+  const guess = options.method === 'newton' && options.guess ? dense(options.guess, copyStrided) : null;
+  const h = solve(GRU, [xz, xr, xh], weights as unknown as WeightSet, starts, options, guess, s);
+  if (guess && guess !== options.guess) guess.dispose();
+  return h;
+}
+
+/**
+ * ParaRNN's diagonal LSTM-CIFG over xf, xo, xc [B, T, C] (forget, output and candidate projections; the input gate
+ * is 1 − f) with the diagonal weights { uf, uo, uc, bf, bo, bc }: the states h and the cell states c, [B, T, C] each.
+ * Differentiable through h in every input; c carries no gradient (it is returned for decoding and state passing).
+ */
+export function diagLSTM(xf: Tensor, xo: Tensor, xc: Tensor, weights: DiagLSTMWeights, options: DiagLSTMOptions = {}): { h: Tensor; c: Tensor } {
+  checkOptions('diagLSTM', options);
+  const starts = [options.h0 ?? null, options.c0 ?? null];
+  const s = checkInputs('diagLSTM', LSTM, [xf, xo, xc], weights as unknown as WeightSet, starts);
+  if (options.guess) {
+    checkGuess('diagLSTM', options.guess.h, s, 'guess.h');
+    checkGuess('diagLSTM', options.guess.c, s, 'guess.c');
   }
-  return recordBackward(raw, xz, xr, xh, weights, h0, h);
+  if (elements(s) === 0) return { h: empty([s.batch, s.steps, s.channels], 'f32', 'diagLSTM'), c: empty([s.batch, s.steps, s.channels], 'f32', 'diagLSTM') };
+  const guess = options.method === 'newton' && options.guess ? packPair(options.guess.h, options.guess.c, s) : null;
+  const states = solveStates(LSTM, [xf, xo, xc], weights as unknown as WeightSet, starts, options, guess, s);
+  guess?.dispose();
+  return states;
 }
 
-function rawOf(xz: Tensor, xr: Tensor, xh: Tensor, weights: DiagGRUWeights, h0: Tensor | null, s: Checked): Raw {
-  const xs = [xz, xr, xh].map((t) => dense(t, copyStrided)) as [Tensor, Tensor, Tensor];
-  return { s, xs, aux: packAux(weights, h0, s), h0: h0 ? dense(h0, copyStrided) : null, hasH0: h0 !== null };
+const packPair = (h: Tensor, c: Tensor, s: Checked) => noGrad(() => concat([h.reshape([1, s.batch, s.steps, s.channels]), c.reshape([1, s.batch, s.steps, s.channels])], 0));
+
+/** The LSTM's h (recorded) and c (detached) from its packed states. */
+function solveStates(kind: CellKind, xs: readonly Tensor[], weights: WeightSet, starts: readonly (Tensor | null)[], options: SolveOptions, guess: Tensor | null, s: Checked): { h: Tensor; c: Tensor } {
+  const method = options.method ?? 'fused';
+  const raw = rawOf(kind, xs, weights, starts, s);
+  const states = method === 'newton' ? solveNewton(raw, guess, options.iterations ?? 3, options.tolerance) : solveWalking(raw, method);
+  const h = recordBackward(raw, xs, weights, starts, states);
+  const c = states.slice([[1, 2]]).reshape([s.batch, s.steps, s.channels]);
+  states.dispose();
+  releaseRaw(raw, [...xs, null]);
+  return { h, c };
 }
 
-function releaseRaw(raw: Raw, originals: (Tensor | null)[]): void {
-  raw.xs.forEach((t, k) => { if (t !== originals[k]) t.dispose(); });
-  raw.aux.dispose();
-  if (raw.h0 && raw.h0 !== originals[3]) raw.h0.dispose();
-}
-
-function recordBackward(raw: Raw, xz: Tensor, xr: Tensor, xh: Tensor, weights: DiagGRUWeights, h0: Tensor | null, h: Tensor): Tensor {
-  const { s } = raw;
-  const inputs = [xz, xr, xh, ...WEIGHT_NAMES.map((n) => weights[n]), h0];
-  const result = record('diagGRU', inputs, h, (dh, saved) => {
-    const [sz, sr, sx, aux, hs] = saved;
-    const saw: Raw = { s, xs: [sz, sr, sx], aux, h0: null, hasH0: raw.hasH0 };
-    const { gate, input } = linearize(saw, hs, false);
-    input.dispose();
-    const dhd = dense(dh, copyStrided);
-    // λ_t = dh_t + J_{t+1} λ_{t+1}: the scan reversed, its gates shifted by one step (as scan's own backward).
-    const lambda = scanRaw({ batch: s.batch, steps: s.steps, channels: s.channels, gate, input: dhd, h0: null, reverse: true, shiftGates: true, label: 'diagGRU adjoint' });
-    if (dhd !== dh) dhd.dispose();
-    const n = s.batch * s.steps * s.channels;
-    const dx = empty([3, s.batch, s.steps, s.channels], 'f32', 'diagGRU backward');
-    const products = empty([3, s.batch * s.steps, s.channels], 'f32', 'diagGRU backward');
-    launch({
-      family: 'rnn', entry: 'gru_backward', label: 'diagGRU backward', uniforms: uniformsOf(s), overrides: { WG: 64, HAS_H0: raw.hasH0 },
-      outputs: [dx, products, lambda], inputs: [sz, sr, sx, hs, aux], workgroups: runtime().grid(n, 64, 'diagGRU backward'),
-    });
-    const grads: (Tensor | null)[] = [0, 1, 2].map((k) => (inputs[k]!.requiresGrad ? dx.slice([[k, k + 1]]).reshape([s.batch, s.steps, s.channels]) : null));
-    const wantsWeights = WEIGHT_NAMES.some((name) => weights[name].requiresGrad);
-    if (wantsWeights) {
-      // Σ over b and t: products give uz, ur, uh; the projections' gradients give the biases.
-      const weightSums = products.sum(1); // [3, C]
-      const biasSums = dx.reshape([3, s.batch * s.steps, s.channels]).sum(1);
-      WEIGHT_NAMES.forEach((name, k) => {
-        const source = k < 3 ? weightSums : biasSums;
-        grads.push(weights[name].requiresGrad ? source.slice([[k % 3, (k % 3) + 1]]).reshape([s.channels]) : null);
-      });
-      weightSums.dispose();
-      biasSums.dispose();
-    } else grads.push(...WEIGHT_NAMES.map(() => null));
-    // ∂L/∂h0 = J_1 λ_1.
-    grads.push(h0?.requiresGrad ? gate.slice([null, [0, 1], null]).mul(lambda.slice([null, [0, 1], null])).reshape([s.batch, s.channels]) : null);
-    for (const t of [gate, lambda, dx, products]) t.dispose();
-    return grads;
-  }, [...raw.xs, raw.aux, h]);
-  releaseRaw(raw, [xz, xr, xh, h0]);
-  return result;
-}
-
-/** max over every state of |h_t − f(h_{t−1}, x_t)|: 0 for the exact solution (a scalar tensor). */
-export function diagGRUResidual(xz: Tensor, xr: Tensor, xh: Tensor, weights: DiagGRUWeights, h: Tensor, h0: Tensor | null = null): Tensor {
-  const s = checkInputs('diagGRUResidual', xz, xr, xh, weights, h0);
-  h.assertDType('diagGRUResidual h', 'f32');
-  if (h.shape.join() !== xz.shape.join()) throw new ShapeError(`diagGRUResidual: h must be ${formatShape(xz.shape)}, got ${formatShape(h.shape)}`);
+/** max over every state of |s_t − f(s_{t−1}, x_t)|: 0 for the exact solution (a scalar tensor). */
+function residualOf(kind: CellKind, xs: readonly Tensor[], weights: WeightSet, starts: readonly (Tensor | null)[], states: Tensor, s: Checked): Tensor {
   return noGrad(() => {
-    const raw = rawOf(xz, xr, xh, weights, h0, s);
-    const hd = dense(h, copyStrided);
-    const { gate, input, residual } = linearize(raw, hd, true);
+    const raw = rawOf(kind, xs, weights, starts, s);
+    const { gate, input, residual } = linearize(raw, states, true);
     const worst = max(residual!);
     for (const t of [gate, input, residual!]) t.dispose();
-    if (hd !== h) hd.dispose();
-    releaseRaw(raw, [xz, xr, xh, h0]);
+    releaseRaw(raw, [...xs, kind.width === 1 ? starts[0] : null]);
     return worst;
   });
 }
 
-export interface NewtonSolution {
-  h: Tensor;
-  /** max |h_t − f(h_{t−1})| of the returned h. */
+/** max over every state of |h_t − f(h_{t−1}, x_t)| for a candidate h [B, T, C]: 0 for the exact solution. */
+export function diagGRUResidual(xz: Tensor, xr: Tensor, xh: Tensor, weights: DiagGRUWeights, h: Tensor, h0: Tensor | null = null): Tensor {
+  const s = checkInputs('diagGRUResidual', GRU, [xz, xr, xh], weights as unknown as WeightSet, [h0]);
+  checkGuess('diagGRUResidual', h, s, 'h');
+  const hd = dense(h, copyStrided);
+  const r = residualOf(GRU, [xz, xr, xh], weights as unknown as WeightSet, [h0], hd, s);
+  if (hd !== h) hd.dispose();
+  return r;
+}
+
+/** The same for a candidate (h, c) of diagLSTM: max of both residuals. */
+export function diagLSTMResidual(xf: Tensor, xo: Tensor, xc: Tensor, weights: DiagLSTMWeights, states: { h: Tensor; c: Tensor }, starts: { h0?: Tensor | null; c0?: Tensor | null } = {}): Tensor {
+  const pair = [starts.h0 ?? null, starts.c0 ?? null];
+  const s = checkInputs('diagLSTMResidual', LSTM, [xf, xo, xc], weights as unknown as WeightSet, pair);
+  checkGuess('diagLSTMResidual', states.h, s, 'h');
+  checkGuess('diagLSTMResidual', states.c, s, 'c');
+  const packed = packPair(states.h, states.c, s);
+  const r = residualOf(LSTM, [xf, xo, xc], weights as unknown as WeightSet, pair, packed, s);
+  packed.dispose();
+  return r;
+}
+
+export interface NewtonSolution<S> {
+  /** The solution: h (GRU) or { h, c } (LSTM), differentiable as the op's result. */
+  states: S;
+  /** max |s_t − f(s_{t−1})| of the returned states. */
   residual: number;
   /** Newton iterations taken. */
   iterations: number;
-  /** The residual before each iteration and after the last (from the guess on): how fast it fell. */
+  /** The residual after each iteration (from the first): how fast it fell. */
   history: number[];
 }
 
-/**
- * Newton until the residual is at most `tolerance` (default 1e-5), reading it back after each iteration; throws
- * ConvergenceError after `maxIterations` (default 50) without reaching it. Differentiable as diagGRU.
- */
-export async function solveDiagGRU(
-  xz: Tensor, xr: Tensor, xh: Tensor, weights: DiagGRUWeights,
-  options: { h0?: Tensor | null; tolerance?: number; maxIterations?: number; guess?: Tensor | null } = {},
-): Promise<NewtonSolution> {
-  const h0 = options.h0 ?? null;
-  const s = checkInputs('solveDiagGRU', xz, xr, xh, weights, h0);
-  const tolerance = options.tolerance ?? 1e-5;
-  const maxIterations = options.maxIterations ?? 50;
-  checkNewtonOptions('solveDiagGRU', maxIterations, tolerance, options.guess, s);
-  let h = noGrad(() => (options.guess ? dense(options.guess, copyStrided).mul(1) : diagGRU(xz, xr, xh, weights, { method: 'newton', h0, iterations: 1, guess: null })));
+/** Newton one iteration at a time, the residual read back after each, until `tolerance` or a named failure. */
+async function iterate<S>(
+  op: string, tolerance: number, maxIterations: number,
+  step: (guess: S | null) => S, residual: (states: S) => Tensor, release: (states: S) => void, finish: (states: S) => S,
+): Promise<NewtonSolution<S>> {
+  checkNewtonOptions(op, maxIterations, tolerance);
   const history: number[] = [];
-  if (!options.guess) history.push(Number.NaN); // the zero guess's residual is not measured: iteration 1 starts there
-  let iterations = options.guess ? 0 : 1;
+  let states = noGrad(() => step(null));
+  let iterations = 1;
   for (;;) {
-    const residual = (await noGrad(() => diagGRUResidual(xz, xr, xh, weights, h, h0)).item());
-    history.push(residual);
-    if (residual <= tolerance) break;
-    if (!Number.isFinite(residual)) {
-      h.dispose();
+    const r = await residual(states).item();
+    history.push(r);
+    if (r <= tolerance) break;
+    if (!Number.isFinite(r)) {
+      release(states);
       throw new ConvergenceError(
-        `solveDiagGRU: Newton diverged: the residual is ${residual} after ${iterations} iteration${iterations === 1 ? '' : 's'} ` +
+        `${op}: Newton diverged: the residual is ${r} after ${iterations} iteration${iterations === 1 ? '' : 's'} ` +
           "(Jacobians above 1 compound over the sequence where the cell expands; method 'fused' solves it exactly)",
       );
     }
     if (iterations >= maxIterations) {
-      h.dispose();
-      throw new ConvergenceError(`solveDiagGRU: Newton's residual ${residual.toExponential(2)} after ${iterations} iterations exceeds the tolerance ${tolerance}`);
+      release(states);
+      throw new ConvergenceError(`${op}: Newton's residual ${r.toExponential(2)} after ${iterations} iterations exceeds the tolerance ${tolerance}`);
     }
-    const guess = h;
-    h = noGrad(() => diagGRU(xz, xr, xh, weights, { method: 'newton', h0, iterations: 1, guess }));
-    guess.dispose();
+    const previous = states;
+    states = noGrad(() => step(previous));
+    release(previous);
     iterations++;
   }
   // The solution as a differentiable result: the backward at the solution does not depend on how it was found.
-  const solution = isGradEnabled() ? attachBackward(xz, xr, xh, weights, h0, h, s) : h;
-  return { h: solution, residual: history[history.length - 1], iterations, history };
-}
-
-function attachBackward(xz: Tensor, xr: Tensor, xh: Tensor, weights: DiagGRUWeights, h0: Tensor | null, h: Tensor, s: Checked): Tensor {
-  const raw = rawOf(xz, xr, xh, weights, h0, s);
-  return recordBackward(raw, xz, xr, xh, weights, h0, h);
+  return { states: isGradEnabled() ? finish(states) : states, residual: history[history.length - 1], iterations, history };
 }
 
 /**
- * One step for decoding: h′ [B, C] and this step's projections [B, C] give the next state [B, C]. One dispatch when
- * no gradient is needed (the fused kernel over one step).
+ * diagGRU by Newton until the residual is at most `tolerance` (default 1e-5), reading it back after each iteration;
+ * throws ConvergenceError after `maxIterations` (default 50) without reaching it, or when the iteration diverges.
  */
+export async function solveDiagGRU(
+  xz: Tensor, xr: Tensor, xh: Tensor, weights: DiagGRUWeights,
+  options: { h0?: Tensor | null; tolerance?: number; maxIterations?: number; guess?: Tensor | null } = {},
+): Promise<NewtonSolution<Tensor>> {
+  const h0 = options.h0 ?? null;
+  const s = checkInputs('solveDiagGRU', GRU, [xz, xr, xh], weights as unknown as WeightSet, [h0]);
+  let first = options.guess ?? null;
+  return iterate<Tensor>(
+    'solveDiagGRU', options.tolerance ?? 1e-5, options.maxIterations ?? 50,
+    (guess) => {
+      const g = guess ?? first;
+      first = null;
+      return diagGRU(xz, xr, xh, weights, { method: 'newton', h0, iterations: 1, guess: g });
+    },
+    (h) => diagGRUResidual(xz, xr, xh, weights, h, h0),
+    (h) => h.dispose(),
+    (h) => {
+      const raw = rawOf(GRU, [xz, xr, xh], weights as unknown as WeightSet, [h0], s);
+      const out = recordBackward(raw, [xz, xr, xh], weights as unknown as WeightSet, [h0], h);
+      releaseRaw(raw, [xz, xr, xh, h0]);
+      return out;
+    },
+  );
+}
+
+/** diagLSTM by Newton to a tolerance, as solveDiagGRU. */
+export async function solveDiagLSTM(
+  xf: Tensor, xo: Tensor, xc: Tensor, weights: DiagLSTMWeights,
+  options: { h0?: Tensor | null; c0?: Tensor | null; tolerance?: number; maxIterations?: number; guess?: { h: Tensor; c: Tensor } | null } = {},
+): Promise<NewtonSolution<{ h: Tensor; c: Tensor }>> {
+  const starts = [options.h0 ?? null, options.c0 ?? null];
+  const s = checkInputs('solveDiagLSTM', LSTM, [xf, xo, xc], weights as unknown as WeightSet, starts);
+  let first = options.guess ?? null;
+  return iterate<{ h: Tensor; c: Tensor }>(
+    'solveDiagLSTM', options.tolerance ?? 1e-5, options.maxIterations ?? 50,
+    (guess) => {
+      const g = guess ?? first;
+      first = null;
+      return diagLSTM(xf, xo, xc, weights, { method: 'newton', h0: starts[0], c0: starts[1], iterations: 1, guess: g });
+    },
+    (st) => diagLSTMResidual(xf, xo, xc, weights, st, { h0: starts[0], c0: starts[1] }),
+    (st) => { st.h.dispose(); st.c.dispose(); },
+    (st) => {
+      const packed = packPair(st.h, st.c, s);
+      const raw = rawOf(LSTM, [xf, xo, xc], weights as unknown as WeightSet, starts, s);
+      const h = recordBackward(raw, [xf, xo, xc], weights as unknown as WeightSet, starts, packed);
+      packed.dispose();
+      releaseRaw(raw, [xf, xo, xc, null]);
+      st.h.dispose();
+      return { h, c: st.c };
+    },
+  );
+}
+
+const asSequence = (op: string, names: readonly string[], ts: readonly Tensor[]): Tensor[] =>
+  ts.map((t, k) => {
+    if (t.rank !== 2) throw new ShapeError(`${op}: ${names[k]} must be [batch, channels], got ${formatShape(t.shape)}`);
+    return t.reshape([t.shape[0], 1, t.shape[1]]);
+  });
+
+/** One GRU step for decoding: this step's projections [B, C] and h′ [B, C] give the next h [B, C] (one dispatch). */
 export function diagGRUStep(xz: Tensor, xr: Tensor, xh: Tensor, weights: DiagGRUWeights, h: Tensor): Tensor {
-  for (const [name, t] of [['xz', xz], ['xr', xr], ['xh', xh], ['h', h]] as const) {
-    if (t.rank !== 2) throw new ShapeError(`diagGRUStep: ${name} must be [batch, channels], got ${formatShape(t.shape)}`);
-  }
-  const [batch, channels] = h.shape;
-  const as3 = (t: Tensor) => t.reshape([t.shape[0], 1, t.shape[1]]);
-  const out = diagGRU(as3(xz), as3(xr), as3(xh), weights, { method: 'fused', h0: h });
-  if (out.shape[0] !== batch || out.shape[2] !== channels) throw new HieroError('internal: diagGRUStep shape');
-  return out.reshape([batch, channels]);
+  const [z, r, x, prev] = asSequence('diagGRUStep', ['xz', 'xr', 'xh', 'h'], [xz, xr, xh, h]);
+  prev.dispose();
+  const out = diagGRU(z, r, x, weights, { method: 'fused', h0: h });
+  return out.reshape([h.shape[0], h.shape[1]]);
+}
+
+/** One LSTM step for decoding: the projections and (h′, c′) [B, C] give the next (h, c) (one dispatch). */
+export function diagLSTMStep(xf: Tensor, xo: Tensor, xc: Tensor, weights: DiagLSTMWeights, state: { h: Tensor; c: Tensor }): { h: Tensor; c: Tensor } {
+  const [f, o, x, prevH, prevC] = asSequence('diagLSTMStep', ['xf', 'xo', 'xc', 'h', 'c'], [xf, xo, xc, state.h, state.c]);
+  prevH.dispose();
+  prevC.dispose();
+  const out = diagLSTM(f, o, x, weights, { method: 'fused', h0: state.h, c0: state.c });
+  const [B, C] = state.h.shape;
+  return { h: out.h.reshape([B, C]), c: out.c.reshape([B, C]) };
 }
