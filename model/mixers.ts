@@ -7,12 +7,13 @@
 // Adding a mixer is one row in MIXERS: its kind joins MixerKind, and every model that takes a mixer kind in its
 // config can use it (a row left out is a compile error).
 
-import { Module, RMSNorm, scope, type Tensor } from '../engine/index.ts';
+import { Module, RMSNorm, scope, type RnnMethod, type Tensor } from '../engine/index.ts';
 import type { Mixer, MixerContext, MixerState } from './mixer.ts';
 import { SelfAttention } from './attention.ts';
 import { HGRNLayer, MinGRULayer } from './glr.ts';
 import { GateLoopLayer, GLALayer, HGRN2Layer, Mamba2Layer, matrixStateCheck, RetNetLayer } from './gla-layers.ts';
 import { GriffinRecurrentBlock } from './griffin.ts';
+import { ParaGRULayer, ParaLSTMLayer } from './para-rnn.ts';
 import { SwiGLUMLP } from './layers.ts';
 
 export { disposeState, lastPositions, replaceState, type Mixer, type MixerContext, type MixerState } from './mixer.ts';
@@ -37,10 +38,12 @@ export interface MixerOptions {
   stateSize?: number;
   /** local-attention: the positions each one sees, itself included (default 64). */
   window?: number;
+  /** paragru, paralstm: how the nonlinear recurrence is solved (default 'fused'). */
+  rnnMethod?: RnnMethod;
 }
 
 /** The defaults of the options only some rows read. */
-export const MIXER_DEFAULTS = { stateSize: 16, window: 64 } as const;
+export const MIXER_DEFAULTS = { stateSize: 16, window: 64, rnnMethod: 'fused' } as const;
 
 export interface MixerSpec {
   summary: string;
@@ -135,6 +138,22 @@ export const MIXERS: { readonly [K in MixerKind]: MixerSpec } = {
       if (!Number.isInteger(o.conv) || o.conv < 2 || o.conv > 16) return `rglru needs its short convolution: conv must be from 2 to 16, got ${o.conv}`;
       return Number.isInteger(o.heads) && o.heads >= 1 && width % o.heads === 0 ? null : `${o.heads} heads must divide the width ${width} (the RG-LRU's block-diagonal gates)`;
     },
+  },
+  paragru: {
+    summary: "ParaRNN's diagonal GRU (nonlinear), solved fused in one dispatch, by Newton on the scan, or step by step",
+    constantState: true,
+    build: (width, o) => new ParaGRULayer(width, { normEps: o.normEps, method: o.rnnMethod ?? MIXER_DEFAULTS.rnnMethod }),
+    weights: (w) => 5 * w * w,
+    stateFloats: (w) => w,
+    check: () => null,
+  },
+  paralstm: {
+    summary: "ParaRNN's diagonal LSTM-CIFG (nonlinear, state h and c), solved fused, by Newton on a 2 x 2 scan, or step by step",
+    constantState: true,
+    build: (width, o) => new ParaLSTMLayer(width, { normEps: o.normEps, method: o.rnnMethod ?? MIXER_DEFAULTS.rnnMethod }),
+    weights: (w) => 5 * w * w,
+    stateFloats: (w) => 2 * w,
+    check: () => null,
   },
   'local-attention': {
     summary: "Griffin's local attention: causal attention over a sliding window of positions, RoPE",

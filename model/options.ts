@@ -92,10 +92,14 @@ export const TRAIN_OPTIONS = {
   encoder: { type: 'choice', choices: MIXER_KINDS, help: "H-Net: the mixer of its encoders and decoders, a row of the mixer table (hiero models --json; default: the preset's, hgrn)" },
   main: { type: 'choice', choices: MIXER_KINDS, help: "H-Net: the mixer of its main network (default: the preset's, attention)" },
   corpus: { type: 'string', help: "'english' (Brown corpus and Shakespeare, shipped), 'shakespeare' (the demo's 2.6 kB) or a text file (default english)", value: 'TEXT' },
+  'rnn-method': { type: 'choice', choices: ['fused', 'newton', 'sequential'], help: "paragru, paralstm: how the nonlinear recurrence is solved in training (default fused: one dispatch, exact; newton: ParaRNN's 3 iterations on the scan; sequential: a dispatch per step)" },
   seq: { type: 'integer', min: 8, max: 65536, help: 'bytes per window (default: 128 tiny, 512 otherwise; mqar 64, seq/4 pairs)' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type TrainOptionName = keyof typeof TRAIN_OPTIONS;
+
+/** How a nonlinear recurrence may be solved (engine/ops/rnn.ts's methods; --rnn-method). */
+export const RNN_METHOD_CHOICES = TRAIN_OPTIONS['rnn-method'].choices;
 
 /** Options every training run takes, whatever the kind. */
 export const COMMON_TRAIN_OPTIONS = ['steps', 'seed', 'eval-every', 'preset', 'batch', 'lr', 'warmup', 'weight-decay'] as const satisfies readonly TrainOptionName[];

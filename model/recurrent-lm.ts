@@ -6,12 +6,12 @@
 // γ = cumsum(softmax(Γ over layers)) − softmax(Γ)[0], so layer 0 has γ = 0 (it gets none, as in fla) and upper
 // layers remember longer. Decoding is O(1) per byte for the recurrences (model/text-generate.ts).
 
-import { cumsum, Embedding, keep, Linear, noGrad, RMSNorm, scope, softmax, truncatedNormal, zeros, type Tensor } from '../engine/index.ts';
+import { cumsum, Embedding, keep, Linear, noGrad, RMSNorm, scope, softmax, truncatedNormal, zeros, type RnnMethod, type Tensor } from '../engine/index.ts';
 import { MIXER_DEFAULTS, ResidualBlock, type MixerKind, type MixerOptions, type MixerState } from './mixers.ts';
 import { lastLogits, PlainByteLM, type ByteLM } from './text-model.ts';
 
 /** The mixers a recurrent LM is built of (attention rows are the Transformer's and Griffin's local blocks). */
-export const RECURRENT_MIXERS = ['hgrn', 'mingru', 'hgrn2', 'gla', 'retnet', 'mamba2', 'gateloop', 'rglru'] as const satisfies readonly MixerKind[];
+export const RECURRENT_MIXERS = ['hgrn', 'mingru', 'hgrn2', 'gla', 'retnet', 'mamba2', 'gateloop', 'rglru', 'paragru', 'paralstm'] as const satisfies readonly MixerKind[];
 export type RecurrentMixer = (typeof RECURRENT_MIXERS)[number];
 
 /** The mixers whose forget gates take the learned per-layer lower bounds. */
@@ -35,6 +35,8 @@ export interface RecurrentConfig {
   attentionEvery?: number;
   /** Griffin: the positions its local attention sees (absent: 64). */
   window?: number;
+  /** ParaGRU, ParaLSTM: how the recurrence is solved (absent: 'fused'). */
+  rnnMethod?: RnnMethod;
 }
 
 export const TINY_RECURRENT: RecurrentConfig = { vocab: 256, dim: 64, layers: 2, mixer: 'hgrn', convKernel: 4, mlpHidden: 128, normEps: 1e-6 };
@@ -116,5 +118,6 @@ export function recurrentMixerOptions(config: RecurrentConfig): MixerOptions {
   return {
     heads: config.heads ?? 1, conv: config.convKernel, rotary: 0.5, ropeBase: 10000, normEps: config.normEps,
     stateSize: config.stateSize ?? MIXER_DEFAULTS.stateSize, window: config.window ?? MIXER_DEFAULTS.window,
+    rnnMethod: config.rnnMethod ?? MIXER_DEFAULTS.rnnMethod,
   };
 }

@@ -95,7 +95,7 @@ describe('the mixer table', () => {
         expect(g.some((v) => v !== 0), `${kind}: ${name}'s gradient is not all zeros`).toBe(true);
       }
       // Heads that do not divide the width: only the vector-state mixers, which have no heads, accept them.
-      expect(MIXERS[kind].check(WIDTH, { ...OPTIONS, heads: 3 }) === null).toBe(kind === 'hgrn' || kind === 'mingru');
+      expect(MIXERS[kind].check(WIDTH, { ...OPTIONS, heads: 3 }) === null).toBe(['hgrn', 'mingru', 'paragru', 'paralstm'].includes(kind));
       x.dispose();
       block.dispose();
     });

@@ -11,6 +11,7 @@ import {
   type DiagGRUWeights, type DiagLSTMWeights, type RnnMethod, type Tensor,
 } from '../engine/index.ts';
 import { checkOp, expectClose, toGpu, useDevice } from './helpers.ts';
+import { specOf } from '../model/kinds/index.ts';
 import { randomRef, Ref } from './reference.ts';
 
 useDevice();
@@ -249,4 +250,24 @@ describe('diagLSTM (LSTM-CIFG)', () => {
     expect(() => diagLSTM(xf, xo, xc, { ...weights, uc: undefined } as never)).toThrow(/diagLSTM: weights.uc is missing \(weights must be \{ uf, uo, uc, bf, bo, bc \}/);
     expect(() => diagLSTM(xf, xo, xc, weights, { c0: tensor([1, 2]) })).toThrow(/diagLSTM: c0 must be \[2, 4\], got \[2\]/);
   });
+});
+
+describe('ParaGRU and ParaLSTM language models', () => {
+  for (const kind of ['paragru', 'paralstm'] as const) {
+    it(`${kind}: training with --rnn-method newton follows the fused run (Newton's 3 iterations at init are within f32 of the solution)`, async () => {
+      const losses: Record<string, number[]> = {};
+      for (const method of ['fused', 'newton']) {
+        const values = { batch: 2, seq: 32, seed: 3, steps: 3, 'rnn-method': method };
+        const run = await specOf(kind).createRun({ values, given: new Set(Object.keys(values)) });
+        losses[method] = [];
+        for (let s = 0; s < 3; s++) {
+          const metrics = await run.trainStep();
+          losses[method].push((await run.read(metrics)).loss);
+          run.release(metrics);
+        }
+        run.dispose();
+      }
+      losses.newton.forEach((l, s) => expect(l, `step ${s + 1}: ${losses.newton} vs ${losses.fused}`).toBeCloseTo(losses.fused[s], 3));
+    });
+  }
 });

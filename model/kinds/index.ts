@@ -17,6 +17,8 @@ import { retnetKind } from './retnet.ts';
 import { hnetKind } from './hnet.ts';
 import { hrmKind } from './hrm.ts';
 import { mingruKind } from './mingru.ts';
+import { paragruKind } from './paragru.ts';
+import { paralstmKind } from './paralstm.ts';
 import { transformerKind } from './transformer.ts';
 import { trmKind } from './trm.ts';
 import type { ModelFamily, ModelSpec } from './types.ts';
@@ -34,6 +36,8 @@ export const MODEL_KINDS = {
   mamba2: mamba2Kind,
   gateloop: gateloopKind,
   griffin: griffinKind,
+  paragru: paragruKind,
+  paralstm: paralstmKind,
 } as const satisfies Record<string, ModelSpec<any, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export type ModelKind = keyof typeof MODEL_KINDS;

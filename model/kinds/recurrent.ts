@@ -5,10 +5,15 @@ import { ConfigError } from '../../engine/index.ts';
 import { MIXERS } from '../mixers.ts';
 import { blockMixer, RecurrentLM, recurrentMixerOptions, type RecurrentConfig, type RecurrentMixer } from '../recurrent-lm.ts';
 import { textKind } from './text.ts';
-import type { PresetInfo } from './types.ts';
+import type { PresetInfo, TrainValues } from './types.ts';
+import type { TrainOptionName } from '../options.ts';
 import { checkFields, oneOf, positiveNumber, wholeNumber } from './validate.ts';
+import { RNN_METHOD_CHOICES } from '../options.ts';
 
-const OPTIONAL_FIELDS = { heads: wholeNumber(1, 1024), stateSize: wholeNumber(1, 128), attentionEvery: wholeNumber(0, 256), window: wholeNumber(1, 65536) } as const;
+const OPTIONAL_FIELDS = {
+  heads: wholeNumber(1, 1024), stateSize: wholeNumber(1, 128), attentionEvery: wholeNumber(0, 256), window: wholeNumber(1, 65536),
+  rnnMethod: oneOf(...RNN_METHOD_CHOICES),
+} as const;
 
 /** The config of a recurrent LM whose mixer is `mixer` (the row's own: an hgrn checkpoint holds an HGRN). */
 export function validateRecurrent(c: unknown, mixer: RecurrentMixer, title: string = mixer): RecurrentConfig {
@@ -97,6 +102,9 @@ export interface RecurrentKindDefinition {
   mixer: RecurrentMixer;
   convKernel: number;
   shapes: { tiny: RecurrentShape; small: RecurrentShape };
+  /** Training options beyond the text ones, and how they change the preset's config. */
+  options?: readonly TrainOptionName[];
+  configure?(config: RecurrentConfig, values: TrainValues['values']): RecurrentConfig;
 }
 
 /** A recurrent kind's row: the recurrent LM with one mixer, trained on text, serving generate. */
@@ -111,5 +119,7 @@ export function recurrentKind(d: RecurrentKindDefinition) {
     build: buildRecurrent,
     describe: (c, parameters) => describeRecurrent(d.title, c, parameters),
     flopsPerByte: recurrentFlopsPerByte,
+    ...(d.options ? { options: d.options } : {}),
+    ...(d.configure ? { configure: d.configure } : {}),
   });
 }
