@@ -115,7 +115,11 @@ for (const kernel of ['lanes', 'direct', 'tiled', 'wide'] as const) {
         });
       });
     }
-    it('x @ Wᵀ batched over a broadcast weight, with gradients', async () => {
+    it('x @ Wᵀ batched over a broadcast weight, with gradients (9 and 70 rows: both lanes forms on CPU drivers)', async () => {
+      await checkOp({
+        label: `${kernel} batched A B^T 70 rows`, inputs: [ref.randomRef([2, 70, 22], 9), ref.randomRef([17, 22], 10)],
+        gpu: (x, w) => matmul(x, w.T), reference: (x, w) => ref.matmul(x, ref.transpose(w)), tol: TOL, gradTol: GRAD,
+      });
       await checkOp({
         label: `${kernel} batched A B^T`, inputs: [ref.randomRef([3, 9, 22], 7), ref.randomRef([17, 22], 8)],
         gpu: (x, w) => matmul(x, w.T), reference: (x, w) => ref.matmul(x, ref.transpose(w)), tol: TOL, gradTol: GRAD,

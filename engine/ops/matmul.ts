@@ -87,8 +87,10 @@ export function getMatmulTiles(): MatmulTiles {
 }
 
 const MAX_BATCH_DIMS = 4;
-/** matmul_lanes: the 8 x 8 block of one invocation. */
+/** matmul_lanes: the 8 x 8 block of one invocation (matmul_lanes_tall: 16 x 8). */
 const LANE_BLOCK = 8;
+/** Rows from which a 'lanes' product takes matmul_lanes_tall. */
+const TALL_MIN_ROWS = 64;
 
 /** Invocations per matmul_lanes workgroup: the most (16, 8 or 4) whose 8·WG_X-column tiles waste fewest columns of n. */
 function lanesFor(n: number): number {
@@ -162,11 +164,13 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
     .u32(lb.offset).u32(lb.strideRow).u32(lb.strideCol)
     .build();
   if (kernel === 'lanes') {
-    const lanes = lanesFor(n);
+    // Products of many rows take the 16-row form, 4 invocations a workgroup (shaders/matmul.wgsl, measured there).
+    const tall = m >= TALL_MIN_ROWS;
+    const lanes = tall ? 4 : lanesFor(n);
     rt.dispatch({
-      family: 'matmul', entry: 'matmul_lanes', overrides: { WG_X: lanes },
+      family: 'matmul', entry: tall ? 'matmul_lanes_tall' : 'matmul_lanes', overrides: { WG_X: lanes },
       uniforms, outputs: [out.buffer('matmul')], inputs: [a.buffer('matmul'), b.buffer('matmul')],
-      workgroups: [Math.ceil(n / (LANE_BLOCK * lanes)), Math.ceil(m / LANE_BLOCK), batches],
+      workgroups: [Math.ceil(n / (LANE_BLOCK * lanes)), Math.ceil(m / (tall ? 2 * LANE_BLOCK : LANE_BLOCK)), batches],
       label: `matmul ${formatShape(a.shape)}@${formatShape(b.shape)}`,
     });
     return out;
