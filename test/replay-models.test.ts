@@ -1,5 +1,5 @@
 // Replayed training steps of the models (engine/replay.ts through TrainingRun.replay): a run that records its step
-// and replays it gives exactly the losses and weights of the eager run (the same kernels over the same data in the
+// and replays it gives exactly the losses and weights of the eager run (tiny HRM, Transformer, HGRN, ParaLSTM trained by Newton) (the same kernels over the same data in the
 // same order: equality is bitwise). H-Net's step reads chunk counts back, and is refused by name.
 
 import { describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ const QUICK: Partial<Record<ModelKind, Record<string, string | number>>> = {
   hrm: { task: 'sudoku-4x4', train: 8, test: 2, batch: 4, hidden: 16, cycles: 1, 'max-segments': 2, seed: 5 },
   transformer: { batch: 2, seq: 32, seed: 5 },
   hgrn: { batch: 2, seq: 32, seed: 5 },
+  paralstm: { batch: 2, seq: 32, seed: 5, 'rnn-method': 'newton' },
 };
 
 async function train(kind: ModelKind, replay: boolean, steps: number): Promise<{ losses: number[]; weights: Uint8Array; dispatches: number }> {
