@@ -35,6 +35,10 @@ override ROPE: bool = false;
 override KEY_LENGTHS: bool = false;
 // Backward dk/dv kernels: dk and dv are parts of one packed gradient, bound as out; dv goes there (layout g2) too.
 override PACKED_GRADS: bool = false;
+// PrefixLM (with CAUSAL): row b's first prefix[b] keys are seen by every query (the instruction attends both ways,
+// the rest causally): query i sees key j when j ≤ i or j < prefix[b]. The lengths are floats in the table binding
+// from params.prefix_at (after RoPE's table when both are on).
+override PREFIX: bool = false;
 
 // Flash tiling: BR query rows x BC keys per tile, DH = the head dim rounded up to a multiple of 4, FWG invocations.
 override BR: u32 = 16u;
@@ -68,7 +72,7 @@ struct AttentionParams {
   q_position: u32,    // ROPE: position of query 0
   k_position: u32,    // ROPE: position of key 0
   window: u32,        // sliding window (with CAUSAL): query i sees only its last `window` keys; 0: all
-  _pad1: u32,
+  prefix_at: u32,     // PREFIX: where the prefix lengths start in the table binding
   _pad2: u32,
 }
 
@@ -96,15 +100,24 @@ fn grad_index(g: Layout, flat_row: u32, per_bh: u32, d: u32) -> u32 {
   return row_start(g, flat_row / per_bh, flat_row % per_bh) + d;
 }
 
-fn last_key(i: u32) -> u32 {
-  // Exclusive bound of the keys query i may attend to.
-  if (!CAUSAL) { return params.tk; }
-  return min(params.tk, i + 1u + params.tk - min(params.tk, params.tq));
+// PREFIX: the prefix length of (batch, head) bh (0 without PREFIX). A load from a read-only binding at a uniform
+// index, so loop bounds built from it stay uniform for the flash kernels' barriers.
+fn prefix_of(bh: u32) -> u32 {
+  if (PREFIX) { return min(params.tk, u32(max(table[params.prefix_at + bh / params.heads], 0.0))); }
+  return 0u;
 }
 
-fn first_query(j: u32) -> u32 {
+fn last_key(prefix: u32, i: u32) -> u32 {
+  // Exclusive bound of the keys query i may attend to (a prefix seen by all: the larger of the two bounds).
+  if (!CAUSAL) { return params.tk; }
+  let causal = min(params.tk, i + 1u + params.tk - min(params.tk, params.tq));
+  return max(causal, prefix);
+}
+
+fn first_query(prefix: u32, j: u32) -> u32 {
   // The first query that may attend to key j (causal), so a loop over queries can skip the rest.
   if (!CAUSAL) { return 0u; }
+  if (j < prefix) { return 0u; }
   let shift = params.tk - min(params.tk, params.tq);
   if (j <= shift) { return 0u; }
   return j - shift;
@@ -164,6 +177,7 @@ fn row_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let row = gid.x + gid.y * nwg.x * WG;
   if (row >= params.bh * params.tq) { return; }
   let bh = row / params.tq;
+  let prefix = prefix_of(bh);
   let i = row % params.tq;
   let dh = params.head_dim;
   let qs = row_start(params.q, bh, i);
@@ -172,7 +186,7 @@ fn row_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   var acc: array<f32, MAX_HEAD_DIM>;
   var m = MASKED;
   var l = 0.0;
-  var end = last_key(i);
+  var end = last_key(prefix, i);
   if (KEY_LENGTHS) { end = min(end, u32(max(table[bh / params.heads], 0.0))); }
   for (var j = first_key(end); j < end; j++) {
     let ks = row_start(params.k, bh, j);
@@ -207,6 +221,7 @@ fn row_backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   let row = gid.x + gid.y * nwg.x * WG;
   if (row >= rows) { return; }
   let bh = row / params.tq;
+  let prefix = prefix_of(bh);
   let i = row % params.tq;
   let dh = params.head_dim;
   let qs = row_start(params.q, bh, i);
@@ -217,7 +232,7 @@ fn row_backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   var qr: array<f32, MAX_HEAD_DIM>;
   for (var d = 0u; d < dh; d++) { qr[d] = q_at(qs, d, i) * params.scale; }
   var dq: array<f32, MAX_HEAD_DIM>;
-  let end = last_key(i);
+  let end = last_key(prefix, i);
   for (var j = first_key(end); j < end; j++) {
     let ks = row_start(params.k, bh, j);
     var s = 0.0;
@@ -239,6 +254,7 @@ fn row_backward_dkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   let key_row = gid.x + gid.y * nwg.x * WG;
   if (key_row >= params.bh * params.tk) { return; }
   let bh = key_row / params.tk;
+  let prefix = prefix_of(bh);
   let j = key_row % params.tk;
   let dh = params.head_dim;
   let ks = row_start(params.k, bh, j);
@@ -247,7 +263,7 @@ fn row_backward_dkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   for (var d = 0u; d < dh; d++) { kr[d] = k_at(ks, d, j) * params.scale; }
   var dk: array<f32, MAX_HEAD_DIM>;
   var dv: array<f32, MAX_HEAD_DIM>;
-  for (var i = first_query(j); i < last_query(j); i++) {
+  for (var i = first_query(prefix, j); i < last_query(j); i++) {
     let row = bh * params.tq + i;
     let qs = row_start(params.q, bh, i);
     let dos = row_start(params.d_o, bh, i);
@@ -359,12 +375,13 @@ fn row16_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let row = gid.x + gid.y * nwg.x * WG;
   if (row >= params.bh * params.tq) { return; }
   let bh = row / params.tq;
+  let prefix = prefix_of(bh);
   let i = row % params.tq;
   let qr = h_scale(q16(row_start(params.q, bh, i), i), params.scale);
   var acc = H16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   var m = MASKED;
   var l = 0.0;
-  var end = last_key(i);
+  var end = last_key(prefix, i);
   if (KEY_LENGTHS) { end = min(end, u32(max(table[bh / params.heads], 0.0))); }
   for (var j = first_key(end); j < end; j++) {
     let s = h_dot(qr, k16(row_start(params.k, bh, j), j));
@@ -387,13 +404,14 @@ fn row16_backward_dq(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   let row = gid.x + gid.y * nwg.x * WG;
   if (row >= rows) { return; }
   let bh = row / params.tq;
+  let prefix = prefix_of(bh);
   let i = row % params.tq;
   let d_o = do16(row_start(params.d_o, bh, i));
   let big_d = row_delta(rows, row, row_start(params.d_o, bh, i), row_start(params.o, bh, i));
   let l_i = out2[row];
   let qr = h_scale(q16(row_start(params.q, bh, i), i), params.scale);
   var dq = H16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  let end = last_key(i);
+  let end = last_key(prefix, i);
   for (var j = first_key(end); j < end; j++) {
     let kr = k16(row_start(params.k, bh, j), j);
     let p = exp(h_dot(qr, kr) - l_i);
@@ -409,12 +427,13 @@ fn row16_backward_dkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
   let key_row = gid.x + gid.y * nwg.x * WG;
   if (key_row >= params.bh * params.tk) { return; }
   let bh = key_row / params.tk;
+  let prefix = prefix_of(bh);
   let j = key_row % params.tk;
   let kr = h_scale(k16(row_start(params.k, bh, j), j), params.scale);
   let vr = v16(row_start(params.v, bh, j));
   var dk = H16(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   var dv = dk;
-  for (var i = first_query(j); i < last_query(j); i++) {
+  for (var i = first_query(prefix, j); i < last_query(j); i++) {
     let row = bh * params.tq + i;
     let qr = q16(row_start(params.q, bh, i), i);
     let d_o = do16(row_start(params.d_o, bh, i));
@@ -489,14 +508,14 @@ fn stage_grad_out(bh: u32, i0: u32, lane: u32) {
 }
 
 // tile_s = tile_q . tile_k^T, masked (beyond tk, beyond a row's causal bound, or rows beyond tq).
-fn score_tile(i0: u32, j0: u32, lane: u32) {
+fn score_tile(prefix: u32, i0: u32, j0: u32, lane: u32) {
   for (var e = lane; e < BR * BC; e += FWG) {
     let r = e / BC;
     let c = e % BC;
     let i = i0 + r;
     let j = j0 + c;
     var s = MASKED;
-    if (i < params.tq && j < last_key(i) && j >= first_key(last_key(i))) {
+    if (i < params.tq && j < last_key(prefix, i) && j >= first_key(last_key(prefix, i))) {
       s = 0.0;
       for (var d = 0u; d < DH; d++) { s += tile_q[r * DH + d] * tile_k[c * DH + d]; }
     }
@@ -517,6 +536,7 @@ fn flash_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   let tiles_q = (params.tq + BR - 1u) / BR;
   let flat = wid.x + wid.y * nwg.x;
   let bh = flat / tiles_q;
+  let prefix = prefix_of(bh);
   let i0 = (flat % tiles_q) * BR;
   let live = bh < params.bh;
   if (live) { stage_queries(bh, i0, lane); }
@@ -524,14 +544,14 @@ fn flash_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   var acc: array<f32, MAX_OWNED>;
   // Causal: keys past the last row's bound are never needed.
   var end = params.tk;
-  if (CAUSAL) { end = last_key(min(i0 + BR, params.tq) - 1u); }
+  if (CAUSAL) { end = last_key(prefix, min(i0 + BR, params.tq) - 1u); }
   if (!live) { end = 0u; }
   // Window: keys before the first row's window start are never needed.
-  for (var j0 = first_key(last_key(min(i0, params.tq - 1u))) / BC * BC; j0 < end; j0 += BC) {
+  for (var j0 = first_key(last_key(prefix, min(i0, params.tq - 1u))) / BC * BC; j0 < end; j0 += BC) {
     workgroupBarrier();
     stage_keys(bh, j0, lane);
     workgroupBarrier();
-    score_tile(i0, j0, lane);
+    score_tile(prefix, i0, j0, lane);
     workgroupBarrier();
     for (var r = lane; r < BR; r += FWG) {
       var m_tile = MASKED;
@@ -619,6 +639,7 @@ fn flash_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   let tiles_q = (params.tq + BR - 1u) / BR;
   let flat = wid.x + wid.y * nwg.x;
   let bh = flat / tiles_q;
+  let prefix = prefix_of(bh);
   let i0 = (flat % tiles_q) * BR;
   let live = bh < params.bh;
   if (live) {
@@ -642,14 +663,14 @@ fn flash_backward_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   }
   var acc: array<f32, MAX_OWNED>;
   var end = params.tk;
-  if (CAUSAL) { end = last_key(min(i0 + BR, params.tq) - 1u); }
+  if (CAUSAL) { end = last_key(prefix, min(i0 + BR, params.tq) - 1u); }
   if (!live) { end = 0u; }
   // Window: keys before the first row's window start are never needed.
-  for (var j0 = first_key(last_key(min(i0, params.tq - 1u))) / BC * BC; j0 < end; j0 += BC) {
+  for (var j0 = first_key(last_key(prefix, min(i0, params.tq - 1u))) / BC * BC; j0 < end; j0 += BC) {
     workgroupBarrier();
     stage_keys(bh, j0, lane);
     workgroupBarrier();
-    score_tile(i0, j0, lane);
+    score_tile(prefix, i0, j0, lane);
     workgroupBarrier();
     probabilities_and_ds(i0, j0, lane);
     workgroupBarrier();
@@ -675,13 +696,14 @@ fn flash_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
   let tiles_k = (params.tk + BC - 1u) / BC;
   let flat = wid.x + wid.y * nwg.x;
   let bh = flat / tiles_k;
+  let prefix = prefix_of(bh);
   let j0 = (flat % tiles_k) * BC;
   let live = bh < params.bh;
   if (live) { stage_keys(bh, j0, lane); }
   var dk: array<f32, MAX_OWNED>;
   var dv: array<f32, MAX_OWNED>;
   var start = 0u;
-  if (CAUSAL) { start = first_query(j0) / BR * BR; }
+  if (CAUSAL) { start = first_query(prefix, j0) / BR * BR; }
   var end = last_query(min(j0 + BC, params.tk) - 1u);
   if (!live) { end = 0u; }
   for (var i0 = start; i0 < end; i0 += BR) {
@@ -700,7 +722,7 @@ fn flash_backward_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
       row_l[r] = big_d;
     }
     workgroupBarrier();
-    score_tile(i0, j0, lane);
+    score_tile(prefix, i0, j0, lane);
     workgroupBarrier();
     probabilities_and_ds(i0, j0, lane);
     workgroupBarrier();

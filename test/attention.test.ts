@@ -10,14 +10,16 @@ import * as ref from './reference.ts';
 
 useDevice();
 
-function attentionRef(q: ref.Ref, k: ref.Ref, v: ref.Ref, causal: boolean, window = 0): ref.Ref {
+function attentionRef(q: ref.Ref, k: ref.Ref, v: ref.Ref, causal: boolean, window = 0, prefixes: number[] | null = null): ref.Ref {
   const [b, h, tq, dh] = q.shape;
   const tk = k.shape[2];
   const scale = 1 / Math.sqrt(dh);
   const out = new Float64Array(b * h * tq * dh);
   for (let z = 0; z < b * h; z++) {
     for (let i = 0; i < tq; i++) {
-      const allowed = causal ? Math.min(tk, i + 1 + tk - tq) : tk;
+      // PrefixLM: the row's first prefix keys are seen by every query, as well as the causal ones.
+      const prefix = prefixes ? Math.min(tk, prefixes[Math.floor(z / h)]) : 0;
+      const allowed = causal ? Math.max(prefix, Math.min(tk, i + 1 + tk - tq)) : tk;
       const first = window > 0 ? Math.max(0, allowed - window) : 0;
       const scores: number[] = [];
       for (let j = first; j < allowed; j++) {
@@ -88,6 +90,42 @@ for (const kernel of ['row', 'flash'] as const) {
         });
       });
     }
+
+    it('PrefixLM: each row sees its prefix both ways and the rest causally, forward and backward, with and without RoPE', async () => {
+      // Prefixes of 0 (plain causal), inside a tile, across tile edges, the whole row and past it; two rows differ.
+      for (const [qShape, prefixes] of [[[2, 2, 9, 8], [0, 4]], [[2, 1, 19, 6], [17, 3]], [[1, 2, 5, 4], [9]], [[2, 1, 33, 8], [20, 33]]] as const) {
+        const kShape = [...qShape];
+        const lengths = () => tensor(Int32Array.from(prefixes), [prefixes.length], { dtype: 'i32' });
+        await checkOp({
+          label: `prefix ${kernel} ${JSON.stringify(qShape)} ${prefixes}`,
+          inputs: [ref.randomRef([...qShape], 21, -2, 2), ref.randomRef(kShape, 22, -2, 2), ref.randomRef(kShape, 23)],
+          gpu: (q, k, v) => attention(q, k, v, { causal: true, prefixLengths: lengths() }),
+          reference: (q, k, v) => attentionRef(q, k, v, true, 0, [...prefixes]),
+          tol: TOL, gradTol: GRAD,
+        });
+      }
+      const qShape = [2, 2, 6, 8];
+      await checkOp({
+        label: `prefix ${kernel} with RoPE`,
+        inputs: [ref.randomRef(qShape, 24, -2, 2), ref.randomRef(qShape, 25, -2, 2), ref.randomRef(qShape, 26)],
+        gpu: (q, k, v) => attention(q, k, v, { causal: true, rope: { base: 100 }, prefixLengths: tensor(Int32Array.from([3, 5]), [2], { dtype: 'i32' }) }),
+        reference: (q, k, v) => attentionRef(ropeHeadsFirst(q, 100, 1, 0), ropeHeadsFirst(k, 100, 1, 0), v, true, 0, [3, 5]),
+        tol: TOL, gradTol: GRAD,
+      });
+    });
+
+    it('PrefixLM then KV-cached decoding: a step after a bidirectional prefix equals the full PrefixLM pass at that position', async () => {
+      const [b, h, t, dh] = [2, 2, 7, 8];
+      const full = [ref.randomRef([b, h, t + 1, dh], 31, -2, 2), ref.randomRef([b, h, t + 1, dh], 32, -2, 2), ref.randomRef([b, h, t + 1, dh], 33)];
+      const [q, k, v] = full.map((r) => toGpu(r));
+      const prefix = tensor(Int32Array.from([4, 7]), [2], { dtype: 'i32' });
+      const whole = await noGrad(() => attention(q, k, v, { causal: true, prefixLengths: prefix })).toArray();
+      // The step: the last query against all t + 1 keys, causal (every key is at or before it; the prefix is behind).
+      const last = await noGrad(() => attention(q.slice([null, null, [t, t + 1], null]), k, v, { causal: true })).toArray();
+      const expected = Array.from({ length: b * h * dh }, (_, n) => whole[(Math.floor(n / dh) * (t + 1) + t) * dh + (n % dh)]);
+      expectClose(last, expected, TOL, 'decoding step after the prefix');
+      for (const x of [q, k, v, prefix]) x.dispose();
+    });
 
     it('rotates q and k with RoPE as it reads them: equal to rope() then attention, gradients included', async () => {
       for (const [fraction, queryOffset, keyOffset, causal] of [[1, 0, 0, true], [0.5, 4, 1, false]] as const) {
@@ -164,6 +202,11 @@ describe('attention input checks', () => {
     expect(() => attention(zeros([1, 1, 1, 200]), zeros([1, 1, 1, 200]), zeros([1, 1, 1, 200]))).toThrow(/exceeds the kernel's maximum of 128/);
     expect(() => attention(q, k, k, { rope: { queryOffset: -1 } })).toThrow(/rope.queryOffset must be a non-negative integer/);
     expect(() => attention(q, k, k, { window: 2 })).toThrow(/a window needs causal: true/);
+    const prefix = tensor(Int32Array.from([1]), [1], { dtype: 'i32' });
+    expect(() => attention(q, k, k, { prefixLengths: prefix })).toThrow(/prefixLengths needs causal: true/);
+    expect(() => attention(q, k, k, { causal: true, window: 2, prefixLengths: prefix })).toThrow(/prefixLengths cannot be combined with window/);
+    expect(() => attention(q, k, k, { causal: true, prefixLengths: tensor([1]) })).toThrow(/prefixLengths/);
+    prefix.dispose();
     expect(() => attention(q, k, k, { causal: true, window: 1.5 })).toThrow(/window must be a whole number/);
   });
 });

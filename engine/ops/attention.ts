@@ -5,13 +5,14 @@
 // overrides it; bench/ measures both). RoPE can be applied inside the kernels as q and k are read, so a model keeps
 // no rotated copies of q and k for backward.
 
-import { isGradEnabled, record } from '../autograd.ts';
+import { isGradEnabled, noGrad, record } from '../autograd.ts';
 import { runtime } from '../context.ts';
 import { formatShape, HieroError, ShapeError } from '../errors.ts';
 import { Uniforms, type Overrides } from '../runtime.ts';
 import type { Tensor } from '../tensor.ts';
 import { copyStrided } from './elementwise.ts';
 import { empty, launch } from './launch.ts';
+import { concat } from './views.ts';
 import { ropeTable, rotaryChannels } from './rope.ts';
 
 export const MAX_HEAD_DIM = 128;
@@ -45,6 +46,12 @@ export interface AttentionOptions {
    * attention). With `causal`, or with keyLengths when decoding. Forward and backward skip the keys outside it.
    */
   window?: number;
+  /**
+   * PrefixLM (with causal): i32 [batch], how many leading keys of each row every query sees — query i of row b sees
+   * key j when j ≤ i or j < prefixLengths[b] (an instruction attends both ways, its response causally). Forward and
+   * backward; not with window or keyLengths. Decoding after the prefix needs none (every new query is past it).
+   */
+  prefixLengths?: Tensor;
 }
 
 export type AttentionKernel = 'row' | 'flash';
@@ -171,15 +178,27 @@ function attentionOf(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions,
     if (rope) throw new HieroError('attention: keyLengths and rope cannot be combined (cache keys already rotated, and rotate the queries with rope())');
     if ([q, k, v].some((t) => t.requiresGrad) && isGradEnabled()) throw new HieroError('attention: keyLengths is for decoding and has no gradient; run it under noGrad');
   }
+  const prefixLengths = options.prefixLengths ?? null;
+  if (prefixLengths) {
+    prefixLengths.assertDType('attention prefixLengths', 'i32');
+    if (prefixLengths.rank !== 1 || prefixLengths.shape[0] !== b) throw new ShapeError(`attention: prefixLengths must be [${b}], got ${formatShape(prefixLengths.shape)}`);
+    if (!causal) throw new HieroError('attention: prefixLengths needs causal: true (a prefix seen both ways, the rest causally); without causal every key is seen already');
+    if (window > 0 || keyLengths) throw new HieroError('attention: prefixLengths cannot be combined with window or keyLengths');
+  }
   const rt = runtime();
   const bh = b * h;
   const rows = bh * tq;
   const useRope = rotary > 0;
-  const table = useRope ? ropeTable(rotary, rope!.base ?? 10000, Math.max(queryOffset + tq, keyOffset + tk)) : null;
+  const ropeCosSin = useRope ? ropeTable(rotary, rope!.base ?? 10000, Math.max(queryOffset + tq, keyOffset + tk)) : null;
+  // The prefix lengths ride in the table binding as floats, after RoPE's table when both are on.
+  const prefixAt = ropeCosSin && prefixLengths ? ropeCosSin.size : 0;
+  const table = prefixLengths
+    ? noGrad(() => (ropeCosSin ? concat([ropeCosSin.reshape([ropeCosSin.size]), prefixLengths.astype('f32')], 0) : prefixLengths.astype('f32')))
+    : ropeCosSin;
   const tiles = !keyLengths && getAttentionKernel(tq, tk, dh, bh) === 'flash' ? flashTiles(dh) : null;
   const overrides: Overrides = tiles
-    ? { FWG: tiles.fwg, BR: tiles.br, BC: tiles.br, DH: tiles.dh, CAUSAL: causal, ROPE: useRope }
-    : { WG: 64, CAUSAL: causal, ROPE: useRope, KEY_LENGTHS: keyLengths !== null, ...(dh <= 16 ? { SHORT_HEAD_DIM: dh } : {}) };
+    ? { FWG: tiles.fwg, BR: tiles.br, BC: tiles.br, DH: tiles.dh, CAUSAL: causal, ROPE: useRope, PREFIX: prefixLengths !== null }
+    : { WG: 64, CAUSAL: causal, ROPE: useRope, KEY_LENGTHS: keyLengths !== null, PREFIX: prefixLengths !== null, ...(dh <= 16 ? { SHORT_HEAD_DIM: dh } : {}) };
   // Heads of up to 16 channels have row kernels that hold a row in registers (shaders/attention.wgsl, row16_*).
   const entry = (name: string) => `${tiles ? 'flash' : dh <= 16 ? 'row16' : 'row'}_${name}`;
   const [qr, kr, vr] = [q, k, v].map(readable);
@@ -194,7 +213,7 @@ function attentionOf(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions,
     const u = new Uniforms();
     for (const t of operands) layout(u, t);
     for (const g of grads ?? [NO_GRAD, NO_GRAD]) u.u32(g.offset).u32(g.batch).u32(g.head).u32(g.time);
-    return u.u32(bh).u32(tq).u32(tk).u32(dh).f32(scale).u32(h).u32(rotary).u32(queryOffset).u32(keyOffset).u32(window).build();
+    return u.u32(bh).u32(tq).u32(tk).u32(dh).f32(scale).u32(h).u32(rotary).u32(queryOffset).u32(keyOffset).u32(window).u32(prefixAt).build();
   };
   // Row kernels: one invocation per row; flash kernels: one workgroup per (tile, batch·head), folded into 2-D.
   const grid = (length: number, label: string) =>
@@ -238,6 +257,7 @@ function attentionOf(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions,
   const saved = table ? [qr, kr, vr, out, stats, table] : [qr, kr, vr, out, stats];
   const result = packed ? record('attention', [packed], out, backward, saved) : record('attention', [q, k, v], out, backward, saved);
   stats.dispose();
+  if (table && table !== ropeCosSin) table.dispose();
   [qr, kr, vr].forEach((t, i) => t !== [q, k, v][i] && t.dispose());
   return result;
 }
