@@ -40,8 +40,8 @@ export class SelfAttention extends Module implements Mixer {
     return this.options.dim / this.options.heads;
   }
 
-  /** x [B, T, D] -> [B, T, D]. */
-  forward(x: Tensor): Tensor {
+  /** x [B, T, D] -> [B, T, D]; causal with context.prefixLengths: PrefixLM. */
+  forward(x: Tensor, context: MixerContext = {}): Tensor {
     const [b, t] = x.shape;
     const { heads, dim, ropeBase, causal } = this.options;
     return scope(() => {
@@ -49,7 +49,8 @@ export class SelfAttention extends Module implements Mixer {
       // RoPE is applied inside the attention kernels as they read q and k: no rotated copies are kept for backward;
       // q, k and v are read from the packed projection and their gradients written back into one of its shape.
       const rotary = ropeBase === null ? undefined : { base: ropeBase, fraction: this.options.ropeFraction };
-      const attended = attentionPacked(qkv, { causal, rope: rotary, window: this.options.window }); // [B, H, T, Dh]
+      const prefix = causal && context.prefixLengths ? { prefixLengths: context.prefixLengths } : {};
+      const attended = attentionPacked(qkv, { causal, rope: rotary, window: this.options.window, ...prefix }); // [B, H, T, Dh]
       return this.out.forward(attended.permute([0, 2, 1, 3]).reshape([b, t, dim]));
     });
   }
@@ -68,7 +69,8 @@ export class SelfAttention extends Module implements Mixer {
       const part = (i: number) => slice(qkv, [null, null, i]).squeeze(2); // [B, T, H, Dh]
       const rotary = ropeBase === null ? undefined : { base: ropeBase, fraction: ropeFraction };
       const perm = (u: Tensor) => u.permute([0, 2, 1, 3]); // [B, H, T, Dh]
-      const attended = attention(perm(part(0)), perm(part(1)), perm(part(2)), { causal: true, rope: rotary, window: this.options.window });
+      const prefix = context.prefixLengths ? { prefixLengths: context.prefixLengths } : {};
+      const attended = attention(perm(part(0)), perm(part(1)), perm(part(2)), { causal: true, rope: rotary, window: this.options.window, ...prefix });
       const keys = rotary ? rope(part(1), rotary) : part(1).contiguous();
       const fill = (u: Tensor) => (t < capacity ? concat([perm(u), zeros([b, heads, capacity - t, this.headDim])], 2) : perm(u).contiguous());
       replaceState(state, 'k', fill(keys));

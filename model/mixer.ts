@@ -18,6 +18,8 @@ export interface MixerContext {
    * stages have); absent: all T.
    */
   lengths?: Tensor | null;
+  /** Causal attention as PrefixLM: i32 [B], the leading positions of each row seen both ways (HRM-Text's prompts). */
+  prefixLengths?: Tensor | null;
 }
 
 export interface Mixer extends Module {
