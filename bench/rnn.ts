@@ -2,16 +2,57 @@
 // reference (a dispatch per step), FlashRNN's fused kernel and ParaRNN's Newton (3 iterations, ParaRNN's default;
 // and the iterations solveDiagGRU needed to reach 1e-5 on these random weights, recurrent weights in ±0.5).
 //   npm run bench:rnn [-- --cells=gru,lstm] [--steps=256,4096,65536] [--channels=64,256] [--reps=3] [--sequential-max=4096]
+//   npm run bench:rnn -- --checkpoint=DIR [--seq=1024]   Newton's iterations to 1e-5 on a trained paragru/paralstm's
+//                                                        layers, over held-out English (each layer's real input)
 // Timing: engine/measure (GPU timestamps where the adapter has them), median of reps.
 
 import { describeAdapter, diagGRU, diagLSTM, init, rand, randn, shutdown, solveDiagGRU, solveDiagLSTM, type RnnMethod, type Tensor } from '../engine/index.ts';
 import { measure } from '../engine/measure/timing.ts';
+import { englishCorpus } from '../model/data/corpus.ts';
+import { ParaGRULayer, ParaLSTMLayer } from '../model/para-rnn.ts';
+import type { RecurrentLM } from '../model/recurrent-lm.ts';
+import { loadTextModel } from '../model/registry.ts';
+import { noGrad, scope, slice, tensor } from '../engine/index.ts';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+
+/** Each layer of a trained ParaGRU/ParaLSTM LM solved by Newton on its real input: iterations and residuals. */
+async function trained(dir: string, seq: number) {
+  const { model, kind } = await loadTextModel(dir);
+  const lm = model as unknown as RecurrentLM;
+  const text = englishCorpus().heldOut.subarray(0, seq);
+  const ids = tensor(Int32Array.from(text), [1, seq], { dtype: 'i32' });
+  let x = noGrad(() => lm.embed.forward(ids));
+  console.log(`${kind} ${dir}: ${seq} held-out bytes`);
+  for (const [l, block] of lm.blocks.entries()) {
+    const mixer = block.mixer as ParaGRULayer | ParaLSTMLayer;
+    const normed = noGrad(() => block.mixerNorm.forward(x));
+    const proj = noGrad(() => mixer.inProj.forward(normed));
+    const d = mixer.dim;
+    const part = (k: number) => slice(proj, [null, null, [k * d, (k + 1) * d]]);
+    const w = mixer.diagonal;
+    const solved = mixer instanceof ParaGRULayer
+      ? await noGrad(() => solveDiagGRU(part(0), part(1), part(2), { uz: w.uz, ur: w.ur, uh: w.uh, bz: w.bz, br: w.br, bh: w.bh }, { tolerance: 1e-5 }))
+      : await noGrad(() => solveDiagLSTM(part(0), part(1), part(2), { uf: w.uf, uo: w.uo, uc: w.uc, bf: w.bf, bo: w.bo, bc: w.bc }, { tolerance: 1e-5 }));
+    const max = Math.max(...(await Promise.all(['uz', 'ur', 'uh', 'uf', 'uo', 'uc'].filter((n) => w[n]).map(async (n) => Math.max(...Array.from(await w[n].toArray(), Math.abs))))));
+    console.log(`  layer ${l}: ${solved.iterations} iterations to 1e-5 (residuals ${solved.history.map((r) => r.toExponential(1)).join(', ')}); largest |recurrent weight| ${max.toFixed(2)}`);
+    const next = noGrad(() => block.forward(x));
+    x.dispose();
+    x = next;
+    for (const t of [normed, proj]) t.dispose();
+  }
+  scope(() => x.dispose());
+}
 
 async function main() {
   const report = await init();
   console.log(`adapter: ${describeAdapter(report)}`);
+  const checkpoint = arg('checkpoint', '');
+  if (checkpoint) {
+    await trained(checkpoint, Number(arg('seq', '1024')));
+    shutdown();
+    return;
+  }
   const steps = arg('steps', '256,4096,65536').split(',').map(Number);
   const channels = arg('channels', '64,256').split(',').map(Number);
   const reps = Number(arg('reps', '3'));

@@ -92,6 +92,15 @@ export class HRMTextLM extends PlainByteLM implements ByteLM {
     this.head = this.child('lm_head', new Linear(config.dim, config.vocab, { bias: false }));
   }
 
+  setTrainingProgress(share: number): void {
+    this.progress = share;
+  }
+
+  /** The window ramps until bp.warmup; a window reached before then holds while it does not widen again. */
+  stepChanges(share: number): boolean {
+    return this.config.architecture === 'hrm' && backpropWindow(this.config, share) !== backpropWindow(this.config, 1);
+  }
+
   private context(ids: Tensor): MixerContext {
     return this.config.mask === 'prefix' ? { prefixLengths: instructionLengths(ids) } : {};
   }

@@ -77,8 +77,8 @@ export const TRAIN_OPTIONS = {
   seed: { type: 'integer', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of the data and the initial weights' },
   'eval-every': { type: 'integer', min: 1, max: 1e9, help: 'steps between held-out evaluations and saves (default steps/4, at least 10)' },
   task: {
-    type: 'string', help: 'puzzles (hrm/trm): sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR (default sudoku-4x4); language models: mqar (multi-query associative recall, generated; default: the corpus)', value: 'TASK',
-    pattern: /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+|mqar)$/, accepted: 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7), arc:DIR or mqar',
+    type: 'string', help: 'puzzles (hrm/trm): sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR (default sudoku-4x4); language models: mqar (multi-query associative recall, generated) or instructions (instruction-response pairs, generated; hrm-text\'s default); default: the corpus', value: 'TASK',
+    pattern: /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+|mqar|instructions)$/, accepted: 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7), arc:DIR, mqar or instructions',
   },
   train: { type: 'integer', min: 1, max: 1e7, help: 'distinct training puzzles, augmented on the fly (default 500)' },
   test: { type: 'integer', min: 1, max: 1e6, help: 'held-out puzzles (default 100)' },
@@ -92,6 +92,9 @@ export const TRAIN_OPTIONS = {
   encoder: { type: 'choice', choices: MIXER_KINDS, help: "H-Net: the mixer of its encoders and decoders, a row of the mixer table (hiero models --json; default: the preset's, hgrn)" },
   main: { type: 'choice', choices: MIXER_KINDS, help: "H-Net: the mixer of its main network (default: the preset's, attention)" },
   corpus: { type: 'string', help: "'english' (Brown corpus and Shakespeare, shipped), 'shakespeare' (the demo's 2.6 kB) or a text file (default english)", value: 'TEXT' },
+  objective: { type: 'choice', choices: ['answer', 'all'], help: "--task instructions: score the response only (answer: P(answer | question), the default) or every byte (all: P(x))" },
+  mask: { type: 'choice', choices: ['prefix', 'causal'], help: 'hrm-text: PrefixLM (the instruction seen both ways; the default) or a causal mask' },
+  architecture: { type: 'choice', choices: ['hrm', 'transformer'], help: "hrm-text: the H and L modules (default), or the ablation's Transformer of matched forward FLOPs" },
   'rnn-method': { type: 'choice', choices: ['fused', 'newton', 'sequential'], help: "paragru, paralstm: how the nonlinear recurrence is solved in training (default fused: one dispatch, exact; newton: ParaRNN's 3 iterations on the scan; sequential: a dispatch per step)" },
   seq: { type: 'integer', min: 8, max: 65536, help: 'bytes per window (default: 128 tiny, 512 otherwise; mqar 64, seq/4 pairs)' },
 } as const satisfies Record<string, OptionSpec>;

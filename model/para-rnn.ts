@@ -37,7 +37,8 @@ abstract class DiagonalRnnLayer extends Module implements Mixer {
   readonly gateProj: Linear;
   readonly outProj: Linear;
   readonly norm: RMSNorm;
-  protected readonly diagonal: Record<string, Tensor> = {};
+  /** The diagonal recurrent weights and biases by name (uz, ur, uh, bz, br, bh or uf, uo, uc, bf, bo, bc). */
+  readonly diagonal: Record<string, Tensor> = {};
 
   constructor(readonly dim: number, names: readonly string[], readonly options: ParaRnnOptions) {
     super();

@@ -32,11 +32,16 @@ export interface ByteLM extends Module {
   decode(ids: Tensor, state: unknown): Tensor;
   /**
    * ids [B, T] (i32) read in one parallel pass from the initial `state`, which is left as T decode() calls would
-   * leave it; returns the logits after the last position, [B, 256] (a prompt in the time of one forward pass).
+   * leave it; returns the logits after the last position, [B, 256] (a prompt in the time of one forward pass). A
+   * PrefixLM (HRM-Text) reads the prefilled prompt both ways instead, as it was trained to.
    */
   prefill(ids: Tensor, state: unknown): Promise<Tensor>;
   /** The learning-rate multiplier of a parameter (H-Net's per stage); absent: 1 for all. */
   learningRateMultiplier?(parameterName: string): number;
+  /** Told before each training step the share of training done (HRM-Text's backprop window follows it). */
+  setTrainingProgress?(share: number): void;
+  /** Whether the training step's graph still changes with progress (a replay would be refused): record later. */
+  stepChanges?(share: number): boolean;
 }
 
 /** A byte LM that does not chunk: its losses are the cross-entropy of its logits, its prediction the logits alone. */

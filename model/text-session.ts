@@ -13,6 +13,8 @@ import {
 import { atWordBoundary, loadCorpus, unigramBitsPerByte, type Corpus } from './data/corpus.ts';
 import { WindowSampler } from './data/text.ts';
 import { MQAR_HELD_OUT_SEED, MQAR_IGNORED, MQAR_VALUES, MqarSampler, mqarPairs } from './data/mqar.ts';
+import { InstructionSampler, type InstructionObjective } from './data/instructions.ts';
+import { evaluateInstructions } from './instruction-eval.ts';
 import type { ByteLM } from './text-model.ts';
 import type { EvaluationReading, StepReading, TrainingRun } from './training.ts';
 
@@ -32,8 +34,13 @@ export interface TextSessionState {
   config: unknown;
   /** 'english' or a path to a text file (unused with a task). */
   corpus: string;
-  /** A generated task instead of the corpus: 'mqar' (multi-query associative recall); absent: the corpus. */
-  task?: 'mqar';
+  /**
+   * A generated task instead of the corpus: 'mqar' (multi-query associative recall) or 'instructions'
+   * (instruction–response pairs, model/data/instructions.ts); absent: the corpus.
+   */
+  task?: 'mqar' | 'instructions';
+  /** instructions: score the response only ('answer', the default) or every byte ('all'). */
+  objective?: InstructionObjective;
   seq: number;
   batch: number;
   lr: number;
@@ -81,7 +88,7 @@ function parameterGroups(model: ByteLM, weightDecay: number): ParamGroup[] {
 }
 
 export class TextSession implements TrainingRun<TextStepMetrics> {
-  readonly sampler: WindowSampler | MqarSampler;
+  readonly sampler: WindowSampler | MqarSampler | InstructionSampler;
   readonly monitor = new NonFiniteMonitor(['loss', 'gradient norm']);
   readonly itemUnit = 'bytes';
   /** Per chunking stage, the share of boundaries at word starts in the last evaluation (shown with progress). */
@@ -94,13 +101,15 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
     readonly optimizer: AdamW,
     readonly corpus: Corpus | null,
   ) {
-    this.sampler = corpus ? new WindowSampler(corpus.train, state.batch, state.seq, state.samplerState) : new MqarSampler(state.batch, state.seq, state.samplerState);
+    this.sampler = corpus ? new WindowSampler(corpus.train, state.batch, state.seq, state.samplerState)
+      : state.task === 'instructions' ? new InstructionSampler(state.batch, state.seq, state.seed, state.objective ?? 'answer')
+      : new MqarSampler(state.batch, state.seq, state.samplerState);
     optimizer.schedule = warmupCosine({ peak: state.lr, warmup: state.warmup, total: state.totalSteps, min: state.lr * 0.1 });
     optimizer.trackGradNorm = true;
   }
 
   static create(spec: TextKind, state: Omit<TextSessionState, 'step' | 'samplerState' | 'engineRandom'>): TextSession {
-    const corpus = state.task === 'mqar' ? null : loadCorpus(state.corpus);
+    const corpus = state.task ? null : loadCorpus(state.corpus);
     const model = spec.build(state.config);
     const optimizer = new AdamW(parameterGroups(model, state.weightDecay), { lr: state.lr, betas: [0.9, 0.95], weightDecay: state.weightDecay, maxGradNorm: 1 });
     return new TextSession({ ...state, step: 0, samplerState: state.seed >>> 0, engineRandom: getRandomState() }, spec, model, optimizer, corpus);
@@ -138,6 +147,7 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
 
   /** One training step: a batch of windows, forward (H-Net: one count read-back per stage), backward, AdamW. */
   async step(): Promise<TextStepMetrics> {
+    this.model.setTrainingProgress?.(this.state.step / this.state.totalSteps);
     const { ids, targets } = this.sampler.sample();
     const [b, t] = [this.state.batch, this.state.seq];
     this.state.step++;
@@ -183,7 +193,14 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
   }
 
   trainStep(): Promise<TextStepMetrics> {
-    return this.replay ? this.replayedStep() : this.step();
+    // A model whose step changes shape with training progress (HRM-Text's widening backprop window) steps eagerly
+    // while it changes, and records its step once it has settled.
+    const settling = this.model.stepChanges?.(this.state.step / this.state.totalSteps) ?? false;
+    if (settling && this.recorded) {
+      this.recorded.dispose();
+      this.recorded = null;
+    }
+    return this.replay && !settling ? this.replayedStep() : this.step();
   }
 
   async read(m: TextStepMetrics): Promise<StepReading> {
@@ -201,6 +218,14 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
   }
 
   async evaluateHeldOut(): Promise<EvaluationReading> {
+    if (this.state.task === 'instructions') {
+      const e = await evaluateInstructions(this.model, this.state.seq);
+      const parts = e.families.map((f) => `${f.family} ${(100 * f.examples).toFixed(0)}/${(100 * f.templates).toFixed(0)}`).join('  ');
+      return {
+        values: { exactExamples: e.examples, exactTemplates: e.templates, ...Object.fromEntries(e.families.map((f) => [`exact ${f.family}`, [f.examples, f.templates]])) },
+        text: `exact match ${(100 * e.examples).toFixed(1)}% on held-out examples, ${(100 * e.templates).toFixed(1)}% on held-out phrasings (${e.count} each; per family, % examples/phrasings: ${parts})`,
+      };
+    }
     if (!this.corpus) {
       const e = await evaluateMqar(this.model, this.state.seq, this.state.batch);
       return { values: { accuracy: e.accuracy, bitsPerAnswer: e.bitsPerAnswer }, text: `recall ${(100 * e.accuracy).toFixed(1)}% of ${e.answers} held-out answers (chance ${(100 / MQAR_VALUES.count).toFixed(1)}%), ${e.bitsPerAnswer.toFixed(3)} bits/answer` };
@@ -216,6 +241,12 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
 
   describe(): string[] {
     const flops = this.spec.flopsPerByte(this.state.config);
+    if (this.state.task === 'instructions') {
+      return [
+        `model: ${this.spec.describe(this.state.config, this.model.parameterCount())}, ~${(flops / 1e6).toFixed(2)} MFLOP per byte trained; ` +
+          `task: generated instructions (${this.state.objective === 'all' ? 'every byte scored, P(x)' : 'the response scored, P(answer | question)'}), windows of ${this.state.seq} bytes; batch ${this.state.batch}`,
+      ];
+    }
     if (!this.corpus) {
       return [
         `model: ${this.spec.describe(this.state.config, this.model.parameterCount())}, ~${(flops / 1e6).toFixed(2)} MFLOP per byte trained; ` +

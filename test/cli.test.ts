@@ -37,13 +37,13 @@ describe('hiero command line: mistakes are named before any work starts', () => 
     await usage(['train', 'hrm', '--verbose'], /train: unknown option --verbose/);
     await usage(['trian', 'hrm'], /unknown command 'trian' \(did you mean 'train'\?\)/);
     await usage(['solve', '--checkpont', 'x'], /did you mean --checkpoint\?/);
-    await usage(['train', 'lstm'], /train: unknown model 'lstm' \(hrm, trm, hnet, transformer, hgrn, mingru, hgrn2, gla, retnet, mamba2, gateloop, griffin, paragru or paralstm; hiero models describes them\)/);
+    await usage(['train', 'lstm'], /train: unknown model 'lstm' \(hrm, trm, hnet, transformer, hgrn, mingru, hgrn2, gla, retnet, mamba2, gateloop, griffin, paragru, paralstm or hrm-text; hiero models describes them\)/);
     await usage(['train'], /say which model: hiero train hrm\|trm\|hnet\|transformer\|hgrn\|mingru/);
     await usage(['train', 'hgrn', '--rnn-method', 'newton'], /train --rnn-method applies to paragru and paralstm only/);
     await usage(['train', 'paragru', '--rnn-method', 'jacobi'], /--rnn-method/);
-    await usage(['train', 'hrm', '--corpus', 'english'], /train --corpus applies to hnet, transformer, hgrn, mingru, hgrn2, gla, retnet, mamba2, gateloop, griffin, paragru and paralstm only/);
+    await usage(['train', 'hrm', '--corpus', 'english'], /train --corpus applies to hnet, transformer, hgrn, mingru, hgrn2, gla, retnet, mamba2, gateloop, griffin, paragru, paralstm and hrm-text only/);
     await usage(['train', 'hgrn', '--preset', 'paper'], /train --preset: 'paper' is not a preset of hgrn \(tiny, small\)/);
-    await usage(['train', 'hnet', '--task', 'sudoku-4x4'], /train --task sudoku-4x4: a language model trains on a corpus \(--corpus\) or on --task mqar; 'sudoku-4x4' is a puzzle task, for hrm and trm/);
+    await usage(['train', 'hnet', '--task', 'sudoku-4x4'], /train --task sudoku-4x4: a language model trains on a corpus \(--corpus\), on --task mqar or on --task instructions; 'sudoku-4x4' is a puzzle task, for hrm and trm/);
     await usage(['train', 'hnet', '--main', 'lstm'], /train --main: 'lstm' is not one of hgrn, mingru, attention/);
   });
 
@@ -69,7 +69,7 @@ describe('hiero command line: mistakes are named before any work starts', () => 
 
   it('--help per command exits 0; hiero with no command shows the commands', async () => {
     expect(await main(['train', '--help'])).toBe(0);
-    expect(output.join('\n')).toMatch(/usage: hiero train hrm\|trm\|hnet\|transformer\|hgrn\|mingru\|hgrn2\|gla\|retnet\|mamba2\|gateloop\|griffin\|paragru\|paralstm \[options\]/);
+    expect(output.join('\n')).toMatch(/usage: hiero train hrm\|trm\|hnet\|transformer\|hgrn\|mingru\|hgrn2\|gla\|retnet\|mamba2\|gateloop\|griffin\|paragru\|paralstm\|hrm-text \[options\]/);
     expect(output.join('\n')).toMatch(/--steps N\s+training steps, this run \(default 100\) \[a whole number from 1 to/);
     output = [];
     expect(await main(['help', 'solve'])).toBe(0);

@@ -66,7 +66,7 @@ describe('MQAR windows', () => {
 describe('--task mqar', () => {
   it('names a puzzle task given to a language model, mqar given to a puzzle model, and mqar with a corpus, before any work', async () => {
     const values = (extra: Record<string, string | number>) => ({ values: { steps: 1, ...extra }, given: new Set(Object.keys(extra)) });
-    await expect(specOf('hgrn2').createRun(values({ task: 'sudoku-4x4' }))).rejects.toThrow(/a language model trains on a corpus \(--corpus\) or on --task mqar/);
+    await expect(specOf('hgrn2').createRun(values({ task: 'sudoku-4x4' }))).rejects.toThrow(/a language model trains on a corpus \(--corpus\), on --task mqar or on --task instructions/);
     await expect(specOf('gla').createRun(values({ task: 'mqar', corpus: 'english' }))).rejects.toThrow(/leave out --corpus/);
     await expect(specOf('hrm').createRun(values({ task: 'mqar' }))).rejects.toThrow(/language models' task/);
     await expect(specOf('retnet').createRun(values({ task: 'mqar', seq: 1000 }))).rejects.toThrow(/--seq 1000 with --task mqar: .*--seq at most 256/);

@@ -8,6 +8,7 @@ import { assertWeightsSource, init, readCheckpointFile, readCheckpointJson, read
 import { loadCorpus, unigramBitsPerByte } from '../../model/data/corpus.ts';
 import { specOf } from '../../model/kinds/index.ts';
 import { evaluateText, type TextSessionState } from '../../model/text-session.ts';
+import { evaluateInstructions } from '../../model/instruction-eval.ts';
 import { evaluatePuzzles } from '../../model/hrm-train.ts';
 import { evaluateArcTasks, loadTask, solveWithModel } from '../../model/hrm-session.ts';
 import { kindOfDecoded, loadPuzzleModel, loadTextModel } from '../../model/registry.ts';
@@ -19,7 +20,7 @@ import { checkOutput, printAdapter } from './output.ts';
 
 /** eval's options that only puzzle checkpoints take, and those only language models take. */
 const PUZZLE_EVAL = ['segments', 'count', 'augmentations'] as const;
-const TEXT_EVAL = ['corpus', 'seq', 'windows'] as const;
+const TEXT_EVAL = ['corpus', 'seq', 'windows', 'instructions'] as const;
 
 export const evalSpec: CommandSpec = {
   name: 'eval',
@@ -33,6 +34,7 @@ export const evalSpec: CommandSpec = {
     corpus: { ...TRAIN_OPTIONS.corpus, help: "language models: the held-out text of 'english', 'shakespeare' or a text file (default: the run's own corpus, else english)" },
     seq: { ...TRAIN_OPTIONS.seq, help: "language models: bytes per window (default: the run's own, else 128)" },
     windows: { type: 'integer', min: 1, max: 100000, default: 32, help: 'language models: held-out windows, evenly spaced' },
+    instructions: { type: 'integer', min: 1, max: 1000, default: 8, help: 'models trained on instructions (hrm-text): held-out instructions per task family and split, scored by exact match' },
   },
 };
 
@@ -92,10 +94,21 @@ export async function evaluate(p: Parsed): Promise<number> {
 async function evaluateLanguageModel(dir: string, p: Parsed, weights: LoadedWeights): Promise<number> {
   const manifest = await readManifest(dir).catch(() => null); // a bare weights file has none
   const session = manifest?.files.session ? await readCheckpointJson<Partial<TextSessionState>>(dir, manifest, 'session').catch(() => null) : null;
-  const corpusName = (p.values.corpus as string | undefined) ?? session?.corpus ?? 'english';
   const seq = (p.values.seq as number | undefined) ?? session?.seq ?? 128;
+  const { model, spec, config, step, kind } = await loadTextModel(dir, weights);
+  // A model trained on instructions (hrm-text's default) is scored by exact match on held-out instructions.
+  if (p.values.corpus === undefined && (session?.task === 'instructions' || (!session && kind === 'hrm-text'))) {
+    const start = performance.now();
+    const e = await evaluateInstructions(model, seq, p.values.instructions as number);
+    const seconds = (performance.now() - start) / 1000;
+    console.log(`${spec.describe(config, model.parameterCount())}${step === null ? '' : ` (step ${step})`}, on ${e.count} held-out instructions of each split (${seconds.toFixed(0)} s):`);
+    console.log(`  exact match: ${(100 * e.examples).toFixed(1)}% on held-out examples, ${(100 * e.templates).toFixed(1)}% on held-out phrasings`);
+    for (const f of e.families) console.log(`  ${f.family.padEnd(9)} ${(100 * f.examples).toFixed(0).padStart(3)}% examples  ${(100 * f.templates).toFixed(0).padStart(3)}% phrasings`);
+    model.dispose();
+    return 0;
+  }
+  const corpusName = (p.values.corpus as string | undefined) ?? session?.corpus ?? 'english';
   const corpus = loadCorpus(corpusName);
-  const { model, spec, config, step } = await loadTextModel(dir, weights);
   const start = performance.now();
   const e = await evaluateText(model, corpus.heldOut, seq, p.values.windows as number, 8);
   const seconds = (performance.now() - start) / 1000;

@@ -207,3 +207,57 @@ export function exactMatch(generated: string, response: string): boolean {
   const line = generated.split('\n')[0];
   return line.trim() === response.trim();
 }
+
+/** The objective: the response bytes only (P(answer | question), the task-completion objective) or every byte (P(x)). */
+export type InstructionObjective = 'answer' | 'all';
+export const IGNORED_TARGET = -100;
+
+/**
+ * Training batches of instructions, `batch` rows of `seq` bytes: ids, and next-byte targets where the objective
+ * scores (elsewhere IGNORED_TARGET: padding always, the instruction under 'answer'). Its state is its generator's
+ * seed position, so a resumed run continues the same stream.
+ */
+export class InstructionSampler {
+  private stream: () => Instruction;
+  private drawn = 0;
+
+  constructor(readonly batch: number, readonly seq: number, private seed: number, readonly objective: InstructionObjective = 'answer', readonly families: readonly InstructionFamily[] = INSTRUCTION_FAMILIES) {
+    this.stream = instructionStream({ families, split: 'train', seed });
+    // Most examples must fit: checked on a few draws of every family now, named, before training starts; a rare
+    // longer one met later is skipped (the window drops the longest phrasings' largest numbers).
+    for (const example of instructionSet(4 * families.length, { families, seed: 12345 })) encodeInstruction(example, seq);
+  }
+
+  private nextFitting(): EncodedInstruction {
+    for (;;) {
+      const example = this.stream();
+      this.drawn++;
+      const length = encoder.encode(example.prompt).length + encoder.encode(example.response).length + 2;
+      if (length <= this.seq) return encodeInstruction(example, this.seq);
+    }
+  }
+
+  /** The seed and how many examples have been drawn from it (a resumed sampler replays the count). */
+  get state(): number {
+    return this.drawn;
+  }
+
+  set state(drawn: number) {
+    this.stream = instructionStream({ families: this.families, split: 'train', seed: this.seed });
+    for (let i = 0; i < drawn; i++) this.stream();
+    this.drawn = drawn;
+  }
+
+  sample(): { ids: Int32Array; targets: Int32Array } {
+    const { batch, seq } = this;
+    const ids = new Int32Array(batch * seq);
+    const targets = new Int32Array(batch * seq).fill(IGNORED_TARGET);
+    for (let b = 0; b < batch; b++) {
+      const e = this.nextFitting();
+      ids.set(e.ids, b * seq);
+      const from = this.objective === 'answer' ? e.prefixLength - 1 : 0;
+      for (let t = from; t < e.length - 1; t++) targets[b * seq + t] = e.ids[t + 1];
+    }
+    return { ids, targets };
+  }
+}

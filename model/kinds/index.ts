@@ -16,6 +16,7 @@ import { mamba2Kind } from './mamba2.ts';
 import { retnetKind } from './retnet.ts';
 import { hnetKind } from './hnet.ts';
 import { hrmKind } from './hrm.ts';
+import { hrmTextKind } from './hrm-text.ts';
 import { mingruKind } from './mingru.ts';
 import { paragruKind } from './paragru.ts';
 import { paralstmKind } from './paralstm.ts';
@@ -38,6 +39,7 @@ export const MODEL_KINDS = {
   griffin: griffinKind,
   paragru: paragruKind,
   paralstm: paralstmKind,
+  'hrm-text': hrmTextKind,
 } as const satisfies Record<string, ModelSpec<any, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export type ModelKind = keyof typeof MODEL_KINDS;

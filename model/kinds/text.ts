@@ -11,15 +11,16 @@ import type { TrainingRun } from '../training.ts';
 import type { ModelSpec, PresetInfo, ServedInfo, ServedRequest, TrainValues } from './types.ts';
 
 /** The options a text kind takes besides the common ones. */
-export const TEXT_OPTIONS = ['corpus', 'seq', 'task'] as const satisfies readonly TrainOptionName[];
+export const TEXT_OPTIONS = ['corpus', 'seq', 'task', 'objective'] as const satisfies readonly TrainOptionName[];
 
 /** The generated task a language model trains on instead of a corpus (--task), or null for the corpus; named errors. */
-export function textTask(values: TrainValues['values']): 'mqar' | null {
-  const task = values.task as string | undefined;
+export function textTask(values: TrainValues['values'], fallback: 'instructions' | null = null): 'mqar' | 'instructions' | null {
+  const task = (values.task as string | undefined) ?? (values.corpus === undefined ? fallback ?? undefined : undefined);
+  if (values.objective !== undefined && task !== 'instructions') throw new OptionError('objective', 'applies with --task instructions (what of an instruction and its response is scored)');
   if (task === undefined) return null;
-  if (task !== 'mqar') throw new OptionError('task', `${task}: a language model trains on a corpus (--corpus) or on --task mqar; '${task}' is a puzzle task, for hrm and trm`);
-  if (values.corpus !== undefined) throw new OptionError('task', 'mqar generates its own windows: leave out --corpus');
-  return 'mqar';
+  if (task !== 'mqar' && task !== 'instructions') throw new OptionError('task', `${task}: a language model trains on a corpus (--corpus), on --task mqar or on --task instructions; '${task}' is a puzzle task, for hrm and trm`);
+  if (values.corpus !== undefined) throw new OptionError('task', `${task} generates its own windows: leave out --corpus`);
+  return task;
 }
 
 export interface TextKindDefinition<C, M extends ByteLM> {
@@ -35,6 +36,8 @@ export interface TextKindDefinition<C, M extends ByteLM> {
   servedInfo?(config: C): ServedInfo;
   /** The preset's config for windows of `seq` bytes (a Transformer sizes its positions by it). */
   forWindows?(config: C, seq: number): C;
+  /** The task when neither --task nor --corpus is given (hrm-text: instructions); absent: the corpus. */
+  defaultTask?: 'instructions';
   /** Training options this kind takes besides TEXT_OPTIONS, and how they change the preset's config. */
   options?: readonly TrainOptionName[];
   configure?(config: C, values: TrainValues['values']): C;
@@ -57,7 +60,9 @@ export function textKind<C, M extends ByteLM>(d: TextKindDefinition<C, M>): Mode
     flopsPerByte: (config: unknown) => d.flopsPerByte(config as C),
     servedInfo: (config: unknown) => d.servedInfo?.(config as C) ?? {},
     runLabel: (values) => {
-      if (values.task === 'mqar') return 'mqar';
+      // A label only: a bad --task is named by createRun, not here.
+      const task = (values.task as string | undefined) ?? (values.corpus === undefined ? d.defaultTask : undefined);
+      if (task === 'mqar' || task === 'instructions') return task;
       const corpus = (values.corpus as string | undefined) ?? 'english';
       return Object.hasOwn(NAMED_CORPORA, corpus) ? corpus : 'text';
     },
@@ -66,17 +71,17 @@ export function textKind<C, M extends ByteLM>(d: TextKindDefinition<C, M>): Mode
       const steps = (values.steps as number | undefined) ?? 100;
       const seed = (values.seed as number | undefined) ?? 1;
       const corpus = (values.corpus as string | undefined) ?? 'english';
-      const task = textTask(values);
-      const seq = (values.seq as number | undefined) ?? (task ? 64 : preset === 'tiny' ? 128 : 512);
+      const task = textTask(values, d.defaultTask ?? null);
+      const seq = (values.seq as number | undefined) ?? (task === 'mqar' ? 64 : task === 'instructions' ? 128 : preset === 'tiny' ? 128 : 512);
       // A missing or empty corpus, or a window MQAR cannot fill, is named before anything starts.
-      const tooShort = task ? mqarLengthProblem(seq) : null;
+      const tooShort = task === 'mqar' ? mqarLengthProblem(seq) : null;
       if (tooShort) throw new OptionError('seq', `${seq} with --task mqar: ${tooShort}`);
       if (!task) loadCorpus(corpus);
       manualSeed(seed);
       const sized = ((c: C) => (d.forWindows ? d.forWindows(c, seq) : c))(structuredClone(d.presets[preset].config));
       const config = d.validate(d.configure ? d.configure(sized, values) : sized);
       return TextSession.create(spec, {
-        model: d.kind, preset, config, corpus, ...(task ? { task } : {}), seq, batch: (values.batch as number | undefined) ?? 8,
+        model: d.kind, preset, config, corpus, ...(task ? { task } : {}), ...(task === 'instructions' ? { objective: (values.objective as 'answer' | 'all' | undefined) ?? 'answer' } : {}), seq, batch: (values.batch as number | undefined) ?? 8,
         lr: (values.lr as number | undefined) ?? d.presets[preset].lr, warmup: (values.warmup as number | undefined) ?? Math.max(1, Math.floor(steps / 20)),
         totalSteps: steps, weightDecay: (values['weight-decay'] as number | undefined) ?? 0.1, seed,
       });
