@@ -34,7 +34,13 @@ export async function answerInstructions(model: ByteLM, prompts: readonly string
   encoded.forEach((e, i) => byLength.set(e.length, [...(byLength.get(e.length) ?? []), i]));
   for (const [length, rows] of byLength) {
     const count = Math.max(1, Math.min(maxBytes, context - length));
-    const out = await generateText(model, rows.map((r) => encoded[r]), { count, temperature: 0 });
+    // Generation stops once every row has ended its answer with a newline (checked at each read-back).
+    const ended = rows.map(() => false);
+    const out = await generateText(model, rows.map((r) => encoded[r]), {
+      count, temperature: 0, chunk: 8,
+      onBytes: (row, bytes) => { if (bytes.includes(10)) ended[row] = true; },
+      cancelled: () => ended.every(Boolean),
+    });
     rows.forEach((r, k) => { answers[r] = decoder.decode(out[k]).split('\n')[0]; });
   }
   return answers;

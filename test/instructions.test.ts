@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  encodeInstruction, exactMatch, INSTRUCTION_FAMILIES, instructionSet, promptBytes, type Instruction,
+  encodeInstruction, exactMatch, IGNORED_TARGET, INSTRUCTION_FAMILIES, InstructionSampler, instructionSet, promptBytes, type Instruction,
 } from '../model/data/instructions.ts';
 
 const numbers = (text: string) => (text.match(/\d+/g) ?? []).map(Number);
@@ -64,5 +64,25 @@ describe('instruction data', () => {
     expect(exactMatch('405\nWhat is', '405')).toBe(true);
     expect(exactMatch(' 405 ', '405')).toBe(true);
     expect(exactMatch('4050', '405')).toBe(false);
+  });
+
+  it('training batches: next-byte targets on the response only (P(a|q)) or on every byte (P(x)); resuming replays the stream', () => {
+    for (const objective of ['answer', 'all'] as const) {
+      const sampler = new InstructionSampler(3, 128, 5, objective);
+      const { ids, targets } = sampler.sample();
+      for (let b = 0; b < 3; b++) {
+        const row = Array.from(ids.subarray(b * 128, (b + 1) * 128));
+        const newline = row.indexOf(10);
+        const end = row.indexOf(10, newline + 1);
+        for (let t = 0; t < 128; t++) {
+          const scored = t < end && (objective === 'all' || t >= newline);
+          expect(targets[b * 128 + t], `${objective}, row ${b}, position ${t}`).toBe(scored ? row[t + 1] : IGNORED_TARGET);
+        }
+      }
+      const resumed = new InstructionSampler(3, 128, 5, objective);
+      resumed.state = sampler.state;
+      expect(resumed.sample()).toEqual(sampler.sample());
+    }
+    expect(() => new InstructionSampler(2, 24, 1)).toThrow(/needs \d+ bytes; the window is 24/);
   });
 });

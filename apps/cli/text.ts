@@ -8,6 +8,8 @@ import { chunkText, markChunks, type HNetLM } from '../../model/hnet.ts';
 import { GENERATE_OPTIONS, INPUT_LIMITS, lengthProblem } from '../../model/options.ts';
 import { loadTextModel } from '../../model/registry.ts';
 import { generateText } from '../../model/text-generate.ts';
+import { answerInstructions } from '../../model/instruction-eval.ts';
+import { InstructionError, promptBytes } from '../../model/data/instructions.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { printAdapter } from './output.ts';
 
@@ -42,8 +44,26 @@ export async function generate(p: Parsed): Promise<number> {
   });
   await assertWeightsSource(dir);
   printAdapter(await init());
-  const { model, spec, config, step } = await loadTextModel(dir);
+  const { model, spec, config, step, kind } = await loadTextModel(dir);
   console.log(`${spec.describe(config, model.parameterCount())}, from ${dir}${step === null ? '' : ` (step ${step})`}:`);
+  if (kind === 'hrm-text') {
+    // An instruction model answers each prompt as an instruction: read whole (PrefixLM), answered up to a newline.
+    const context = 128;
+    for (const [i, text] of p.positionals.entries()) {
+      try {
+        promptBytes(text, context);
+      } catch (error) {
+        if (error instanceof InstructionError) throw new UsageError(`generate: prompt ${i + 1}: ${error.message}`);
+        throw error;
+      }
+    }
+    const start = performance.now();
+    const answers = await answerInstructions(model, p.positionals, context, p.values.bytes as number);
+    answers.forEach((a, i) => console.log(`${p.positionals[i]}\n  -> ${a}`));
+    console.log(`(${answers.length} instruction${answers.length === 1 ? '' : 's'} answered in ${((performance.now() - start) / 1000).toFixed(1)} s)`);
+    model.dispose();
+    return 0;
+  }
   const decoder = prompts.map(() => new TextDecoder());
   if (prompts.length > 1) console.log(`generating ${p.values.bytes} bytes after each of ${prompts.length} prompts (printed when done)`);
   const single = prompts.length === 1;
