@@ -12,7 +12,7 @@ import { englishCorpus } from '../model/data/corpus.ts';
 import { ParaGRULayer, ParaLSTMLayer } from '../model/para-rnn.ts';
 import type { RecurrentLM } from '../model/recurrent-lm.ts';
 import { loadTextModel } from '../model/registry.ts';
-import { noGrad, scope, slice, tensor } from '../engine/index.ts';
+import { noGrad, noGradAsync, scope, slice, tensor } from '../engine/index.ts';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 
@@ -32,8 +32,8 @@ async function trained(dir: string, seq: number) {
     const part = (k: number) => slice(proj, [null, null, [k * d, (k + 1) * d]]);
     const w = mixer.diagonal;
     const solved = mixer instanceof ParaGRULayer
-      ? await noGrad(() => solveDiagGRU(part(0), part(1), part(2), { uz: w.uz, ur: w.ur, uh: w.uh, bz: w.bz, br: w.br, bh: w.bh }, { tolerance: 1e-5 }))
-      : await noGrad(() => solveDiagLSTM(part(0), part(1), part(2), { uf: w.uf, uo: w.uo, uc: w.uc, bf: w.bf, bo: w.bo, bc: w.bc }, { tolerance: 1e-5 }));
+      ? await noGradAsync(() => solveDiagGRU(part(0), part(1), part(2), { uz: w.uz, ur: w.ur, uh: w.uh, bz: w.bz, br: w.br, bh: w.bh }, { tolerance: 1e-5 }))
+      : await noGradAsync(() => solveDiagLSTM(part(0), part(1), part(2), { uf: w.uf, uo: w.uo, uc: w.uc, bf: w.bf, bo: w.bo, bc: w.bc }, { tolerance: 1e-5 }));
     const max = Math.max(...(await Promise.all(['uz', 'ur', 'uh', 'uf', 'uo', 'uc'].filter((n) => w[n]).map(async (n) => Math.max(...Array.from(await w[n].toArray(), Math.abs))))));
     console.log(`  layer ${l}: ${solved.iterations} iterations to 1e-5 (residuals ${solved.history.map((r) => r.toExponential(1)).join(', ')}); largest |recurrent weight| ${max.toFixed(2)}`);
     const next = noGrad(() => block.forward(x));
