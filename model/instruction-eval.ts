@@ -2,7 +2,8 @@
 // each instruction's newline, up to the next newline, compared with the response. Prompts of one length are generated
 // together, each read whole in one prefill (so a PrefixLM sees every instruction byte both ways, as in training).
 
-import { exactMatch, INSTRUCTION_FAMILIES, instructionSet, promptBytes, type Instruction, type InstructionFamily, type InstructionSplit } from './data/instructions.ts';
+import { asyncScope, noGradAsync, readScalars, tensor } from '../engine/index.ts';
+import { encodeInstruction, exactMatch, IGNORED_TARGET, INSTRUCTION_FAMILIES, instructionSet, promptBytes, type Instruction, type InstructionFamily, type InstructionSplit } from './data/instructions.ts';
 import { generateText } from './text-generate.ts';
 import type { ByteLM } from './text-model.ts';
 
@@ -15,6 +16,9 @@ export interface InstructionEvaluation {
   templates: number;
   /** Instructions scored per split. */
   count: number;
+  /** Teacher-forced bits per response byte on each split (comparable across objectives and masks). */
+  bitsExamples: number;
+  bitsTemplates: number;
   families: { family: InstructionFamily; examples: number; templates: number }[];
 }
 
@@ -54,12 +58,34 @@ export async function evaluateInstructions(model: ByteLM, context: number, perFa
     return set.map((x, i) => ({ family: x.family, right: exactMatch(answers[i], x.response) }));
   };
   const [examples, templates] = [await score('test-examples'), await score('test-templates')];
+  const bits = async (split: Exclude<InstructionSplit, 'train'>) => {
+    const set = instructionSet(perFamily * families.length, { families, split, seed: HELD_OUT_SEEDS[split] }).map((x) => encodeInstruction(x, context));
+    let [nats, bytes] = [0, 0];
+    for (let from = 0; from < set.length; from += 8) {
+      const rows = set.slice(from, from + 8);
+      const ids = new Int32Array(rows.length * context);
+      const targets = new Int32Array(rows.length * context).fill(IGNORED_TARGET);
+      rows.forEach((e, r) => {
+        ids.set(e.ids, r * context);
+        for (let t = e.prefixLength - 1; t < e.length - 1; t++) targets[r * context + t] = e.ids[t + 1];
+      });
+      const scored = rows.reduce((n, e) => n + e.length - e.prefixLength, 0);
+      const ce = await asyncScope(async () => {
+        const losses = await noGradAsync(() => model.losses(tensor(ids, [rows.length, context], { dtype: 'i32' }), tensor(targets, [rows.length, context], { dtype: 'i32' })));
+        return (await readScalars([losses.ce]))[0];
+      });
+      nats += ce * scored;
+      bytes += scored;
+    }
+    return nats / bytes / Math.LN2;
+  };
   const share = (rows: { family: InstructionFamily; right: boolean }[], family?: InstructionFamily) => {
     const chosen = family ? rows.filter((r) => r.family === family) : rows;
     return chosen.filter((r) => r.right).length / Math.max(1, chosen.length);
   };
   return {
     examples: share(examples), templates: share(templates), count: examples.length,
+    bitsExamples: await bits('test-examples'), bitsTemplates: await bits('test-templates'),
     families: families.map((family) => ({ family, examples: share(examples, family), templates: share(templates, family) })),
   };
 }

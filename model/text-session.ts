@@ -222,8 +222,9 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
       const e = await evaluateInstructions(this.model, this.state.seq);
       const parts = e.families.map((f) => `${f.family} ${(100 * f.examples).toFixed(0)}/${(100 * f.templates).toFixed(0)}`).join('  ');
       return {
-        values: { exactExamples: e.examples, exactTemplates: e.templates, ...Object.fromEntries(e.families.map((f) => [`exact ${f.family}`, [f.examples, f.templates]])) },
-        text: `exact match ${(100 * e.examples).toFixed(1)}% on held-out examples, ${(100 * e.templates).toFixed(1)}% on held-out phrasings (${e.count} each; per family, % examples/phrasings: ${parts})`,
+        values: { exactExamples: e.examples, exactTemplates: e.templates, bitsExamples: e.bitsExamples, bitsTemplates: e.bitsTemplates, ...Object.fromEntries(e.families.map((f) => [`exact ${f.family}`, [f.examples, f.templates]])) },
+        text: `exact match ${(100 * e.examples).toFixed(1)}% on held-out examples, ${(100 * e.templates).toFixed(1)}% on held-out phrasings (${e.count} each; per family, % examples/phrasings: ${parts}); ` +
+          `${e.bitsExamples.toFixed(3)} / ${e.bitsTemplates.toFixed(3)} bits per response byte`,
       };
     }
     if (!this.corpus) {

@@ -102,7 +102,7 @@ async function evaluateLanguageModel(dir: string, p: Parsed, weights: LoadedWeig
     const e = await evaluateInstructions(model, seq, p.values.instructions as number);
     const seconds = (performance.now() - start) / 1000;
     console.log(`${spec.describe(config, model.parameterCount())}${step === null ? '' : ` (step ${step})`}, on ${e.count} held-out instructions of each split (${seconds.toFixed(0)} s):`);
-    console.log(`  exact match: ${(100 * e.examples).toFixed(1)}% on held-out examples, ${(100 * e.templates).toFixed(1)}% on held-out phrasings`);
+    console.log(`  exact match: ${(100 * e.examples).toFixed(1)}% on held-out examples, ${(100 * e.templates).toFixed(1)}% on held-out phrasings; ${e.bitsExamples.toFixed(3)} / ${e.bitsTemplates.toFixed(3)} bits per response byte`);
     for (const f of e.families) console.log(`  ${f.family.padEnd(9)} ${(100 * f.examples).toFixed(0).padStart(3)}% examples  ${(100 * f.templates).toFixed(0).padStart(3)}% phrasings`);
     model.dispose();
     return 0;
