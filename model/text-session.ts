@@ -219,7 +219,8 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
 
   async evaluateHeldOut(): Promise<EvaluationReading> {
     if (this.state.task === 'instructions') {
-      const e = await evaluateInstructions(this.model, this.state.seq);
+      // Two instructions per family and split during training (a quick signal); hiero eval --instructions N scores more.
+      const e = await evaluateInstructions(this.model, this.state.seq, 2);
       const parts = e.families.map((f) => `${f.family} ${(100 * f.examples).toFixed(0)}/${(100 * f.templates).toFixed(0)}`).join('  ');
       return {
         values: { exactExamples: e.examples, exactTemplates: e.templates, bitsExamples: e.bitsExamples, bitsTemplates: e.bitsTemplates, ...Object.fromEntries(e.families.map((f) => [`exact ${f.family}`, [f.examples, f.templates]])) },

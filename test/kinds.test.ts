@@ -13,6 +13,7 @@ import { TrainingSession } from '../model/hrm-session.ts';
 import { KIND_NAMES, resumeRun, specOf, type ModelFamily, type ModelKind } from '../model/kinds/index.ts';
 import { loadCheckpointModel } from '../model/registry.ts';
 import { generateText } from '../model/text-generate.ts';
+import { answerInstructions } from '../model/instruction-eval.ts';
 import type { ByteLM } from '../model/text-model.ts';
 import { runTraining, type TrainingRun } from '../model/training.ts';
 import { disposeState } from '../model/mixers.ts';
@@ -234,12 +235,19 @@ describe('the inference worker serves every kind', () => {
           const solved = await hiero.solve('1... ..4. .3.. ...2', { segments: 1 });
           expect(solved.views).toHaveLength(1);
         } else if (request === 'generate') {
-          // Greedy bytes from the worker equal the engine's, run directly on the same checkpoint.
-          const { bytes } = await hiero.generate('ab', { bytes: 3, temperature: 0 });
+          // Greedy bytes from the worker equal the engine's, run directly on the same checkpoint (an instruction
+          // model: continuing the prompt when asked to, answering it as an instruction by default).
+          const { bytes } = await hiero.generate('ab', { bytes: 3, temperature: 0, instruction: false });
           const loaded = await loadCheckpointModel(dir);
           const [direct] = await generateText(loaded.model as ByteLM, [new TextEncoder().encode('ab')], { count: 3, temperature: 0 });
+          expect(Array.from(bytes), kind).toEqual(Array.from(direct));
+          if (kind === 'hrm-text') {
+            const answer = await hiero.generate('What is 2 + 3?', { bytes: 8 });
+            const [expected] = await answerInstructions(loaded.model as ByteLM, ['What is 2 + 3?'], 128, 8);
+            expect(answer.text).toBe(expected);
+            await expect(hiero.generate('  ', {})).rejects.toThrow(/generate: the instruction is empty/);
+          }
           loaded.model.dispose();
-          expect(Array.from(bytes)).toEqual(Array.from(direct));
         } else {
           const chunked = await hiero.chunks('hello world');
           expect(chunked.boundaries[0][0]).toBe(0);

@@ -148,7 +148,7 @@ export async function createHieroWorker(options: HieroWorkerOptions = {}): Promi
     model: (o = {}) => request(o.signal, (id) => remote.model(id)),
     solve: (puzzle, o = {}) => request(o.signal, (id) => remote.solve(puzzle, { segments: o.segments }, id)),
     generate: (prompt, o = {}) => request(o.signal, (id) => remote.generate(
-      prompt, { bytes: o.bytes, temperature: o.temperature, topK: o.topK, seed: o.seed, chunk: o.chunk }, callback(o.onChunk), id,
+      prompt, { bytes: o.bytes, temperature: o.temperature, topK: o.topK, seed: o.seed, chunk: o.chunk, instruction: o.instruction }, callback(o.onChunk), id,
     )),
     chunks: (text, o = {}) => request(o.signal, (id) => remote.chunks(text, id)),
     train: (r, o = {}) => request(o.signal, (id) => remote.train(r, callback(o.onProgress), id)),

@@ -49,6 +49,11 @@ export interface GenerateRequest {
   seed?: number;
   /** Bytes between read-backs, and so between streamed chunks (default 16). */
   chunk?: number;
+  /**
+   * Answer the prompt as an instruction (default: true for an instruction model, hrm-text): one line, read whole
+   * (PrefixLM), the answer ending at its newline (not included); named errors for empty or too-long instructions.
+   */
+  instruction?: boolean;
 }
 
 export interface GeneratedText {

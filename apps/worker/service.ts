@@ -20,6 +20,10 @@ import { KIND_NAMES, listKinds, MODEL_KINDS, type ServedRequest } from '../../mo
 import { GENERATE_OPTIONS, INPUT_LIMITS, lengthProblem, optionProblem, PROGRESS_OPTIONS, SOLVE_OPTIONS, TRAIN_OPTIONS, WORKER_TRAINING, type OptionSpec } from '../../model/options.ts';
 import { modelFromWeights, type LoadedModel } from '../../model/registry.ts';
 import { generateText } from '../../model/text-generate.ts';
+import { InstructionError, NEWLINE, promptBytes } from '../../model/data/instructions.ts';
+
+/** The window an instruction model answers within (hrm-text's default training window). */
+const INSTRUCTION_CONTEXT = 128;
 import type { ByteLM } from '../../model/text-model.ts';
 import { runTraining } from '../../model/training.ts';
 import type {
@@ -203,8 +207,20 @@ export class HieroService {
   generate(prompt: string | Uint8Array, options: GenerateRequest = {}, onChunk?: (bytes: Uint8Array) => unknown, requestId?: string): Promise<GeneratedText> {
     return this.enqueue('generate', requestId, async (request) => {
       const loaded = this.require('generate', 'generate');
-      const bytes = typeof prompt === 'string' ? new TextEncoder().encode(prompt) : prompt instanceof Uint8Array ? prompt : null;
+      let bytes = typeof prompt === 'string' ? new TextEncoder().encode(prompt) : prompt instanceof Uint8Array ? prompt : null;
       if (!bytes) throw new RequestError('generate: the prompt must be a string or a Uint8Array of bytes');
+      const instruction = options.instruction ?? loaded.kind === 'hrm-text';
+      if (instruction) {
+        try {
+          const line = promptBytes(bytes, INSTRUCTION_CONTEXT);
+          bytes = new Uint8Array(line.length + 1);
+          bytes.set(line);
+          bytes[line.length] = NEWLINE;
+        } catch (error) {
+          if (error instanceof InstructionError) throw new RequestError(`generate: ${error.message}`);
+          throw error;
+        }
+      }
       if (bytes.length === 0) throw new RequestError('generate: the prompt is empty; give at least one byte');
       const tooLong = lengthProblem('generate: the prompt', bytes.length, INPUT_LIMITS.promptBytes, 'bytes');
       if (tooLong) throw new RequestError(tooLong);
@@ -216,18 +232,26 @@ export class HieroService {
       if (options.chunk !== undefined) check('generate: chunk', GENERATE_OPTIONS.chunk, options.chunk);
       const deliveries: Promise<unknown>[] = [];
       let callbackError: Error | null = null;
-      const [out] = await generateText(loaded.model as ByteLM, [bytes], {
-        count, temperature: options.temperature, topK: options.topK, seed: options.seed, chunk: options.chunk,
+      let answered = false; // an instruction's answer ends at its newline
+      const [generated] = await generateText(loaded.model as ByteLM, [bytes], {
+        count, temperature: options.temperature ?? (instruction ? 0 : undefined), topK: options.topK, seed: options.seed, chunk: options.chunk,
         // Calls through a comlink proxy are messages on one port: they arrive in the order they are sent.
         onBytes: (_row, fresh) => {
+          if (answered) return;
+          let piece = fresh;
+          if (instruction && fresh.includes(NEWLINE)) {
+            piece = fresh.subarray(0, fresh.indexOf(NEWLINE));
+            answered = true;
+          }
           // A callback that throws stops the generation, and the request fails with what it threw.
-          if (onChunk) deliveries.push(Promise.resolve().then(() => onChunk(fresh)).catch((error: unknown) => void (callbackError ??= error instanceof Error ? error : new Error(String(error)))));
+          if (onChunk && piece.length) deliveries.push(Promise.resolve().then(() => onChunk(piece)).catch((error: unknown) => void (callbackError ??= error instanceof Error ? error : new Error(String(error)))));
         },
-        cancelled: () => request.cancelled || callbackError !== null,
+        cancelled: () => request.cancelled || callbackError !== null || answered,
       });
       await Promise.all(deliveries);
       if (callbackError) throw new RequestError(`generate: onChunk threw: ${(callbackError as Error).message}`);
-      if (request.cancelled) throw new AbortError(`generate: cancelled after ${out.length} of ${count} bytes`);
+      if (request.cancelled) throw new AbortError(`generate: cancelled after ${generated.length} of ${count} bytes`);
+      const out = instruction && generated.includes(NEWLINE) ? generated.subarray(0, generated.indexOf(NEWLINE)) : generated;
       return { text: new TextDecoder().decode(out), bytes: out };
     });
   }
