@@ -121,6 +121,30 @@ export function hnetPage(hiero: HieroWorker): Page {
   });
   stopButton.addEventListener('click', () => controller?.abort());
 
+  // --- ask it (instruction models: hrm-text) ---------------------------------------------------------------------
+  const question = h('input', { type: 'text', value: 'What is 21 + 34?', class: 'wide', 'data-testid': 'question' });
+  const answer = h('pre', { class: 'generated', 'data-testid': 'answer' });
+  const askNotice = new Notice();
+  const askButton = h('button', { class: 'primary', 'data-testid': 'ask' }, 'Ask it');
+  askButton.addEventListener('click', async () => {
+    if (!model) return askNotice.info('load an instruction model (a checkpoint of hrm-text) first');
+    if (model.kind !== 'hrm-text') return askNotice.info(`the loaded model (${model.kind}) continues text; only an instruction model (hrm-text) answers instructions`);
+    askButton.disabled = true;
+    answer.replaceChildren();
+    const decoder = new TextDecoder();
+    askNotice.info('answering…');
+    try {
+      // The worker checks the instruction (one line, within the model's window) and stops at the answer's end.
+      await hiero.generate(question.value, { bytes: 64, instruction: true, onChunk: (chunk) => answer.append(decoder.decode(chunk, { stream: true })) });
+      answer.append(decoder.decode());
+      askNotice.clear();
+    } catch (error) {
+      askNotice.error(error);
+    } finally {
+      askButton.disabled = false;
+    }
+  });
+
   const element = h('div', { class: 'page' },
     h('section', { class: 'panel' },
       h('h2', {}, 'Model'),
@@ -145,6 +169,12 @@ export function hnetPage(hiero: HieroWorker): Page {
       h('h2', {}, 'Generate'),
       h('div', { class: 'row' }, h('label', { class: 'field wide' }, 'prompt', prompt), bytes.element, temperature.element, generateButton, stopButton),
       output,
-      generateNotice.element));
+      generateNotice.element),
+    h('section', { class: 'panel' },
+      h('h2', {}, 'Ask it'),
+      h('p', { class: 'hint' }, 'An instruction model (HRM-Text: npm run hiero -- train hrm-text, then upload its weights) answers one-line instructions: arithmetic, sorting, reversing, counting, word problems, 4×4 Sudoku.'),
+      h('div', { class: 'row' }, h('label', { class: 'field wide' }, 'instruction', question), askButton),
+      answer,
+      askNotice.element));
   return { element, start: () => void loadShipped() };
 }
