@@ -75,7 +75,7 @@ describe('inference worker (Node worker thread)', () => {
     await rejectsNamed(hiero.solve('11.. .... .... ....'), 'PuzzleError', /1/);
     await rejectsNamed(hiero.load({ bytes: new Uint8Array([9, 0, 0, 0, 0, 0, 0, 0, 123]).buffer, name: 'broken.safetensors' }), 'CheckpointError', /broken\.safetensors/);
     await rejectsNamed(hiero.load({ path: '/nonexistent/checkpoint' }), 'CheckpointError', /\/nonexistent\/checkpoint: no such checkpoint/);
-    await rejectsNamed(hiero.generate('hello'), 'WorkerStateError', /the loaded model \(HRM\) does not serve generate; load a checkpoint of H-Net, byte Transformer, HGRN, minGRU, HGRN2, GLA, RetNet, Mamba-2, GateLoop or Griffin/);
+    await rejectsNamed(hiero.generate('hello'), 'WorkerStateError', /the loaded model \(HRM\) does not serve generate; load a checkpoint of H-Net, byte Transformer, HGRN, minGRU, HGRN2, GLA, RetNet, Mamba-2, GateLoop, Griffin, ParaGRU, ParaLSTM or HRM-Text/);
     // After all of that, the worker still has its model and answers.
     expect((await hiero.solve('1... ..4. .3.. ...2')).views).toHaveLength(2);
   }, 300_000);
