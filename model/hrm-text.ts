@@ -36,6 +36,11 @@ export interface HRMTextConfig {
   architecture: 'hrm' | 'transformer';
   /** The backprop window, in module calls: from `from` to `to` over the first `warmup` share of training. */
   bp: { from: number; to: number; warmup: number };
+  /**
+   * MagicNorm: each module closed by the parameter-free RMSNorm (the paper's). Off (the ablation's): the recurrent
+   * states go unnormalised between calls, and one final RMSNorm before the head is all that is left.
+   */
+  magicNorm: boolean;
 }
 
 const BLOCK_NAMES = { mixerNorm: 'attn_norm', mixer: 'attn', mlpNorm: 'mlp_norm', mlp: 'mlp' };
@@ -107,7 +112,10 @@ export class HRMTextLM extends PlainByteLM implements ByteLM {
 
   /** A module: its blocks, then the parameter-free exit norm (MagicNorm). */
   private module(blocks: readonly ResidualBlock[], input: Tensor, run: (block: ResidualBlock, h: Tensor, index: number) => Tensor): Tensor {
-    return scope(() => rmsNorm(blocks.reduce((h, block, i) => run(block, h, i), input), null, this.config.normEps));
+    return scope(() => {
+      const out = blocks.reduce((h, block, i) => run(block, h, i), input);
+      return this.config.magicNorm ? rmsNorm(out, null, this.config.normEps) : out;
+    });
   }
 
   /**
@@ -116,6 +124,7 @@ export class HRMTextLM extends PlainByteLM implements ByteLM {
    */
   private run(x: Tensor, step: (blocks: readonly ResidualBlock[], input: Tensor, call: number) => Tensor, window: number): Tensor {
     if (this.config.architecture === 'transformer') {
+      // The stack's one final norm (its module's exit norm, or the final norm when MagicNorm is off: the same place).
       return scope(() => rmsNorm(step(this.lBlocks, x, 0), null, this.config.normEps));
     }
     const calls = moduleCalls(this.config);
@@ -128,7 +137,7 @@ export class HRMTextLM extends PlainByteLM implements ByteLM {
       if (call === 'L') zL = next;
       else zH = next;
     });
-    return zH;
+    return this.config.magicNorm ? zH : rmsNorm(zH, null, this.config.normEps);
   }
 
   /** ids [B, T] (i32) -> logits [B, T, 256]. */

@@ -95,6 +95,8 @@ export const TRAIN_OPTIONS = {
   objective: { type: 'choice', choices: ['answer', 'all'], help: "--task instructions: score the response only (answer: P(answer | question), the default) or every byte (all: P(x))" },
   mask: { type: 'choice', choices: ['prefix', 'causal'], help: 'hrm-text: PrefixLM (the instruction seen both ways; the default) or a causal mask' },
   architecture: { type: 'choice', choices: ['hrm', 'transformer'], help: "hrm-text: the H and L modules (default), or the ablation's Transformer of matched forward FLOPs" },
+  'magic-norm': { type: 'choice', choices: ['on', 'off'], help: "hrm-text: close each module with the parameter-free RMSNorm (on, the default) or not (off: the ablation's, the states unnormalised between calls)" },
+  'bp-warmup': { type: 'number', min: 0, max: 1, help: 'hrm-text: the share of training over which the backprop window widens from 2 to 5 calls (default 0.2; 0: 5 calls from the first step, no warm-up)' },
   'rnn-method': { type: 'choice', choices: ['fused', 'newton', 'sequential'], help: "paragru, paralstm: how the nonlinear recurrence is solved in training (default fused: one dispatch, exact; newton: ParaRNN's 3 iterations on the scan; sequential: a dispatch per step)" },
   seq: { type: 'integer', min: 8, max: 65536, help: 'bytes per window (default: 128 tiny, 512 otherwise; mqar 64, seq/4 pairs)' },
 } as const satisfies Record<string, OptionSpec>;

@@ -12,6 +12,7 @@ import loss from './loss.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
 import norm from './norm.wgsl?raw';
 import optim from './optim.wgsl?raw';
+import plstm from './plstm.wgsl?raw';
 import probe from './probe.wgsl?raw';
 import random from './random.wgsl?raw';
 import reduce from './reduce.wgsl?raw';
@@ -21,7 +22,7 @@ import scan from './scan.wgsl?raw';
 import scan2 from './scan2.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-const families = { attention, chunk, conv1d, elementwise, embedding, gla, loss, matmul, norm, optim, probe, random, reduce, rnn, rope, scan, scan2, swiglu } as const;
+const families = { attention, chunk, conv1d, elementwise, embedding, gla, loss, matmul, norm, optim, plstm, probe, random, reduce, rnn, rope, scan, scan2, swiglu } as const;
 
 export type ShaderFamily = keyof typeof families;
 

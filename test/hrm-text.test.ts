@@ -11,7 +11,7 @@ useDevice();
 
 const CONFIG: HRMTextConfig = {
   vocab: 256, dim: 16, heads: 2, hLayers: 1, lLayers: 1, hCycles: 2, lCalls: 3, mlpHidden: 24, ropeBase: 10000, normEps: 1e-5,
-  mask: 'prefix', architecture: 'hrm', bp: { from: 2, to: 5, warmup: 0.2 },
+  mask: 'prefix', architecture: 'hrm', bp: { from: 2, to: 5, warmup: 0.2 }, magicNorm: true,
 };
 
 const bytes = (text: string) => Int32Array.from(new TextEncoder().encode(text));
@@ -23,10 +23,10 @@ describe('HRM-Text', () => {
     expect(backpropWindow({ ...CONFIG, bp: { from: 1, to: 1, warmup: 0 } }, 0.5), 'a window holds at least one L call').toBe(2);
   });
 
-  for (const [mask, architecture] of [['prefix', 'hrm'], ['causal', 'hrm'], ['prefix', 'transformer']] as const) {
-    it(`${architecture}, ${mask}: decoding after the prompt's prefill gives the parallel forward's logits`, async () => {
+  for (const [mask, architecture, magicNorm] of [['prefix', 'hrm', true], ['causal', 'hrm', true], ['prefix', 'transformer', true], ['prefix', 'hrm', false]] as const) {
+    it(`${architecture}, ${mask}${magicNorm ? '' : ', no MagicNorm'}: decoding after the prompt's prefill gives the parallel forward's logits`, async () => {
       manualSeed(3);
-      const model = new HRMTextLM({ ...CONFIG, mask, architecture });
+      const model = new HRMTextLM({ ...CONFIG, mask, architecture, magicNorm });
       const text = 'add 2 3\n5\n';
       const prompt = 'add 2 3\n'.length;
       const ids = tensor(bytes(text), [1, text.length], { dtype: 'i32' });
@@ -56,6 +56,19 @@ describe('HRM-Text', () => {
       const [c, d] = [await run('abcd\nxy'), await run('abcd\nxz')];
       expect(c.subarray(0, 6 * 256)).toEqual(d.subarray(0, 6 * 256)); // a later response byte never reaches back
     }
+  });
+
+  it('MagicNorm off leaves the states unnormalised between calls: the same weights give other logits', async () => {
+    const logitsOf = async (magicNorm: boolean) => {
+      manualSeed(6);
+      const model = new HRMTextLM({ ...CONFIG, magicNorm });
+      const out = await noGrad(() => model.forward(tensor(bytes('abc\nd'), [1, 5], { dtype: 'i32' }))).toArray();
+      model.dispose();
+      return out;
+    };
+    const [on, off] = [await logitsOf(true), await logitsOf(false)];
+    expect(on.every(Number.isFinite) && off.every(Number.isFinite)).toBe(true);
+    expect(on.some((v, i) => Math.abs(v - off[i]) > 1e-4)).toBe(true);
   });
 
   it('gradients reach every parameter through the narrowest backprop window (the last L and H calls)', async () => {

@@ -8,7 +8,7 @@ import { checkFields, oneOf, positiveNumber, wholeNumber } from './validate.ts';
 
 const config = (dim: number, layers: number, mlpHidden: number): HRMTextConfig => ({
   vocab: 256, dim, heads: 4, hLayers: layers, lLayers: layers, hCycles: 2, lCalls: 3, mlpHidden, ropeBase: 10000, normEps: 1e-5,
-  mask: 'prefix', architecture: 'hrm', bp: { from: 2, to: 5, warmup: 0.2 },
+  mask: 'prefix', architecture: 'hrm', bp: { from: 2, to: 5, warmup: 0.2 }, magicNorm: true,
 });
 
 /** Block applications per byte forward, and those a training step's backward runs through (after the ramp). */
@@ -34,17 +34,19 @@ export const hrmTextKind = textKind<HRMTextConfig, HRMTextLM>({
   },
   requests: ['generate'],
   defaultTask: 'instructions',
-  options: ['mask', 'architecture'],
+  options: ['mask', 'architecture', 'magic-norm', 'bp-warmup'],
   configure: (c, values) => ({
     ...c,
     ...(values.mask !== undefined ? { mask: values.mask as HRMTextConfig['mask'] } : {}),
     ...(values.architecture !== undefined ? { architecture: values.architecture as HRMTextConfig['architecture'] } : {}),
+    ...(values['magic-norm'] !== undefined ? { magicNorm: values['magic-norm'] === 'on' } : {}),
+    ...(values['bp-warmup'] !== undefined ? { bp: { ...c.bp, warmup: values['bp-warmup'] as number } } : {}),
   }),
   validate: (c) => {
     const checked = checkFields<HRMTextConfig>('HRM-Text', c, {
       vocab: wholeNumber(256, 256), dim: wholeNumber(2, 8192), heads: wholeNumber(1, 256), hLayers: wholeNumber(1, 64), lLayers: wholeNumber(1, 64),
       hCycles: wholeNumber(1, 16), lCalls: wholeNumber(1, 16), mlpHidden: wholeNumber(1, 65536), ropeBase: positiveNumber, normEps: positiveNumber,
-      mask: oneOf('prefix', 'causal'), architecture: oneOf('hrm', 'transformer'),
+      mask: oneOf('prefix', 'causal'), architecture: oneOf('hrm', 'transformer'), magicNorm: (v) => (typeof v === 'boolean' ? null : `must be true or false, got ${JSON.stringify(v)}`),
       bp: (v) => {
         const bp = v as HRMTextConfig['bp'] | undefined;
         if (!bp || typeof bp !== 'object') return 'must be { from, to, warmup }';
@@ -59,7 +61,7 @@ export const hrmTextKind = textKind<HRMTextConfig, HRMTextLM>({
   describe: (c, parameters) => {
     const { forward, backward } = blockCalls(c);
     const body = c.architecture === 'hrm'
-      ? `H and L modules of ${c.hLayers} and ${c.lLayers} blocks, ${c.hCycles} x (${c.lCalls} L + 1 H) calls, backprop through the last ${c.bp.from} -> ${c.bp.to} calls (first ${Math.round(100 * c.bp.warmup)} % of training)`
+      ? `H and L modules of ${c.hLayers} and ${c.lLayers} blocks, ${c.hCycles} x (${c.lCalls} L + 1 H) calls, backprop through the last ${c.bp.from} -> ${c.bp.to} calls (first ${Math.round(100 * c.bp.warmup)} % of training), ${c.magicNorm ? 'MagicNorm' : 'no MagicNorm'}`
       : `the ablation's Transformer: ${forward} blocks once each (the HRM's forward block calls)`;
     return `HRM-Text, width ${c.dim}, ${c.heads} heads, ${body}, ${c.mask === 'prefix' ? 'PrefixLM' : 'causal'} mask, ${forward} block calls forward and ${backward} backward per byte, ${parameters.toLocaleString('en')} parameters`;
   },

@@ -1,0 +1,136 @@
+// pLSTM's 2D recurrence (engine/ops/plstm.ts, shaders/plstm.wgsl) against the plain sequential recurrence in raster
+// order, in float64, with K x V matrix states per cell; gradients of q, k, v and all nine gates against central
+// differences of that reference; the P- and D-mode parametrisations through autograd; grids that are not powers of
+// two, one-row and one-column grids; errors named before any work.
+// Tolerances: a cell's output sums over at most N = X·Y sources products of a few f32 gates along paths (the path
+// weights' walk adds about X + Y terms per cell), each a few ulp: atol 1e-5 + rtol 1e-4 forward for O(1) values.
+// Gradients: f32 sums over the N sources of each cell and over K·V channels: 2e-4 + 2e-3.
+
+import { describe, expect, it } from 'vitest';
+import { dModeGates, plstm2d, plstmPathWeights, pModeGates, PLSTM_GATE_NAMES, scope, ShapeError, tensor, type PlstmGates, type Tensor } from '../engine/index.ts';
+import { checkOp, useDevice } from './helpers.ts';
+import { randomRef, Ref } from './reference.ts';
+
+useDevice();
+
+const TOL = { atol: 1e-5, rtol: 1e-4 };
+const GRAD_TOL = { atol: 2e-4, rtol: 2e-3 };
+
+/** The plain recurrence, cell by cell in raster order: [B, X, Y, H, V]. Gates in PLSTM_GATE_NAMES order. */
+function referencePlstm(q: Ref, k: Ref, v: Ref, ...gates: Ref[]): Ref {
+  const [B, X, Y, H, K] = q.shape;
+  const V = v.shape[4];
+  const out = new Float64Array(B * X * Y * H * V);
+  const [sR, sD, tRL, tRU, tDU, tDL, mL, mU, dir] = gates;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const right: Float64Array[] = [];
+      const down: Float64Array[] = [];
+      for (let x = 0; x < X; x++) {
+        for (let y = 0; y < Y; y++) {
+          const c = x * Y + y;
+          const g = (t: Ref) => t.data[((b * X + x) * Y + y) * H + h];
+          const vec = (t: Ref, width: number, i: number) => t.data[(((b * X + x) * Y + y) * H + h) * width + i];
+          const left = x > 0 ? right[c - Y] : new Float64Array(K * V);
+          const up = y > 0 ? down[c - 1] : new Float64Array(K * V);
+          const cr = new Float64Array(K * V);
+          const cd = new Float64Array(K * V);
+          let qk = 0;
+          for (let i = 0; i < K; i++) qk += vec(q, K, i) * vec(k, K, i);
+          for (let j = 0; j < V; j++) {
+            let read = 0;
+            for (let i = 0; i < K; i++) {
+              const kv = vec(k, K, i) * vec(v, V, j);
+              const e = i * V + j;
+              cr[e] = g(tRL) * left[e] + g(tRU) * up[e] + g(sR) * kv;
+              cd[e] = g(tDU) * up[e] + g(tDL) * left[e] + g(sD) * kv;
+              read += vec(q, K, i) * (g(mL) * left[e] + g(mU) * up[e]);
+            }
+            out[(((b * X + x) * Y + y) * H + h) * V + j] = (read + g(dir) * qk * vec(v, V, j)) / Math.sqrt(K);
+          }
+          right[c] = cr;
+          down[c] = cd;
+        }
+      }
+    }
+  }
+  return new Ref(out, [B, X, Y, H, V]);
+}
+
+const gatesOf = (list: readonly Tensor[]): PlstmGates => Object.fromEntries(PLSTM_GATE_NAMES.map((name, i) => [name, list[i]])) as unknown as PlstmGates;
+
+function problem(B: number, X: number, Y: number, H: number, K: number, V: number, seed: number, gateRange: [number, number] = [-1, 1]): Ref[] {
+  return [
+    randomRef([B, X, Y, H, K], seed), randomRef([B, X, Y, H, K], seed + 1), randomRef([B, X, Y, H, V], seed + 2),
+    ...PLSTM_GATE_NAMES.map((_, i) => randomRef([B, X, Y, H], seed + 3 + i, ...gateRange)),
+  ];
+}
+
+describe('plstm2d', () => {
+  for (const [B, X, Y, H, K, V] of [[2, 3, 5, 2, 3, 2], [1, 4, 4, 1, 2, 3], [1, 1, 6, 2, 2, 2], [2, 5, 1, 1, 1, 1], [1, 7, 3, 1, 4, 2]] as const) {
+    it(`${X} x ${Y} grid, ${H} heads, K ${K}, V ${V}: the sequential float64 recurrence, and its gradients`, async () => {
+      await checkOp({
+        label: `${X}x${Y}`, inputs: problem(B, X, Y, H, K, V, 10 * X + Y),
+        gpu: (q, k, v, ...gates) => plstm2d(q, k, v, gatesOf(gates)), reference: referencePlstm, tol: TOL, gradTol: GRAD_TOL,
+      });
+    });
+  }
+
+  it('a 12 x 9 grid with contracting gates (the forward alone: 108 cells, paths of up to 19 transitions)', async () => {
+    await checkOp({
+      label: '12x9', inputs: problem(1, 12, 9, 2, 4, 4, 77, [0, 0.6]),
+      gpu: (q, k, v, ...gates) => plstm2d(q, k, v, gatesOf(gates)), reference: referencePlstm, tol: TOL,
+    });
+  });
+
+  it('P-mode: what arrives splits between the two states (weights summing to one); through autograd into its inputs', async () => {
+    const pReference = (q: Ref, k: Ref, v: Ref, o: Ref, s: Ref, t: Ref, m: Ref, d: Ref) => {
+      const op = (a: Ref, f: (x: number, i: number) => number) => new Ref(Float64Array.from(a.data, f), a.shape);
+      const sr = op(o, (x, i) => x * s.data[i]);
+      const right = op(o, (x, i) => x * t.data[i]);
+      const down = op(right, (x) => 1 - x);
+      return referencePlstm(q, k, v, sr, op(sr, (x) => 1 - x), right, right, down, down, m, m, d);
+    };
+    const inputs = [...problem(1, 4, 3, 2, 2, 2, 5).slice(0, 3), ...[0, 1, 2, 3, 4].map((i) => randomRef([1, 4, 3, 2], 40 + i, 0.05, 0.95))];
+    await checkOp({
+      label: 'P-mode', inputs, reference: pReference, tol: TOL, gradTol: GRAD_TOL,
+      gpu: (q, k, v, orientation, source, transition, mark, direct) => plstm2d(q, k, v, pModeGates({ orientation, source, transition, mark, direct })),
+    });
+  });
+
+  for (const chirality of ['L', 'R'] as const) {
+    it(`D-mode (chirality ${chirality}): one transition of the pair held at zero, the path from a source unique`, async () => {
+      const dReference = (q: Ref, k: Ref, v: Ref, sr: Ref, sd: Ref, right: Ref, down: Ref, cross: Ref, ml: Ref, mu: Ref, d: Ref) => {
+        const none = new Ref(new Float64Array(cross.data.length), cross.shape);
+        return referencePlstm(q, k, v, sr, sd, right, chirality === 'L' ? cross : none, down, chirality === 'R' ? cross : none, ml, mu, d);
+      };
+      const inputs = [...problem(1, 3, 4, 1, 2, 2, 9).slice(0, 3), ...[0, 1, 2, 3, 4, 5, 6, 7].map((i) => randomRef([1, 3, 4, 1], 60 + i, 0.05, 0.95))];
+      await checkOp({
+        label: `D-mode ${chirality}`, inputs, reference: dReference, tol: TOL, gradTol: GRAD_TOL,
+        gpu: (q, k, v, sourceRight, sourceDown, right, down, cross, markLeft, markUp, direct) =>
+          plstm2d(q, k, v, dModeGates({ sourceRight, sourceDown, right, down, cross, markLeft, markUp, direct }, chirality)),
+      });
+      // The multitree: with every gate 1/2, the weight from the corner to a cell is one path's product, a power of 1/2.
+      const half = (shape: number[]) => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5), shape);
+      const shape = [1, 3, 4, 1];
+      const weights = scope(() => plstmPathWeights(dModeGates({
+        sourceRight: half(shape), sourceDown: half(shape), right: half(shape), down: half(shape), cross: half(shape), markLeft: half(shape), markUp: half(shape), direct: half(shape),
+      }, chirality), { batch: 1, width: 3, height: 4, heads: 1 }));
+      const a = await weights.toArray();
+      weights.dispose();
+      const fromCorner = Array.from({ length: 12 }, (_, c) => a[c * 12]);
+      for (const w of fromCorner.slice(1)) expect(Number.isInteger(Math.log2(w)), `${w} is a single path's product`).toBe(true);
+    });
+  }
+
+  it('names what is wrong before any work', () => {
+    const t = (shape: number[]) => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
+    const gates = gatesOf(PLSTM_GATE_NAMES.map(() => t([1, 2, 3, 1])));
+    expect(() => plstm2d(t([1, 2, 3, 4]), t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), gates)).toThrow(/plstm2d: q must be \[batch, X, Y, heads, channels\], got \[1, 2, 3, 4\]/);
+    expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), t([1, 2, 3, 1, 2]), gates)).toThrow(/plstm2d: k is \[1, 2, 3, 1, 2\], q is \[1, 2, 3, 1, 4\]/);
+    expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 3, 2, 1, 2]), gates)).toThrow(/v must be \[1, 2, 3, 1, V\]/);
+    expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), { ...gates, markUp: t([1, 3, 2, 1]) })).toThrow(/gates\.markUp must be \[1, 2, 3, 1\] \(batch, X, Y, heads\), got \[1, 3, 2, 1\]/);
+    const { direct: _, ...missing } = gates;
+    expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), missing as PlstmGates)).toThrow(ShapeError);
+  });
+});
