@@ -58,15 +58,30 @@ fn gate(k: u32, b: u32, c: u32, h: u32) -> f32 {
   return gates[((k * params.batch + b) * cells() + c) * params.heads + h];
 }
 
+/** What an invocation over (b, h, cell or source) works on: i = bh·N + index. */
+struct Site {
+  index: u32,
+  bh: u32,
+  b: u32,
+  h: u32,
+}
+
+fn site(i: u32) -> Site {
+  let n = cells();
+  let bh = i / n;
+  return Site(i % n, bh, bh / params.heads, bh % params.heads);
+}
+
 @compute @workgroup_size(WG)
 fn plstm_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let n = cells();
   let id = gid.x + gid.y * nwg.x * WG;
   if (id >= params.batch * params.heads * n) { return; }
-  let s = id % n;
-  let bh = id / n;
-  let b = bh / params.heads;
-  let h = bh % params.heads;
+  let at = site(id);
+  let s = at.index;
+  let bh = at.bh;
+  let b = at.b;
+  let h = at.h;
   let Y = params.height;
   let xs = s / Y;
   let ys = s % Y;
@@ -99,10 +114,11 @@ fn plstm_adjoint(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let n = cells();
   let id = gid.x + gid.y * nwg.x * WG;
   if (id >= params.batch * params.heads * n) { return; }
-  let s = id % n;
-  let bh = id / n;
-  let b = bh / params.heads;
-  let h = bh % params.heads;
+  let at = site(id);
+  let s = at.index;
+  let bh = at.bh;
+  let b = at.b;
+  let h = at.h;
   let X = params.width;
   let Y = params.height;
   let xs = s / Y;
@@ -143,10 +159,11 @@ fn plstm_gate_grads(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   let n = cells();
   let id = gid.x + gid.y * nwg.x * WG;
   if (id >= params.batch * params.heads * n) { return; }
-  let c = id % n;
-  let bh = id / n;
-  let b = bh / params.heads;
-  let h = bh % params.heads;
+  let at = site(id);
+  let c = at.index;
+  let bh = at.bh;
+  let b = at.b;
+  let h = at.h;
   let Y = params.height;
   let hasLeft = c >= Y;
   let hasUp = c % Y > 0u;
