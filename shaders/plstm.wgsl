@@ -54,119 +54,113 @@ fn plane() -> u32 {
   return params.batch * params.heads * cells() * cells();
 }
 
-fn gate(k: u32, b: u32, c: u32, h: u32) -> f32 {
-  return gates[((k * params.batch + b) * cells() + c) * params.heads + h];
+/** Where gate k of (b, cell c, head h) sits in the packed [9, B, N, H] gates, and in their gradients alike. */
+fn gate_index(k: u32, b: u32, c: u32, h: u32) -> u32 {
+  return ((k * params.batch + b) * cells() + c) * params.heads + h;
 }
 
-/** What an invocation over (b, h, cell or source) works on: i = bh·N + index. */
+fn gate(k: u32, b: u32, c: u32, h: u32) -> f32 {
+  return gates[gate_index(k, b, c, h)];
+}
+
+/**
+ * What an invocation over (b, h, cell or source) works on, i = bh·N + index: the index's grid position (x, y) and,
+ * for a source, where its row of path weights over cells starts.
+ */
 struct Site {
+  valid: bool,
   index: u32,
   bh: u32,
   b: u32,
   h: u32,
+  x: u32,
+  y: u32,
+  row: u32,
 }
 
-fn site(i: u32) -> Site {
+fn site(gid: vec3<u32>, nwg: vec3<u32>) -> Site {
   let n = cells();
+  let i = gid.x + gid.y * nwg.x * WG;
   let bh = i / n;
-  return Site(i % n, bh, bh / params.heads, bh % params.heads);
+  let index = i % n;
+  return Site(i < params.batch * params.heads * n, index, bh, bh / params.heads, bh % params.heads, index / params.height, index % params.height, (bh * n + index) * n);
+}
+
+/** Whether cell c lies below and right of the source: the only cells its weights reach. */
+fn in_quadrant(c: u32, source: Site) -> bool {
+  return c / params.height >= source.x && c % params.height >= source.y;
 }
 
 @compute @workgroup_size(WG)
 fn plstm_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let at = site(gid, nwg);
+  if (!at.valid) { return; }
   let n = cells();
-  let id = gid.x + gid.y * nwg.x * WG;
-  if (id >= params.batch * params.heads * n) { return; }
-  let at = site(id);
-  let s = at.index;
-  let bh = at.bh;
-  let b = at.b;
-  let h = at.h;
   let Y = params.height;
-  let xs = s / Y;
-  let ys = s % Y;
-  let row = (bh * n + s) * n; // w_r, w_d of this source, over cells
+  let p = plane();
   // Cells outside the source's quadrant hold zeros (the backward reads them as such).
   for (var c = 0u; c < n; c++) {
-    if (c / Y < xs || c % Y < ys) {
-      out0[(bh * n + c) * n + s] = 0.0;
-      out1[row + c] = 0.0;
-      out1[plane() + row + c] = 0.0;
+    if (!in_quadrant(c, at)) {
+      out0[(at.bh * n + c) * n + at.index] = 0.0;
+      out1[at.row + c] = 0.0;
+      out1[p + at.row + c] = 0.0;
     }
   }
-  for (var x = xs; x < params.width; x++) {
-    for (var y = ys; y < Y; y++) {
+  for (var x = at.x; x < params.width; x++) {
+    for (var y = at.y; y < Y; y++) {
       let c = x * Y + y;
       var left = 0.0;
       var up = 0.0;
-      if (x > xs) { left = out1[row + c - Y]; }
-      if (y > ys) { up = out1[plane() + row + c - 1u]; }
-      let here = select(0.0, 1.0, c == s);
-      out1[row + c] = gate(T_RL, b, c, h) * left + gate(T_RU, b, c, h) * up + here * gate(S_R, b, c, h);
-      out1[plane() + row + c] = gate(T_DU, b, c, h) * up + gate(T_DL, b, c, h) * left + here * gate(S_D, b, c, h);
-      out0[(bh * n + c) * n + s] = gate(M_L, b, c, h) * left + gate(M_U, b, c, h) * up + here * gate(DIRECT, b, c, h);
+      if (x > at.x) { left = out1[at.row + c - Y]; }
+      if (y > at.y) { up = out1[p + at.row + c - 1u]; }
+      let here = select(0.0, 1.0, c == at.index);
+      out1[at.row + c] = gate(T_RL, at.b, c, at.h) * left + gate(T_RU, at.b, c, at.h) * up + here * gate(S_R, at.b, c, at.h);
+      out1[p + at.row + c] = gate(T_DU, at.b, c, at.h) * up + gate(T_DL, at.b, c, at.h) * left + here * gate(S_D, at.b, c, at.h);
+      out0[(at.bh * n + c) * n + at.index] = gate(M_L, at.b, c, at.h) * left + gate(M_U, at.b, c, at.h) * up + here * gate(DIRECT, at.b, c, at.h);
     }
   }
 }
 
 @compute @workgroup_size(WG)
 fn plstm_adjoint(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let at = site(gid, nwg);
+  if (!at.valid) { return; }
   let n = cells();
-  let id = gid.x + gid.y * nwg.x * WG;
-  if (id >= params.batch * params.heads * n) { return; }
-  let at = site(id);
-  let s = at.index;
-  let bh = at.bh;
-  let b = at.b;
-  let h = at.h;
   let X = params.width;
   let Y = params.height;
-  let xs = s / Y;
-  let ys = s % Y;
-  let row = (bh * n + s) * n;
   let p = plane();
   for (var c = 0u; c < n; c++) {
-    if (c / Y < xs || c % Y < ys) {
-      out0[row + c] = 0.0;
-      out0[p + row + c] = 0.0;
+    if (!in_quadrant(c, at)) {
+      out0[at.row + c] = 0.0;
+      out0[p + at.row + c] = 0.0;
     }
   }
-  for (var x = X; x > xs; x--) {
-    for (var y = Y; y > ys; y--) {
+  for (var x = X; x > at.x; x--) {
+    for (var y = Y; y > at.y; y--) {
       let c = (x - 1u) * Y + (y - 1u);
       var gr = 0.0;
       var gd = 0.0;
       if (x < X) {
         let r = c + Y;
-        gr = gate(T_RL, b, r, h) * out0[row + r] + gate(T_DL, b, r, h) * out0[p + row + r] + gate(M_L, b, r, h) * dA[(bh * n + r) * n + s];
+        gr = gate(T_RL, at.b, r, at.h) * out0[at.row + r] + gate(T_DL, at.b, r, at.h) * out0[p + at.row + r] + gate(M_L, at.b, r, at.h) * dA[(at.bh * n + r) * n + at.index];
       }
       if (y < Y) {
         let d = c + 1u;
-        gd = gate(T_RU, b, d, h) * out0[row + d] + gate(T_DU, b, d, h) * out0[p + row + d] + gate(M_U, b, d, h) * dA[(bh * n + d) * n + s];
+        gd = gate(T_RU, at.b, d, at.h) * out0[at.row + d] + gate(T_DU, at.b, d, at.h) * out0[p + at.row + d] + gate(M_U, at.b, d, at.h) * dA[(at.bh * n + d) * n + at.index];
       }
-      out0[row + c] = gr;
-      out0[p + row + c] = gd;
+      out0[at.row + c] = gr;
+      out0[p + at.row + c] = gd;
     }
   }
 }
 
-fn grad_at(k: u32, b: u32, c: u32, h: u32) -> u32 {
-  return ((k * params.batch + b) * cells() + c) * params.heads + h;
-}
-
 @compute @workgroup_size(WG)
 fn plstm_gate_grads(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let at = site(gid, nwg);
+  if (!at.valid) { return; }
   let n = cells();
-  let id = gid.x + gid.y * nwg.x * WG;
-  if (id >= params.batch * params.heads * n) { return; }
-  let at = site(id);
   let c = at.index;
-  let bh = at.bh;
-  let b = at.b;
-  let h = at.h;
   let Y = params.height;
-  let hasLeft = c >= Y;
-  let hasUp = c % Y > 0u;
   var tRL = 0.0;
   var tRU = 0.0;
   var tDU = 0.0;
@@ -175,14 +169,14 @@ fn plstm_gate_grads(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   var mU = 0.0;
   let p = plane();
   for (var s = 0u; s < n; s++) {
-    let row = (bh * n + s) * n;
+    let row = (at.bh * n + s) * n;
     var left = 0.0;
     var up = 0.0;
-    if (hasLeft) { left = w[row + c - Y]; }
-    if (hasUp) { up = w[p + row + c - 1u]; }
+    if (at.x > 0u) { left = w[row + c - Y]; }
+    if (at.y > 0u) { up = w[p + row + c - 1u]; }
     let gr = g[row + c];
     let gd = g[p + row + c];
-    let da = dA[(bh * n + c) * n + s];
+    let da = dA[(at.bh * n + c) * n + s];
     tRL += gr * left;
     tRU += gr * up;
     tDU += gd * up;
@@ -190,15 +184,17 @@ fn plstm_gate_grads(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     mL += da * left;
     mU += da * up;
   }
-  // The cell as its own source (where S_r, S_d and D enter): [c, c] in A's layout and in ḡ's alike.
-  let own = (bh * n + c) * n + c;
-  out0[grad_at(S_R, b, c, h)] = g[own];
-  out0[grad_at(S_D, b, c, h)] = g[p + own];
-  out0[grad_at(T_RL, b, c, h)] = tRL;
-  out0[grad_at(T_RU, b, c, h)] = tRU;
-  out0[grad_at(T_DU, b, c, h)] = tDU;
-  out0[grad_at(T_DL, b, c, h)] = tDL;
-  out0[grad_at(M_L, b, c, h)] = mL;
-  out0[grad_at(M_U, b, c, h)] = mU;
-  out0[grad_at(DIRECT, b, c, h)] = dA[own];
+  // The cell as its own source (where S_r, S_d and D enter): [c, c] in A's layout and in ḡ's alike (at.row + c).
+  let own = at.row + c;
+  let b = at.b;
+  let h = at.h;
+  out0[gate_index(S_R, b, c, h)] = g[own];
+  out0[gate_index(S_D, b, c, h)] = g[p + own];
+  out0[gate_index(T_RL, b, c, h)] = tRL;
+  out0[gate_index(T_RU, b, c, h)] = tRU;
+  out0[gate_index(T_DU, b, c, h)] = tDU;
+  out0[gate_index(T_DL, b, c, h)] = tDL;
+  out0[gate_index(M_L, b, c, h)] = mL;
+  out0[gate_index(M_U, b, c, h)] = mU;
+  out0[gate_index(DIRECT, b, c, h)] = dA[own];
 }
