@@ -6,6 +6,7 @@ import { manualSeed, noGrad, scope, tensor } from '../engine/index.ts';
 import { backpropWindow, HRMTextLM, moduleCalls, type HRMTextConfig } from '../model/hrm-text.ts';
 import { disposeState } from '../model/mixers.ts';
 import { expectClose, useDevice } from './helpers.ts';
+import { hrmTextKind } from '../model/kinds/hrm-text.ts';
 
 useDevice();
 
@@ -69,6 +70,12 @@ describe('HRM-Text', () => {
     const [on, off] = [await logitsOf(true), await logitsOf(false)];
     expect(on.every(Number.isFinite) && off.every(Number.isFinite)).toBe(true);
     expect(on.some((v, i) => Math.abs(v - off[i]) > 1e-4)).toBe(true);
+  });
+
+  it('a config saved before --magic-norm existed loads with MagicNorm on; a wrong value is named', () => {
+    const { magicNorm: _, ...saved } = CONFIG;
+    expect(hrmTextKind.validate(saved).magicNorm).toBe(true);
+    expect(() => hrmTextKind.validate({ ...CONFIG, magicNorm: 'yes' })).toThrow(/magicNorm must be true or false, got "yes"/);
   });
 
   it('gradients reach every parameter through the narrowest backprop window (the last L and H calls)', async () => {

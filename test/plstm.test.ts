@@ -130,6 +130,7 @@ describe('plstm2d', () => {
     expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), t([1, 2, 3, 1, 2]), gates)).toThrow(/plstm2d: k is \[1, 2, 3, 1, 2\], q is \[1, 2, 3, 1, 4\]/);
     expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 3, 2, 1, 2]), gates)).toThrow(/v must be \[1, 2, 3, 1, V\]/);
     expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), { ...gates, markUp: t([1, 3, 2, 1]) })).toThrow(/gates\.markUp must be \[1, 2, 3, 1\] \(batch, X, Y, heads\), got \[1, 3, 2, 1\]/);
+    expect(() => plstm2d(t([1, 0, 3, 1, 4]), t([1, 0, 3, 1, 4]), t([1, 0, 3, 1, 2]), gates)).toThrow(/plstm2d: every size must be at least 1, got q \[1, 0, 3, 1, 4\]/);
     const { direct: _, ...missing } = gates;
     expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), missing as PlstmGates)).toThrow(ShapeError);
   });

@@ -119,6 +119,7 @@ export function plstm2d(q: Tensor, k: Tensor, v: Tensor, gates: PlstmGates): Ten
   if (k.shape.join() !== q.shape.join()) throw new ShapeError(`${op}: k is ${formatShape(k.shape)}, q is ${formatShape(q.shape)}; they must match`);
   if (v.shape.slice(0, 4).join() !== q.shape.slice(0, 4).join()) throw new ShapeError(`${op}: v must be [${q.shape.slice(0, 4).join(', ')}, V] as q's grid and heads, got ${formatShape(v.shape)}`);
   const values = v.shape[4];
+  if ([...q.shape, values].some((d) => d < 1)) throw new ShapeError(`${op}: every size must be at least 1, got q ${formatShape(q.shape)} and v ${formatShape(v.shape)}`);
   const grid = { batch, width, height, heads };
   checkGates(op, gates, grid);
   const n = width * height;

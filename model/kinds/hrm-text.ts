@@ -42,7 +42,9 @@ export const hrmTextKind = textKind<HRMTextConfig, HRMTextLM>({
     ...(values['magic-norm'] !== undefined ? { magicNorm: values['magic-norm'] === 'on' } : {}),
     ...(values['bp-warmup'] !== undefined ? { bp: { ...c.bp, warmup: values['bp-warmup'] as number } } : {}),
   }),
-  validate: (c) => {
+  validate: (given) => {
+    // Checkpoints saved before MagicNorm could be turned off had it on.
+    const c = given && typeof given === 'object' && (given as Partial<HRMTextConfig>).magicNorm === undefined ? { ...given, magicNorm: true } : given;
     const checked = checkFields<HRMTextConfig>('HRM-Text', c, {
       vocab: wholeNumber(256, 256), dim: wholeNumber(2, 8192), heads: wholeNumber(1, 256), hLayers: wholeNumber(1, 64), lLayers: wholeNumber(1, 64),
       hCycles: wholeNumber(1, 16), lCalls: wholeNumber(1, 16), mlpHidden: wholeNumber(1, 65536), ropeBase: positiveNumber, normEps: positiveNumber,
