@@ -6,6 +6,7 @@
 //             average                                                     ← what an exact resume adds
 //   session   JSON: task, model config, step, seeds, RNG states
 
+import type { GridMixerKind } from './grid-mixers.ts';
 import {
   AbortError, AdamAtan2, AdamW, assign, warmupConstant, CheckpointError, clone, getRandomState, manualSeed, SignSGDRows, keep, noGrad, NonFiniteMonitor,
   readCheckpointJson, readCheckpointTensors, readManifest, loadHostWeights, uploadTensors, readScalars, saveCheckpoint, scope, serializeTensors, setRandomState, tensor,
@@ -137,6 +138,7 @@ export interface NewSessionOptions {
   cycles?: number;
   hidden?: number;
   positions?: 'rope' | 'learned';
+  mixer?: GridMixerKind;
 }
 
 /** A new training run: the preset's model with the given overrides, its task's puzzles, fresh weights from the seed. */
@@ -148,6 +150,7 @@ export async function createSession(o: NewSessionOptions): Promise<TrainingSessi
   if (o.cycles !== undefined) config.hCycles = config.lCycles = o.cycles;
   if (o.hidden !== undefined) config.hidden = o.hidden;
   if (o.positions !== undefined) config.positions = o.positions;
+  if (o.mixer !== undefined && o.mixer !== 'attention') config.mixer = o.mixer;
   const paper = o.preset === 'paper';
   return TrainingSession.create({
     task: o.task, config, seed: o.seed, trainCount: o.train, testCount: o.test,

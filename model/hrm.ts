@@ -17,7 +17,7 @@ import {
   addRmsNorm, concat, embedding, Embedding, full, fusedMap, keep, Linear, Module, noGrad, scope, slice, tensor, truncatedNormal,
   type FusedMap, type Tensor,
 } from '../engine/index.ts';
-import { SelfAttention } from './attention.ts';
+import { GRID_MIXERS, type Grid, type GridMixer, type GridMixerKind } from './grid-mixers.ts';
 import { consume, SwiGLUMLP } from './layers.ts';
 
 
@@ -52,6 +52,11 @@ export interface HRMConfig {
   haltMaxSteps: number;
   /** Probability of drawing a random minimum number of segments during training (ε). */
   haltExploration: number;
+  /**
+   * What mixes the cells in each block (a row of model/grid-mixers.ts; absent: attention, the paper's). pLSTM needs
+   * the sequence to be a square grid without a puzzle-embedding prefix (Sudoku, mazes).
+   */
+  mixer?: GridMixerKind;
 }
 
 /** The paper's configuration (27M parameters for 9×9 Sudoku). */
@@ -80,14 +85,17 @@ export function officialName(name: string): string {
 
 /** Post-norm block without biases or a learned norm scale: h = rms(h + attn(h)); h = rms(h + mlp(h)). */
 class HRMBlock extends Module {
-  readonly self_attn: SelfAttention;
+  readonly mixer: GridMixer;
   readonly mlp: SwiGLUMLP;
+  private readonly grid: Grid;
 
   constructor(readonly config: HRMConfig) {
     super();
-    this.self_attn = this.child('self_attn', new SelfAttention({
-      dim: config.hidden, heads: config.heads, causal: false, ropeBase: config.positions === 'rope' ? config.ropeBase : null,
-      names: { qkv: 'qkv_proj', out: 'o_proj' },
+    const kind = config.mixer ?? 'attention';
+    const side = Math.sqrt(config.seqLen);
+    this.grid = { width: side, height: side };
+    this.mixer = this.child(GRID_MIXERS[kind].name, GRID_MIXERS[kind].build(config.hidden, {
+      heads: config.heads, ropeBase: config.positions === 'rope' ? config.ropeBase : null, attentionNames: { qkv: 'qkv_proj', out: 'o_proj' }, normEps: config.normEps,
     }));
     this.mlp = this.child('mlp', new SwiGLUMLP(config.hidden, ffnWidth(config), { gateUp: 'gate_up_proj', down: 'down_proj' }));
   }
@@ -97,7 +105,7 @@ class HRMBlock extends Module {
     // backward): a scope would hold them to the block's end, +4 % peak memory for the paper HRM at batch 384.
     const eps = this.config.normEps;
     const residual = (x: Tensor, update: Tensor) => consume(update, (u) => addRmsNorm(x, u, eps));
-    const h1 = residual(h, this.self_attn.forward(h));
+    const h1 = residual(h, this.mixer.forward(h, this.grid));
     return consume(h1, (x) => residual(x, this.mlp.forward(x)));
   }
 }

@@ -3,6 +3,7 @@
 // playground (its fields take their bounds from them). Tests: test/cli.test.ts, test/worker.test.ts.
 
 import { MIXER_KINDS } from './mixer-kinds.ts';
+import { GRID_MIXER_KINDS } from './grid-mixer-kinds.ts';
 
 /**
  * An option whose value is in its range but does not fit the run it was given to (--task sudoku-4x4 for a language
@@ -77,11 +78,17 @@ export const TRAIN_OPTIONS = {
   seed: { type: 'integer', min: 0, max: 2 ** 32 - 1, default: 1, help: 'seed of the data and the initial weights' },
   'eval-every': { type: 'integer', min: 1, max: 1e9, help: 'steps between held-out evaluations and saves (default steps/4, at least 10)' },
   task: {
-    type: 'string', help: 'puzzles (hrm/trm): sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR (default sudoku-4x4); language models: mqar (multi-query associative recall, generated) or instructions (instruction-response pairs, generated; hrm-text\'s default); default: the corpus', value: 'TASK',
-    pattern: /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+|mqar|instructions)$/, accepted: 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7), arc:DIR, mqar or instructions',
+    type: 'string', help: 'puzzles (hrm/trm): sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7) or arc:DIR (default sudoku-4x4); language models: mqar (multi-query associative recall, generated) or instructions (instruction-response pairs, generated; hrm-text\'s default), default: the corpus; hiss: imu or tactile (generated sensor streams, default imu)', value: 'TASK',
+    pattern: /^(sudoku-(4x4|6x6|9x9)|sudoku-9x9-hard|maze-\d+|arc:.+|mqar|instructions|imu|tactile)$/, accepted: 'sudoku-4x4, sudoku-6x6, sudoku-9x9, sudoku-9x9-hard, maze-N (N odd, >= 7), arc:DIR, mqar, instructions, imu or tactile',
   },
-  train: { type: 'integer', min: 1, max: 1e7, help: 'distinct training puzzles, augmented on the fly (default 500)' },
-  test: { type: 'integer', min: 1, max: 1e6, help: 'held-out puzzles (default 100)' },
+  train: { type: 'integer', min: 1, max: 1e7, help: 'distinct training puzzles, augmented on the fly (default 500); hiss: training streams (default 256)' },
+  test: { type: 'integer', min: 1, max: 1e6, help: 'held-out puzzles (default 100); hiss: held-out streams (default 64)' },
+  length: { type: 'integer', min: 1, max: 1 << 20, help: 'hiss: samples per stream, a multiple of the chunk (default 256)' },
+  chunk: { type: 'integer', min: 1, max: 4096, help: "hiss: samples per low-level chunk (default: the preset's, 8)" },
+  low: { type: 'choice', choices: MIXER_KINDS, help: "hiss: the mixer within chunks, a row of the mixer table (default hgrn)" },
+  high: { type: 'choice', choices: MIXER_KINDS, help: 'hiss: the mixer over the chunk features (default hgrn)' },
+  hierarchy: { type: 'choice', choices: ['hiss', 'flat'], help: 'hiss: two levels (default), or flat: the same blocks over the raw stream (the baselines)' },
+  predictions: { type: 'choice', choices: ['chunk', 'upsampled'], help: "hiss: predict at each chunk's last sample (default) or at every sample (upsampled)" },
   'max-segments': { type: 'integer', min: 1, max: 64, help: 'most ACT segments per puzzle (M_max)' },
   cycles: { type: 'integer', min: 1, max: 16, help: 'high- and low-level cycles per segment (N = T)' },
   hidden: { type: 'integer', min: 8, max: 4096, help: 'hidden size (a multiple of the heads)' },
@@ -89,6 +96,7 @@ export const TRAIN_OPTIONS = {
   loss: { type: 'choice', choices: ['softmax', 'stablemax'], help: 'token loss (default softmax)' },
   optimizer: { type: 'choice', choices: ['adamw', 'adam-atan2'], help: 'optimiser (default adamw; paper adam-atan2)' },
   ema: { type: 'number', min: 0, exclusiveMin: true, max: 0.99999, help: 'evaluate an exponential moving average of the weights with this decay (TRM: 0.999)' },
+  mixer: { type: 'choice', choices: GRID_MIXER_KINDS, help: "hrm/trm: what mixes the cells in each block: attention (the paper's, default) or plstm (pLSTM in four orientations; square grids: Sudoku, mazes)" },
   encoder: { type: 'choice', choices: MIXER_KINDS, help: "H-Net: the mixer of its encoders and decoders, a row of the mixer table (hiero models --json; default: the preset's, hgrn)" },
   main: { type: 'choice', choices: MIXER_KINDS, help: "H-Net: the mixer of its main network (default: the preset's, attention)" },
   corpus: { type: 'string', help: "'english' (Brown corpus and Shakespeare, shipped), 'shakespeare' (the demo's 2.6 kB) or a text file (default english)", value: 'TEXT' },
@@ -138,11 +146,11 @@ export const WORKER_TRAINING = { task: 'sudoku-4x4', steps: 300, batch: 64, hidd
 /**
  * How long an input may be, wherever it is given (the command line, the worker, the playground): a prompt is read
  * in one pass whose attention grows with its square, a text to chunk costs a pass per 1 KiB window, and a puzzle is
- * a grid of at most a few thousand cells. Past these a request would hold a worker for minutes on a CPU driver.
+ * a grid of at most a few thousand cells, and a sensor stream is read in one pass of the model. Past these a request would hold a worker for minutes on a CPU driver.
  */
-export const INPUT_LIMITS = { promptBytes: 16384, chunkBytes: 65536, puzzleCharacters: 4096 } as const;
+export const INPUT_LIMITS = { promptBytes: 16384, chunkBytes: 65536, puzzleCharacters: 4096, sensorSamples: 65536 } as const;
 
 /** What is wrong with an input of `length` against its limit, or null (`what`: "prompt 2", "the text", ...). */
-export function lengthProblem(what: string, length: number, limit: number, unit: 'bytes' | 'characters'): string | null {
+export function lengthProblem(what: string, length: number, limit: number, unit: 'bytes' | 'characters' | 'samples'): string | null {
   return length > limit ? `${what} has ${length.toLocaleString('en')} ${unit}; at most ${limit.toLocaleString('en')} are read` : null;
 }

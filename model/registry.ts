@@ -4,6 +4,8 @@
 // Tests: test/kinds.test.ts, test/worker.test.ts.
 
 import { CheckpointError, loadHostWeights, readWeights, type DecodedCheckpoint, type LoadedWeights, type Module } from '../engine/index.ts';
+import { isSensorTask, type SensorTask } from './data/sensors.ts';
+import type { HiSS, HiSSConfig } from './hiss.ts';
 import type { HRM, HRMConfig } from './hrm.ts';
 import { readHrmManifest, readSession, type HeldOutSplit } from './hrm-session.ts';
 import { isModelKind, listKinds, specOf, type ModelKind, type ModelSpec } from './kinds/index.ts';
@@ -133,4 +135,31 @@ export async function loadPuzzleModel(dir: string, read?: LoadedWeights): Promis
   }
   const step = weights.step ?? Number(decoded.metadata.step ?? 0);
   return { model: loaded.model as HRM, state: { task: loaded.metadata.task, config: loaded.config as HRMConfig, step, heldOut } };
+}
+
+/** What eval and the worker know of a sensor model's checkpoint: its task and held-out streams. */
+export interface SensorCheckpointInfo {
+  task: SensorTask;
+  config: HiSSConfig;
+  step: number | null;
+  heldOut: { test: number; length: number };
+}
+
+/** A sensor-stream model's checkpoint (HiSS), for eval and predict (another family's is a named error). */
+export async function loadSensorModel(path: string, read?: LoadedWeights): Promise<{ model: HiSS; spec: ModelSpec; state: SensorCheckpointInfo }> {
+  const loaded = await loadCheckpointModel(path, read);
+  const fail = (message: string): never => {
+    loaded.model.dispose();
+    throw new CheckpointError(`${path}: ${message}`);
+  };
+  if (loaded.spec.family !== 'sensor') fail(`holds ${loaded.spec.title} weights, not a sensor model's`);
+  const task = loaded.metadata.task;
+  if (!isSensorTask(task)) fail(`the weights do not say which sensor task they were trained on (task ${JSON.stringify(task)})`);
+  let heldOut = { test: 64, length: 256 };
+  try {
+    if (loaded.metadata.heldOut) heldOut = JSON.parse(loaded.metadata.heldOut);
+  } catch {
+    fail("the weights' held-out record is not valid JSON");
+  }
+  return { model: loaded.model as HiSS, spec: loaded.spec, state: { task: task as SensorTask, config: loaded.config as HiSSConfig, step: loaded.step, heldOut } };
 }

@@ -42,7 +42,7 @@ describe('HRM model', () => {
         out.carry.zH.dispose();
         out.carry.zL.dispose();
       });
-      expect(model.L_level.layers[0].self_attn.qkv.weight.grad).toBeTruthy();
+      expect((model.L_level.layers[0].mixer as unknown as { qkv: { weight: { grad: unknown } } }).qkv.weight.grad).toBeTruthy();
       model.dispose();
       return count;
     };

@@ -12,11 +12,14 @@ import type { HRM } from '../model/hrm.ts';
 import { TrainingSession } from '../model/hrm-session.ts';
 import { KIND_NAMES, resumeRun, specOf, type ModelFamily, type ModelKind } from '../model/kinds/index.ts';
 import { loadCheckpointModel } from '../model/registry.ts';
+import { predictStream } from '../model/sensor-session.ts';
 import { generateText } from '../model/text-generate.ts';
 import { answerInstructions } from '../model/instruction-eval.ts';
 import type { ByteLM } from '../model/text-model.ts';
 import { runTraining, type TrainingRun } from '../model/training.ts';
 import { disposeState } from '../model/mixers.ts';
+import { sensorStreams } from '../model/data/sensors.ts';
+import type { HiSS } from '../model/hiss.ts';
 import { expectClose, temporaryDirectory, useDevice } from './helpers.ts';
 
 useDevice();
@@ -25,6 +28,7 @@ useDevice();
 const QUICK: Record<ModelFamily, Record<string, string | number>> = {
   puzzle: { task: 'sudoku-4x4', train: 4, test: 2, batch: 2, hidden: 8, cycles: 1, 'max-segments': 2 },
   text: { batch: 2, seq: 32 },
+  sensor: { task: 'imu', train: 4, test: 2, batch: 2, length: 32 },
 };
 /** Kinds that need more than their family's quick options: HRM-Text's instructions need a window of 128 bytes. */
 const QUICK_KIND: Partial<Record<ModelKind, Record<string, string | number>>> = { 'hrm-text': { seq: 128 } };
@@ -47,6 +51,12 @@ const OUTPUTS: Record<ModelFamily, (model: Module) => Promise<Float32Array>> = {
     logits.dispose();
     ids.dispose();
     return values;
+  },
+  sensor: async (model) => {
+    const hiss = model as HiSS;
+    const [stream] = sensorStreams('imu', 'held-out', 1, 16);
+    const predicted = await noGradAsync(() => hiss.forward(tensor(stream.inputs, [1, 16, hiss.config.channelsIn])).toArray());
+    return Float32Array.from(predicted);
   },
 };
 
@@ -178,10 +188,13 @@ describe('the command line reads the table', () => {
     expect([...checkpoints.keys()]).toEqual(KIND_NAMES);
     for (const [kind, dir] of checkpoints) {
       output = [];
-      const text = specOf(kind).family === 'text';
+      const family = specOf(kind).family;
+      const text = family === 'text';
       const instructions = kind === 'hrm-text';
       expect(await main(['eval', '--checkpoint', dir, ...(instructions ? ['--instructions', '1'] : text ? ['--windows', '2'] : ['--count', '2'])]), kind).toBe(0);
-      expect(output.join('\n'), kind).toMatch(instructions ? /exact match: \d+\.\d% on held-out examples/ : text ? /\d\.\d{3} bits\/byte over 64 bytes \(32-byte windows/ : /segment 2: exact/);
+      const expected = instructions ? /exact match: \d+\.\d% on held-out examples/ : text ? /\d\.\d{3} bits\/byte over 64 bytes \(32-byte windows/
+        : family === 'sensor' ? /held-out MSE \d\.\d{4} over 2 streams \(predicting the mean: \d\.\d{4}/ : /segment 2: exact/;
+      expect(output.join('\n'), kind).toMatch(expected);
     }
     vi.spyOn(console, 'error').mockImplementation(() => undefined);
     expect(await main(['eval', '--checkpoint', checkpoints.get('hgrn')!, '--segments', '2'])).toBe(2);
@@ -248,6 +261,18 @@ describe('the inference worker serves every kind', () => {
             await expect(hiero.generate('  ', {})).rejects.toThrow(/generate: the instruction is empty/);
           }
           loaded.model.dispose();
+        } else if (request === 'predict') {
+          // The worker's predictions equal the engine's on the same checkpoint; bad streams get named errors.
+          const [stream] = sensorStreams('imu', 'held-out', 1, 20);
+          const rows = Array.from({ length: 20 }, (_, t) => Array.from(stream.inputs.subarray(t * 6, t * 6 + 6)));
+          const served = await hiero.predict(rows);
+          const loaded = await loadCheckpointModel(dir);
+          const direct = await predictStream(loaded.model as HiSS, rows);
+          expect(served).toEqual(direct);
+          loaded.model.dispose();
+          await expect(hiero.predict(rows.slice(0, 2))).rejects.toThrow(/predict: the stream has 2 samples, shorter than one chunk \(8\)/);
+          await expect(hiero.predict(rows.map((r) => [...r, 0]))).rejects.toThrow(/predict: sample 0 has 7 channels; the model reads 6/);
+          await expect(hiero.predict(rows.map((r, t) => (t === 3 ? r.map(() => Number.NaN) : r)))).rejects.toThrow(/predict: sample 3, channel 0 is NaN/);
         } else {
           const chunked = await hiero.chunks('hello world');
           expect(chunked.boundaries[0][0]).toBe(0);

@@ -7,7 +7,8 @@
 // Gradients: f32 sums over the N sources of each cell and over K·V channels: 2e-4 + 2e-3.
 
 import { describe, expect, it } from 'vitest';
-import { dModeGates, plstm2d, plstmPathWeights, pModeGates, PLSTM_GATE_NAMES, scope, ShapeError, tensor, type PlstmGates, type Tensor } from '../engine/index.ts';
+import { dModeGates, manualSeed, plstm2d, plstmPathWeights, pModeGates, PLSTM_GATE_NAMES, randn, scope, ShapeError, tensor, type PlstmGates, type Tensor } from '../engine/index.ts';
+import { GRID_MIXERS } from '../model/grid-mixers.ts';
 import { checkOp, useDevice } from './helpers.ts';
 import { randomRef, Ref } from './reference.ts';
 
@@ -133,5 +134,34 @@ describe('plstm2d', () => {
     expect(() => plstm2d(t([1, 0, 3, 1, 4]), t([1, 0, 3, 1, 4]), t([1, 0, 3, 1, 2]), gates)).toThrow(/plstm2d: every size must be at least 1, got q \[1, 0, 3, 1, 4\]/);
     const { direct: _, ...missing } = gates;
     expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), missing as PlstmGates)).toThrow(ShapeError);
+  });
+});
+
+describe('the pLSTM grid mixer (model/grid-mixers.ts)', () => {
+  it('every cell reads every other through the four orientations, in both modes, with gradients to every weight', async () => {
+    for (const mode of ['P', 'D'] as const) {
+      manualSeed(11);
+      const layer = GRID_MIXERS.plstm.build(8, { heads: 2, ropeBase: null, plstmMode: mode, normEps: 1e-6 });
+      const grid = { width: 3, height: 4 };
+      const base = randn([1, 12, 8]);
+      const values = await base.toArray();
+      const changed = (cell: number) => tensor(Float32Array.from(values, (v, i) => (Math.floor(i / 8) === cell ? v + 1 : v)), [1, 12, 8]);
+      const y0 = await layer.forward(base, grid).toArray();
+      for (const cell of [0, 5, 11]) {
+        const y1 = await layer.forward(changed(cell), grid).toArray();
+        for (let c = 0; c < 12; c++) {
+          const moved = Math.max(...Array.from({ length: 8 }, (_, j) => Math.abs(y1[c * 8 + j] - y0[c * 8 + j])));
+          expect(moved, `${mode}-mode: cell ${c} after a change at cell ${cell}`).toBeGreaterThan(1e-6);
+        }
+      }
+      const x = randn([2, 12, 8], { requiresGrad: true });
+      layer.forward(x, grid).square().sum().backward();
+      for (const [name, p] of layer.namedParameters()) {
+        const g = await p.grad!.toArray();
+        expect(g.some((v) => v !== 0 && Number.isFinite(v)), `${mode}-mode: the gradient of ${name}`).toBe(true);
+      }
+      expect(await x.grad!.toArray().then((g) => g.every(Number.isFinite))).toBe(true);
+      layer.dispose();
+    }
   });
 });

@@ -6,30 +6,35 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { assertWeightsSource, init, readCheckpointFile, readCheckpointJson, readManifest, readWeights, saveCheckpoint, type LoadedWeights } from '../../engine/index.ts';
 import { loadCorpus, unigramBitsPerByte } from '../../model/data/corpus.ts';
-import { specOf } from '../../model/kinds/index.ts';
+import { specOf, type ModelFamily } from '../../model/kinds/index.ts';
+import { SENSOR_TASK_INFO, sensorStreams } from '../../model/data/sensors.ts';
+import { describeSensorEvaluation, evaluateSensorStreams } from '../../model/sensor-session.ts';
 import { evaluateText, type TextSessionState } from '../../model/text-session.ts';
 import { evaluateInstructions } from '../../model/instruction-eval.ts';
 import { evaluatePuzzles } from '../../model/hrm-train.ts';
 import { evaluateArcTasks, loadTask, solveWithModel } from '../../model/hrm-session.ts';
-import { kindOfDecoded, loadPuzzleModel, loadTextModel } from '../../model/registry.ts';
+import { kindOfDecoded, loadPuzzleModel, loadSensorModel, loadTextModel } from '../../model/registry.ts';
 import { SOLVE_OPTIONS, TRAIN_OPTIONS } from '../../model/options.ts';
 import { PuzzleError } from '../../model/tasks/common.ts';
 import { toBatch } from '../../model/tasks/datasets.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { checkOutput, printAdapter } from './output.ts';
 
-/** eval's options that only puzzle checkpoints take, and those only language models take. */
-const PUZZLE_EVAL = ['segments', 'count', 'augmentations'] as const;
-const TEXT_EVAL = ['corpus', 'seq', 'windows', 'instructions'] as const;
+/** eval's options that only some families' checkpoints take. */
+const EVAL_OPTION_FAMILIES: [string, ModelFamily[]][] = [
+  ['segments', ['puzzle']], ['augmentations', ['puzzle']], ['count', ['puzzle', 'sensor']],
+  ['corpus', ['text']], ['seq', ['text']], ['windows', ['text']], ['instructions', ['text']],
+];
+const FAMILY_WORDS: { [F in ModelFamily]: string } = { puzzle: 'puzzle model', text: 'language model', sensor: 'sensor model' };
 
 export const evalSpec: CommandSpec = {
   name: 'eval',
-  summary: 'Held-out scores of a checkpoint of any kind: a puzzle model\'s accuracy after every segment (ARC\ncheckpoints: pass@1 and pass@2 by voting); a language model\'s bits per byte (and an H-Net\'s chunks) on held-out\ntext. Reads only the checkpoint\'s weights.',
+  summary: 'Held-out scores of a checkpoint of any kind: a puzzle model\'s accuracy after every segment (ARC\ncheckpoints: pass@1 and pass@2 by voting); a language model\'s bits per byte (and an H-Net\'s chunks) on held-out\ntext; a sensor model\'s MSE on held-out streams. Reads only the checkpoint\'s weights.',
   positionals: '',
   options: {
     checkpoint: { type: 'string', help: 'the checkpoint directory (required)', value: 'DIR' },
     segments: SOLVE_OPTIONS.segments,
-    count: { type: 'integer', min: 1, max: 1e6, help: 'puzzles: evaluate the first N held-out puzzles only' },
+    count: { type: 'integer', min: 1, max: 1e6, help: 'puzzles and sensor streams: evaluate the first N held-out puzzles or streams only' },
     augmentations: { type: 'integer', min: 1, max: 64, default: 8, help: 'ARC: augmented predictions voted on per test input' },
     corpus: { ...TRAIN_OPTIONS.corpus, help: "language models: the held-out text of 'english', 'shakespeare' or a text file (default: the run's own corpus, else english)" },
     seq: { ...TRAIN_OPTIONS.seq, help: "language models: bytes per window (default: the run's own, else 128)" },
@@ -63,10 +68,11 @@ export async function evaluate(p: Parsed): Promise<number> {
   // Read once: the weights say the kind, then the same bytes build the model.
   const weights = await readWeights({ path: dir });
   const family = specOf(kindOfDecoded(weights.decoded, weights.origin)).family;
-  const wrong = (family === 'text' ? PUZZLE_EVAL : TEXT_EVAL).find((name) => p.given.has(name));
-  if (wrong) throw new UsageError(`eval --${wrong} applies to ${family === 'text' ? 'puzzle' : 'language-model'} checkpoints; ${dir} holds a ${family === 'text' ? 'language model' : 'puzzle model'}`);
+  const wrong = EVAL_OPTION_FAMILIES.find(([name, families]) => p.given.has(name) && !families.includes(family));
+  if (wrong) throw new UsageError(`eval --${wrong[0]} applies to ${wrong[1].map((f) => FAMILY_WORDS[f]).join(' and ')} checkpoints; ${dir} holds a ${FAMILY_WORDS[family]}`);
   printAdapter(await init());
   if (family === 'text') return evaluateLanguageModel(dir, p, weights);
+  if (family === 'sensor') return evaluateSensorModel(dir, p, weights);
   const { model, state } = await loadPuzzleModel(dir, weights);
   const segments = (p.values.segments as number | undefined) ?? state.config.haltMaxSteps;
   const task = await loadTask(state.task, { train: state.heldOut.train, test: state.heldOut.test, seed: state.heldOut.seed });
@@ -187,5 +193,19 @@ export async function exportWeights(p: Parsed): Promise<number> {
   const bytes = await readCheckpointFile(from, manifest, 'weights');
   const written = await saveCheckpoint(out, manifest.kind, manifest.step, [{ role: 'weights', extension: 'safetensors', bytes }]);
   console.log(`wrote ${out}: the weights of ${from} at step ${written.step} (${(bytes.byteLength / 1024).toFixed(0)} KiB)`);
+  return 0;
+}
+
+/** MSE on the held-out streams the run was evaluated on (the same generator, split and length as its training). */
+async function evaluateSensorModel(dir: string, p: Parsed, weights: LoadedWeights): Promise<number> {
+  const { model, spec, state } = await loadSensorModel(dir, weights);
+  const count = Math.min((p.values.count as number | undefined) ?? state.heldOut.test, state.heldOut.test);
+  const streams = sensorStreams(state.task, 'held-out', count, state.heldOut.length);
+  const start = performance.now();
+  const e = await evaluateSensorStreams(model, streams, state.heldOut.length);
+  const seconds = (performance.now() - start) / 1000;
+  console.log(`${spec.describe(state.config, model.parameterCount())}${state.step === null ? '' : ` (step ${state.step})`}, on ${state.task} (${SENSOR_TASK_INFO[state.task].summary}):`);
+  console.log(`  ${describeSensorEvaluation(e, state.task)}; streams of ${state.heldOut.length} samples (${((count * state.heldOut.length) / seconds).toFixed(0)} samples/s)`);
+  model.dispose();
   return 0;
 }

@@ -11,7 +11,7 @@
 import * as Comlink from 'comlink';
 import { prepareWorkerDrivers, type DeviceOptions } from '../../engine/device.ts';
 import type {
-  AdapterInfo, CheckpointSource, ChunkedTextResult, GenerateRequest, GeneratedText, ModelInfo, QuickResult, SolveResult,
+  AdapterInfo, CheckpointSource, ChunkedTextResult, GenerateRequest, GeneratedText, ModelInfo, QuickResult, SolveResult, StreamPrediction,
   TrainProgress, TrainRequest, TrainResult, WorkerStatus,
 } from './protocol.ts';
 import type { HieroService } from './service.ts';
@@ -48,6 +48,11 @@ export interface HieroWorker {
   generate(prompt: string | Uint8Array, options?: RequestOptions & GenerateRequest & { onChunk?: (bytes: Uint8Array) => void }): Promise<GeneratedText>;
   /** H-Net: each stage's chunk boundaries in a text, and stage 1's boundary probabilities. */
   chunks(text: string, options?: RequestOptions): Promise<ChunkedTextResult>;
+  /**
+   * HiSS: predictions for a sensor stream, rows of channel readings (or a flat Float32Array, sample-major), at least
+   * one chunk long; named errors for NaN, wrong channel counts, too-short or too-long streams.
+   */
+  predict(stream: readonly (readonly number[])[] | Float32Array, options?: RequestOptions): Promise<StreamPrediction>;
   /** Trains a tiny HRM on generated Sudoku in the worker; the trained model becomes the loaded one. */
   train(request: TrainRequest, options?: RequestOptions & { onProgress?: (p: TrainProgress) => void }): Promise<TrainResult>;
   pause(): Promise<void>;
@@ -151,6 +156,7 @@ export async function createHieroWorker(options: HieroWorkerOptions = {}): Promi
       prompt, { bytes: o.bytes, temperature: o.temperature, topK: o.topK, seed: o.seed, chunk: o.chunk, instruction: o.instruction }, callback(o.onChunk), id,
     )),
     chunks: (text, o = {}) => request(o.signal, (id) => remote.chunks(text, id)),
+    predict: (stream, o = {}) => request(o.signal, (id) => remote.predict(stream, id)),
     train: (r, o = {}) => request(o.signal, (id) => remote.train(r, callback(o.onProgress), id)),
     pause: () => request(undefined, () => remote.pause()),
     resume: () => request(undefined, () => remote.resume()),

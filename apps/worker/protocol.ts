@@ -5,6 +5,7 @@ import type { ModelKind, ServedRequest } from '../../model/kinds/index.ts';
 
 export type { SegmentView, SolveResult } from '../../model/hrm-session.ts';
 export type { ChunkedText as ChunkedTextResult } from '../../model/hnet.ts';
+export type { StreamPrediction } from '../../model/sensor-session.ts';
 export type { QuickResult } from '../../engine/measure/quick.ts';
 export type { WeightsSource as CheckpointSource } from '../../engine/io/checkpoint.ts';
 
@@ -36,6 +37,8 @@ export interface ModelInfo {
   segments?: number;
   /** H-Net: chunking stages. */
   stages?: number;
+  /** HiSS: the sensor task it was trained on (imu, tactile) is `task`; a stream needs at least `chunk` samples. */
+  chunk?: number;
 }
 
 export interface GenerateRequest {

@@ -20,6 +20,9 @@ import { KIND_NAMES, listKinds, MODEL_KINDS, type ServedRequest } from '../../mo
 import { GENERATE_OPTIONS, INPUT_LIMITS, lengthProblem, optionProblem, PROGRESS_OPTIONS, SOLVE_OPTIONS, TRAIN_OPTIONS, WORKER_TRAINING, type OptionSpec } from '../../model/options.ts';
 import { modelFromWeights, type LoadedModel } from '../../model/registry.ts';
 import { generateText } from '../../model/text-generate.ts';
+import { SensorError } from '../../model/data/sensors.ts';
+import type { HiSS } from '../../model/hiss.ts';
+import { predictStream, type StreamPrediction } from '../../model/sensor-session.ts';
 import { InstructionError, NEWLINE, promptBytes } from '../../model/data/instructions.ts';
 
 /** The window an instruction model answers within (hrm-text's default training window). */
@@ -264,6 +267,23 @@ export class HieroService {
       if (tooLong) throw new RequestError(tooLong);
       const loaded = this.require('chunks', 'chunks');
       return chunkText(loaded.model as HNetLM, text, { cancelled: () => request.cancelled });
+    });
+  }
+
+  /** HiSS: the loaded model's predictions for one sensor stream (checked first: NaN, channels, length). */
+  predict(stream: readonly (readonly number[])[] | Float32Array, requestId?: string): Promise<StreamPrediction> {
+    return this.enqueue('predict', requestId, async () => {
+      const length = stream instanceof Float32Array ? stream.length : Array.isArray(stream) ? stream.length : 0;
+      const samples = stream instanceof Float32Array && this.loaded?.spec.family === 'sensor' ? length / (this.loaded.model as HiSS).config.channelsIn : length;
+      const tooLong = lengthProblem('predict: the stream', samples, INPUT_LIMITS.sensorSamples, 'samples');
+      if (tooLong) throw new RequestError(tooLong);
+      const loaded = this.require('predict', 'predict');
+      try {
+        return await predictStream(loaded.model as HiSS, stream);
+      } catch (error) {
+        if (error instanceof SensorError) throw new RequestError(`predict: ${error.message}`);
+        throw error;
+      }
     });
   }
 

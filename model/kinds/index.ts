@@ -6,12 +6,14 @@
 import { CheckpointError, readManifest, type Manifest } from '../../engine/index.ts';
 import { TextSession, type TextKind } from '../text-session.ts';
 import { TrainingSession } from '../hrm-session.ts';
+import { SensorSession } from '../sensor-session.ts';
 import type { TrainingRun } from '../training.ts';
 import { gateloopKind } from './gateloop.ts';
 import { glaKind } from './gla.ts';
 import { griffinKind } from './griffin.ts';
 import { hgrnKind } from './hgrn.ts';
 import { hgrn2Kind } from './hgrn2.ts';
+import { hissKind } from './hiss.ts';
 import { mamba2Kind } from './mamba2.ts';
 import { retnetKind } from './retnet.ts';
 import { hnetKind } from './hnet.ts';
@@ -40,6 +42,7 @@ export const MODEL_KINDS = {
   paragru: paragruKind,
   paralstm: paralstmKind,
   'hrm-text': hrmTextKind,
+  hiss: hissKind,
 } as const satisfies Record<string, ModelSpec<any, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export type ModelKind = keyof typeof MODEL_KINDS;
@@ -74,6 +77,13 @@ export const FAMILIES: { readonly [F in ModelFamily]: { checkpointKind: string; 
     resume: (dir) => TextSession.resume(dir, (name) => {
       if (!isModelKind(name) || MODEL_KINDS[name].family !== 'text') throw new CheckpointError(`${dir}: the session file names no language model Hiero has ('${name}')`);
       return specOf(name) as unknown as TextKind;
+    }),
+  },
+  sensor: {
+    checkpointKind: 'sensor',
+    resume: (dir) => SensorSession.resume(dir, (name) => {
+      if (name !== 'hiss') throw new CheckpointError(`${dir}: the session file names no sensor model Hiero has ('${name}')`);
+      return hissKind;
     }),
   },
 };

@@ -8,8 +8,10 @@ import type { TrainOptionName } from '../options.ts';
 import type { TrainingRun } from '../training.ts';
 import type { ModelSpec, PresetInfo, TrainValues } from './types.ts';
 import { checkFields, flag, oneOf, positiveNumber, wholeNumber } from './validate.ts';
+import { ConfigError } from '../../engine/index.ts';
+import { GRID_MIXER_KINDS, type GridMixerKind } from '../grid-mixers.ts';
 
-export const PUZZLE_OPTIONS = ['task', 'train', 'test', 'max-segments', 'cycles', 'hidden', 'positions', 'loss', 'optimizer', 'ema'] as const satisfies readonly TrainOptionName[];
+export const PUZZLE_OPTIONS = ['task', 'train', 'test', 'max-segments', 'cycles', 'hidden', 'positions', 'loss', 'optimizer', 'ema', 'mixer'] as const satisfies readonly TrainOptionName[];
 
 export function validateHRMConfig(c: unknown, variant: 'hrm' | 'trm'): HRMConfig {
   const title = variant.toUpperCase();
@@ -21,6 +23,13 @@ export function validateHRMConfig(c: unknown, variant: 'hrm' | 'trm'): HRMConfig
     haltExploration: (v) => (typeof v === 'number' && v >= 0 && v <= 1 ? null : `must be a number from 0 to 1, got ${JSON.stringify(v)}`),
   });
   checkFields(title, c, { hidden: (h) => ((h as number) % checked.heads === 0 ? null : `size ${h} is not divisible by its ${checked.heads} attention heads`) });
+  if (checked.mixer !== undefined) {
+    checkFields(title, c, { mixer: oneOf(...GRID_MIXER_KINDS) });
+    if (checked.mixer === 'plstm') {
+      if (!Number.isInteger(Math.sqrt(checked.seqLen))) throw new ConfigError(`${title} config: mixer plstm mixes a square grid; ${checked.seqLen} cells are not one`);
+      if (checked.puzzleEmbedding) throw new ConfigError(`${title} config: mixer plstm mixes the grid's cells; a puzzle-embedding prefix (ARC) lies outside the grid, so use attention`);
+    }
+  }
   return checked;
 }
 
@@ -60,6 +69,7 @@ export function puzzleKind(variant: 'hrm' | 'trm', title: string, summary: strin
         lr: number('lr') ?? PUZZLE_PRESETS[preset].lr, warmup: number('warmup'), weightDecay: number('weight-decay'),
         loss: (v.loss as 'softmax' | 'stablemax' | undefined) ?? 'softmax', optimizer: v.optimizer as 'adamw' | 'adam-atan2' | undefined, ema: number('ema'),
         maxSegments: number('max-segments'), cycles: number('cycles'), hidden: number('hidden'), positions: v.positions as 'rope' | 'learned' | undefined,
+        mixer: v.mixer as GridMixerKind | undefined,
       });
     },
   };

@@ -6,11 +6,11 @@ import type { Module } from '../../engine/index.ts';
 import type { TrainOptionName } from '../options.ts';
 import type { TrainingRun } from '../training.ts';
 
-/** Puzzle models (HRM/TRM: grids in, grids out, deep supervision) or byte language models. */
-export type ModelFamily = 'puzzle' | 'text';
+/** Puzzle models (HRM/TRM: grids in, grids out, deep supervision), byte language models, or sensor-stream models (HiSS). */
+export type ModelFamily = 'puzzle' | 'text' | 'sensor';
 
-/** What the inference worker serves for a kind: solve (puzzles), generate (text), chunks (H-Net's boundaries). */
-export type ServedRequest = 'solve' | 'generate' | 'chunks';
+/** What the inference worker serves for a kind: solve (puzzles), generate (text), chunks (H-Net's boundaries), predict (sensor streams). */
+export type ServedRequest = 'solve' | 'generate' | 'chunks' | 'predict';
 
 export interface ServedInfo {
   /** Puzzle models: the puzzles it solves (sudoku-4x4, maze-9, ...) and the segments it runs by default (M_max). */
@@ -18,6 +18,8 @@ export interface ServedInfo {
   segments?: number;
   /** H-Net: chunking stages. */
   stages?: number;
+  /** HiSS: samples per low-level chunk (a stream must have at least this many). */
+  chunk?: number;
 }
 
 export interface PresetInfo {
