@@ -600,3 +600,19 @@ export async function solveWithModel(model: HRM, task: string, text: string, opt
 }
 
 export { IGNORE };
+
+/**
+ * The same weights on another task's grid (a larger maze): a new model with the task's sequence length, sharing the
+ * trained weights by copy. Named errors where the weights cannot serve it: another vocabulary, puzzle embeddings,
+ * or learned positions (they cover the trained cells only).
+ */
+export function resizePuzzleModel(model: HRM, task: { vocab: number; seqLen: number; puzzleIds: number }, name: string): HRM {
+  const c = model.config;
+  if (task.seqLen === c.seqLen && task.vocab === c.vocab) return model;
+  if (task.vocab !== c.vocab) throw new PuzzleError(`task ${name} has ${task.vocab} tokens; the model was trained on ${c.vocab}`);
+  if (c.puzzleEmbedding || task.puzzleIds > 1) throw new PuzzleError(`task ${name}: a model with puzzle embeddings (ARC) is evaluated on its own tasks only`);
+  if (c.positions === 'learned') throw new PuzzleError(`task ${name}: the model's learned positions cover the ${c.seqLen} cells it was trained on; train with --positions rope (or --mixer plstm) to evaluate other sizes`);
+  const resized = new HRM({ ...c, seqLen: task.seqLen });
+  resized.loadStateDict(model.stateDict());
+  return resized;
+}

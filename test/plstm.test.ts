@@ -9,6 +9,14 @@
 import { describe, expect, it } from 'vitest';
 import { dModeGates, manualSeed, plstm2d, plstmPathWeights, pModeGates, PLSTM_GATE_NAMES, randn, scope, ShapeError, tensor, type PlstmGates, type Tensor } from '../engine/index.ts';
 import { GRID_MIXERS } from '../model/grid-mixers.ts';
+import { ARROW_MIXERS, arrowAccuracy, ArrowClassifier } from '../model/arrows.ts';
+import { arrowImages } from '../model/data/arrows.ts';
+import { specOf } from '../model/kinds/index.ts';
+import { validateHRMConfig } from '../model/kinds/puzzle.ts';
+import { loadTask, resizePuzzleModel, type TrainingSession } from '../model/hrm-session.ts';
+import { evaluatePuzzles } from '../model/hrm-train.ts';
+import { toBatch } from '../model/tasks/datasets.ts';
+import { runTraining } from '../model/training.ts';
 import { checkOp, useDevice } from './helpers.ts';
 import { randomRef, Ref } from './reference.ts';
 
@@ -164,4 +172,40 @@ describe('the pLSTM grid mixer (model/grid-mixers.ts)', () => {
       layer.dispose();
     }
   });
+});
+
+describe('where pLSTM is used', () => {
+  it('arrow images: deterministic, balanced, the arrow kept at its size as images grow; classifiers read any size', async () => {
+    const images = arrowImages(16, 'train', 200);
+    expect(Array.from(arrowImages(16, 'train', 1)[0].pixels)).toEqual(Array.from(images[0].pixels));
+    const positives = images.filter((i) => i.label === 1).length;
+    expect(positives).toBeGreaterThan(70);
+    expect(positives).toBeLessThan(130);
+    const ink = (size: number) => arrowImages(size, 'held-out', 20).reduce((s, i) => s + i.pixels.reduce((a, b) => a + b, 0), 0) / 20;
+    expect(Math.abs(ink(64) - ink(16))).toBeLessThan(3);
+    for (const mixer of ARROW_MIXERS) {
+      manualSeed(5);
+      const model = new ArrowClassifier({ mixer, patch: 2, dim: 8, layers: 1, heads: 2, mlpHidden: 16, normEps: 1e-5 });
+      for (const size of [16, 32]) {
+        const accuracy = await arrowAccuracy(model, arrowImages(size, 'held-out', 4));
+        expect(accuracy).toBeGreaterThanOrEqual(0);
+      }
+      model.dispose();
+    }
+  });
+
+  it('HRM --mixer plstm trains on mazes, and evaluates on a larger maze than it trained on', async () => {
+    const values = { task: 'maze-7', train: 4, test: 2, batch: 2, hidden: 8, cycles: 1, 'max-segments': 1, mixer: 'plstm', positions: 'rope', steps: 1 };
+    const run = (await specOf('hrm').createRun({ values, given: new Set(Object.keys(values)) })) as TrainingSession;
+    expect(run.model.config.mixer).toBe('plstm');
+    expect(run.model.embed_pos).toBeNull();
+    await runTraining(run, { steps: 1, evalEvery: 1 });
+    const larger = resizePuzzleModel(run.model, { vocab: 6, seqLen: 81, puzzleIds: 1 }, 'maze-9');
+    const task = await loadTask('maze-9', { train: 1, test: 2, seed: 3 });
+    const r = await evaluatePuzzles(larger, toBatch(task.heldOut), { segments: 1 });
+    expect(r.predictions).toHaveLength(2);
+    larger.dispose();
+    run.dispose();
+    expect(() => validateHRMConfig({ ...run.model.config, seqLen: 50 }, 'hrm')).toThrow(/mixer plstm mixes a square grid; 50 cells are not one/);
+  }, 120_000);
 });

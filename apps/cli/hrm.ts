@@ -12,7 +12,7 @@ import { describeSensorEvaluation, evaluateSensorStreams } from '../../model/sen
 import { evaluateText, type TextSessionState } from '../../model/text-session.ts';
 import { evaluateInstructions } from '../../model/instruction-eval.ts';
 import { evaluatePuzzles } from '../../model/hrm-train.ts';
-import { evaluateArcTasks, loadTask, solveWithModel } from '../../model/hrm-session.ts';
+import { evaluateArcTasks, loadTask, resizePuzzleModel, solveWithModel } from '../../model/hrm-session.ts';
 import { kindOfDecoded, loadPuzzleModel, loadSensorModel, loadTextModel } from '../../model/registry.ts';
 import { SOLVE_OPTIONS, TRAIN_OPTIONS } from '../../model/options.ts';
 import { PuzzleError } from '../../model/tasks/common.ts';
@@ -22,7 +22,7 @@ import { checkOutput, printAdapter } from './output.ts';
 
 /** eval's options that only some families' checkpoints take. */
 const EVAL_OPTION_FAMILIES: [string, ModelFamily[]][] = [
-  ['segments', ['puzzle']], ['augmentations', ['puzzle']], ['count', ['puzzle', 'sensor']],
+  ['segments', ['puzzle']], ['task', ['puzzle']], ['augmentations', ['puzzle']], ['count', ['puzzle', 'sensor']],
   ['corpus', ['text']], ['seq', ['text']], ['windows', ['text']], ['instructions', ['text']],
 ];
 const FAMILY_WORDS: { [F in ModelFamily]: string } = { puzzle: 'puzzle model', text: 'language model', sensor: 'sensor model' };
@@ -34,6 +34,7 @@ export const evalSpec: CommandSpec = {
   options: {
     checkpoint: { type: 'string', help: 'the checkpoint directory (required)', value: 'DIR' },
     segments: SOLVE_OPTIONS.segments,
+    task: { ...TRAIN_OPTIONS.task, help: 'puzzle checkpoints: evaluate on another task of the same vocabulary (maze-11 for a maze-7 model: a larger grid than trained on; needs --positions rope or --mixer plstm in training)' },
     count: { type: 'integer', min: 1, max: 1e6, help: 'puzzles and sensor streams: evaluate the first N held-out puzzles or streams only' },
     augmentations: { type: 'integer', min: 1, max: 64, default: 8, help: 'ARC: augmented predictions voted on per test input' },
     corpus: { ...TRAIN_OPTIONS.corpus, help: "language models: the held-out text of 'english', 'shakespeare' or a text file (default: the run's own corpus, else english)" },
@@ -73,16 +74,28 @@ export async function evaluate(p: Parsed): Promise<number> {
   printAdapter(await init());
   if (family === 'text') return evaluateLanguageModel(dir, p, weights);
   if (family === 'sensor') return evaluateSensorModel(dir, p, weights);
-  const { model, state } = await loadPuzzleModel(dir, weights);
+  const loadedPuzzle = await loadPuzzleModel(dir, weights);
+  const { state } = loadedPuzzle;
+  const taskName = (p.values.task as string | undefined) ?? state.task;
+  const other = taskName !== state.task;
   const segments = (p.values.segments as number | undefined) ?? state.config.haltMaxSteps;
-  const task = await loadTask(state.task, { train: state.heldOut.train, test: state.heldOut.test, seed: state.heldOut.seed });
+  // Another task (a larger maze): its own held-out puzzles, none of which the run trained on (a fresh seed's split).
+  const task = await loadTask(taskName, other ? { train: 1, test: (p.values.count as number | undefined) ?? state.heldOut.test, seed: state.heldOut.seed + 7 } : { train: state.heldOut.train, test: state.heldOut.test, seed: state.heldOut.seed });
+  let model = loadedPuzzle.model;
+  if (other) {
+    try {
+      model = resizePuzzleModel(loadedPuzzle.model, { vocab: task.vocab, seqLen: task.seqLen, puzzleIds: task.puzzleIds }, taskName);
+    } finally {
+      if (model !== loadedPuzzle.model) loadedPuzzle.model.dispose();
+    }
+  }
   const count = (p.values.count as number | undefined) ?? task.heldOut.length;
   const examples = task.heldOut.slice(0, count);
   if (examples.length === 0) throw new PuzzleError(`eval: task ${state.task} has no held-out puzzles with answers`);
   const start = performance.now();
   const r = await evaluatePuzzles(model, { ...toBatch(examples) }, { segments });
   const seconds = (performance.now() - start) / 1000;
-  console.log(`${state.task} (step ${state.step}), ${r.predictions.length} held-out puzzles, ${segments} segments (${(r.predictions.length / seconds).toFixed(1)} puzzles/s):`);
+  console.log(`${taskName}${other ? ` (a model trained on ${state.task})` : ''} (step ${state.step}), ${r.predictions.length} held-out puzzles, ${segments} segments (${(r.predictions.length / seconds).toFixed(1)} puzzles/s):`);
   r.exactBySegment.forEach((e, m) => {
     const beyond = m >= state.config.haltMaxSteps ? '   (beyond the trained segments)' : '';
     console.log(`  segment ${m + 1}: exact ${pct(e)}, cell ${pct(r.cellBySegment[m])}${beyond}`);

@@ -7,12 +7,17 @@ import './style.css';
 import { createHieroWorker, type AdapterInfo, type HieroWorker } from '../worker/client.ts';
 import { enginePage } from './pages/engine.ts';
 import { hnetPage } from './pages/hnet.ts';
+import { sensorsPage } from './pages/sensors.ts';
 import { sudokuPage, type Page } from './pages/sudoku.ts';
 import { describeError, h } from './ui.ts';
 
-const ROUTES = ['sudoku', 'hnet', 'engine'] as const;
+const ROUTES = ['sudoku', 'hnet', 'sensors', 'engine'] as const;
 type Route = (typeof ROUTES)[number];
-const TITLES: Record<Route, string> = { sudoku: 'HRM Sudoku', hnet: 'H-Net chunking', engine: 'Engine' };
+/** Each route's page (a route without one is a compile error). */
+const PAGES: Record<Route, (hiero: HieroWorker, adapter: AdapterInfo) => Page> = {
+  sudoku: (hiero) => sudokuPage(hiero), hnet: (hiero) => hnetPage(hiero), sensors: (hiero) => sensorsPage(hiero), engine: (hiero, adapter) => enginePage(hiero, adapter),
+};
+const TITLES: Record<Route, string> = { sudoku: 'HRM Sudoku', hnet: 'H-Net chunking', sensors: 'HiSS sensors', engine: 'Engine' };
 
 declare global {
   interface Window {
@@ -86,7 +91,7 @@ async function boot(): Promise<void> {
     document.title = `${TITLES[route]} · Hiero`;
     if (!pages[route]) {
       const hiero = await workerFor(route);
-      const page = route === 'sudoku' ? sudokuPage(hiero) : route === 'hnet' ? hnetPage(hiero) : enginePage(hiero, adapter);
+      const page = PAGES[route](hiero, adapter);
       page.element.dataset.page = route;
       pages[route] = page;
       main.append(page.element);

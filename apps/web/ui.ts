@@ -116,14 +116,22 @@ export interface Series {
   percent?: boolean;
 }
 
-/** A uPlot chart of y series against the training step, resized with its container. */
+/** A uPlot chart of y series against the training step (or another x), resized with its container. */
 export class LineChart {
   readonly element = h('div', { class: 'chart' });
   private plot: uPlot | null = null;
   private readonly data: number[][];
 
-  constructor(readonly title: string, private readonly series: Series[], private readonly yLabel: string) {
+  constructor(readonly title: string, private readonly series: Series[], private readonly yLabel: string, private readonly xLabel = 'step') {
     this.data = [[], ...series.map(() => [])];
+  }
+
+  /** Replaces every point at once (a whole stream). */
+  set(xs: readonly number[], columns: readonly (readonly (number | null)[])[]): void {
+    this.data[0].splice(0, Infinity, ...xs);
+    columns.forEach((c, i) => this.data[i + 1].splice(0, Infinity, ...(c as number[])));
+    this.ensure();
+    this.plot!.setData(this.data as uPlot.AlignedData);
   }
 
   /** Adds a point; a series without a value at this step gets a gap. */
@@ -150,8 +158,8 @@ export class LineChart {
     this.plot = new uPlot({
       title: this.title, width, height: 200,
       scales: { x: { time: false }, y: percent ? { range: [0, 100] } : { auto: true } },
-      axes: [{ label: 'step' }, { label: this.yLabel }],
-      series: [{ label: 'step' }, ...this.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: true, points: { show: true, size: 4 } }))],
+      axes: [{ label: this.xLabel }, { label: this.yLabel }],
+      series: [{ label: this.xLabel }, ...this.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: true, points: { show: this.xLabel === 'step', size: 4 } }))],
     }, this.data as uPlot.AlignedData, this.element);
     new ResizeObserver(() => this.plot?.setSize({ width: Math.max(240, this.element.clientWidth), height: 200 })).observe(this.element);
   }
