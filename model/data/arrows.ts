@@ -15,7 +15,7 @@ export interface ArrowImage {
   label: number;
 }
 
-const SHAFT = 4;
+const SHAFT = 6;
 
 function draw(pixels: Float32Array, size: number, x: number, y: number): void {
   const [px, py] = [Math.round(x), Math.round(y)];
@@ -28,8 +28,9 @@ function arrowImage(size: number, seed: number): ArrowImage {
     const pixels = new Float32Array(size * size);
     const angle = 2 * Math.PI * r.next();
     const [dx, dy] = [Math.cos(angle), Math.sin(angle)];
-    const margin = SHAFT + 2;
-    const [tx, ty] = [margin + r.next() * (size - 2 * margin), margin + r.next() * (size - 2 * margin)]; // the tip
+    const [tx, ty] = [2 + r.next() * (size - 5), 2 + r.next() * (size - 5)]; // the tip
+    const [ex, ey] = [tx - dx * SHAFT, ty - dy * SHAFT]; // the tail, inside the image too
+    if (ex < 1 || ey < 1 || ex > size - 2 || ey > size - 2) continue;
     const positive = r.next() < 0.5;
     // The dot: on the ray ahead of the tip (positive), or off it by at least 25° in a random direction (negative).
     const offset = positive ? 0 : Math.PI / 7.2 + r.next() * (2 * Math.PI - 2 * Math.PI / 7.2);
@@ -37,13 +38,14 @@ function arrowImage(size: number, seed: number): ArrowImage {
     const distance = 3 + r.next() * size;
     const [ox, oy] = [tx + Math.cos(dotAngle) * distance, ty + Math.sin(dotAngle) * distance];
     if (ox < 1 || oy < 1 || ox > size - 2 || oy > size - 2) continue;
+    if (Math.hypot(ox - (tx - dx * SHAFT / 2), oy - (ty - dy * SHAFT / 2)) < SHAFT / 2 + 2) continue; // the dot clear of the arrow
     for (let s = 0; s <= SHAFT; s += 0.5) draw(pixels, size, tx - dx * s, ty - dy * s);
     // The head: two barbs back from the tip at ±35°.
     for (const side of [-1, 1]) {
       const b = angle + Math.PI + side * 0.6;
-      for (let s = 0.5; s <= 2; s += 0.5) draw(pixels, size, tx + Math.cos(b) * s, ty + Math.sin(b) * s);
+      for (let s = 0.5; s <= 3; s += 0.5) draw(pixels, size, tx + Math.cos(b) * s, ty + Math.sin(b) * s);
     }
-    for (const [ex, ey] of [[0, 0], [1, 0], [0, 1], [1, 1]]) draw(pixels, size, ox + ex - 0.5, oy + ey - 0.5);
+    for (const [ax, ay] of [[0, 0], [1, 0], [0, 1], [1, 1]]) draw(pixels, size, ox + ax - 0.5, oy + ay - 0.5);
     return { size, pixels, label: positive ? 1 : 0 };
   }
 }
