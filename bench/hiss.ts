@@ -2,9 +2,10 @@
 // tasks, at two training-set sizes, every row through the one training loop at the tiny preset's width with the
 // same steps, batch and streams. A measurement, not a test:
 //   npm run bench:hiss -- [--steps 300] [--tasks imu,tactile] [--sizes 32,256] [--rows hiss-hgrn,flat-hgrn,...]
-// Results go to bench/results/hiss-<adapter>-<date>.json after every run (a partial table survives).
+// Results go to bench/results/hiss-<adapter>-<date>.json after every run (a partial table survives; a later run the
+// same day adds its rows).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { init } from '../engine/index.ts';
 import { hissFlopsPerSample, hissKind } from '../model/kinds/hiss.ts';
@@ -38,7 +39,8 @@ const report = await init();
 const date = new Date().toISOString().slice(0, 10);
 mkdirSync('bench/results', { recursive: true });
 const file = `bench/results/hiss-${report.software ? 'swiftshader' : 'gpu'}-${date}.json`;
-const results: Record<string, unknown>[] = [];
+// Runs of the same day add to its file (a row measured again replaces its old result).
+const results: Record<string, unknown>[] = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')).results : [];
 console.log(`adapter: ${report.description}; ${steps} steps, batch 16, streams of 256 samples, tiny preset`);
 for (const task of values.tasks!.split(',')) {
   for (const size of values.sizes!.split(',').map(Number)) {
@@ -51,6 +53,8 @@ for (const task of values.tasks!.split(',')) {
       const e = outcome.lastEvaluation?.values as { mse: number; baseline: number };
       const result = { task, train: size, row, ...ROWS[row], steps, parameters: model.parameterCount(), mflopPerSample: hissFlopsPerSample(state.config) / 1e6, trainSeconds: (performance.now() - t0) / 1000, mse: e.mse, baseline: e.baseline, lastTrainMse: outcome.lastProgress?.loss };
       console.log(JSON.stringify(result));
+      const same = results.findIndex((r) => r.task === task && r.train === size && r.row === row);
+      if (same >= 0) results.splice(same, 1);
       results.push(result);
       writeFileSync(file, JSON.stringify({ adapter: report.description, date, results }, null, 2));
       run.dispose();

@@ -70,7 +70,7 @@ export class PlstmGridLayer extends Module implements GridMixer {
   readonly direct: Linear;
   readonly out: Linear;
   readonly mode: 'P' | 'D';
-  private readonly orders = new Map<string, Tensor>();
+  private readonly cache = new Map<string, { input: Tensor; output: Tensor; mask: Tensor }>();
 
   constructor(readonly width: number, readonly options: GridMixerOptions) {
     super();
@@ -82,56 +82,75 @@ export class PlstmGridLayer extends Module implements GridMixer {
     this.out = this.child('out', new Linear(width, width, { bias: false }));
   }
 
-  /** The raster order of the grid flipped along x and/or y (a gather: its own inverse). */
-  private order(grid: Grid, flipX: boolean, flipY: boolean): Tensor {
-    const key = `${grid.width}x${grid.height}/${flipX}/${flipY}`;
-    let order = this.orders.get(key);
-    if (!order) {
-      const ids = new Int32Array(grid.width * grid.height);
-      for (let x = 0; x < grid.width; x++) for (let y = 0; y < grid.height; y++) ids[x * grid.height + y] = (flipX ? grid.width - 1 - x : x) * grid.height + (flipY ? grid.height - 1 - y : y);
-      this.orders.set(key, (order = keep(tensor(ids, [ids.length], { dtype: 'i32' })))); // kept: it outlives the forward's scope
+  /**
+   * The four orientations' raster orders one after another, [4·N]: entry o·N + c is the cell that orientation o's
+   * grid holds at c (each flip is its own inverse), and `mask` [4B, 1, 4, 1, 1] picks orientation o's gates for the
+   * rows o·B … o·B + B − 1. Both kept: they outlive the forward's scope.
+   */
+  private orders(grid: Grid, batch: number): { input: Tensor; output: Tensor; mask: Tensor } {
+    const key = `${grid.width}x${grid.height}/${batch}`;
+    let found = this.cache.get(key);
+    if (!found) {
+      const n = grid.width * grid.height;
+      const input = new Int32Array(ORIENTATIONS.length * n);
+      ORIENTATIONS.forEach(([flipX, flipY], o) => {
+        for (let x = 0; x < grid.width; x++) for (let y = 0; y < grid.height; y++) {
+          input[o * n + x * grid.height + y] = (flipX ? grid.width - 1 - x : x) * grid.height + (flipY ? grid.height - 1 - y : y);
+        }
+      });
+      // Back: orientation o's output at its cell c belongs to the original cell input[o·N + c], and a flip is its own
+      // inverse, so the same order read into o's block of rows.
+      const output = input.map((cell, i) => Math.floor(i / n) * n + cell);
+      const mask = new Float32Array(ORIENTATIONS.length * batch * ORIENTATIONS.length);
+      for (let o = 0; o < ORIENTATIONS.length; o++) for (let b = 0; b < batch; b++) mask[(o * batch + b) * ORIENTATIONS.length + o] = 1;
+      found = {
+        input: keep(tensor(input, [input.length], { dtype: 'i32' })),
+        output: keep(tensor(output, [output.length], { dtype: 'i32' })),
+        mask: keep(tensor(mask, [ORIENTATIONS.length * batch, 1, ORIENTATIONS.length, 1, 1])),
+      };
+      this.cache.set(key, found);
     }
-    return order;
+    return found;
   }
 
+  /**
+   * The four orientations run as one batch of 4B grids: x gathered into each orientation's cell order once, the
+   * per-cell projections applied to all four (they commute with reordering), each row block taking its own
+   * orientation's gates, one plstm2d over the 4B grids, and the outputs gathered back to the original cells and
+   * averaged.
+   */
   forward(x: Tensor, grid: Grid): Tensor {
     const [batch, cells, width] = x.shape;
     const heads = this.options.heads;
     const dh = width / heads;
     const { width: gx, height: gy } = grid;
     const g = GATES_PER_ORIENTATION[this.mode];
+    const count = ORIENTATIONS.length;
+    const stacked = count * batch;
+    const { input, output, mask } = this.orders(grid, batch);
     return scope(() => {
-      const features = this.qkv.forward(x); // [B, N, 3D]
-      const gates = this.gates.forward(x).sigmoid().reshape([batch, cells, ORIENTATIONS.length, heads, g]);
-      const direct = this.direct.forward(x); // [B, N, H]
-      const outputs = ORIENTATIONS.map(([flipX, flipY], o) => {
-        const order = flipX || flipY ? this.order(grid, flipX, flipY) : null;
-        // Cells reordered by a gather over the cell axis (its backward scatters the gradient back).
-        const flip = (t: Tensor) => {
-          if (!order) return t;
-          const rest = t.shape.slice(2);
-          const columns = rest.reduce((a, b) => a * b, batch);
-          return embedding(t.permute([1, 0, ...rest.map((_, i) => i + 2)]).reshape([cells, columns]), order).reshape([cells, batch, ...rest]).permute([1, 0, ...rest.map((_, i) => i + 2)]);
-        };
-        const f = flip(features).reshape([batch, gx, gy, 3, heads, dh]);
-        const part = (i: number) => f.slice([null, null, null, i]).reshape([batch, gx, gy, heads, dh]);
-        const gate = flip(gates.slice([null, null, o]).reshape([batch, cells, heads, g])).reshape([batch, gx, gy, heads, g]);
-        const at = (i: number) => gate.slice([null, null, null, null, i]).reshape([batch, gx, gy, heads]);
-        const d = flip(direct).reshape([batch, gx, gy, heads]);
-        const chosen: PlstmGates = this.mode === 'P'
-          ? pModeGates({ orientation: at(0), source: at(1), transition: at(2), mark: at(3), direct: d })
-          : dModeGates({ sourceRight: at(0), sourceDown: at(1), right: at(2), down: at(3), cross: at(4), markLeft: at(5), markUp: at(6), direct: d });
-        const y = rmsNorm(plstm2d(part(0), part(1), part(2), chosen), null, this.options.normEps); // [B, X, Y, H, dh]
-        return flip(y.reshape([batch, cells, heads, dh]));
-      });
-      const mean = outputs.reduce((a, b) => a.add(b)).mul(1 / ORIENTATIONS.length).reshape([batch, cells, width]);
-      return this.out.forward(mean);
+      // [B, N, D] → [N, B·D] → rows gathered in the four orders [4N, B·D] → [4B, N, D].
+      const flipped = embedding(x.permute([1, 0, 2]).reshape([cells, batch * width]), input)
+        .reshape([count, cells, batch, width]).permute([0, 2, 1, 3]).reshape([stacked, cells, width]);
+      const f = this.qkv.forward(flipped).reshape([stacked, gx, gy, 3, heads, dh]);
+      const part = (i: number) => f.slice([null, null, null, i]).reshape([stacked, gx, gy, heads, dh]);
+      const gates = this.gates.forward(flipped).sigmoid().reshape([stacked, cells, count, heads, g]).mul(mask).sum(2).reshape([stacked, gx, gy, heads, g]);
+      const at = (i: number) => gates.slice([null, null, null, null, i]).reshape([stacked, gx, gy, heads]);
+      const d = this.direct.forward(flipped).reshape([stacked, gx, gy, heads]);
+      const chosen: PlstmGates = this.mode === 'P'
+        ? pModeGates({ orientation: at(0), source: at(1), transition: at(2), mark: at(3), direct: d })
+        : dModeGates({ sourceRight: at(0), sourceDown: at(1), right: at(2), down: at(3), cross: at(4), markLeft: at(5), markUp: at(6), direct: d });
+      const y = rmsNorm(plstm2d(part(0), part(1), part(2), chosen), null, this.options.normEps); // [4B, X, Y, H, dh]
+      // [4B, N, D] → [4N, B·D] (orientation-major rows) → gathered back to original cells → mean over orientations.
+      const rows = y.reshape([count, batch, cells, width]).permute([0, 2, 1, 3]).reshape([count * cells, batch * width]);
+      const back = embedding(rows, output).reshape([count, cells, batch, width]).mean(0);
+      return this.out.forward(back.permute([1, 0, 2]));
     });
   }
 
   override dispose(): void {
-    for (const t of this.orders.values()) t.dispose();
-    this.orders.clear();
+    for (const t of this.cache.values()) for (const k of Object.values(t)) k.dispose();
+    this.cache.clear();
     super.dispose();
   }
 }

@@ -8,7 +8,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { dModeGates, manualSeed, plstm2d, plstmPathWeights, pModeGates, PLSTM_GATE_NAMES, randn, scope, ShapeError, tensor, type PlstmGates, type Tensor } from '../engine/index.ts';
-import { GRID_MIXERS } from '../model/grid-mixers.ts';
+import { GRID_MIXERS, PlstmGridLayer } from '../model/grid-mixers.ts';
 import { ARROW_MIXERS, arrowAccuracy, ArrowClassifier } from '../model/arrows.ts';
 import { arrowImages } from '../model/data/arrows.ts';
 import { specOf } from '../model/kinds/index.ts';
@@ -17,7 +17,10 @@ import { loadTask, resizePuzzleModel, type TrainingSession } from '../model/hrm-
 import { evaluatePuzzles } from '../model/hrm-train.ts';
 import { toBatch } from '../model/tasks/datasets.ts';
 import { runTraining } from '../model/training.ts';
-import { checkOp, useDevice } from './helpers.ts';
+import { loadPuzzleModel } from '../model/registry.ts';
+import type { HRM } from '../model/hrm.ts';
+import { join } from 'node:path';
+import { checkOp, expectClose, temporaryDirectory, useDevice } from './helpers.ts';
 import { randomRef, Ref } from './reference.ts';
 
 useDevice();
@@ -194,12 +197,20 @@ describe('where pLSTM is used', () => {
     }
   });
 
-  it('HRM --mixer plstm trains on mazes, and evaluates on a larger maze than it trained on', async () => {
+  it('HRM --mixer plstm trains on mazes, saves and loads through the registry, and evaluates on a larger maze than it trained on', async () => {
     const values = { task: 'maze-7', train: 4, test: 2, batch: 2, hidden: 8, cycles: 1, 'max-segments': 1, mixer: 'plstm', positions: 'rope', steps: 1 };
     const run = (await specOf('hrm').createRun({ values, given: new Set(Object.keys(values)) })) as TrainingSession;
     expect(run.model.config.mixer).toBe('plstm');
     expect(run.model.embed_pos).toBeNull();
-    await runTraining(run, { steps: 1, evalEvery: 1 });
+    const dir = join(temporaryDirectory('hiero-hrm-plstm'), 'run');
+    await runTraining(run, { steps: 1, evalEvery: 1, save: async () => void (await run.save(dir)) });
+    // Saved and loaded through the registry (the one way to load weights): the same logits from the same weights.
+    const { model: loaded } = await loadPuzzleModel(dir);
+    const inputs = tensor(Int32Array.from({ length: 49 }, (_, i) => i % 6), [1, 49], { dtype: 'i32' });
+    const logitsOf = async (m: HRM) => run.withAveragedWeights(async () => Array.from(await m.evaluate(inputs, null, 1).logits[0].toArray()));
+    expect(await logitsOf(loaded)).toEqual(await logitsOf(run.model));
+    loaded.dispose();
+    inputs.dispose();
     const larger = resizePuzzleModel(run.model, { vocab: 6, seqLen: 81, puzzleIds: 1 }, 'maze-9');
     const task = await loadTask('maze-9', { train: 1, test: 2, seed: 3 });
     const r = await evaluatePuzzles(larger, toBatch(task.heldOut), { segments: 1 });
@@ -208,4 +219,45 @@ describe('where pLSTM is used', () => {
     run.dispose();
     expect(() => validateHRMConfig({ ...run.model.config, seqLen: 50 }, 'hrm')).toThrow(/mixer plstm mixes a square grid; 50 cells are not one/);
   }, 120_000);
+});
+
+describe('the pLSTM grid mixer runs its four orientations as one batch', () => {
+  it('equals the four orientations run one by one on flipped copies of the grid, in both modes', async () => {
+    for (const mode of ['P', 'D'] as const) {
+      manualSeed(12);
+      const layer = GRID_MIXERS.plstm.build(8, { heads: 2, ropeBase: null, plstmMode: mode, normEps: 1e-6 }) as PlstmGridLayer;
+      const [batch, gx, gy, width, heads, g] = [2, 3, 5, 8, 2, mode === 'P' ? 4 : 7];
+      const cells = gx * gy;
+      const x = randn([batch, cells, width]);
+      const values = await x.toArray();
+      const flips = [[false, false], [true, false], [false, true], [true, true]];
+      const flipCell = (c: number, [fx, fy]: boolean[]) => (fx ? gx - 1 - Math.floor(c / gy) : Math.floor(c / gy)) * gy + (fy ? gy - 1 - (c % gy) : c % gy);
+      const total = new Float64Array(batch * cells * width);
+      for (let o = 0; o < 4; o++) {
+        const moved = new Float32Array(values.length);
+        for (let b = 0; b < batch; b++) for (let c = 0; c < cells; c++) moved.set(values.subarray((b * cells + flipCell(c, flips[o])) * width, (b * cells + flipCell(c, flips[o])) * width + width), (b * cells + c) * width);
+        const xo = tensor(moved, [batch, cells, width]);
+        const f = layer.qkv.forward(xo).reshape([batch, gx, gy, 3, heads, width / heads]);
+        const part = (i: number) => f.slice([null, null, null, i]).reshape([batch, gx, gy, heads, width / heads]);
+        const gates = layer.gates.forward(xo).sigmoid().reshape([batch, cells, 4, heads, g]).slice([null, null, o]).reshape([batch, gx, gy, heads, g]);
+        const at = (i: number) => gates.slice([null, null, null, null, i]).reshape([batch, gx, gy, heads]);
+        const d = layer.direct.forward(xo).reshape([batch, gx, gy, heads]);
+        const chosen = mode === 'P'
+          ? pModeGates({ orientation: at(0), source: at(1), transition: at(2), mark: at(3), direct: d })
+          : dModeGates({ sourceRight: at(0), sourceDown: at(1), right: at(2), down: at(3), cross: at(4), markLeft: at(5), markUp: at(6), direct: d });
+        const y = await plstm2d(part(0), part(1), part(2), chosen).toArray();
+        // Each head's output RMS-normalised, then put back at the original cells.
+        for (let b = 0; b < batch; b++) for (let c = 0; c < cells; c++) for (let h = 0; h < heads; h++) {
+          const base = ((b * cells + c) * heads + h) * (width / heads);
+          const head = Array.from(y.subarray(base, base + width / heads));
+          const rms = Math.sqrt(head.reduce((s, v) => s + v * v, 0) / head.length + 1e-6);
+          head.forEach((v, j) => (total[(b * cells + flipCell(c, flips[o])) * width + h * (width / heads) + j] += v / rms / 4));
+        }
+      }
+      const expected = await layer.out.forward(tensor(Float32Array.from(total), [batch, cells, width])).toArray();
+      // The same f32 kernels on the same numbers, summed in another order (the mean over orientations): rounding only.
+      expectClose(await layer.forward(x, { width: gx, height: gy }).toArray(), expected, { atol: 1e-5, rtol: 1e-4 }, `${mode}-mode`);
+      layer.dispose();
+    }
+  });
 });

@@ -140,6 +140,23 @@ describe('playground (built site, headless Chromium)', () => {
     await page.close();
   }, 400_000);
 
+  it('HiSS page: the shipped tactile model predicts a held-out stream, plotted against its target', async () => {
+    const problems: string[] = [];
+    const page = await open('sensors', problems);
+    await page.waitForFunction(() => /MSE on this stream \d\.\d{4} over 32 predictions/.test(document.querySelector('[data-testid=sensor-mse]')?.textContent ?? ''), undefined, { timeout: 180_000 });
+    expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(2);
+    // Another stream and target channel re-plot; a stream index out of range is named.
+    await page.locator('label.field', { hasText: 'held-out stream' }).locator('input').fill('3');
+    await page.selectOption('[data-testid=sensor-channel]', '1');
+    await page.waitForFunction(() => /MSE on this stream/.test(document.querySelector('[data-testid=sensor-mse]')?.textContent ?? ''), undefined, { timeout: 60_000 });
+    await page.locator('label.field', { hasText: 'held-out stream' }).locator('input').fill('');
+    await page.click('[data-testid=predict]');
+    await page.waitForFunction(() => /held-out stream must be a whole number/.test(document.body.textContent ?? ''), undefined, { timeout: 30_000 });
+    await screenshot(page, 'sensors');
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 400_000);
+
   it('without WebGPU, a page says what is missing and how to enable it', async () => {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));

@@ -57,6 +57,7 @@ export function sensorsPage(hiero: HieroWorker): Page {
     const i = index.checked(notice);
     if (i === null) return;
     predictButton.disabled = true;
+    summary.textContent = '';
     try {
       const [stream] = sensorStreams(t, 'held-out', 1, LENGTH, i);
       const { times, predictions } = await hiero.predict(stream.inputs);
