@@ -7,14 +7,13 @@
 // draws `batch` of its streams. The loss is the MSE against the targets at the model's prediction times.
 
 import {
-  AdamW, asyncScope, CheckpointError, getRandomState, loadHostWeights, noGradAsync, NonFiniteMonitor, readCheckpointJson, readCheckpointTensors,
-  readManifest, readScalars, recordStep, saveCheckpoint, serializeTensors, setRandomState, tensor, uploadTensors, warmupCosine,
+  AdamW, asyncScope, CheckpointError, getRandomState, noGradAsync, NonFiniteMonitor, readManifest, readScalars, recordStep, saveCheckpoint, serializeTensors, setRandomState, tensor, warmupCosine,
   type Manifest, type RecordedStep, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { SENSOR_TASK_INFO, SensorError, sensorStreams, streamProblem, type SensorStream, type SensorTask } from './data/sensors.ts';
 import { HiSS, predictionTimes, type HiSSConfig } from './hiss.ts';
 import { Random } from './tasks/common.ts';
-import type { EvaluationReading, StepReading, TrainingRun } from './training.ts';
+import { readSessionRecord, restoreTraining, type EvaluationReading, type StepReading, type TrainingRun } from './training.ts';
 
 export interface SensorSessionState {
   model: string;
@@ -153,15 +152,9 @@ export class SensorSession implements TrainingRun<SensorMetrics> {
   static async resume(dir: string, kindOf: (name: string) => SensorKind): Promise<SensorSession> {
     const manifest = await readManifest(dir);
     if (manifest.kind !== 'sensor') throw new CheckpointError(`${dir}: a ${manifest.kind} checkpoint, not a sensor model's`);
-    if (!manifest.files.training) throw new CheckpointError(`${dir}: holds weights only (no training state), so it can predict but not resume`);
-    const state = await readCheckpointJson<SensorSessionState>(dir, manifest, 'session');
-    if (state.step !== manifest.step) throw new CheckpointError(`${dir}: the session file is at step ${state.step}, the checkpoint at step ${manifest.step}`);
+    const state = await readSessionRecord<SensorSessionState>(dir, manifest, 'predict');
     const session = SensorSession.create(kindOf(state.model), state);
-    loadHostWeights(session.model, (await readCheckpointTensors(dir, manifest, 'weights')).tensors);
-    const moments = uploadTensors((await readCheckpointTensors(dir, manifest, 'training')).tensors);
-    session.optimizer.loadStateTensors(session.model.namedParameters(), moments);
-    for (const t of moments.values()) t.dispose();
-    session.optimizer.stepCount = state.step;
+    await restoreTraining(dir, manifest, session.model, session.optimizer, state.step);
     session.state.step = state.step;
     session.sampler.state = state.samplerState;
     setRandomState(state.engineRandom);

@@ -6,8 +6,7 @@
 //   session   JSON: corpus, schedule, step, the batch sampler's and the engine's random states
 
 import {
-  AdamW, asyncScope, CheckpointError, crossEntropy, getRandomState, noGradAsync, NonFiniteMonitor, readCheckpointJson,
-  readCheckpointTensors, readManifest, loadHostWeights, uploadTensors, readScalars, recordStep, saveCheckpoint, serializeTensors, setRandomState, tensor,
+  AdamW, asyncScope, CheckpointError, crossEntropy, getRandomState, noGradAsync, NonFiniteMonitor, readManifest, readScalars, recordStep, saveCheckpoint, serializeTensors, setRandomState, tensor,
   warmupCosine, type Manifest, type ParamGroup, type RecordedStep, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { atWordBoundary, loadCorpus, unigramBitsPerByte, type Corpus } from './data/corpus.ts';
@@ -16,7 +15,7 @@ import { MQAR_HELD_OUT_SEED, MQAR_IGNORED, MQAR_VALUES, MqarSampler, mqarPairs }
 import { InstructionSampler, type InstructionObjective } from './data/instructions.ts';
 import { evaluateInstructions } from './instruction-eval.ts';
 import type { ByteLM } from './text-model.ts';
-import type { EvaluationReading, StepReading, TrainingRun } from './training.ts';
+import { readSessionRecord, restoreTraining, type EvaluationReading, type StepReading, type TrainingRun } from './training.ts';
 
 /** What a text session needs of its model kind (its row in model/kinds supplies it). */
 export interface TextKind {
@@ -118,15 +117,9 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
   /** Continues the run saved in `dir`; `kindOf` finds the model kind its session record names (model/kinds). */
   static async resume(dir: string, kindOf: (name: string) => TextKind): Promise<TextSession> {
     const manifest = await readTextManifest(dir);
-    if (!manifest.files.training) throw new CheckpointError(`${dir}: holds weights only (no training state), so it can generate but not resume`);
-    const state = await readCheckpointJson<TextSessionState>(dir, manifest, 'session');
-    if (state.step !== manifest.step) throw new CheckpointError(`${dir}: the session file is at step ${state.step}, the checkpoint at step ${manifest.step}`);
+    const state = await readSessionRecord<TextSessionState>(dir, manifest, 'generate');
     const session = TextSession.create(kindOf(state.model), state);
-    loadHostWeights(session.model, (await readCheckpointTensors(dir, manifest, 'weights')).tensors);
-    const moments = uploadTensors((await readCheckpointTensors(dir, manifest, 'training')).tensors);
-    session.optimizer.loadStateTensors(session.model.namedParameters(), moments);
-    for (const t of moments.values()) t.dispose();
-    session.optimizer.stepCount = state.step;
+    await restoreTraining(dir, manifest, session.model, session.optimizer, state.step);
     session.state.step = state.step;
     session.sampler.state = state.samplerState;
     setRandomState(state.engineRandom);

@@ -4,7 +4,10 @@
 // held-out evaluation, saving, and stopping (Ctrl-C, a signal, pause/stop, cancellation). What differs between
 // callers is in the hooks; what differs between model kinds is behind TrainingRun.
 
-import { memory, type Manifest, type NonFiniteMonitor, type SaveHooks } from '../engine/index.ts';
+import {
+  AdamW, CheckpointError, loadHostWeights, memory, readCheckpointJson, readCheckpointTensors, uploadTensors, type Manifest, type Module,
+  type NonFiniteMonitor, type SaveHooks,
+} from '../engine/index.ts';
 
 /** One step's progress, read back from the GPU. */
 export interface StepReading {
@@ -148,4 +151,24 @@ export async function runTraining<M>(run: TrainingRun<M>, hooks: TrainingHooks):
     }
   }
   return { done, stopped, seconds: activeMs / 1000, lastProgress, lastEvaluation };
+}
+
+/**
+ * A resumable session's record from its checkpoint (weights, training and session files): named errors for a
+ * weights-only copy (`serves`: what it can still do, "generate") and for a session file of another step.
+ */
+export async function readSessionRecord<S extends { step: number }>(dir: string, manifest: Manifest, serves: string): Promise<S> {
+  if (!manifest.files.training) throw new CheckpointError(`${dir}: holds weights only (no training state), so it can ${serves} but not resume`);
+  const state = await readCheckpointJson<S>(dir, manifest, 'session');
+  if (state.step !== manifest.step) throw new CheckpointError(`${dir}: the session file is at step ${state.step}, the checkpoint at step ${manifest.step}`);
+  return state;
+}
+
+/** Loads a checkpoint's weights into the model and its AdamW moments into the optimiser, at `step`. */
+export async function restoreTraining(dir: string, manifest: Manifest, model: Module, optimizer: AdamW, step: number): Promise<void> {
+  loadHostWeights(model, (await readCheckpointTensors(dir, manifest, 'weights')).tensors);
+  const moments = uploadTensors((await readCheckpointTensors(dir, manifest, 'training')).tensors);
+  optimizer.loadStateTensors(model.namedParameters(), moments);
+  for (const t of moments.values()) t.dispose();
+  optimizer.stepCount = step;
 }
