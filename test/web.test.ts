@@ -149,10 +149,10 @@ describe('playground (built site, headless Chromium)', () => {
     await page.locator('label.field', { hasText: 'held-out stream' }).locator('input').fill('3');
     await page.selectOption('[data-testid=sensor-channel]', '1');
     await page.waitForFunction(() => /MSE on this stream/.test(document.querySelector('[data-testid=sensor-mse]')?.textContent ?? ''), undefined, { timeout: 60_000 });
+    await screenshot(page, 'sensors');
     await page.locator('label.field', { hasText: 'held-out stream' }).locator('input').fill('');
     await page.click('[data-testid=predict]');
     await page.waitForFunction(() => /held-out stream must be a whole number/.test(document.body.textContent ?? ''), undefined, { timeout: 30_000 });
-    await screenshot(page, 'sensors');
     expect(problems).toEqual([]);
     await page.close();
   }, 400_000);
