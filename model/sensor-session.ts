@@ -7,7 +7,7 @@
 // draws `batch` of its streams. The loss is the MSE against the targets at the model's prediction times.
 
 import {
-  AdamW, asyncScope, CheckpointError, getRandomState, noGradAsync, NonFiniteMonitor, readManifest, readScalars, recordStep, saveCheckpoint, serializeTensors, setRandomState, tensor, warmupCosine,
+  AdamW, asyncScope, CheckpointError, getRandomState, noGradAsync, NonFiniteMonitor, readManifest, readScalars, recordStep, saveCheckpoint, serializeTensors, tensor, warmupCosine,
   type Manifest, type RecordedStep, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { SENSOR_TASK_INFO, SensorError, sensorStreams, streamProblem, type SensorStream, type SensorTask } from './data/sensors.ts';
@@ -154,10 +154,9 @@ export class SensorSession implements TrainingRun<SensorMetrics> {
     if (manifest.kind !== 'sensor') throw new CheckpointError(`${dir}: a ${manifest.kind} checkpoint, not a sensor model's`);
     const state = await readSessionRecord<SensorSessionState>(dir, manifest, 'predict');
     const session = SensorSession.create(kindOf(state.model), state);
-    await restoreTraining(dir, manifest, session.model, session.optimizer, state.step);
+    await restoreTraining(dir, manifest, session.model, session.optimizer, state);
     session.state.step = state.step;
     session.sampler.state = state.samplerState;
-    setRandomState(state.engineRandom);
     return session;
   }
 

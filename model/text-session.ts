@@ -6,7 +6,7 @@
 //   session   JSON: corpus, schedule, step, the batch sampler's and the engine's random states
 
 import {
-  AdamW, asyncScope, CheckpointError, crossEntropy, getRandomState, noGradAsync, NonFiniteMonitor, readManifest, readScalars, recordStep, saveCheckpoint, serializeTensors, setRandomState, tensor,
+  AdamW, asyncScope, CheckpointError, crossEntropy, getRandomState, noGradAsync, NonFiniteMonitor, readManifest, readScalars, recordStep, saveCheckpoint, serializeTensors, tensor,
   warmupCosine, type Manifest, type ParamGroup, type RecordedStep, type SaveHooks, type Tensor,
 } from '../engine/index.ts';
 import { atWordBoundary, loadCorpus, unigramBitsPerByte, type Corpus } from './data/corpus.ts';
@@ -119,10 +119,9 @@ export class TextSession implements TrainingRun<TextStepMetrics> {
     const manifest = await readTextManifest(dir);
     const state = await readSessionRecord<TextSessionState>(dir, manifest, 'generate');
     const session = TextSession.create(kindOf(state.model), state);
-    await restoreTraining(dir, manifest, session.model, session.optimizer, state.step);
+    await restoreTraining(dir, manifest, session.model, session.optimizer, state);
     session.state.step = state.step;
     session.sampler.state = state.samplerState;
-    setRandomState(state.engineRandom);
     return session;
   }
 

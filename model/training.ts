@@ -5,7 +5,7 @@
 // callers is in the hooks; what differs between model kinds is behind TrainingRun.
 
 import {
-  AdamW, CheckpointError, loadHostWeights, memory, readCheckpointJson, readCheckpointTensors, uploadTensors, type Manifest, type Module,
+  AdamW, CheckpointError, loadHostWeights, memory, readCheckpointJson, readCheckpointTensors, setRandomState, uploadTensors, type Manifest, type Module,
   type NonFiniteMonitor, type SaveHooks,
 } from '../engine/index.ts';
 
@@ -164,11 +164,15 @@ export async function readSessionRecord<S extends { step: number }>(dir: string,
   return state;
 }
 
-/** Loads a checkpoint's weights into the model and its AdamW moments into the optimiser, at `step`. */
-export async function restoreTraining(dir: string, manifest: Manifest, model: Module, optimizer: AdamW, step: number): Promise<void> {
+/**
+ * Loads a checkpoint's weights into the model and its AdamW moments into the optimiser, at the record's step, and
+ * the engine's random state as it was saved.
+ */
+export async function restoreTraining(dir: string, manifest: Manifest, model: Module, optimizer: AdamW, record: { step: number; engineRandom: [number, number] }): Promise<void> {
   loadHostWeights(model, (await readCheckpointTensors(dir, manifest, 'weights')).tensors);
   const moments = uploadTensors((await readCheckpointTensors(dir, manifest, 'training')).tensors);
   optimizer.loadStateTensors(model.namedParameters(), moments);
   for (const t of moments.values()) t.dispose();
-  optimizer.stepCount = step;
+  optimizer.stepCount = record.step;
+  setRandomState(record.engineRandom);
 }
