@@ -71,7 +71,7 @@ function describeValue(value: unknown): string {
 export const TRAIN_OPTIONS = {
   preset: { type: 'choice', choices: ['tiny', 'small', 'paper', 'small-2stage'], help: "model size: the kind's presets (hiero models) (default tiny)" },
   steps: { type: 'integer', min: 1, max: 1e9, help: 'training steps, this run (default 100)' },
-  batch: { type: 'integer', min: 1, max: 65536, help: 'puzzles (hrm/trm, default 64) or text windows (language models, default 8) per step' },
+  batch: { type: 'integer', min: 1, max: 65536, help: 'puzzles (hrm/trm, default 64), text windows (language models, default 8) or streams (hiss, default 16) per step' },
   lr: { type: 'number', min: 0, exclusiveMin: true, max: 10, help: "peak learning rate (default: the preset's, see hiero models)" },
   warmup: { type: 'integer', min: 0, max: 1e9, help: 'learning-rate warm-up steps (default: none for hrm/trm, steps/20 for language models)' },
   'weight-decay': { type: 'number', min: 0, max: 10, help: 'decoupled weight decay (default: 0.1, hrm paper 1)' },
