@@ -105,5 +105,5 @@ export {
   diagGRU, diagGRUResidual, diagGRUStep, diagLSTM, diagLSTMResidual, diagLSTMStep, MAX_NEWTON_ITERATIONS, RNN_METHODS, solveDiagGRU, solveDiagLSTM,
   type DiagGRUOptions, type DiagGRUWeights, type DiagLSTMOptions, type DiagLSTMWeights, type NewtonSolution, type RnnMethod,
 } from './ops/rnn.ts';
-export { dModeGates, plstm2d, plstmPathWeights, pModeGates, PLSTM_GATE_NAMES } from './ops/plstm.ts';
-export type { PlstmGates } from './ops/plstm.ts';
+export { dModeGates, plstm2d, plstmBlockTransfer, plstmPathWeights, pModeGates, PLSTM_BLOCK, PLSTM_GATE_NAMES, PLSTM_WHOLE } from './ops/plstm.ts';
+export type { Plstm2dOptions, PlstmGates } from './ops/plstm.ts';

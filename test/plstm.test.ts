@@ -1,13 +1,14 @@
 // pLSTM's 2D recurrence (engine/ops/plstm.ts, shaders/plstm.wgsl) against the plain sequential recurrence in raster
 // order, in float64, with K x V matrix states per cell; gradients of q, k, v and all nine gates against central
 // differences of that reference; the P- and D-mode parametrisations through autograd; grids that are not powers of
-// two, one-row and one-column grids; errors named before any work.
+// two, one-row and one-column grids; the blocked form (block transfers carried along anti-diagonals) against the same
+// whole-grid reference, and the block transfer against its own float64 walk; errors named before any work.
 // Tolerances: a cell's output sums over at most N = X·Y sources products of a few f32 gates along paths (the path
 // weights' walk adds about X + Y terms per cell), each a few ulp: atol 1e-5 + rtol 1e-4 forward for O(1) values.
 // Gradients: f32 sums over the N sources of each cell and over K·V channels: 2e-4 + 2e-3.
 
 import { describe, expect, it } from 'vitest';
-import { dModeGates, manualSeed, plstm2d, plstmPathWeights, pModeGates, PLSTM_GATE_NAMES, randn, scope, ShapeError, tensor, type PlstmGates, type Tensor } from '../engine/index.ts';
+import { dModeGates, manualSeed, plstm2d, plstmBlockTransfer, plstmPathWeights, pModeGates, PLSTM_GATE_NAMES, memory, randn, scope, ShapeError, sync, tensor, type PlstmGates, type Tensor } from '../engine/index.ts';
 import { GRID_MIXERS, PlstmGridLayer } from '../model/grid-mixers.ts';
 import { ARROW_MIXERS, arrowAccuracy, ArrowClassifier } from '../model/arrows.ts';
 import { arrowImages } from '../model/data/arrows.ts';
@@ -71,6 +72,42 @@ function referencePlstm(q: Ref, k: Ref, v: Ref, ...gates: Ref[]): Ref {
 
 const gatesOf = (list: readonly Tensor[]): PlstmGates => Object.fromEntries(PLSTM_GATE_NAMES.map((name, i) => [name, list[i]])) as unknown as PlstmGates;
 
+/**
+ * The block transfer M [B, H, T, S] walked in float64: per source (a cell, or a row's or column's entering state),
+ * the two path weights over the block's cells, read out at the cells (as A) and at the leaving edges.
+ */
+function referenceTransfer(...gates: Ref[]): Ref {
+  const [B, X, Y, H] = gates[0].shape;
+  const [sR, sD, tRL, tRU, tDU, tDL, mL, mU, dir] = gates;
+  const n = X * Y;
+  const T = n + X + Y;
+  const out = new Float64Array(B * H * T * T);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const g = (t: Ref, c: number) => t.data[(b * n + c) * H + h];
+      for (let s = 0; s < T; s++) {
+        const wr = new Float64Array(n);
+        const wd = new Float64Array(n);
+        const at = (t: number, value: number) => (out[((b * H + h) * T + t) * T + s] = value);
+        for (let x = 0; x < X; x++) {
+          for (let y = 0; y < Y; y++) {
+            const c = x * Y + y;
+            const left = x > 0 ? wr[c - Y] : s === n + y ? 1 : 0;
+            const up = y > 0 ? wd[c - 1] : s === n + Y + x ? 1 : 0;
+            const here = s === c ? 1 : 0;
+            wr[c] = g(tRL, c) * left + g(tRU, c) * up + here * g(sR, c);
+            wd[c] = g(tDU, c) * up + g(tDL, c) * left + here * g(sD, c);
+            at(c, g(mL, c) * left + g(mU, c) * up + here * g(dir, c));
+          }
+        }
+        for (let y = 0; y < Y; y++) at(n + y, wr[(X - 1) * Y + y]);
+        for (let x = 0; x < X; x++) at(n + Y + x, wd[x * Y + Y - 1]);
+      }
+    }
+  }
+  return new Ref(out, [B, H, T, T]);
+}
+
 function problem(B: number, X: number, Y: number, H: number, K: number, V: number, seed: number, gateRange: [number, number] = [-1, 1]): Ref[] {
   return [
     randomRef([B, X, Y, H, K], seed), randomRef([B, X, Y, H, K], seed + 1), randomRef([B, X, Y, H, V], seed + 2),
@@ -88,10 +125,10 @@ describe('plstm2d', () => {
     });
   }
 
-  it('a 12 x 9 grid with contracting gates (the forward alone: 108 cells, paths of up to 19 transitions)', async () => {
+  it('a 12 x 9 grid whole, with contracting gates (the forward alone: 108 cells, paths of up to 19 transitions)', async () => {
     await checkOp({
       label: '12x9', inputs: problem(1, 12, 9, 2, 4, 4, 77, [0, 0.6]),
-      gpu: (q, k, v, ...gates) => plstm2d(q, k, v, gatesOf(gates)), reference: referencePlstm, tol: TOL,
+      gpu: (q, k, v, ...gates) => plstm2d(q, k, v, gatesOf(gates), { block: 12 }), reference: referencePlstm, tol: TOL,
     });
   });
 
@@ -135,6 +172,51 @@ describe('plstm2d', () => {
     });
   }
 
+  // The blocked form: grids cut into blocks whose states are carried along anti-diagonals, against the same float64
+  // recurrence over the whole grid; uneven sides (padded blocks), one-row and one-column block grids, many diagonals.
+  for (const [B, X, Y, H, K, V, block] of [[1, 7, 5, 2, 3, 2, 4], [2, 9, 6, 1, 2, 3, 2], [1, 1, 7, 1, 2, 2, 3], [1, 8, 2, 2, 2, 1, 3], [1, 5, 4, 1, 2, 2, 2]] as const) {
+    it(`blocked: ${X} x ${Y} grid in blocks of at most ${block}: the float64 recurrence${X * Y <= 20 ? ', and its gradients' : ''}`, async () => {
+      await checkOp({
+        label: `${X}x${Y} block ${block}`, inputs: problem(B, X, Y, H, K, V, 7 * X + Y + block),
+        gpu: (q, k, v, ...gates) => plstm2d(q, k, v, gatesOf(gates), { block }), reference: referencePlstm, tol: TOL,
+        ...(X * Y <= 20 ? { gradTol: GRAD_TOL } : {}),
+      });
+    });
+  }
+
+  it('blocked: the 12 x 9 contracting grid in blocks of 4 equals it whole', async () => {
+    await checkOp({
+      label: '12x9 block 4', inputs: problem(1, 12, 9, 2, 4, 4, 77, [0, 0.6]),
+      gpu: (q, k, v, ...gates) => plstm2d(q, k, v, gatesOf(gates), { block: 4 }), reference: referencePlstm, tol: TOL,
+    });
+  });
+
+  it('the block transfer M: edges as sources and targets, against the float64 walk, and its gradients', async () => {
+    await checkOp({
+      label: 'transfer 3x2', inputs: PLSTM_GATE_NAMES.map((_, i) => randomRef([2, 3, 2, 2], 90 + i)), reference: referenceTransfer, tol: TOL, gradTol: GRAD_TOL,
+      gpu: (...gates) => plstmBlockTransfer(gatesOf(gates), { batch: 2, width: 3, height: 2, heads: 2 }),
+    });
+  });
+
+  it('blocked: forward and backward in a loop do not grow GPU memory (every block, state and slice freed)', async () => {
+    manualSeed(3);
+    const q = randn([1, 6, 5, 1, 2], { requiresGrad: true });
+    const v = randn([1, 6, 5, 1, 2]);
+    const gates = gatesOf(PLSTM_GATE_NAMES.map(() => randn([1, 6, 5, 1]).mul(0.5)));
+    const step = () => {
+      scope(() => plstm2d(q, q, v, gates, { block: 2 }).square().sum().backward());
+      q.grad?.dispose();
+      q.grad = null;
+    };
+    for (let i = 0; i < 2; i++) step();
+    await sync();
+    const settled = memory().totalBytes;
+    for (let i = 0; i < 5; i++) step();
+    await sync();
+    expect(memory().totalBytes).toBe(settled);
+    for (const t of [q, v, ...Object.values(gates)]) t.dispose();
+  });
+
   it('names what is wrong before any work', () => {
     const t = (shape: number[]) => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
     const gates = gatesOf(PLSTM_GATE_NAMES.map(() => t([1, 2, 3, 1])));
@@ -143,6 +225,9 @@ describe('plstm2d', () => {
     expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 3, 2, 1, 2]), gates)).toThrow(/v must be \[1, 2, 3, 1, V\]/);
     expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), { ...gates, markUp: t([1, 3, 2, 1]) })).toThrow(/gates\.markUp must be \[1, 2, 3, 1\] \(batch, X, Y, heads\), got \[1, 3, 2, 1\]/);
     expect(() => plstm2d(t([1, 0, 3, 1, 4]), t([1, 0, 3, 1, 4]), t([1, 0, 3, 1, 2]), gates)).toThrow(/plstm2d: every size must be at least 1, got q \[1, 0, 3, 1, 4\]/);
+    for (const block of [0, 2.5, -1, Number.NaN]) {
+      expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), gates, { block })).toThrow(/plstm2d: block must be a positive integer \(the most cells a block has along a side\), got/);
+    }
     const { direct: _, ...missing } = gates;
     expect(() => plstm2d(t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 4]), t([1, 2, 3, 1, 2]), missing as PlstmGates)).toThrow(ShapeError);
   });
