@@ -15,7 +15,7 @@ import {
   AdamW, arange, argmax, assign, crossEntropy, full, fusedMap, fusedSum, keep, noGrad, rand, recordStep, scope, slice,
   tensor, where, type FusedValue, type Optimizer, type RecordedStep, type Tensor,
 } from '../engine/index.ts';
-import { ffnWidth, HRM, type HRMCarry, type HRMConfig } from './hrm.ts';
+import { ffnWidth, HRM, puzzlePrefix, type HRMCarry, type HRMConfig } from './hrm.ts';
 
 export interface PuzzleBatch {
   /** [batch, seqLen] tokens */
@@ -373,7 +373,7 @@ export interface SegmentMemoryBudget {
  * at its widest (qkv or gate|up with the SwiGLU output, its input and norm: at most 14E).
  */
 export function segmentMemoryBudget(config: HRMConfig, batch: number, parameters: number): SegmentMemoryBudget {
-  const prefix = config.puzzleEmbedding ? 1 : 0;
+  const prefix = puzzlePrefix(config);
   const e = batch * (config.seqLen + prefix) * config.hidden * 4;
   const widthRatio = ffnWidth(config) / config.hidden;
   const blocksWithGrad = config.variant === 'hrm' ? config.hLayers + config.lLayers : config.lLayers * (config.lCycles + 1);

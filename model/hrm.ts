@@ -14,7 +14,7 @@
 
 import {
   HieroError,
-  addRmsNorm, concat, embedding, Embedding, full, fusedMap, keep, Linear, Module, noGrad, scope, slice, tensor, truncatedNormal,
+  addRmsNorm, concat, embedding, Embedding, full, fusedMap, keep, Linear, Module, noGrad, scope, slice, tensor, truncatedNormal, zeros,
   type FusedMap, type Tensor,
 } from '../engine/index.ts';
 import { GRID_MIXERS, type Grid, type GridMixer, type GridMixerKind } from './grid-mixers.ts';
@@ -34,6 +34,11 @@ export interface HRMConfig {
   /** Distinct puzzle identifiers; with puzzleEmbedding, one learned prefix row per identifier. */
   puzzleIds: number;
   puzzleEmbedding: boolean;
+  /**
+   * Each puzzle embedding's width (the official puzzle_emb_ndim; absent: hidden): ceil(width / hidden) prefix
+   * positions, the last zero-padded to hidden, as the official code lays them out.
+   */
+  puzzleEmbeddingWidth?: number;
   hidden: number;
   heads: number;
   /** SwiGLU expansion; inner width = round(expansion·hidden·2/3) rounded up to a multiple of ffnMultiple. */
@@ -68,6 +73,11 @@ export const HRM_PAPER: HRMConfig = {
 
 /** TRM's attention configuration (2 layers, T = 3, n = 6). */
 export const TRM_PAPER: HRMConfig = { ...HRM_PAPER, variant: 'trm', hLayers: 0, lLayers: 2, hCycles: 3, lCycles: 6 };
+
+/** Positions before the tokens that hold the puzzle embedding. */
+export function puzzlePrefix(config: HRMConfig): number {
+  return config.puzzleEmbedding ? Math.ceil((config.puzzleEmbeddingWidth ?? config.hidden) / config.hidden) : 0;
+}
 
 export function ffnWidth(config: HRMConfig): number {
   const raw = Math.round((config.expansion * config.hidden * 2) / 3);
@@ -150,16 +160,16 @@ export class HRM extends Module {
   readonly L_level: ReasoningModule;
   readonly H_init: Tensor;
   readonly L_init: Tensor;
-  /** Prefix positions that hold the puzzle embedding (0 or 1). */
+  /** Prefix positions that hold the puzzle embedding (0, or ceil(its width / hidden)). */
   readonly prefix: number;
 
   constructor(readonly config: HRMConfig) {
     super();
     if (config.hidden % config.heads !== 0) throw new HieroError(`HRM: hidden size ${config.hidden} is not divisible by its ${config.heads} attention heads`);
     const d = config.hidden;
-    this.prefix = config.puzzleEmbedding ? 1 : 0;
+    this.prefix = puzzlePrefix(config);
     this.embed_tokens = this.child('embed_tokens', new Embedding(config.vocab, d, { init: (s) => truncatedNormal(s, 1 / Math.sqrt(d)) }));
-    this.puzzle_emb = config.puzzleEmbedding ? this.child('puzzle_emb', new Embedding(config.puzzleIds, d, { init: (s) => full(s, 0) })) : null;
+    this.puzzle_emb = config.puzzleEmbedding ? this.child('puzzle_emb', new Embedding(config.puzzleIds, config.puzzleEmbeddingWidth ?? d, { init: (s) => full(s, 0) })) : null;
     this.embed_pos = config.positions === 'learned'
       ? this.child('embed_pos', new Embedding(config.seqLen + this.prefix, d, { init: (s) => truncatedNormal(s, 1 / Math.sqrt(d)) }))
       : null;
@@ -198,7 +208,10 @@ export class HRM extends Module {
       let x = embedding(this.embed_tokens.weight, inputs);
       if (this.puzzle_emb) {
         if (!puzzleIds) throw new HieroError('HRM: this model has puzzle embeddings; pass puzzle identifiers');
-        x = concat([embedding(this.puzzle_emb.weight, puzzleIds).reshape([inputs.shape[0], 1, d]), x], 1);
+        let puzzle = embedding(this.puzzle_emb.weight, puzzleIds); // [B, width]
+        const padding = this.prefix * d - puzzle.shape[1];
+        if (padding > 0) puzzle = concat([puzzle, zeros([inputs.shape[0], padding])], 1);
+        x = concat([puzzle.reshape([inputs.shape[0], this.prefix, d]), x], 1);
       }
       if (this.embed_pos) {
         this.scaled ??= fusedMap('hrm input', (t, pos) => t.add(pos).mul(Math.SQRT1_2).mul(Math.sqrt(d)));

@@ -397,3 +397,160 @@ export function hostTensorOf(t: TorchTensor): HostTensor {
   const stored = t.dtype === 'float16' ? 'F16' : t.dtype === 'bfloat16' ? 'BF16' : t.data instanceof Float32Array ? 'F32' : 'I32';
   return { dtype: t.data instanceof Float32Array ? 'f32' : 'i32', stored, shape: t.shape, data: t.data };
 }
+
+// ---- writing ----
+
+let crcTable: Uint32Array | null = null;
+
+function crc32(bytes: Uint8Array): number {
+  crcTable ??= Uint32Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  let c = 0xffffffff;
+  for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** A stored (uncompressed) zip, each entry's data 64-byte aligned as torch.save writes it. */
+function zipStored(files: [string, Uint8Array][]): Uint8Array {
+  const encoder = new TextEncoder();
+  const locals: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, data] of files) {
+    const nameBytes = encoder.encode(name);
+    const pad = (64 - ((offset + 30 + nameBytes.length + 4) % 64)) % 64;
+    const extra = new Uint8Array(4 + pad);
+    new DataView(extra.buffer).setUint16(0, 0x4646, true); // an id no reader interprets ('FF': padding)
+    new DataView(extra.buffer).setUint16(2, pad, true);
+    const crc = crc32(data);
+    const local = new Uint8Array(30 + nameBytes.length + extra.length);
+    const lv = new DataView(local.buffer);
+    lv.setUint32(0, 0x04034b50, true);
+    lv.setUint16(4, 20, true);
+    lv.setUint32(14, crc, true);
+    lv.setUint32(18, data.length, true);
+    lv.setUint32(22, data.length, true);
+    lv.setUint16(26, nameBytes.length, true);
+    lv.setUint16(28, extra.length, true);
+    local.set(nameBytes, 30);
+    local.set(extra, 30 + nameBytes.length);
+    const entry = new Uint8Array(46 + nameBytes.length);
+    const cv = new DataView(entry.buffer);
+    cv.setUint32(0, 0x02014b50, true);
+    cv.setUint16(4, 20, true);
+    cv.setUint16(6, 20, true);
+    cv.setUint32(16, crc, true);
+    cv.setUint32(20, data.length, true);
+    cv.setUint32(24, data.length, true);
+    cv.setUint16(28, nameBytes.length, true);
+    cv.setUint32(42, offset, true);
+    entry.set(nameBytes, 46);
+    locals.push(local, data);
+    central.push(entry);
+    offset += local.length + data.length;
+  }
+  const centralSize = central.reduce((a, e) => a + e.length, 0);
+  const end = new Uint8Array(22);
+  const ev = new DataView(end.buffer);
+  ev.setUint32(0, 0x06054b50, true);
+  ev.setUint16(8, files.length, true);
+  ev.setUint16(10, files.length, true);
+  ev.setUint32(12, centralSize, true);
+  ev.setUint32(16, offset, true);
+  const out = new Uint8Array(offset + centralSize + 22);
+  let at = 0;
+  for (const part of [...locals, ...central, end]) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** The bytes of a pickle (protocol 2) of an OrderedDict of tensors, storages by persistent id as torch.save does. */
+function pickleStateDict(entries: [string, { storage: string; key: string; shape: number[] }][]): Uint8Array {
+  const out: number[] = [];
+  const encoder = new TextEncoder();
+  const op = (...bytes: number[]) => out.push(...bytes);
+  const int = (v: number) => {
+    op(0x4a);
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setInt32(0, v, true);
+    op(...b);
+  };
+  const str = (s: string) => {
+    const b = encoder.encode(s);
+    op(0x58);
+    const n = new Uint8Array(4);
+    new DataView(n.buffer).setUint32(0, b.length, true);
+    op(...n, ...b);
+  };
+  const global = (module: string, name: string) => op(0x63, ...encoder.encode(`${module}\n${name}\n`));
+  const tuple = (items: number[]) => {
+    op(0x28);
+    for (const v of items) int(v);
+    op(0x74);
+  };
+  op(0x80, 0x02);
+  global('collections', 'OrderedDict');
+  op(0x29, 0x52, 0x28); // OrderedDict() and a mark for its items
+  for (const [name, t] of entries) {
+    if (t.shape.some((d) => d > 0x7fffffff)) throw new CheckpointError(`${name}: a dimension over 2^31 is not written`);
+    str(name);
+    global('torch._utils', '_rebuild_tensor_v2');
+    op(0x28); // the arguments
+    op(0x28);
+    str('storage');
+    global('torch', t.storage);
+    str(t.key);
+    str('cpu');
+    int(t.shape.reduce((a, b) => a * b, 1));
+    op(0x74, 0x51); // the persistent id, resolved to the storage by torch.load
+    int(0);
+    tuple(t.shape);
+    const strides = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
+    tuple(strides);
+    op(0x89); // requires_grad False
+    global('collections', 'OrderedDict');
+    op(0x29, 0x52); // backward hooks: an empty OrderedDict
+    op(0x74, 0x52);
+  }
+  op(0x75, 0x2e); // SETITEMS, STOP
+  return Uint8Array.from(out);
+}
+
+/**
+ * A torch.save file of a flat state dict that torch.load reads (float32 tensors; bfloat16 where asked, as the
+ * official HRM keeps its initial states): the inverse of decodeTorchCheckpoint on what it writes.
+ */
+export function encodeTorchCheckpoint(tensors: Map<string, { shape: readonly number[]; data: Float32Array; dtype?: 'float32' | 'bfloat16' }>, archive = 'archive'): Uint8Array {
+  const files: [string, Uint8Array][] = [];
+  const entries: [string, { storage: string; key: string; shape: number[] }][] = [];
+  let key = 0;
+  const storages: [string, Uint8Array][] = [];
+  for (const [name, t] of tensors) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count !== t.data.length) throw new CheckpointError(`${name}: ${t.data.length} values for shape [${t.shape}]`);
+    let bytes: Uint8Array;
+    if (t.dtype === 'bfloat16') {
+      // Round to nearest even, as torch's float → bfloat16 conversion does.
+      const words = new Uint32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
+      const half = new Uint16Array(count);
+      for (let i = 0; i < count; i++) {
+        const w = words[i];
+        half[i] = (w & 0x7fffffff) > 0x7f800000 ? (w >>> 16) | 0x40 : (w + 0x7fff + ((w >>> 16) & 1)) >>> 16;
+      }
+      bytes = new Uint8Array(half.buffer);
+    } else bytes = new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
+    entries.push([name, { storage: t.dtype === 'bfloat16' ? 'BFloat16Storage' : 'FloatStorage', key: String(key), shape: [...t.shape] }]);
+    storages.push([`${archive}/data/${key}`, bytes]);
+    key++;
+  }
+  files.push([`${archive}/data.pkl`, pickleStateDict(entries)]);
+  files.push([`${archive}/byteorder`, new TextEncoder().encode('little')]);
+  files.push(...storages);
+  files.push([`${archive}/version`, new TextEncoder().encode('3\n')]);
+  return zipStored(files);
+}

@@ -22,6 +22,7 @@ export function validateHRMConfig(c: unknown, variant: 'hrm' | 'trm'): HRMConfig
     positions: oneOf('rope', 'learned'), ropeBase: positiveNumber, normEps: positiveNumber, haltMaxSteps: wholeNumber(1, 256),
     haltExploration: (v) => (typeof v === 'number' && v >= 0 && v <= 1 ? null : `must be a number from 0 to 1, got ${JSON.stringify(v)}`),
   });
+  if (checked.puzzleEmbeddingWidth !== undefined) checkFields(title, c, { puzzleEmbeddingWidth: wholeNumber(1, 1 << 16) });
   checkFields(title, c, { hidden: (h) => ((h as number) % checked.heads === 0 ? null : `size ${h} is not divisible by its ${checked.heads} attention heads`) });
   if (checked.mixer !== undefined) {
     checkFields(title, c, { mixer: oneOf(...GRID_MIXER_KINDS) });
