@@ -7,6 +7,7 @@ import { closest, help, parse, reportError, UsageError, type CommandSpec, type P
 import { demo, demoSpec } from './demo.ts';
 import { evalSpec, evaluate, exportSpec, exportWeights, solve, solveSpec } from './hrm.ts';
 import { models, modelsSpec } from './models.ts';
+import { importCheckpoint, importSpec } from './official.ts';
 import { chunks, chunksSpec, generate, generateSpec } from './text.ts';
 import { kindTrainSpec, train, trainSpec } from './train.ts';
 import { isModelKind } from '../../model/kinds/index.ts';
@@ -26,6 +27,7 @@ export const COMMANDS: Record<string, Command> = {
   generate: { spec: generateSpec, run: generate },
   chunks: { spec: chunksSpec, run: chunks },
   export: { spec: exportSpec, run: exportWeights },
+  import: { spec: importSpec, run: importCheckpoint },
   models: { spec: modelsSpec, run: models },
   demo: { spec: demoSpec, run: demo },
   info: {

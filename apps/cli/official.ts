@@ -1,0 +1,130 @@
+// `hiero import` and `hiero export --format official`: HRM checkpoints between Hiero and the official code
+// (sapientinc/HRM; the mapping: model/official-hrm.ts; tests: test/official-checkpoints.test.ts).
+
+import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import {
+  CheckpointError, decodeSafetensors, encodeSafetensors, readCheckpointFile, readManifest, saveCheckpoint, type HostTensor,
+} from '../../engine/index.ts';
+import { decodeTorchCheckpoint, encodeTorchCheckpoint, hostTensorOf, isTorchZip } from '../../engine/io/torch-pickle.ts';
+import { loadTask } from '../../model/hrm-session.ts';
+import type { HRMConfig } from '../../model/hrm.ts';
+import { hrmFromOfficial, hrmToOfficial } from '../../model/official-hrm.ts';
+import { TRAIN_OPTIONS } from '../../model/options.ts';
+import { UsageError, type CommandSpec, type Parsed } from './args.ts';
+import { checkOutput } from './output.ts';
+
+export const importSpec: CommandSpec = {
+  name: 'import',
+  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it. The result solves, evaluates and serves like a checkpoint Hiero trained.",
+  positionals: '',
+  options: {
+    from: { type: 'string', help: 'the official checkpoint file (step_N), or its directory (then its latest step_N)', value: 'PATH' },
+    config: { type: 'string', help: 'the official all_config.yaml (default: the one beside the checkpoint)', value: 'FILE' },
+    task: { ...TRAIN_OPTIONS.task, help: "the Hiero task the model is used on (default: from the config's data_path: sudoku → sudoku-9x9-hard; mazes and ARC need --task, maze-N or arc:DIR)" },
+    out: { type: 'string', help: 'the new checkpoint directory (required)', value: 'DIR' },
+    force: { type: 'boolean', help: 'replace a checkpoint in --out' },
+  },
+};
+
+/** The latest step_N in a directory of official checkpoints. */
+async function latestStep(dir: string): Promise<string> {
+  const steps = (await readdir(dir)).map((n) => /^step_(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null);
+  if (steps.length === 0) throw new UsageError(`import: ${dir} holds no step_N checkpoint file (the files pretrain.py saves)`);
+  return join(dir, steps.sort((a, b) => Number(b[1]) - Number(a[1]))[0][0]);
+}
+
+/** Tensors of either file format, told apart by content, not by name. */
+async function officialTensors(path: string): Promise<Map<string, HostTensor>> {
+  const bytes = new Uint8Array(await readFile(path));
+  // A bare pickle (0x80: the legacy torch.save format) goes to the torch reader too, which names it.
+  if (isTorchZip(bytes) || bytes[0] === 0x80) {
+    const { tensors } = await decodeTorchCheckpoint(bytes, path);
+    return new Map([...tensors].map(([k, t]) => [k, hostTensorOf(t)]));
+  }
+  return decodeSafetensors(bytes, path).tensors;
+}
+
+/** The Hiero task an official run's data_path names, where one corresponds. */
+function taskOfDataPath(dataPath: string, origin: string): string {
+  const name = basename(dataPath.replace(/\/+$/, ''));
+  // What `hiero export --format official` names a task the official builders do not make.
+  const exported = /^hiero-(.+)$/.exec(name);
+  if (exported) return exported[1];
+  if (/sudoku/i.test(name)) return 'sudoku-9x9-hard';
+  const maze = /maze-(\d+)x\1/i.exec(name);
+  if (maze) {
+    const n = Number(maze[1]);
+    if (n % 2 === 1 && n >= 7) return `maze-${n}`;
+    throw new UsageError(`import: ${origin} was trained on ${n}×${n} mazes; Hiero generates mazes of odd sides: pass --task maze-${n - 1 >= 7 ? n - 1 : 7}|maze-${n + 1} (a model with rope positions reads either)`);
+  }
+  if (/arc/i.test(name)) throw new UsageError(`import: ${origin} was trained on ARC (${name}); pass --task arc:DIR with the ARC task files it serves`);
+  throw new UsageError(`import: ${origin}'s data_path ${JSON.stringify(dataPath)} names no task Hiero knows; pass --task`);
+}
+
+export async function importCheckpoint(p: Parsed): Promise<number> {
+  const from = p.values.from as string | undefined;
+  const out = p.values.out as string | undefined;
+  if (!from) throw new UsageError('import: give --from PATH, the official checkpoint file (step_N) or its directory');
+  if (!out) throw new UsageError('import: give --out DIR for the Hiero checkpoint');
+  const info = await stat(from).catch(() => null);
+  if (!info) throw new UsageError(`import: ${from} does not exist`);
+  const file = info.isDirectory() ? await latestStep(from) : from;
+  const configPath = (p.values.config as string | undefined) ?? join(dirname(file), 'all_config.yaml');
+  const configText = await readFile(configPath, 'utf8').catch(() => null);
+  if (configText === null) throw new UsageError(`import: no ${configPath} (the all_config.yaml pretrain.py writes beside its checkpoints); pass --config FILE`);
+  let config: Record<string, unknown>;
+  try {
+    // The core schema: plain maps, lists and scalars, no tags (a YAML file builds no objects either).
+    config = parseYaml(configText, { schema: 'core', customTags: [] }) as Record<string, unknown>;
+  } catch (error) {
+    throw new CheckpointError(`${configPath}: not valid YAML (${(error as Error).message})`);
+  }
+  if (!config || typeof config !== 'object' || !config.arch || typeof config.arch !== 'object') throw new CheckpointError(`${configPath}: no arch section (an official all_config.yaml has one)`);
+  await checkOutput(out, Boolean(p.values.force));
+  const taskName = (p.values.task as string | undefined) ?? taskOfDataPath(String(config.data_path ?? ''), configPath);
+  const task = await loadTask(taskName, { train: 1, test: 1, seed: 1 });
+  const state = await officialTensors(file);
+  const { config: hrm, weights } = hrmFromOfficial(state, config.arch as Record<string, unknown>, task.seqLen, file);
+  if (hrm.vocab !== task.vocab) throw new CheckpointError(`${file}: a vocabulary of ${hrm.vocab} tokens, but ${taskName}'s has ${task.vocab}`);
+  if (hrm.puzzleIds < task.puzzleIds) throw new CheckpointError(`${file}: ${hrm.puzzleIds} puzzle identifiers, but ${taskName} has ${task.puzzleIds} tasks`);
+  const step = Number(/step_(\d+)$/.exec(file)?.[1] ?? 0);
+  const bytes = encodeSafetensors(weights, {
+    model: 'hrm', config: JSON.stringify(hrm), task: taskName, step: String(step),
+    heldOut: JSON.stringify({ seed: 1, train: 1, test: 500 }), importedFrom: `sapientinc/HRM ${basename(file)}`,
+  });
+  // Built once through the one loading path before anything is reported: a shape the config does not explain fails here.
+  const { loadPuzzleModel } = await import('../../model/registry.ts');
+  await saveCheckpoint(out, 'hrm', step, [{ role: 'weights', extension: 'safetensors', bytes }]);
+  const { model } = await loadPuzzleModel(out);
+  console.log(`wrote ${out}: the official HRM ${basename(file)} (${model.parameterCount().toLocaleString('en-US')} parameters, hidden ${hrm.hidden}, ${hrm.hLayers}+${hrm.lLayers} layers) for ${taskName}`);
+  console.log(`  try: hiero eval --checkpoint ${out}`);
+  model.dispose();
+  return 0;
+}
+
+/** `hiero export --format official`: the official loader's files from a Hiero HRM checkpoint. */
+export async function exportOfficial(from: string, out: string, options: { uncompiled: boolean; dtype: 'bfloat16' | 'float32' }): Promise<number> {
+  const manifest = await readManifest(from);
+  if (manifest.kind !== 'hrm') throw new UsageError(`export --format official: ${from} is a ${manifest.kind} checkpoint; the official code exists for HRM only here`);
+  const decoded = decodeSafetensors(await readCheckpointFile(from, manifest, 'weights'), from);
+  const config = JSON.parse(decoded.metadata.config ?? 'null') as HRMConfig | null;
+  if (!config) throw new CheckpointError(`${from}: the weights carry no config`);
+  const { state, arch, dataset } = hrmToOfficial(decoded.tensors, config, { compiled: !options.uncompiled, forwardDtype: options.dtype });
+  await mkdir(out, { recursive: true });
+  const stepFile = join(out, `step_${manifest.step}`);
+  await writeFile(stepFile, encodeTorchCheckpoint(state, `step_${manifest.step}`));
+  const task = decoded.metadata.task ?? 'unknown';
+  const dataPath = /^sudoku-9x9/.test(task) ? 'data/sudoku-extreme-1k-aug-1000' : `data/hiero-${task.replace(/[^a-z0-9-]/gi, '_')}`;
+  const pretrain = {
+    arch, data_path: dataPath, global_batch_size: 768, epochs: 20000, lr: 1e-4, lr_min_ratio: 1.0, lr_warmup_steps: 2000,
+    weight_decay: 1.0, beta1: 0.9, beta2: 0.95, puzzle_emb_lr: 1e-4, puzzle_emb_weight_decay: 1.0,
+    project_name: 'hiero-export', run_name: basename(out), checkpoint_path: out, seed: 0, checkpoint_every_eval: false, eval_interval: null, eval_save_outputs: [],
+  };
+  await writeFile(join(out, 'all_config.yaml'), stringifyYaml(pretrain));
+  await writeFile(join(out, 'dataset.json'), `${JSON.stringify({ ...dataset, task, note: 'the shapes the dataset at data_path must have (its train/dataset.json) for the weights to load' }, null, 2)}\n`);
+  console.log(`wrote ${stepFile} and ${join(out, 'all_config.yaml')}: ${state.size} tensors under the official names${options.uncompiled ? '' : ' (_orig_mod.: a torch.compile\'d model)'}`);
+  console.log(`  load it there: cd HRM && ${options.uncompiled ? 'DISABLE_COMPILE=1 ' : ''}python evaluate.py checkpoint=${stepFile}   (data_path ${dataPath}: vocab ${dataset.vocab_size}, seq_len ${dataset.seq_len}, ${dataset.num_puzzle_identifiers} puzzle id${dataset.num_puzzle_identifiers > 1 ? 's' : ''})`);
+  return 0;
+}
