@@ -14,7 +14,7 @@ const CHANNELS = 8; // K = V: the grid mixer's head width at the tiny presets' s
 
 export async function plstmBenchmark(quick: boolean, batch: number): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
-  for (const side of quick ? [16, 32] : [9, 16, 24, 32, 48]) {
+  for (const side of quick ? [12, 16, 32] : [9, 12, 16, 24, 32, 48]) {
     const q = randn([batch, side, side, HEADS, CHANNELS], { seed: 1, requiresGrad: true });
     const k = randn([batch, side, side, HEADS, CHANNELS], { seed: 2, requiresGrad: true });
     const v = randn([batch, side, side, HEADS, CHANNELS], { seed: 3, requiresGrad: true });

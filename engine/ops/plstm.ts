@@ -130,11 +130,13 @@ export function plstmBlockTransfer(gates: PlstmGates, grid: Grid): Tensor {
 }
 
 /**
- * plstm2d's defaults, measured (bench/plstm.ts, SwiftShader): a grid with both sides up to PLSTM_WHOLE runs as one
- * block (fewest dispatches: at 9 x 9 whole is 2-3x faster than blocks); a larger one in blocks of at most PLSTM_BLOCK
- * cells a side (at 24 x 24 and up, 2.7-14x faster than whole and 6-23x less memory).
+ * plstm2d's defaults, measured (bench/plstm.ts, SwiftShader, batch 8, 2 heads, K = V = 8, forward + backward): a
+ * grid with both sides up to PLSTM_WHOLE runs as one block (fewest dispatches: at 9 x 9 and 12 x 12 whole is 1.2-3x
+ * faster than blocks); a larger one in blocks of at most PLSTM_BLOCK cells a side (from 16 x 16 up, 1.2-16x faster
+ * than whole and 2.6-23x less memory). Blocks of 4 come within 0-12 % of 8 on this CPU driver with 1.7-1.9x the
+ * dispatches, which a GPU pays for more than its arithmetic; 8 is the default.
  */
-export const PLSTM_WHOLE = 16;
+export const PLSTM_WHOLE = 12;
 export const PLSTM_BLOCK = 8;
 
 export interface Plstm2dOptions {
