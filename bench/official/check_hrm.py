@@ -58,7 +58,8 @@ prefix = '_orig_mod.model.' if any(k.startswith('_orig_mod.') for k in state) el
 model.load_state_dict({k[len(prefix):]: v for k, v in state.items()}, strict=True)
 model.eval()
 batch = {'inputs': torch.tensor(request['inputs'], dtype=torch.int32), 'labels': torch.zeros(batch_size, dataset['seq_len'], dtype=torch.int32),
-         'puzzle_identifiers': torch.zeros(batch_size, dtype=torch.int32)}
+         # int32 as the official loader makes them; PyTorch < 2 indexes with int64 only.
+         'puzzle_identifiers': torch.zeros(batch_size, dtype=torch.int32 if torch.__version__ >= '2' else torch.long)}
 out = {'segments': []}
 with torch.no_grad():
     carry = model.initial_carry(batch)
