@@ -13,7 +13,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { decodeSafetensors, readCheckpointFile, readManifest, tensor } from '../engine/index.ts';
 import { decodeTorchCheckpoint } from '../engine/io/torch-pickle.ts';
 import { main } from '../apps/cli/hiero.ts';
-import { loadPuzzleModel } from '../model/registry.ts';
+import { loadPuzzleModel, loadTextModel } from '../model/registry.ts';
+import type { RecurrentLM } from '../model/recurrent-lm.ts';
 import { expectClose, temporaryDirectory, useDevice } from './helpers.ts';
 
 useDevice();
@@ -108,5 +109,37 @@ describe('official HRM checkpoints', () => {
     expect(err.mock.calls.flat().join('\n')).toMatch(/a vocabulary of 11 tokens, but maze-9's has 6/);
     err.mockRestore();
     log.mockRestore();
+  });
+
+  it('fla HGRN: import gives fla\'s forward (float64 from its definitions) on bytes; export → import is exact', async () => {
+    const fixture = join(import.meta.dirname, 'fixtures', 'fla-hgrn');
+    const root = temporaryDirectory('hiero-fla');
+    const log = quiet();
+    const imported = join(root, 'imported');
+    expect(await main(['import', '--from', fixture, '--out', imported])).toBe(0);
+    const exported = join(root, 'exported');
+    expect(await main(['export', '--checkpoint', imported, '--format', 'fla', '--out', exported])).toBe(0);
+    log.mockRestore();
+    const original = decodeSafetensors(readFileSync(join(fixture, 'model.safetensors'))).tensors;
+    const written = decodeSafetensors(readFileSync(join(exported, 'model.safetensors'))).tensors;
+    expect([...written.keys()].sort()).toEqual([...original.keys()].sort());
+    for (const [name, t] of original) expect(Array.from(written.get(name)!.data), name).toEqual(Array.from(t.data));
+    expect(JSON.parse(readFileSync(join(exported, 'config.json'), 'utf8'))).toMatchObject({ model_type: 'hgrn', hidden_size: 16, num_hidden_layers: 2, intermediate_size: 32, use_short_conv: false });
+    const expected = JSON.parse(readFileSync(join(fixture, 'expected.json'), 'utf8')) as { texts: string[]; logits: number[] };
+    const { model } = await loadTextModel(imported);
+    const bytes = expected.texts.flatMap((t) => Array.from(new TextEncoder().encode(t)));
+    const ids = tensor(Int32Array.from(bytes), [expected.texts.length, bytes.length / expected.texts.length], { dtype: 'i32' });
+    const logits = (model as RecurrentLM).forward(ids);
+    // f32 against float64 through two blocks and a 20-step recurrence of contracting gates: rounding only.
+    expectClose(await logits.toArray(), expected.logits, { atol: 1e-4, rtol: 1e-4 }, 'fla logits');
+    logits.dispose();
+    ids.dispose();
+    model.dispose();
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const bad = join(root, 'bad');
+    writeFileSync(join(root, 'conv.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')), use_short_conv: true }));
+    expect(await main(['import', '--from', join(fixture, 'model.safetensors'), '--config', join(root, 'conv.json'), '--out', bad])).toBe(1);
+    expect(err.mock.calls.flat().join('\n')).toMatch(/use_short_conv: fla convolves the i and f projections/);
+    err.mockRestore();
   });
 });

@@ -19,7 +19,7 @@ import { PuzzleError } from '../../model/tasks/common.ts';
 import { toBatch } from '../../model/tasks/datasets.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { checkOutput, printAdapter } from './output.ts';
-import { exportOfficial } from './official.ts';
+import { exportFla, exportOfficial } from './official.ts';
 
 /** eval's options that only some families' checkpoints take. */
 const EVAL_OPTION_FAMILIES: [string, ModelFamily[]][] = [
@@ -194,7 +194,7 @@ export const exportSpec: CommandSpec = {
     checkpoint: { type: 'string', help: 'the checkpoint to copy (required)', value: 'DIR' },
     out: { type: 'string', help: 'the new checkpoint directory (required)', value: 'DIR' },
     force: { type: 'boolean', help: 'replace a checkpoint in --out' },
-    format: { type: 'choice', choices: ['hiero', 'official'], default: 'hiero', help: "official (HRM): step_N and all_config.yaml for the official code's evaluate.py (sapientinc/HRM), SwiGLU zero-padded to its widths" },
+    format: { type: 'choice', choices: ['hiero', 'official', 'fla'], default: 'hiero', help: "official (HRM): step_N and all_config.yaml for the official code's evaluate.py (sapientinc/HRM), SwiGLU zero-padded to its widths; fla (HGRN): config.json and model.safetensors for flash-linear-attention" },
     uncompiled: { type: 'boolean', help: 'official: keys without _orig_mod. (for runs with DISABLE_COMPILE=1)' },
     dtype: { type: 'choice', choices: ['bfloat16', 'float32'], default: 'bfloat16', help: "official: the forward_dtype written (H_init and L_init are stored in it; bfloat16 is the official default)" },
   },
@@ -209,6 +209,10 @@ export async function exportWeights(p: Parsed): Promise<number> {
     return exportOfficial(from, out, { uncompiled: Boolean(p.values.uncompiled), dtype: p.values.dtype as 'bfloat16' | 'float32' });
   }
   for (const name of ['uncompiled', 'dtype']) if (p.given.has(name)) throw new UsageError(`export --${name} applies to --format official`);
+  if (p.values.format === 'fla') {
+    await checkOutput(out, Boolean(p.values.force));
+    return exportFla(from, out);
+  }
   const manifest = await readManifest(from);
   if (!manifest.files.weights) throw new UsageError(`export: ${from} has no weights file`);
   await checkOutput(out, Boolean(p.values.force));

@@ -11,17 +11,19 @@ import { decodeTorchCheckpoint, encodeTorchCheckpoint, hostTensorOf, isTorchZip 
 import { loadTask } from '../../model/hrm-session.ts';
 import type { HRMConfig } from '../../model/hrm.ts';
 import { hrmFromOfficial, hrmToOfficial } from '../../model/official-hrm.ts';
+import { hgrnFromFla, hgrnToFla } from '../../model/official-fla.ts';
+import type { RecurrentConfig } from '../../model/recurrent-lm.ts';
 import { TRAIN_OPTIONS } from '../../model/options.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
 import { checkOutput } from './output.ts';
 
 export const importSpec: CommandSpec = {
   name: 'import',
-  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it. The result solves, evaluates and serves like a checkpoint Hiero trained.",
+  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it; or from a flash-linear-attention HGRN (a directory with config.json and\nmodel.safetensors). The result evaluates and serves like a checkpoint Hiero trained.",
   positionals: '',
   options: {
-    from: { type: 'string', help: 'the official checkpoint file (step_N), or its directory (then its latest step_N)', value: 'PATH' },
-    config: { type: 'string', help: 'the official all_config.yaml (default: the one beside the checkpoint)', value: 'FILE' },
+    from: { type: 'string', help: 'the official checkpoint file (step_N), or its directory (then its latest step_N); or an fla model directory (config.json, model.safetensors)', value: 'PATH' },
+    config: { type: 'string', help: "the official all_config.yaml, or fla's config.json (default: the one beside the checkpoint)", value: 'FILE' },
     task: { ...TRAIN_OPTIONS.task, help: "the Hiero task the model is used on (default: from the config's data_path: sudoku → sudoku-9x9-hard; mazes and ARC need --task, maze-N or arc:DIR)" },
     out: { type: 'string', help: 'the new checkpoint directory (required)', value: 'DIR' },
     force: { type: 'boolean', help: 'replace a checkpoint in --out' },
@@ -70,6 +72,8 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
   if (!out) throw new UsageError('import: give --out DIR for the Hiero checkpoint');
   const info = await stat(from).catch(() => null);
   if (!info) throw new UsageError(`import: ${from} does not exist`);
+  const flaConfig = (p.values.config as string | undefined)?.endsWith('.json') ? (p.values.config as string) : info.isDirectory() ? join(from, 'config.json') : null;
+  if (flaConfig && (await stat(flaConfig).catch(() => null))) return importFla(from, info.isDirectory(), flaConfig, out, p);
   const file = info.isDirectory() ? await latestStep(from) : from;
   const configPath = (p.values.config as string | undefined) ?? join(dirname(file), 'all_config.yaml');
   const configText = await readFile(configPath, 'utf8').catch(() => null);
@@ -101,6 +105,48 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
   console.log(`wrote ${out}: the official HRM ${basename(file)} (${model.parameterCount().toLocaleString('en-US')} parameters, hidden ${hrm.hidden}, ${hrm.hLayers}+${hrm.lLayers} layers) for ${taskName}`);
   console.log(`  try: hiero eval --checkpoint ${out}`);
   model.dispose();
+  return 0;
+}
+
+/** A Hugging Face-style fla checkpoint (config.json + model.safetensors) as a Hiero language model. */
+async function importFla(from: string, isDirectory: boolean, configPath: string, out: string, p: Parsed): Promise<number> {
+  if (p.given.has('task')) throw new UsageError('import --task applies to official HRM checkpoints; a language model needs none');
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(await readFile(configPath, 'utf8'));
+  } catch (error) {
+    throw new CheckpointError(`${configPath}: not valid JSON (${(error as Error).message})`);
+  }
+  const file = isDirectory ? join(from, 'model.safetensors') : from;
+  const state = await officialTensors(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') throw new UsageError(`import: no ${file} (fla checkpoints saved with save_pretrained hold one model.safetensors; sharded ones are not read)`);
+    throw error;
+  });
+  await checkOutput(out, Boolean(p.values.force));
+  const { config, weights } = hgrnFromFla(new Map(state), raw, file);
+  const bytes = encodeSafetensors(weights, { model: 'hgrn', config: JSON.stringify(config), step: '0', importedFrom: `flash-linear-attention ${basename(from)}` });
+  await saveCheckpoint(out, 'hgrn', 0, [{ role: 'weights', extension: 'safetensors', bytes }]);
+  const { loadTextModel } = await import('../../model/registry.ts');
+  const { model } = await loadTextModel(out);
+  console.log(`wrote ${out}: fla's HGRN ${basename(from)} (${model.parameterCount().toLocaleString('en-US')} parameters, ${config.layers} layers of width ${config.dim})`);
+  console.log(`  try: hiero generate --checkpoint ${out} "The "`);
+  model.dispose();
+  return 0;
+}
+
+/** `hiero export --format fla`: a Hiero HGRN as fla's HGRNForCausalLM (config.json + model.safetensors). */
+export async function exportFla(from: string, out: string): Promise<number> {
+  const manifest = await readManifest(from);
+  if (manifest.kind !== 'hgrn') throw new UsageError(`export --format fla: ${from} is a ${manifest.kind} checkpoint; only hgrn maps to flash-linear-attention so far`);
+  const decoded = decodeSafetensors(await readCheckpointFile(from, manifest, 'weights'), from);
+  const config = JSON.parse(decoded.metadata.config ?? 'null') as RecurrentConfig | null;
+  if (!config) throw new CheckpointError(`${from}: the weights carry no config`);
+  const { state, config: fla } = hgrnToFla(decoded.tensors, config);
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, 'model.safetensors'), encodeSafetensors(state, { format: 'pt' }));
+  await writeFile(join(out, 'config.json'), `${JSON.stringify(fla, null, 2)}\n`);
+  console.log(`wrote ${join(out, 'model.safetensors')} and config.json: ${state.size} tensors under fla's names`);
+  console.log(`  load it there: import fla; from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained('${out}')   (bytes are its tokens: vocab 256)`);
   return 0;
 }
 
