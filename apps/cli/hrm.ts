@@ -18,7 +18,7 @@ import { SOLVE_OPTIONS, TRAIN_OPTIONS } from '../../model/options.ts';
 import { PuzzleError } from '../../model/tasks/common.ts';
 import { toBatch } from '../../model/tasks/datasets.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
-import { checkOutput, printAdapter } from './output.ts';
+import { checkOutput, NEW_CHECKPOINT_OPTIONS, printAdapter } from './output.ts';
 import { exportFla, exportOfficial } from './official.ts';
 
 /** eval's options that only some families' checkpoints take. */
@@ -188,12 +188,11 @@ export async function solve(p: Parsed): Promise<number> {
 
 export const exportSpec: CommandSpec = {
   name: 'export',
-  summary: 'Writes a weights-only copy of a checkpoint (no optimiser state: a fraction of the size), for shipping a\nsolver or serving a model. It evaluates, solves and generates like the original; it cannot be resumed.',
+  summary: 'Writes a weights-only copy of a checkpoint (no optimiser state: a fraction of the size), for shipping a\nsolver or serving a model. It evaluates, solves and generates like the original; it cannot be resumed.\nWith --format official (HRM) or fla (HGRN): the files the official code loads instead.',
   positionals: '',
   options: {
     checkpoint: { type: 'string', help: 'the checkpoint to copy (required)', value: 'DIR' },
-    out: { type: 'string', help: 'the new checkpoint directory (required)', value: 'DIR' },
-    force: { type: 'boolean', help: 'replace a checkpoint in --out' },
+    ...NEW_CHECKPOINT_OPTIONS,
     format: { type: 'choice', choices: ['hiero', 'official', 'fla'], default: 'hiero', help: "official (HRM): step_N and all_config.yaml for the official code's evaluate.py (sapientinc/HRM), SwiGLU zero-padded to its widths; fla (HGRN): config.json and model.safetensors for flash-linear-attention" },
     uncompiled: { type: 'boolean', help: 'official: keys without _orig_mod. (for runs with DISABLE_COMPILE=1)' },
     dtype: { type: 'choice', choices: ['bfloat16', 'float32'], default: 'bfloat16', help: "official: the forward_dtype written (H_init and L_init are stored in it; bfloat16 is the official default)" },

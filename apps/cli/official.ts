@@ -15,7 +15,7 @@ import { hgrnFromFla, hgrnToFla } from '../../model/official-fla.ts';
 import type { RecurrentConfig } from '../../model/recurrent-lm.ts';
 import { TRAIN_OPTIONS } from '../../model/options.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
-import { checkOutput } from './output.ts';
+import { checkOutput, NEW_CHECKPOINT_OPTIONS } from './output.ts';
 
 export const importSpec: CommandSpec = {
   name: 'import',
@@ -25,8 +25,7 @@ export const importSpec: CommandSpec = {
     from: { type: 'string', help: 'the official checkpoint file (step_N), or its directory (then its latest step_N); or an fla model directory (config.json, model.safetensors)', value: 'PATH' },
     config: { type: 'string', help: "the official all_config.yaml, or fla's config.json (default: the one beside the checkpoint)", value: 'FILE' },
     task: { ...TRAIN_OPTIONS.task, help: "the Hiero task the model is used on (default: from the config's data_path: sudoku → sudoku-9x9-hard; mazes and ARC need --task, maze-N or arc:DIR)" },
-    out: { type: 'string', help: 'the new checkpoint directory (required)', value: 'DIR' },
-    force: { type: 'boolean', help: 'replace a checkpoint in --out' },
+    ...NEW_CHECKPOINT_OPTIONS,
   },
 };
 

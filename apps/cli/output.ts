@@ -3,7 +3,13 @@
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describeAdapter, isCheckpoint, NonFiniteError, readManifest, type AdapterReport } from '../../engine/index.ts';
-import { UsageError } from './args.ts';
+import { UsageError, type OptionSpec } from './args.ts';
+
+/** --out and --force of the commands that write a new checkpoint directory (export, import). */
+export const NEW_CHECKPOINT_OPTIONS = {
+  out: { type: 'string', help: 'the new checkpoint directory (required)', value: 'DIR' },
+  force: { type: 'boolean', help: 'replace a checkpoint in --out' },
+} as const satisfies Record<string, OptionSpec>;
 
 export function printAdapter(report: AdapterReport): void {
   console.log(`adapter: ${describeAdapter(report)}`);
