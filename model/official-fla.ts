@@ -1,29 +1,31 @@
 // Recurrent LMs between Hiero and flash-linear-attention's Hugging Face layout (config.json + safetensors under fla's
 // names; tests: test/official-checkpoints.test.ts). Where the architectures agree the map is one to one:
-//   fla (HGRNForCausalLM)                                   Hiero (RecurrentLM, kind hgrn)
+//   fla (HGRNForCausalLM, HGRN2ForCausalLM)                 Hiero (RecurrentLM, kinds hgrn and hgrn2)
 //   model.embeddings.weight                                 embed.weight
 //   model.lower_bounds                                      lower_bounds        (γ = cumsum(softmax) − first, both)
 //   model.layers.{i}.attn_norm.weight                       blocks.{i}.mixer_norm.weight
-//   model.layers.{i}.attn.i_proj.weight, .f_proj.weight     blocks.{i}.mixer.input_gates.weight   ([i ; f] rows)
-//   model.layers.{i}.attn.g_proj.weight                     blocks.{i}.mixer.output_gate.weight
-//   model.layers.{i}.attn.g_norm.weight                     blocks.{i}.mixer.norm.weight   (rms(h)·w·silu(g), both)
-//   model.layers.{i}.attn.o_proj.weight                     blocks.{i}.mixer.out.weight
+//   HGRN: model.layers.{i}.attn.i_proj, .f_proj             blocks.{i}.mixer.input_gates.weight   ([i ; f] rows)
+//         model.layers.{i}.attn.g_proj.weight               blocks.{i}.mixer.output_gate.weight
+//         model.layers.{i}.attn.g_norm.weight               blocks.{i}.mixer.norm.weight   (rms(h)·w·silu(g), both)
+//         model.layers.{i}.attn.o_proj.weight               blocks.{i}.mixer.out.weight
+//   HGRN2: model.layers.{i}.attn.{q,f,i,o}_proj, .g_norm    blocks.{i}.mixer.{q,f,i,o}_proj, .g_norm   (the same names;
+//         heads = hidden / expand_ratio, q = silu, k = 1 − λ, the scale K^−½, both)
 //   model.layers.{i}.mlp_norm.weight                        blocks.{i}.mlp_norm.weight
 //   model.layers.{i}.mlp.gate_proj.weight, .up_proj.weight  blocks.{i}.mlp.gate_up.weight   ([gate ; up] rows)
 //   model.layers.{i}.mlp.down_proj.weight                   blocks.{i}.mlp.down.weight
 //   model.norm.weight, lm_head.weight                       norm.weight, head.weight
 // Where they do not, the importer names it: fla's short convolutions act on the i and f projections (Hiero's on the
 // block's input, before them); expand_ratio ≠ 1; no lower bounds; hybrid attention layers; a tokenizer vocabulary
-// (Hiero's language models read bytes: 256). HGRN2, GLA, RetNet, Mamba-2 and GateLoop are not mapped yet.
+// (Hiero's language models read bytes: 256). GLA, RetNet, Mamba-2 and GateLoop are not mapped yet.
 
 import { CheckpointError, type HostTensor } from '../engine/index.ts';
 import type { RecurrentConfig } from './recurrent-lm.ts';
 
 const BYTES = 256;
 
-/** What of an fla HGRN config.json this map reads. */
-export interface FlaHgrnConfig {
-  model_type: 'hgrn';
+/** What of an fla HGRN/HGRN2 config.json this map reads and writes. */
+export interface FlaRecurrentConfig {
+  model_type: FlaModelType;
   hidden_size: number;
   num_hidden_layers: number;
   expand_ratio: number;
@@ -59,21 +61,60 @@ function splitRows(t: HostTensor): [HostTensor, HostTensor] {
   return [part(0), part(1)];
 }
 
-/** An fla HGRN checkpoint as Hiero's hgrn kind: its config and weights. */
-export function hgrnFromFla(state: Map<string, HostTensor>, raw: Record<string, unknown>, origin: string): { config: RecurrentConfig; weights: Map<string, HostTensor> } {
+/** One layer's mixer tensors: fla's key suffix (after model.layers.{i}.attn.) from Hiero's (after blocks.{i}.mixer.) and back. */
+interface MixerMap {
+  /** Hiero's mixer tensors from fla's (`take` removes a key, `ones` stands in for an absent norm weight). */
+  toHiero(take: (suffix: string) => HostTensor, affine: boolean, ones: () => HostTensor): [string, HostTensor][];
+  toFla(get: (suffix: string) => HostTensor): [string, HostTensor][];
+}
+
+const FLA_MIXERS = {
+  hgrn: {
+    toHiero: (take, affine, ones) => [
+      ['input_gates.weight', rows(take('i_proj.weight'), take('f_proj.weight'))], ['output_gate.weight', take('g_proj.weight')],
+      ['norm.weight', affine ? take('g_norm.weight') : ones()], ['out.weight', take('o_proj.weight')],
+    ],
+    toFla: (get) => {
+      const [input, forget] = splitRows(get('input_gates.weight'));
+      return [['i_proj.weight', input], ['f_proj.weight', forget], ['g_proj.weight', get('output_gate.weight')], ['g_norm.weight', get('norm.weight')], ['o_proj.weight', get('out.weight')]];
+    },
+  },
+  hgrn2: {
+    toHiero: (take, affine, ones) => [
+      ...(['q_proj', 'f_proj', 'i_proj', 'o_proj'] as const).map((n): [string, HostTensor] => [`${n}.weight`, take(`${n}.weight`)]),
+      ['g_norm.weight', affine ? take('g_norm.weight') : ones()],
+    ],
+    toFla: (get) => (['q_proj', 'f_proj', 'i_proj', 'o_proj', 'g_norm'] as const).map((n): [string, HostTensor] => [`${n}.weight`, get(`${n}.weight`)]),
+  },
+} as const satisfies Record<string, MixerMap>;
+
+/** The fla model types mapped, each Hiero's kind of the same name. */
+export type FlaModelType = keyof typeof FLA_MIXERS;
+const isFlaModelType = (v: unknown): v is FlaModelType => typeof v === 'string' && v in FLA_MIXERS;
+
+/** An fla HGRN or HGRN2 checkpoint as Hiero's kind of the same name: its config and weights. */
+export function recurrentFromFla(state: Map<string, HostTensor>, raw: Record<string, unknown>, origin: string): { kind: FlaModelType; config: RecurrentConfig; weights: Map<string, HostTensor> } {
   const fail = (why: string): never => {
     throw new CheckpointError(`${origin}: ${why}`);
   };
-  if (raw.model_type !== 'hgrn') fail(`model_type ${JSON.stringify(raw.model_type)}: only fla's hgrn is mapped (HGRN2, GLA, RetNet, Mamba-2 and GateLoop are not yet)`);
+  const kind = isFlaModelType(raw.model_type) ? raw.model_type : fail(`model_type ${JSON.stringify(raw.model_type)}: only fla's hgrn and hgrn2 are mapped (GLA, RetNet, Mamba-2 and GateLoop are not yet)`);
   const number = (field: string, fallback?: number) => {
     const v = raw[field] ?? fallback;
     return typeof v === 'number' && Number.isFinite(v) ? v : fail(`config.${field} must be a number, got ${JSON.stringify(raw[field])}`);
   };
   const dim = number('hidden_size');
   const layers = number('num_hidden_layers');
-  if (number('expand_ratio', 1) !== 1) fail(`expand_ratio ${raw.expand_ratio}: Hiero's HGRN mixes at the model's width (expand_ratio 1)`);
-  if (raw.use_short_conv) fail("use_short_conv: fla convolves the i and f projections, Hiero the block's input before them; the two do not map");
-  if (raw.use_lower_bound === false) fail("use_lower_bound false: Hiero's HGRN always learns the per-layer lower bounds");
+  let heads: number | undefined;
+  if (kind === 'hgrn') {
+    if (number('expand_ratio', 1) !== 1) fail(`expand_ratio ${raw.expand_ratio}: Hiero's HGRN mixes at the model's width (expand_ratio 1)`);
+  } else {
+    // fla: expand_ratio (each head's forget width) decides the heads when given, else num_heads does.
+    const expand = raw.expand_ratio ?? (raw.num_heads === undefined || raw.num_heads === null ? 128 : null);
+    heads = expand !== null ? dim / number('expand_ratio', 128) : number('num_heads');
+    if (!Number.isInteger(heads) || heads < 1) fail(`hidden_size ${dim} and expand_ratio ${raw.expand_ratio} give no whole number of heads`);
+  }
+  if (raw.use_short_conv) fail(kind === 'hgrn' ? "use_short_conv: fla convolves the i and f projections, Hiero the block's input before them; the two do not map" : "use_short_conv: Hiero's HGRN2 has no short convolutions");
+  if (raw.use_lower_bound === false) fail(`use_lower_bound false: Hiero's ${kind.toUpperCase()} always learns the per-layer lower bounds`);
   if (raw.attn) fail('hybrid attention layers (config.attn) are not mapped');
   if (raw.attnres_block_size) fail('attention residuals (attnres_block_size) are not mapped');
   if ((raw.hidden_act ?? 'swish') !== 'swish') fail(`hidden_act ${JSON.stringify(raw.hidden_act)}: Hiero's MLP is SwiGLU (swish)`);
@@ -85,7 +126,7 @@ export function hgrnFromFla(state: Map<string, HostTensor>, raw: Record<string, 
     state.delete(key);
     return t.dtype === 'f32' ? t : { ...t, dtype: 'f32', data: Float32Array.from(t.data as ArrayLike<number>) };
   };
-  const ones = (n: number): HostTensor => ({ dtype: 'f32', stored: 'F32', shape: [n], data: new Float32Array(n).fill(1) });
+  const ones = (): HostTensor => ({ dtype: 'f32', stored: 'F32', shape: [dim], data: new Float32Array(dim).fill(1) });
   const affine = raw.elementwise_affine !== false;
   weights.set('embed.weight', take('model.embeddings.weight'));
   weights.set('lower_bounds', take('model.lower_bounds'));
@@ -94,10 +135,7 @@ export function hgrnFromFla(state: Map<string, HostTensor>, raw: Record<string, 
     const f = `model.layers.${i}.`;
     const h = `blocks.${i}.`;
     weights.set(`${h}mixer_norm.weight`, take(`${f}attn_norm.weight`));
-    weights.set(`${h}mixer.input_gates.weight`, rows(take(`${f}attn.i_proj.weight`), take(`${f}attn.f_proj.weight`)));
-    weights.set(`${h}mixer.output_gate.weight`, take(`${f}attn.g_proj.weight`));
-    weights.set(`${h}mixer.norm.weight`, affine ? take(`${f}attn.g_norm.weight`) : ones(dim));
-    weights.set(`${h}mixer.out.weight`, take(`${f}attn.o_proj.weight`));
+    for (const [name, t] of FLA_MIXERS[kind].toHiero((suffix) => take(`${f}attn.${suffix}`), affine, ones)) weights.set(`${h}mixer.${name}`, t);
     weights.set(`${h}mlp_norm.weight`, take(`${f}mlp_norm.weight`));
     const gate = take(`${f}mlp.gate_proj.weight`);
     mlpHidden = gate.shape[0];
@@ -107,15 +145,16 @@ export function hgrnFromFla(state: Map<string, HostTensor>, raw: Record<string, 
   weights.set('norm.weight', take('model.norm.weight'));
   weights.set('head.weight', raw.tie_word_embeddings ? weights.get('embed.weight')! : take('lm_head.weight'));
   if (state.size) fail(`${state.size} tensor(s) this map does not know (${[...state.keys()].slice(0, 3).join(', ')})`);
-  const config: RecurrentConfig = { vocab, dim, layers, mixer: 'hgrn', convKernel: 0, mlpHidden, normEps: number('norm_eps', 1e-6) };
-  return { config, weights };
+  const config: RecurrentConfig = { vocab, dim, layers, mixer: kind, convKernel: 0, mlpHidden, normEps: number('norm_eps', 1e-6), ...(heads ? { heads } : {}) };
+  return { kind, config, weights };
 }
 
-/** Hiero's hgrn weights as an fla HGRNForCausalLM checkpoint (config.json fields and safetensors names). */
-export function hgrnToFla(weights: Map<string, HostTensor>, config: RecurrentConfig): { state: Map<string, HostTensor>; config: FlaHgrnConfig } {
-  if (config.mixer !== 'hgrn') throw new CheckpointError(`a ${config.mixer} LM: only HGRN maps to fla so far`);
-  if (config.convKernel > 0) throw new CheckpointError(`convKernel ${config.convKernel}: Hiero's short convolution (on the block's input) has no fla counterpart; train with --conv 0 to export`);
-  if (config.mlpHidden === 0) throw new CheckpointError("an HGRN without MLPs: fla's HGRN blocks always have one");
+/** Hiero's hgrn or hgrn2 weights as fla's ForCausalLM checkpoint (config.json fields and safetensors names). */
+export function recurrentToFla(weights: Map<string, HostTensor>, config: RecurrentConfig): { state: Map<string, HostTensor>; config: FlaRecurrentConfig } {
+  const kind = config.mixer;
+  if (!isFlaModelType(kind)) throw new CheckpointError(`a ${kind} LM: only HGRN and HGRN2 map to fla so far`);
+  if (kind === 'hgrn' && config.convKernel > 0) throw new CheckpointError(`convKernel ${config.convKernel}: Hiero's short convolution (on the block's input) has no fla counterpart; train with --conv 0 to export`);
+  if (config.mlpHidden === 0) throw new CheckpointError(`an ${kind.toUpperCase()} without MLPs: fla's blocks always have one`);
   const state = new Map<string, HostTensor>();
   const get = (name: string) => weights.get(name) ?? (() => { throw new CheckpointError(`no ${name} in the weights`); })();
   state.set('model.embeddings.weight', get('embed.weight'));
@@ -124,12 +163,7 @@ export function hgrnToFla(weights: Map<string, HostTensor>, config: RecurrentCon
     const f = `model.layers.${i}.`;
     const h = `blocks.${i}.`;
     state.set(`${f}attn_norm.weight`, get(`${h}mixer_norm.weight`));
-    const [input, forget] = splitRows(get(`${h}mixer.input_gates.weight`));
-    state.set(`${f}attn.i_proj.weight`, input);
-    state.set(`${f}attn.f_proj.weight`, forget);
-    state.set(`${f}attn.g_proj.weight`, get(`${h}mixer.output_gate.weight`));
-    state.set(`${f}attn.g_norm.weight`, get(`${h}mixer.norm.weight`));
-    state.set(`${f}attn.o_proj.weight`, get(`${h}mixer.out.weight`));
+    for (const [suffix, t] of FLA_MIXERS[kind].toFla((name) => get(`${h}mixer.${name}`))) state.set(`${f}attn.${suffix}`, t);
     state.set(`${f}mlp_norm.weight`, get(`${h}mlp_norm.weight`));
     const [gate, up] = splitRows(get(`${h}mlp.gate_up.weight`));
     state.set(`${f}mlp.gate_proj.weight`, gate);
@@ -138,10 +172,12 @@ export function hgrnToFla(weights: Map<string, HostTensor>, config: RecurrentCon
   }
   state.set('model.norm.weight', get('norm.weight'));
   state.set('lm_head.weight', get('head.weight'));
+  const heads = config.heads ?? 1;
   return {
     state,
     config: {
-      model_type: 'hgrn', architectures: ['HGRNForCausalLM'], hidden_size: config.dim, num_hidden_layers: config.layers, expand_ratio: 1,
+      model_type: kind, architectures: [kind === 'hgrn' ? 'HGRNForCausalLM' : 'HGRN2ForCausalLM'], hidden_size: config.dim, num_hidden_layers: config.layers,
+      expand_ratio: kind === 'hgrn' ? 1 : config.dim / heads, ...(kind === 'hgrn2' ? { num_heads: heads } : {}),
       use_short_conv: false, use_lower_bound: true, intermediate_size: config.mlpHidden, hidden_act: 'swish', elementwise_affine: true,
       norm_eps: config.normEps, vocab_size: config.vocab, tie_word_embeddings: false, attn: null, attnres_block_size: null, attn_mode: 'chunk',
     },

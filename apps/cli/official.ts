@@ -11,7 +11,7 @@ import { decodeTorchCheckpoint, encodeTorchCheckpoint, hostTensorOf, isTorchZip 
 import { loadTask } from '../../model/hrm-session.ts';
 import type { HRMConfig } from '../../model/hrm.ts';
 import { hrmFromOfficial, hrmToOfficial } from '../../model/official-hrm.ts';
-import { hgrnFromFla, hgrnToFla } from '../../model/official-fla.ts';
+import { recurrentFromFla, recurrentToFla } from '../../model/official-fla.ts';
 import type { RecurrentConfig } from '../../model/recurrent-lm.ts';
 import { TRAIN_OPTIONS } from '../../model/options.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
@@ -19,7 +19,7 @@ import { checkOutput, NEW_CHECKPOINT_OPTIONS } from './output.ts';
 
 export const importSpec: CommandSpec = {
   name: 'import',
-  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it; or from a flash-linear-attention HGRN (a directory with config.json and\nmodel.safetensors). The result evaluates and serves like a checkpoint Hiero trained.",
+  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it; or from a flash-linear-attention HGRN or HGRN2 (a directory with\nconfig.json and model.safetensors). The result evaluates and serves like a checkpoint Hiero trained.",
   positionals: '',
   options: {
     from: { type: 'string', help: 'the official checkpoint file (step_N), or its directory (then its latest step_N); or an fla model directory (config.json, model.safetensors)', value: 'PATH' },
@@ -107,7 +107,7 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
   return 0;
 }
 
-/** A Hugging Face-style fla checkpoint (config.json + model.safetensors) as a Hiero language model. */
+/** A Hugging Face-style fla checkpoint (config.json + model.safetensors) as a Hiero language model (HGRN, HGRN2). */
 async function importFla(from: string, isDirectory: boolean, configPath: string, out: string, p: Parsed): Promise<number> {
   if (p.given.has('task')) throw new UsageError('import --task applies to official HRM checkpoints; a language model needs none');
   let raw: Record<string, unknown>;
@@ -122,25 +122,25 @@ async function importFla(from: string, isDirectory: boolean, configPath: string,
     throw error;
   });
   await checkOutput(out, Boolean(p.values.force));
-  const { config, weights } = hgrnFromFla(new Map(state), raw, file);
-  const bytes = encodeSafetensors(weights, { model: 'hgrn', config: JSON.stringify(config), step: '0', importedFrom: `flash-linear-attention ${basename(from)}` });
-  await saveCheckpoint(out, 'hgrn', 0, [{ role: 'weights', extension: 'safetensors', bytes }]);
+  const { kind, config, weights } = recurrentFromFla(new Map(state), raw, file);
+  const bytes = encodeSafetensors(weights, { model: kind, config: JSON.stringify(config), step: '0', importedFrom: `flash-linear-attention ${basename(from)}` });
+  await saveCheckpoint(out, kind, 0, [{ role: 'weights', extension: 'safetensors', bytes }]);
   const { loadTextModel } = await import('../../model/registry.ts');
   const { model } = await loadTextModel(out);
-  console.log(`wrote ${out}: fla's HGRN ${basename(from)} (${model.parameterCount().toLocaleString('en-US')} parameters, ${config.layers} layers of width ${config.dim})`);
+  console.log(`wrote ${out}: fla's ${kind.toUpperCase()} ${basename(from)} (${model.parameterCount().toLocaleString('en-US')} parameters, ${config.layers} layers of width ${config.dim})`);
   console.log(`  try: hiero generate --checkpoint ${out} "The "`);
   model.dispose();
   return 0;
 }
 
-/** `hiero export --format fla`: a Hiero HGRN as fla's HGRNForCausalLM (config.json + model.safetensors). */
+/** `hiero export --format fla`: a Hiero HGRN or HGRN2 as fla's ForCausalLM (config.json + model.safetensors). */
 export async function exportFla(from: string, out: string): Promise<number> {
   const manifest = await readManifest(from);
-  if (manifest.kind !== 'hgrn') throw new UsageError(`export --format fla: ${from} is a ${manifest.kind} checkpoint; only hgrn maps to flash-linear-attention so far`);
+  if (manifest.kind !== 'hgrn' && manifest.kind !== 'hgrn2') throw new UsageError(`export --format fla: ${from} is a ${manifest.kind} checkpoint; only hgrn and hgrn2 map to flash-linear-attention so far`);
   const decoded = decodeSafetensors(await readCheckpointFile(from, manifest, 'weights'), from);
   const config = JSON.parse(decoded.metadata.config ?? 'null') as RecurrentConfig | null;
   if (!config) throw new CheckpointError(`${from}: the weights carry no config`);
-  const { state, config: fla } = hgrnToFla(decoded.tensors, config);
+  const { state, config: fla } = recurrentToFla(decoded.tensors, config);
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'model.safetensors'), encodeSafetensors(state, { format: 'pt' }));
   await writeFile(join(out, 'config.json'), `${JSON.stringify(fla, null, 2)}\n`);
