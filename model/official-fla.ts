@@ -16,21 +16,21 @@
 //   model.norm.weight, lm_head.weight                       norm.weight, head.weight
 // Where they do not, the importer names it: fla's short convolutions act on the i and f projections (Hiero's on the
 // block's input, before them); expand_ratio ≠ 1; no lower bounds; hybrid attention layers; a tokenizer vocabulary
-// (Hiero's language models read bytes: 256). GLA, RetNet, Mamba-2 and GateLoop are not mapped yet.
+// (Hiero's language models read bytes: 256). GLA's mixer has fla's names in Hiero already (q/k/v/g_proj, gk_proj.0/1,
+// g_norm_swish_gate, o_proj: fla's defaults expand_k ½, expand_v 1, rank-16 gate, normaliser 16). RetNet, Mamba-2 and
+// GateLoop are not mapped yet.
 
 import { CheckpointError, type HostTensor } from '../engine/index.ts';
 import type { RecurrentConfig } from './recurrent-lm.ts';
 
 const BYTES = 256;
 
-/** What of an fla HGRN/HGRN2 config.json this map reads and writes. */
+/** What of an fla HGRN, HGRN2 or GLA config.json this map reads and writes. */
 export interface FlaRecurrentConfig {
   model_type: FlaModelType;
   hidden_size: number;
   num_hidden_layers: number;
-  expand_ratio: number;
   use_short_conv: boolean;
-  use_lower_bound: boolean;
   intermediate_size: number;
   hidden_act: string;
   elementwise_affine: boolean;
@@ -61,30 +61,93 @@ function splitRows(t: HostTensor): [HostTensor, HostTensor] {
   return [part(0), part(1)];
 }
 
-/** One layer's mixer tensors: fla's key suffix (after model.layers.{i}.attn.) from Hiero's (after blocks.{i}.mixer.) and back. */
-interface MixerMap {
-  /** Hiero's mixer tensors from fla's (`take` removes a key, `ones` stands in for an absent norm weight). */
-  toHiero(take: (suffix: string) => HostTensor, affine: boolean, ones: () => HostTensor): [string, HostTensor][];
-  toFla(get: (suffix: string) => HostTensor): [string, HostTensor][];
+/** What a mixer map reads of the config besides the weights. */
+interface MixerContext {
+  raw: Record<string, unknown>;
+  number(field: string, fallback?: number): number;
+  fail(why: string): never;
 }
+
+/**
+ * One fla model type: its config checks (returning Hiero's heads where it has them), whether it learns lower bounds,
+ * and one layer's mixer tensors, fla's key suffix (after model.layers.{i}.attn.) from Hiero's (after
+ * blocks.{i}.mixer.) and back.
+ */
+interface MixerMap {
+  architecture: string;
+  lowerBounds: boolean;
+  check(dim: number, c: MixerContext): { heads?: number };
+  /** Hiero's mixer tensors from fla's (`take` removes a key, `ones` stands in for an absent norm weight). */
+  toHiero(take: (suffix: string) => HostTensor, c: MixerContext & { affine: boolean; ones: (n: number) => HostTensor }): [string, HostTensor][];
+  toFla(get: (suffix: string) => HostTensor): [string, HostTensor][];
+  /** The config.json fields of this type beyond the shared ones. */
+  flaFields(config: RecurrentConfig): Record<string, unknown>;
+}
+
+const same = (names: readonly string[], take: (suffix: string) => HostTensor): [string, HostTensor][] => names.map((n) => [n, take(n)]);
 
 const FLA_MIXERS = {
   hgrn: {
-    toHiero: (take, affine, ones) => [
+    architecture: 'HGRNForCausalLM',
+    lowerBounds: true,
+    check(_dim, c) {
+      if (c.number('expand_ratio', 1) !== 1) c.fail(`expand_ratio ${c.raw.expand_ratio}: Hiero's HGRN mixes at the model's width (expand_ratio 1)`);
+      if (c.raw.use_short_conv) c.fail("use_short_conv: fla convolves the i and f projections, Hiero the block's input before them; the two do not map");
+      return {};
+    },
+    toHiero: (take, c) => [
       ['input_gates.weight', rows(take('i_proj.weight'), take('f_proj.weight'))], ['output_gate.weight', take('g_proj.weight')],
-      ['norm.weight', affine ? take('g_norm.weight') : ones()], ['out.weight', take('o_proj.weight')],
+      ['norm.weight', c.affine ? take('g_norm.weight') : c.ones(c.number('hidden_size'))], ['out.weight', take('o_proj.weight')],
     ],
     toFla: (get) => {
       const [input, forget] = splitRows(get('input_gates.weight'));
       return [['i_proj.weight', input], ['f_proj.weight', forget], ['g_proj.weight', get('output_gate.weight')], ['g_norm.weight', get('norm.weight')], ['o_proj.weight', get('out.weight')]];
     },
+    flaFields: () => ({ expand_ratio: 1, use_lower_bound: true }),
   },
   hgrn2: {
-    toHiero: (take, affine, ones) => [
-      ...(['q_proj', 'f_proj', 'i_proj', 'o_proj'] as const).map((n): [string, HostTensor] => [`${n}.weight`, take(`${n}.weight`)]),
-      ['g_norm.weight', affine ? take('g_norm.weight') : ones()],
+    architecture: 'HGRN2ForCausalLM',
+    lowerBounds: true,
+    check(dim, c) {
+      // fla: expand_ratio (each head's forget width) decides the heads when given, else num_heads does.
+      const heads = c.raw.expand_ratio === null && typeof c.raw.num_heads === 'number' ? c.raw.num_heads : dim / c.number('expand_ratio', 128);
+      if (!Number.isInteger(heads) || heads < 1) c.fail(`hidden_size ${dim} and expand_ratio ${c.raw.expand_ratio} give no whole number of heads`);
+      if (c.raw.use_short_conv) c.fail("use_short_conv: Hiero's HGRN2 has no short convolutions");
+      return { heads };
+    },
+    toHiero: (take, c) => [
+      ...same(['q_proj.weight', 'f_proj.weight', 'i_proj.weight'], take),
+      ['g_norm.weight', c.affine ? take('g_norm.weight') : c.ones(c.number('hidden_size'))],
+      ['o_proj.weight', take('o_proj.weight')],
     ],
-    toFla: (get) => (['q_proj', 'f_proj', 'i_proj', 'o_proj', 'g_norm'] as const).map((n): [string, HostTensor] => [`${n}.weight`, get(`${n}.weight`)]),
+    toFla: (get) => same(['q_proj.weight', 'f_proj.weight', 'i_proj.weight', 'g_norm.weight', 'o_proj.weight'], get),
+    flaFields: (config) => ({ expand_ratio: config.dim / (config.heads ?? 1), num_heads: config.heads ?? 1, use_lower_bound: true }),
+  },
+  gla: {
+    architecture: 'GLAForCausalLM',
+    lowerBounds: false,
+    check(_dim, c) {
+      const is = (field: string, want: unknown, why: string) => {
+        if ((c.raw[field] ?? null) !== want) c.fail(`${field} ${JSON.stringify(c.raw[field])}: ${why}`);
+      };
+      if (c.number('expand_k', 0.5) !== 0.5 || c.number('expand_v', 1) !== 1) c.fail(`expand_k ${c.raw.expand_k}, expand_v ${c.raw.expand_v}: Hiero's GLA has fla's defaults, ½ and 1`);
+      const heads = c.number('num_heads', 4);
+      if (c.raw.num_kv_heads !== undefined && c.raw.num_kv_heads !== null && c.raw.num_kv_heads !== heads) c.fail(`num_kv_heads ${c.raw.num_kv_heads}: Hiero's GLA has a key and value per head`);
+      is('feature_map', null, 'Hiero applies no feature map to q and k');
+      is('clamp_min', null, 'Hiero does not clamp the gate');
+      if (c.raw.use_short_conv) c.fail("use_short_conv: not mapped (Hiero's GLA presets have none)");
+      if (c.raw.use_output_gate === false) c.fail('use_output_gate false: Hiero\'s GLA always gates its output');
+      if (c.raw.use_gk === false || c.raw.use_gv === true) c.fail('use_gk false or use_gv true: Hiero\'s GLA gates keys only');
+      return { heads };
+    },
+    toHiero: (take, c) => [
+      ...same(['q_proj.weight', 'k_proj.weight', 'v_proj.weight', 'g_proj.weight', 'gk_proj.0.weight', 'gk_proj.1.weight', 'gk_proj.1.bias'], take),
+      // fla names the per-head norm g_norm when it does not fuse it with the gate (fuse_norm false): the same math.
+      ['g_norm_swish_gate.weight', c.raw.fuse_norm === false ? take('g_norm.weight') : take('g_norm_swish_gate.weight')],
+      ['o_proj.weight', take('o_proj.weight')],
+    ],
+    toFla: (get) => same(['q_proj.weight', 'k_proj.weight', 'v_proj.weight', 'g_proj.weight', 'gk_proj.0.weight', 'gk_proj.1.weight', 'gk_proj.1.bias', 'g_norm_swish_gate.weight', 'o_proj.weight'], get),
+    flaFields: (config) => ({ expand_k: 0.5, expand_v: 1, num_heads: config.heads ?? 4, num_kv_heads: null, feature_map: null, use_output_gate: true, clamp_min: null, use_gk: true, use_gv: false, fuse_norm: true }),
   },
 } as const satisfies Record<string, MixerMap>;
 
@@ -92,29 +155,22 @@ const FLA_MIXERS = {
 export type FlaModelType = keyof typeof FLA_MIXERS;
 const isFlaModelType = (v: unknown): v is FlaModelType => typeof v === 'string' && v in FLA_MIXERS;
 
-/** An fla HGRN or HGRN2 checkpoint as Hiero's kind of the same name: its config and weights. */
+/** An fla HGRN, HGRN2 or GLA checkpoint as Hiero's kind of the same name: its config and weights. */
 export function recurrentFromFla(state: Map<string, HostTensor>, raw: Record<string, unknown>, origin: string): { kind: FlaModelType; config: RecurrentConfig; weights: Map<string, HostTensor> } {
   const fail = (why: string): never => {
     throw new CheckpointError(`${origin}: ${why}`);
   };
-  const kind = isFlaModelType(raw.model_type) ? raw.model_type : fail(`model_type ${JSON.stringify(raw.model_type)}: only fla's hgrn and hgrn2 are mapped (GLA, RetNet, Mamba-2 and GateLoop are not yet)`);
+  const kind = isFlaModelType(raw.model_type) ? raw.model_type : fail(`model_type ${JSON.stringify(raw.model_type)}: only fla's hgrn, hgrn2 and gla are mapped (RetNet, Mamba-2 and GateLoop are not yet)`);
   const number = (field: string, fallback?: number) => {
     const v = raw[field] ?? fallback;
     return typeof v === 'number' && Number.isFinite(v) ? v : fail(`config.${field} must be a number, got ${JSON.stringify(raw[field])}`);
   };
   const dim = number('hidden_size');
   const layers = number('num_hidden_layers');
-  let heads: number | undefined;
-  if (kind === 'hgrn') {
-    if (number('expand_ratio', 1) !== 1) fail(`expand_ratio ${raw.expand_ratio}: Hiero's HGRN mixes at the model's width (expand_ratio 1)`);
-  } else {
-    // fla: expand_ratio (each head's forget width) decides the heads when given, else num_heads does.
-    const expand = raw.expand_ratio ?? (raw.num_heads === undefined || raw.num_heads === null ? 128 : null);
-    heads = expand !== null ? dim / number('expand_ratio', 128) : number('num_heads');
-    if (!Number.isInteger(heads) || heads < 1) fail(`hidden_size ${dim} and expand_ratio ${raw.expand_ratio} give no whole number of heads`);
-  }
-  if (raw.use_short_conv) fail(kind === 'hgrn' ? "use_short_conv: fla convolves the i and f projections, Hiero the block's input before them; the two do not map" : "use_short_conv: Hiero's HGRN2 has no short convolutions");
-  if (raw.use_lower_bound === false) fail(`use_lower_bound false: Hiero's ${kind.toUpperCase()} always learns the per-layer lower bounds`);
+  const map: MixerMap = FLA_MIXERS[kind];
+  const context: MixerContext = { raw, number, fail };
+  const { heads } = map.check(dim, context);
+  if (map.lowerBounds && raw.use_lower_bound === false) fail(`use_lower_bound false: Hiero's ${kind.toUpperCase()} always learns the per-layer lower bounds`);
   if (raw.attn) fail('hybrid attention layers (config.attn) are not mapped');
   if (raw.attnres_block_size) fail('attention residuals (attnres_block_size) are not mapped');
   if ((raw.hidden_act ?? 'swish') !== 'swish') fail(`hidden_act ${JSON.stringify(raw.hidden_act)}: Hiero's MLP is SwiGLU (swish)`);
@@ -126,16 +182,16 @@ export function recurrentFromFla(state: Map<string, HostTensor>, raw: Record<str
     state.delete(key);
     return t.dtype === 'f32' ? t : { ...t, dtype: 'f32', data: Float32Array.from(t.data as ArrayLike<number>) };
   };
-  const ones = (): HostTensor => ({ dtype: 'f32', stored: 'F32', shape: [dim], data: new Float32Array(dim).fill(1) });
+  const ones = (n: number): HostTensor => ({ dtype: 'f32', stored: 'F32', shape: [n], data: new Float32Array(n).fill(1) });
   const affine = raw.elementwise_affine !== false;
   weights.set('embed.weight', take('model.embeddings.weight'));
-  weights.set('lower_bounds', take('model.lower_bounds'));
+  if (map.lowerBounds) weights.set('lower_bounds', take('model.lower_bounds'));
   let mlpHidden = 0;
   for (let i = 0; i < layers; i++) {
     const f = `model.layers.${i}.`;
     const h = `blocks.${i}.`;
     weights.set(`${h}mixer_norm.weight`, take(`${f}attn_norm.weight`));
-    for (const [name, t] of FLA_MIXERS[kind].toHiero((suffix) => take(`${f}attn.${suffix}`), affine, ones)) weights.set(`${h}mixer.${name}`, t);
+    for (const [name, t] of map.toHiero((suffix) => take(`${f}attn.${suffix}`), { ...context, affine, ones })) weights.set(`${h}mixer.${name}`, t);
     weights.set(`${h}mlp_norm.weight`, take(`${f}mlp_norm.weight`));
     const gate = take(`${f}mlp.gate_proj.weight`);
     mlpHidden = gate.shape[0];
@@ -149,21 +205,23 @@ export function recurrentFromFla(state: Map<string, HostTensor>, raw: Record<str
   return { kind, config, weights };
 }
 
-/** Hiero's hgrn or hgrn2 weights as fla's ForCausalLM checkpoint (config.json fields and safetensors names). */
+/** Hiero's hgrn, hgrn2 or gla weights as fla's ForCausalLM checkpoint (config.json fields and safetensors names). */
 export function recurrentToFla(weights: Map<string, HostTensor>, config: RecurrentConfig): { state: Map<string, HostTensor>; config: FlaRecurrentConfig } {
   const kind = config.mixer;
-  if (!isFlaModelType(kind)) throw new CheckpointError(`a ${kind} LM: only HGRN and HGRN2 map to fla so far`);
+  if (!isFlaModelType(kind)) throw new CheckpointError(`a ${kind} LM: only HGRN, HGRN2 and GLA map to fla so far`);
+  const map: MixerMap = FLA_MIXERS[kind];
   if (kind === 'hgrn' && config.convKernel > 0) throw new CheckpointError(`convKernel ${config.convKernel}: Hiero's short convolution (on the block's input) has no fla counterpart; train with --conv 0 to export`);
+  if (kind === 'gla' && config.convKernel > 0) throw new CheckpointError(`convKernel ${config.convKernel}: short convolutions are not mapped for ${kind}`);
   if (config.mlpHidden === 0) throw new CheckpointError(`an ${kind.toUpperCase()} without MLPs: fla's blocks always have one`);
   const state = new Map<string, HostTensor>();
   const get = (name: string) => weights.get(name) ?? (() => { throw new CheckpointError(`no ${name} in the weights`); })();
   state.set('model.embeddings.weight', get('embed.weight'));
-  state.set('model.lower_bounds', get('lower_bounds'));
+  if (map.lowerBounds) state.set('model.lower_bounds', get('lower_bounds'));
   for (let i = 0; i < config.layers; i++) {
     const f = `model.layers.${i}.`;
     const h = `blocks.${i}.`;
     state.set(`${f}attn_norm.weight`, get(`${h}mixer_norm.weight`));
-    for (const [suffix, t] of FLA_MIXERS[kind].toFla((name) => get(`${h}mixer.${name}`))) state.set(`${f}attn.${suffix}`, t);
+    for (const [suffix, t] of map.toFla((name) => get(`${h}mixer.${name}`))) state.set(`${f}attn.${suffix}`, t);
     state.set(`${f}mlp_norm.weight`, get(`${h}mlp_norm.weight`));
     const [gate, up] = splitRows(get(`${h}mlp.gate_up.weight`));
     state.set(`${f}mlp.gate_proj.weight`, gate);
@@ -172,13 +230,11 @@ export function recurrentToFla(weights: Map<string, HostTensor>, config: Recurre
   }
   state.set('model.norm.weight', get('norm.weight'));
   state.set('lm_head.weight', get('head.weight'));
-  const heads = config.heads ?? 1;
   return {
     state,
     config: {
-      model_type: kind, architectures: [kind === 'hgrn' ? 'HGRNForCausalLM' : 'HGRN2ForCausalLM'], hidden_size: config.dim, num_hidden_layers: config.layers,
-      expand_ratio: kind === 'hgrn' ? 1 : config.dim / heads, ...(kind === 'hgrn2' ? { num_heads: heads } : {}),
-      use_short_conv: false, use_lower_bound: true, intermediate_size: config.mlpHidden, hidden_act: 'swish', elementwise_affine: true,
+      model_type: kind, architectures: [map.architecture], hidden_size: config.dim, num_hidden_layers: config.layers, ...map.flaFields(config),
+      use_short_conv: false, intermediate_size: config.mlpHidden, hidden_act: 'swish', elementwise_affine: true,
       norm_eps: config.normEps, vocab_size: config.vocab, tie_word_embeddings: false, attn: null, attnres_block_size: null, attn_mode: 'chunk',
     },
   };

@@ -111,7 +111,7 @@ describe('official HRM checkpoints', () => {
     log.mockRestore();
   });
 
-  for (const kind of ['hgrn', 'hgrn2'] as const) it(`fla ${kind.toUpperCase()}: import gives fla's forward (float64 from its definitions) on bytes; export → import is exact`, async () => {
+  for (const kind of ['hgrn', 'hgrn2', 'gla'] as const) it(`fla ${kind.toUpperCase()}: import gives fla's forward (float64 from its definitions) on bytes; export → import is exact`, async () => {
     const fixture = join(import.meta.dirname, 'fixtures', `fla-${kind}`);
     const root = temporaryDirectory('hiero-fla');
     const log = quiet();
@@ -124,7 +124,7 @@ describe('official HRM checkpoints', () => {
     const written = decodeSafetensors(readFileSync(join(exported, 'model.safetensors'))).tensors;
     expect([...written.keys()].sort()).toEqual([...original.keys()].sort());
     for (const [name, t] of original) expect(Array.from(written.get(name)!.data), name).toEqual(Array.from(t.data));
-    expect(JSON.parse(readFileSync(join(exported, 'config.json'), 'utf8'))).toMatchObject({ model_type: kind, hidden_size: 16, num_hidden_layers: 2, intermediate_size: 32, use_short_conv: false, expand_ratio: kind === 'hgrn' ? 1 : 4 });
+    expect(JSON.parse(readFileSync(join(exported, 'config.json'), 'utf8'))).toMatchObject({ model_type: kind, hidden_size: 16, num_hidden_layers: 2, intermediate_size: 32, use_short_conv: false, ...(kind === 'gla' ? { expand_k: 0.5, num_heads: 4 } : { expand_ratio: kind === 'hgrn' ? 1 : 4 }) });
     const expected = JSON.parse(readFileSync(join(fixture, 'expected.json'), 'utf8')) as { texts: string[]; logits: number[] };
     const { model } = await loadTextModel(imported);
     const bytes = expected.texts.flatMap((t) => Array.from(new TextEncoder().encode(t)));
@@ -139,7 +139,7 @@ describe('official HRM checkpoints', () => {
     const bad = join(root, 'bad');
     writeFileSync(join(root, 'conv.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')), use_short_conv: true }));
     expect(await main(['import', '--from', join(fixture, 'model.safetensors'), '--config', join(root, 'conv.json'), '--out', bad])).toBe(1);
-    expect(err.mock.calls.flat().join('\n')).toMatch(kind === 'hgrn' ? /use_short_conv: fla convolves the i and f projections/ : /use_short_conv: Hiero's HGRN2 has no short convolutions/);
+    expect(err.mock.calls.flat().join('\n')).toMatch({ hgrn: /use_short_conv: fla convolves the i and f projections/, hgrn2: /use_short_conv: Hiero's HGRN2 has no short convolutions/, gla: /use_short_conv: not mapped/ }[kind]);
     err.mockRestore();
   });
 });

@@ -19,7 +19,7 @@ import { checkOutput, NEW_CHECKPOINT_OPTIONS } from './output.ts';
 
 export const importSpec: CommandSpec = {
   name: 'import',
-  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it; or from a flash-linear-attention HGRN or HGRN2 (a directory with\nconfig.json and model.safetensors). The result evaluates and serves like a checkpoint Hiero trained.",
+  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it; or from a flash-linear-attention HGRN, HGRN2 or GLA (a directory\nwith config.json and model.safetensors). The result evaluates and serves like a checkpoint Hiero trained.",
   positionals: '',
   options: {
     from: { type: 'string', help: 'the official checkpoint file (step_N), or its directory (then its latest step_N); or an fla model directory (config.json, model.safetensors)', value: 'PATH' },
@@ -107,7 +107,7 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
   return 0;
 }
 
-/** A Hugging Face-style fla checkpoint (config.json + model.safetensors) as a Hiero language model (HGRN, HGRN2). */
+/** A Hugging Face-style fla checkpoint (config.json + model.safetensors) as a Hiero language model (HGRN, HGRN2, GLA). */
 async function importFla(from: string, isDirectory: boolean, configPath: string, out: string, p: Parsed): Promise<number> {
   if (p.given.has('task')) throw new UsageError('import --task applies to official HRM checkpoints; a language model needs none');
   let raw: Record<string, unknown>;
@@ -133,10 +133,10 @@ async function importFla(from: string, isDirectory: boolean, configPath: string,
   return 0;
 }
 
-/** `hiero export --format fla`: a Hiero HGRN or HGRN2 as fla's ForCausalLM (config.json + model.safetensors). */
+/** `hiero export --format fla`: a Hiero HGRN, HGRN2 or GLA as fla's ForCausalLM (config.json + model.safetensors). */
 export async function exportFla(from: string, out: string): Promise<number> {
   const manifest = await readManifest(from);
-  if (manifest.kind !== 'hgrn' && manifest.kind !== 'hgrn2') throw new UsageError(`export --format fla: ${from} is a ${manifest.kind} checkpoint; only hgrn and hgrn2 map to flash-linear-attention so far`);
+  if (!['hgrn', 'hgrn2', 'gla'].includes(manifest.kind)) throw new UsageError(`export --format fla: ${from} is a ${manifest.kind} checkpoint; only hgrn, hgrn2 and gla map to flash-linear-attention so far`);
   const decoded = decodeSafetensors(await readCheckpointFile(from, manifest, 'weights'), from);
   const config = JSON.parse(decoded.metadata.config ?? 'null') as RecurrentConfig | null;
   if (!config) throw new CheckpointError(`${from}: the weights carry no config`);
