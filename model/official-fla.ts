@@ -17,8 +17,9 @@
 // Where they do not, the importer names it: fla's short convolutions act on the i and f projections (Hiero's on the
 // block's input, before them); expand_ratio ≠ 1; no lower bounds; hybrid attention layers; a tokenizer vocabulary
 // (Hiero's language models read bytes: 256). GLA's mixer has fla's names in Hiero already (q/k/v/g_proj, gk_proj.0/1,
-// g_norm_swish_gate, o_proj: fla's defaults expand_k ½, expand_v 1, rank-16 gate, normaliser 16). RetNet, Mamba-2 and
-// GateLoop are not mapped yet.
+// g_norm_swish_gate, o_proj: fla's defaults expand_k ½, expand_v 1, rank-16 gate, normaliser 16), and so has Mamba-2's
+// (in_proj, conv1d, dt_bias, A_log, D, norm, out_proj: mamba_ssm's), in fla's backbone.layers.{i}.norm/mixer blocks
+// without MLPs (the depthwise conv weight [C, 1, K] is Hiero's [C, K]). RetNet and GateLoop are not mapped yet.
 
 import { CheckpointError, type HostTensor } from '../engine/index.ts';
 import type { RecurrentConfig } from './recurrent-lm.ts';
@@ -76,7 +77,9 @@ interface MixerContext {
 interface MixerMap {
   architecture: string;
   lowerBounds: boolean;
-  check(dim: number, c: MixerContext): { heads?: number };
+  /** The LM around the mixers: fla's Mamba-2 is a backbone of norm → mixer blocks without MLPs. */
+  skeleton: Skeleton;
+  check(dim: number, c: MixerContext): Partial<Pick<RecurrentConfig, 'heads' | 'stateSize' | 'convKernel'>>;
   /** Hiero's mixer tensors from fla's (`take` removes a key, `ones` stands in for an absent norm weight). */
   toHiero(take: (suffix: string) => HostTensor, c: MixerContext & { affine: boolean; ones: (n: number) => HostTensor }): [string, HostTensor][];
   toFla(get: (suffix: string) => HostTensor): [string, HostTensor][];
@@ -84,12 +87,27 @@ interface MixerMap {
   flaFields(config: RecurrentConfig): Record<string, unknown>;
 }
 
+interface Skeleton {
+  prefix: string;
+  mixerNorm: string;
+  mixer: string;
+  finalNorm: string;
+  mlp: boolean;
+}
+const FLA_LM: Skeleton = { prefix: 'model.', mixerNorm: 'attn_norm', mixer: 'attn', finalNorm: 'norm', mlp: true };
+const FLA_MAMBA: Skeleton = { prefix: 'backbone.', mixerNorm: 'norm', mixer: 'mixer', finalNorm: 'norm_f', mlp: false };
+
+/** A depthwise Conv1d's weight [C, 1, K] as Hiero's [C, K], and back. */
+const squeezeConv = (t: HostTensor): HostTensor => ({ ...t, shape: t.shape.length === 3 ? [t.shape[0], t.shape[2]] : t.shape });
+const unsqueezeConv = (t: HostTensor): HostTensor => ({ ...t, shape: [t.shape[0], 1, t.shape[1]] });
+
 const same = (names: readonly string[], take: (suffix: string) => HostTensor): [string, HostTensor][] => names.map((n) => [n, take(n)]);
 
 const FLA_MIXERS = {
   hgrn: {
     architecture: 'HGRNForCausalLM',
     lowerBounds: true,
+    skeleton: FLA_LM,
     check(_dim, c) {
       if (c.number('expand_ratio', 1) !== 1) c.fail(`expand_ratio ${c.raw.expand_ratio}: Hiero's HGRN mixes at the model's width (expand_ratio 1)`);
       if (c.raw.use_short_conv) c.fail("use_short_conv: fla convolves the i and f projections, Hiero the block's input before them; the two do not map");
@@ -108,6 +126,7 @@ const FLA_MIXERS = {
   hgrn2: {
     architecture: 'HGRN2ForCausalLM',
     lowerBounds: true,
+    skeleton: FLA_LM,
     check(dim, c) {
       // fla: expand_ratio (each head's forget width) decides the heads when given, else num_heads does.
       const heads = c.raw.expand_ratio === null && typeof c.raw.num_heads === 'number' ? c.raw.num_heads : dim / c.number('expand_ratio', 128);
@@ -126,6 +145,7 @@ const FLA_MIXERS = {
   gla: {
     architecture: 'GLAForCausalLM',
     lowerBounds: false,
+    skeleton: FLA_LM,
     check(_dim, c) {
       const is = (field: string, want: unknown, why: string) => {
         if ((c.raw[field] ?? null) !== want) c.fail(`${field} ${JSON.stringify(c.raw[field])}: ${why}`);
@@ -149,18 +169,54 @@ const FLA_MIXERS = {
     toFla: (get) => same(['q_proj.weight', 'k_proj.weight', 'v_proj.weight', 'g_proj.weight', 'gk_proj.0.weight', 'gk_proj.1.weight', 'gk_proj.1.bias', 'g_norm_swish_gate.weight', 'o_proj.weight'], get),
     flaFields: (config) => ({ expand_k: 0.5, expand_v: 1, num_heads: config.heads ?? 4, num_kv_heads: null, feature_map: null, use_output_gate: true, clamp_min: null, use_gk: true, use_gv: false, fuse_norm: true }),
   },
+  mamba2: {
+    architecture: 'Mamba2ForCausalLM',
+    lowerBounds: false,
+    skeleton: FLA_MAMBA,
+    check(dim, c) {
+      const want = (field: string, value: unknown, why: string) => {
+        if (c.raw[field] !== undefined && JSON.stringify(c.raw[field]) !== JSON.stringify(value)) c.fail(`${field} ${JSON.stringify(c.raw[field])}: ${why}`);
+      };
+      want('expand', 2, "Hiero's Mamba-2 has expand 2");
+      want('n_groups', 1, "Hiero's Mamba-2 shares one group of B and C across its heads");
+      want('use_bias', false, 'Hiero has no biases in in_proj and out_proj');
+      want('use_conv_bias', true, "Hiero's convolution has a bias");
+      want('hidden_act', 'silu', 'Hiero applies silu after the convolution');
+      want('rmsnorm', true, 'Hiero normalises the gated output');
+      want('norm_before_gate', false, 'Hiero gates, then normalises');
+      want('D_has_hdim', false, 'Hiero has one D per head');
+      const limit = c.raw.dt_limit ?? c.raw.time_step_limit;
+      if (limit !== undefined && (!Array.isArray(limit) || limit[0] !== 0 || limit[1] !== Infinity)) c.fail(`dt_limit ${JSON.stringify(limit)}: Hiero does not clamp Δt`);
+      const headDim = c.number('head_dim', 64);
+      const heads = (2 * dim) / headDim;
+      if (!Number.isInteger(heads)) c.fail(`expand · hidden_size ${2 * dim} is not a multiple of head_dim ${headDim}`);
+      return { heads, stateSize: c.number('state_size', 128), convKernel: c.number('conv_kernel', 4) };
+    },
+    toHiero: (take) => [
+      ['in_proj.weight', take('in_proj.weight')], ['conv1d.weight', squeezeConv(take('conv1d.weight'))], ['conv1d.bias', take('conv1d.bias')],
+      ...same(['dt_bias', 'A_log', 'D', 'norm.weight', 'out_proj.weight'], take),
+    ],
+    toFla: (get) => [
+      ['in_proj.weight', get('in_proj.weight')], ['conv1d.weight', unsqueezeConv(get('conv1d.weight'))], ['conv1d.bias', get('conv1d.bias')],
+      ...same(['dt_bias', 'A_log', 'D', 'norm.weight', 'out_proj.weight'], get),
+    ],
+    flaFields: (config) => ({
+      num_heads: config.heads ?? 1, head_dim: (2 * config.dim) / (config.heads ?? 1), state_size: config.stateSize ?? 16, expand: 2, n_groups: 1,
+      conv_kernel: config.convKernel, use_bias: false, use_conv_bias: true, hidden_act: 'silu', rmsnorm: true, norm_before_gate: false, D_has_hdim: false,
+    }),
+  },
 } as const satisfies Record<string, MixerMap>;
 
 /** The fla model types mapped, each Hiero's kind of the same name. */
 export type FlaModelType = keyof typeof FLA_MIXERS;
 const isFlaModelType = (v: unknown): v is FlaModelType => typeof v === 'string' && v in FLA_MIXERS;
 
-/** An fla HGRN, HGRN2 or GLA checkpoint as Hiero's kind of the same name: its config and weights. */
+/** An fla HGRN, HGRN2, GLA or Mamba-2 checkpoint as Hiero's kind of the same name: its config and weights. */
 export function recurrentFromFla(state: Map<string, HostTensor>, raw: Record<string, unknown>, origin: string): { kind: FlaModelType; config: RecurrentConfig; weights: Map<string, HostTensor> } {
   const fail = (why: string): never => {
     throw new CheckpointError(`${origin}: ${why}`);
   };
-  const kind = isFlaModelType(raw.model_type) ? raw.model_type : fail(`model_type ${JSON.stringify(raw.model_type)}: only fla's hgrn, hgrn2 and gla are mapped (RetNet, Mamba-2 and GateLoop are not yet)`);
+  const kind = isFlaModelType(raw.model_type) ? raw.model_type : fail(`model_type ${JSON.stringify(raw.model_type)}: only fla's hgrn, hgrn2, gla and mamba2 are mapped (RetNet and GateLoop are not yet)`);
   const number = (field: string, fallback?: number) => {
     const v = raw[field] ?? fallback;
     return typeof v === 'number' && Number.isFinite(v) ? v : fail(`config.${field} must be a number, got ${JSON.stringify(raw[field])}`);
@@ -169,11 +225,12 @@ export function recurrentFromFla(state: Map<string, HostTensor>, raw: Record<str
   const layers = number('num_hidden_layers');
   const map: MixerMap = FLA_MIXERS[kind];
   const context: MixerContext = { raw, number, fail };
-  const { heads } = map.check(dim, context);
+  const shape = map.check(dim, context);
+  const { prefix, mixerNorm, mixer, finalNorm } = map.skeleton;
   if (map.lowerBounds && raw.use_lower_bound === false) fail(`use_lower_bound false: Hiero's ${kind.toUpperCase()} always learns the per-layer lower bounds`);
   if (raw.attn) fail('hybrid attention layers (config.attn) are not mapped');
   if (raw.attnres_block_size) fail('attention residuals (attnres_block_size) are not mapped');
-  if ((raw.hidden_act ?? 'swish') !== 'swish') fail(`hidden_act ${JSON.stringify(raw.hidden_act)}: Hiero's MLP is SwiGLU (swish)`);
+  if (map.skeleton.mlp && (raw.hidden_act ?? 'swish') !== 'swish') fail(`hidden_act ${JSON.stringify(raw.hidden_act)}: Hiero's MLP is SwiGLU (swish)`);
   const vocab = number('vocab_size');
   if (vocab !== BYTES) fail(`a vocabulary of ${vocab} tokens: Hiero's language models read bytes (vocab_size 256); a tokenizer's model has no Hiero counterpart`);
   const weights = new Map<string, HostTensor>();
@@ -184,57 +241,62 @@ export function recurrentFromFla(state: Map<string, HostTensor>, raw: Record<str
   };
   const ones = (n: number): HostTensor => ({ dtype: 'f32', stored: 'F32', shape: [n], data: new Float32Array(n).fill(1) });
   const affine = raw.elementwise_affine !== false;
-  weights.set('embed.weight', take('model.embeddings.weight'));
-  if (map.lowerBounds) weights.set('lower_bounds', take('model.lower_bounds'));
+  weights.set('embed.weight', take(`${prefix}embeddings.weight`));
+  if (map.lowerBounds) weights.set('lower_bounds', take(`${prefix}lower_bounds`));
   let mlpHidden = 0;
   for (let i = 0; i < layers; i++) {
-    const f = `model.layers.${i}.`;
+    const f = `${prefix}layers.${i}.`;
     const h = `blocks.${i}.`;
-    weights.set(`${h}mixer_norm.weight`, take(`${f}attn_norm.weight`));
-    for (const [name, t] of map.toHiero((suffix) => take(`${f}attn.${suffix}`), { ...context, affine, ones })) weights.set(`${h}mixer.${name}`, t);
+    weights.set(`${h}mixer_norm.weight`, take(`${f}${mixerNorm}.weight`));
+    for (const [name, t] of map.toHiero((suffix) => take(`${f}${mixer}.${suffix}`), { ...context, affine, ones })) weights.set(`${h}mixer.${name}`, t);
+    if (!map.skeleton.mlp) continue;
     weights.set(`${h}mlp_norm.weight`, take(`${f}mlp_norm.weight`));
     const gate = take(`${f}mlp.gate_proj.weight`);
     mlpHidden = gate.shape[0];
     weights.set(`${h}mlp.gate_up.weight`, rows(gate, take(`${f}mlp.up_proj.weight`)));
     weights.set(`${h}mlp.down.weight`, take(`${f}mlp.down_proj.weight`));
   }
-  weights.set('norm.weight', take('model.norm.weight'));
+  weights.set('norm.weight', take(`${prefix}${finalNorm}.weight`));
   weights.set('head.weight', raw.tie_word_embeddings ? weights.get('embed.weight')! : take('lm_head.weight'));
   if (state.size) fail(`${state.size} tensor(s) this map does not know (${[...state.keys()].slice(0, 3).join(', ')})`);
-  const config: RecurrentConfig = { vocab, dim, layers, mixer: kind, convKernel: 0, mlpHidden, normEps: number('norm_eps', 1e-6), ...(heads ? { heads } : {}) };
+  const config: RecurrentConfig = { vocab, dim, layers, mixer: kind, convKernel: 0, mlpHidden, normEps: number('norm_eps', 1e-6), ...shape };
   return { kind, config, weights };
 }
 
-/** Hiero's hgrn, hgrn2 or gla weights as fla's ForCausalLM checkpoint (config.json fields and safetensors names). */
+/** Hiero's hgrn, hgrn2, gla or mamba2 weights as fla's ForCausalLM checkpoint (config.json fields and safetensors names). */
 export function recurrentToFla(weights: Map<string, HostTensor>, config: RecurrentConfig): { state: Map<string, HostTensor>; config: FlaRecurrentConfig } {
   const kind = config.mixer;
-  if (!isFlaModelType(kind)) throw new CheckpointError(`a ${kind} LM: only HGRN, HGRN2 and GLA map to fla so far`);
+  if (!isFlaModelType(kind)) throw new CheckpointError(`a ${kind} LM: only HGRN, HGRN2, GLA and Mamba-2 map to fla so far`);
   const map: MixerMap = FLA_MIXERS[kind];
   if (kind === 'hgrn' && config.convKernel > 0) throw new CheckpointError(`convKernel ${config.convKernel}: Hiero's short convolution (on the block's input) has no fla counterpart; train with --conv 0 to export`);
+  if (kind === 'mamba2' && config.convKernel < 2) throw new CheckpointError(`convKernel ${config.convKernel}: fla's Mamba-2 always convolves x, B and C`);
   if (kind === 'gla' && config.convKernel > 0) throw new CheckpointError(`convKernel ${config.convKernel}: short convolutions are not mapped for ${kind}`);
-  if (config.mlpHidden === 0) throw new CheckpointError(`an ${kind.toUpperCase()} without MLPs: fla's blocks always have one`);
+  const { prefix, mixerNorm, mixer, finalNorm } = map.skeleton;
+  if (map.skeleton.mlp && config.mlpHidden === 0) throw new CheckpointError(`an ${kind.toUpperCase()} without MLPs: fla's blocks always have one`);
+  if (!map.skeleton.mlp && config.mlpHidden > 0) throw new CheckpointError(`a ${kind} LM with MLPs (mlpHidden ${config.mlpHidden}): fla's Mamba-2 blocks are the mixer alone; train with --mlp 0 to export`);
   const state = new Map<string, HostTensor>();
   const get = (name: string) => weights.get(name) ?? (() => { throw new CheckpointError(`no ${name} in the weights`); })();
-  state.set('model.embeddings.weight', get('embed.weight'));
-  if (map.lowerBounds) state.set('model.lower_bounds', get('lower_bounds'));
+  state.set(`${prefix}embeddings.weight`, get('embed.weight'));
+  if (map.lowerBounds) state.set(`${prefix}lower_bounds`, get('lower_bounds'));
   for (let i = 0; i < config.layers; i++) {
-    const f = `model.layers.${i}.`;
+    const f = `${prefix}layers.${i}.`;
     const h = `blocks.${i}.`;
-    state.set(`${f}attn_norm.weight`, get(`${h}mixer_norm.weight`));
-    for (const [suffix, t] of map.toFla((name) => get(`${h}mixer.${name}`))) state.set(`${f}attn.${suffix}`, t);
+    state.set(`${f}${mixerNorm}.weight`, get(`${h}mixer_norm.weight`));
+    for (const [suffix, t] of map.toFla((name) => get(`${h}mixer.${name}`))) state.set(`${f}${mixer}.${suffix}`, t);
+    if (!map.skeleton.mlp) continue;
     state.set(`${f}mlp_norm.weight`, get(`${h}mlp_norm.weight`));
     const [gate, up] = splitRows(get(`${h}mlp.gate_up.weight`));
     state.set(`${f}mlp.gate_proj.weight`, gate);
     state.set(`${f}mlp.up_proj.weight`, up);
     state.set(`${f}mlp.down_proj.weight`, get(`${h}mlp.down.weight`));
   }
-  state.set('model.norm.weight', get('norm.weight'));
+  state.set(`${prefix}${finalNorm}.weight`, get('norm.weight'));
   state.set('lm_head.weight', get('head.weight'));
   return {
     state,
     config: {
-      model_type: kind, architectures: [map.architecture], hidden_size: config.dim, num_hidden_layers: config.layers, ...map.flaFields(config),
-      use_short_conv: false, intermediate_size: config.mlpHidden, hidden_act: 'swish', elementwise_affine: true,
+      model_type: kind, architectures: [map.architecture], hidden_size: config.dim, num_hidden_layers: config.layers,
+      use_short_conv: false, intermediate_size: config.mlpHidden, hidden_act: 'swish', elementwise_affine: true, ...map.flaFields(config),
       norm_eps: config.normEps, vocab_size: config.vocab, tie_word_embeddings: false, attn: null, attnres_block_size: null, attn_mode: 'chunk',
     },
   };

@@ -111,7 +111,7 @@ describe('official HRM checkpoints', () => {
     log.mockRestore();
   });
 
-  for (const kind of ['hgrn', 'hgrn2', 'gla'] as const) it(`fla ${kind.toUpperCase()}: import gives fla's forward (float64 from its definitions) on bytes; export → import is exact`, async () => {
+  for (const kind of ['hgrn', 'hgrn2', 'gla', 'mamba2'] as const) it(`fla ${{ hgrn: 'HGRN', hgrn2: 'HGRN2', gla: 'GLA', mamba2: 'Mamba-2' }[kind]}: import gives fla's forward (float64 from its definitions) on bytes; export → import is exact`, async () => {
     const fixture = join(import.meta.dirname, 'fixtures', `fla-${kind}`);
     const root = temporaryDirectory('hiero-fla');
     const log = quiet();
@@ -124,7 +124,11 @@ describe('official HRM checkpoints', () => {
     const written = decodeSafetensors(readFileSync(join(exported, 'model.safetensors'))).tensors;
     expect([...written.keys()].sort()).toEqual([...original.keys()].sort());
     for (const [name, t] of original) expect(Array.from(written.get(name)!.data), name).toEqual(Array.from(t.data));
-    expect(JSON.parse(readFileSync(join(exported, 'config.json'), 'utf8'))).toMatchObject({ model_type: kind, hidden_size: 16, num_hidden_layers: 2, intermediate_size: 32, use_short_conv: false, ...(kind === 'gla' ? { expand_k: 0.5, num_heads: 4 } : { expand_ratio: kind === 'hgrn' ? 1 : 4 }) });
+    const shapes = {
+      hgrn: { intermediate_size: 32, expand_ratio: 1 }, hgrn2: { intermediate_size: 32, expand_ratio: 4 }, gla: { intermediate_size: 32, expand_k: 0.5, num_heads: 4 },
+      mamba2: { num_heads: 4, head_dim: 8, state_size: 4, conv_kernel: 4 },
+    }[kind];
+    expect(JSON.parse(readFileSync(join(exported, 'config.json'), 'utf8'))).toMatchObject({ model_type: kind, hidden_size: 16, num_hidden_layers: 2, ...shapes });
     const expected = JSON.parse(readFileSync(join(fixture, 'expected.json'), 'utf8')) as { texts: string[]; logits: number[] };
     const { model } = await loadTextModel(imported);
     const bytes = expected.texts.flatMap((t) => Array.from(new TextEncoder().encode(t)));
@@ -137,9 +141,10 @@ describe('official HRM checkpoints', () => {
     model.dispose();
     const err = vi.spyOn(console, 'error').mockImplementation(() => {});
     const bad = join(root, 'bad');
-    writeFileSync(join(root, 'conv.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')), use_short_conv: true }));
+    const unmapped = kind === 'mamba2' ? { expand: 3, dt_limit: [0, 1e9] } : { use_short_conv: true };
+    writeFileSync(join(root, 'conv.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8').replace('Infinity', '1e999')), ...unmapped }));
     expect(await main(['import', '--from', join(fixture, 'model.safetensors'), '--config', join(root, 'conv.json'), '--out', bad])).toBe(1);
-    expect(err.mock.calls.flat().join('\n')).toMatch({ hgrn: /use_short_conv: fla convolves the i and f projections/, hgrn2: /use_short_conv: Hiero's HGRN2 has no short convolutions/, gla: /use_short_conv: not mapped/ }[kind]);
+    expect(err.mock.calls.flat().join('\n')).toMatch({ hgrn: /use_short_conv: fla convolves the i and f projections/, hgrn2: /use_short_conv: Hiero's HGRN2 has no short convolutions/, gla: /use_short_conv: not mapped/, mamba2: /expand 3: Hiero's Mamba-2 has expand 2/ }[kind]);
     err.mockRestore();
   });
 });

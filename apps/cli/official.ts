@@ -9,6 +9,7 @@ import {
 } from '../../engine/index.ts';
 import { decodeTorchCheckpoint, encodeTorchCheckpoint, hostTensorOf, isTorchZip } from '../../engine/io/torch-pickle.ts';
 import { loadTask } from '../../model/hrm-session.ts';
+import { specOf } from '../../model/kinds/index.ts';
 import type { HRMConfig } from '../../model/hrm.ts';
 import { hrmFromOfficial, hrmToOfficial } from '../../model/official-hrm.ts';
 import { recurrentFromFla, recurrentToFla } from '../../model/official-fla.ts';
@@ -19,7 +20,7 @@ import { checkOutput, NEW_CHECKPOINT_OPTIONS } from './output.ts';
 
 export const importSpec: CommandSpec = {
   name: 'import',
-  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it; or from a flash-linear-attention HGRN, HGRN2 or GLA (a directory\nwith config.json and model.safetensors). The result evaluates and serves like a checkpoint Hiero trained.",
+  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it; or from a flash-linear-attention HGRN, HGRN2, GLA or Mamba-2 (a\ndirectory with config.json and model.safetensors). The result evaluates and serves like a checkpoint Hiero trained.",
   positionals: '',
   options: {
     from: { type: 'string', help: 'the official checkpoint file (step_N), or its directory (then its latest step_N); or an fla model directory (config.json, model.safetensors)', value: 'PATH' },
@@ -39,8 +40,10 @@ async function latestStep(dir: string): Promise<string> {
 /** Tensors of either file format, told apart by content, not by name. */
 async function officialTensors(path: string): Promise<Map<string, HostTensor>> {
   const bytes = new Uint8Array(await readFile(path));
-  // A bare pickle (0x80: the legacy torch.save format) goes to the torch reader too, which names it.
-  if (isTorchZip(bytes) || bytes[0] === 0x80) {
+  // safetensors: an 8-byte length, then its JSON header. A bare pickle (0x80: the legacy torch.save format) goes to
+  // the torch reader too, which names it.
+  const safetensors = bytes.length > 8 && bytes[8] === 0x7b;
+  if (isTorchZip(bytes) || (!safetensors && bytes[0] === 0x80)) {
     const { tensors } = await decodeTorchCheckpoint(bytes, path);
     return new Map([...tensors].map(([k, t]) => [k, hostTensorOf(t)]));
   }
@@ -107,12 +110,13 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
   return 0;
 }
 
-/** A Hugging Face-style fla checkpoint (config.json + model.safetensors) as a Hiero language model (HGRN, HGRN2, GLA). */
+/** A Hugging Face-style fla checkpoint (config.json + model.safetensors) as a Hiero language model (HGRN, HGRN2, GLA, Mamba-2). */
 async function importFla(from: string, isDirectory: boolean, configPath: string, out: string, p: Parsed): Promise<number> {
   if (p.given.has('task')) throw new UsageError('import --task applies to official HRM checkpoints; a language model needs none');
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(await readFile(configPath, 'utf8'));
+    // Python's json writes inf as a bare Infinity (Mamba-2's dt_limit); JSON.parse reads 1e999 as Infinity.
+    raw = JSON.parse((await readFile(configPath, 'utf8')).replace(/(?<=[:\[,]\s*)(-?)Infinity\b/g, (_, sign: string) => `${sign}1e999`));
   } catch (error) {
     throw new CheckpointError(`${configPath}: not valid JSON (${(error as Error).message})`);
   }
@@ -127,16 +131,16 @@ async function importFla(from: string, isDirectory: boolean, configPath: string,
   await saveCheckpoint(out, kind, 0, [{ role: 'weights', extension: 'safetensors', bytes }]);
   const { loadTextModel } = await import('../../model/registry.ts');
   const { model } = await loadTextModel(out);
-  console.log(`wrote ${out}: fla's ${kind.toUpperCase()} ${basename(from)} (${model.parameterCount().toLocaleString('en-US')} parameters, ${config.layers} layers of width ${config.dim})`);
+  console.log(`wrote ${out}: fla's ${specOf(kind).title} ${basename(from)} (${model.parameterCount().toLocaleString('en-US')} parameters, ${config.layers} layers of width ${config.dim})`);
   console.log(`  try: hiero generate --checkpoint ${out} "The "`);
   model.dispose();
   return 0;
 }
 
-/** `hiero export --format fla`: a Hiero HGRN, HGRN2 or GLA as fla's ForCausalLM (config.json + model.safetensors). */
+/** `hiero export --format fla`: a Hiero HGRN, HGRN2, GLA or Mamba-2 as fla's ForCausalLM (config.json + model.safetensors). */
 export async function exportFla(from: string, out: string): Promise<number> {
   const manifest = await readManifest(from);
-  if (!['hgrn', 'hgrn2', 'gla'].includes(manifest.kind)) throw new UsageError(`export --format fla: ${from} is a ${manifest.kind} checkpoint; only hgrn, hgrn2 and gla map to flash-linear-attention so far`);
+  if (!['hgrn', 'hgrn2', 'gla', 'mamba2'].includes(manifest.kind)) throw new UsageError(`export --format fla: ${from} is a ${manifest.kind} checkpoint; only hgrn, hgrn2, gla and mamba2 map to flash-linear-attention so far`);
   const decoded = decodeSafetensors(await readCheckpointFile(from, manifest, 'weights'), from);
   const config = JSON.parse(decoded.metadata.config ?? 'null') as RecurrentConfig | null;
   if (!config) throw new CheckpointError(`${from}: the weights carry no config`);
