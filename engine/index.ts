@@ -84,6 +84,8 @@ export {
   writeFileAtomic, CheckpointError, loadIntoModule, loadHostWeights, uploadTensors,
 } from './io/safetensors.ts';
 export type { DecodedCheckpoint, HostTensor, StoredDType } from './io/safetensors.ts';
+export { decodeTorchCheckpoint, encodeTorchCheckpoint, hostTensorOf, isTorchZip } from './io/torch-pickle.ts';
+export type { TorchCheckpoint, TorchDType, TorchTensor } from './io/torch-pickle.ts';
 export { scan, scanStep, cumsum, scanRaw, setScanTiling, getScanTiling, setScanChooser } from './ops/scan.ts';
 export { causalConv1d } from './ops/conv1d.ts';
 export { gatedLinearAttention, gatedLinearAttentionStep, getGlaKernel, glaChunk, setGlaKernel, GLA_MAX_DIM, type GatedLinearAttentionOptions, type GatedLinearAttentionResult, type GlaKernel } from './ops/gla.ts';

@@ -5,9 +5,9 @@ import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
-  CheckpointError, decodeSafetensors, encodeSafetensors, readCheckpointFile, readManifest, saveCheckpoint, type HostTensor,
+  CheckpointError, decodeSafetensors, decodeTorchCheckpoint, encodeSafetensors, encodeTorchCheckpoint, hostTensorOf, isTorchZip, readCheckpointFile,
+  readManifest, saveCheckpoint, type HostTensor,
 } from '../../engine/index.ts';
-import { decodeTorchCheckpoint, encodeTorchCheckpoint, hostTensorOf, isTorchZip } from '../../engine/io/torch-pickle.ts';
 import { loadTask } from '../../model/hrm-session.ts';
 import { specOf } from '../../model/kinds/index.ts';
 import type { HRMConfig } from '../../model/hrm.ts';
