@@ -209,7 +209,8 @@ const FLA_MIXERS = {
 
 /** The fla model types mapped, each Hiero's kind of the same name. */
 export type FlaModelType = keyof typeof FLA_MIXERS;
-const isFlaModelType = (v: unknown): v is FlaModelType => typeof v === 'string' && v in FLA_MIXERS;
+export const FLA_MODEL_TYPES = Object.keys(FLA_MIXERS) as FlaModelType[];
+export const isFlaModelType = (v: unknown): v is FlaModelType => typeof v === 'string' && v in FLA_MIXERS;
 
 /** An fla HGRN, HGRN2, GLA or Mamba-2 checkpoint as Hiero's kind of the same name: its config and weights. */
 export function recurrentFromFla(state: Map<string, HostTensor>, raw: Record<string, unknown>, origin: string): { kind: FlaModelType; config: RecurrentConfig; weights: Map<string, HostTensor> } {

@@ -7,7 +7,8 @@
 // Tolerance: f32 against float64 through 6 module calls of post-norm blocks (each renormalises, so errors do not
 // grow) and logits of a few units: atol 1e-4 + rtol 1e-4.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { decodeSafetensors, readCheckpointFile, readManifest, tensor } from '../engine/index.ts';
@@ -94,6 +95,13 @@ describe('official HRM checkpoints', () => {
     inputs.dispose();
   });
 
+  it('hiero import as a fresh process (it starts the device itself to check the model it builds)', () => {
+    const out = join(temporaryDirectory('hiero-import-process'), 'imported');
+    const stdout = execFileSync(process.execPath, ['--import', 'tsx', '--import', './engine/node/register.mjs', 'apps/cli/hiero.ts', 'import', '--from', 'test/fixtures/fla-hgrn', '--out', out], { cwd: join(import.meta.dirname, '..') }).toString();
+    expect(stdout).toMatch(/wrote .*imported: fla's HGRN/);
+    expect(existsSync(join(out, 'manifest.json'))).toBe(true);
+  }, 60_000);
+
   it('names what is wrong: hostile pickles, foreign keys, a missing config, a task of another vocabulary', async () => {
     const root = temporaryDirectory('hiero-import-bad');
     const err = vi.spyOn(console, 'error').mockImplementation(() => {});
@@ -145,6 +153,12 @@ describe('official HRM checkpoints', () => {
     writeFileSync(join(root, 'conv.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8').replace('Infinity', '1e999')), ...unmapped }));
     expect(await main(['import', '--from', join(fixture, 'model.safetensors'), '--config', join(root, 'conv.json'), '--out', bad])).toBe(1);
     expect(err.mock.calls.flat().join('\n')).toMatch({ hgrn: /use_short_conv: fla convolves the i and f projections/, hgrn2: /use_short_conv: Hiero's HGRN2 has no short convolutions/, gla: /use_short_conv: not mapped/, mamba2: /expand 3: Hiero's Mamba-2 has expand 2/ }[kind]);
+    // Shapes the config does not explain fail in the one loading path, before anything is written into --out.
+    const wider = join(root, 'wider');
+    writeFileSync(join(root, 'wider.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8').replace('Infinity', '1e999')), hidden_size: 32, head_dim: 16, expand_ratio: kind === 'hgrn2' ? 8 : undefined, dt_limit: undefined }));
+    expect(await main(['import', '--from', join(fixture, 'model.safetensors'), '--config', join(root, 'wider.json'), '--out', wider])).toBe(1);
+    expect(err.mock.calls.flat().join('\n')).toMatch(/shape|must be/);
+    expect(existsSync(wider) ? readdirSync(wider) : []).toEqual([]);
     err.mockRestore();
   });
 });

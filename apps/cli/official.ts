@@ -1,18 +1,19 @@
 // `hiero import` and `hiero export --format official`: HRM checkpoints between Hiero and the official code
 // (sapientinc/HRM; the mapping: model/official-hrm.ts; tests: test/official-checkpoints.test.ts).
 
-import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
   CheckpointError, decodeSafetensors, decodeTorchCheckpoint, encodeSafetensors, encodeTorchCheckpoint, hostTensorOf, isTorchZip, readCheckpointFile,
-  readManifest, saveCheckpoint, type HostTensor,
+  init, readManifest, saveCheckpoint, writeFileAtomic, type HostTensor,
 } from '../../engine/index.ts';
 import { loadTask } from '../../model/hrm-session.ts';
 import { specOf } from '../../model/kinds/index.ts';
 import type { HRMConfig } from '../../model/hrm.ts';
 import { hrmFromOfficial, hrmToOfficial } from '../../model/official-hrm.ts';
-import { recurrentFromFla, recurrentToFla } from '../../model/official-fla.ts';
+import { FLA_MODEL_TYPES, isFlaModelType, recurrentFromFla, recurrentToFla } from '../../model/official-fla.ts';
+import { modelFromWeights, type LoadedModel } from '../../model/registry.ts';
 import type { RecurrentConfig } from '../../model/recurrent-lm.ts';
 import { TRAIN_OPTIONS } from '../../model/options.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
@@ -29,6 +30,24 @@ export const importSpec: CommandSpec = {
     ...NEW_CHECKPOINT_OPTIONS,
   },
 };
+
+/**
+ * Writes an imported model as a Hiero checkpoint, after building it from the same bytes through the one loading path
+ * (modelFromWeights: the kind's config validated, every tensor's name and shape loaded strictly), so a file the map
+ * does not explain fails by name with nothing written into --out. Returns the built model (the caller disposes it).
+ */
+async function saveImported(out: string, step: number, weights: Map<string, HostTensor>, metadata: Record<string, string>, origin: string): Promise<LoadedModel> {
+  const bytes = encodeSafetensors(weights, metadata);
+  await init(); // building the model to check it needs the device (a CPU driver serves)
+  const loaded = modelFromWeights(decodeSafetensors(bytes, origin), origin);
+  try {
+    await saveCheckpoint(out, loaded.kind, step, [{ role: 'weights', extension: 'safetensors', bytes }]);
+  } catch (error) {
+    loaded.model.dispose();
+    throw error;
+  }
+  return loaded;
+}
 
 /** The latest step_N in a directory of official checkpoints. */
 async function latestStep(dir: string): Promise<string> {
@@ -96,14 +115,10 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
   if (hrm.vocab !== task.vocab) throw new CheckpointError(`${file}: a vocabulary of ${hrm.vocab} tokens, but ${taskName}'s has ${task.vocab}`);
   if (hrm.puzzleIds < task.puzzleIds) throw new CheckpointError(`${file}: ${hrm.puzzleIds} puzzle identifiers, but ${taskName} has ${task.puzzleIds} tasks`);
   const step = Number(/step_(\d+)$/.exec(file)?.[1] ?? 0);
-  const bytes = encodeSafetensors(weights, {
+  const { model } = await saveImported(out, step, weights, {
     model: 'hrm', config: JSON.stringify(hrm), task: taskName, step: String(step),
     heldOut: JSON.stringify({ seed: 1, train: 1, test: 500 }), importedFrom: `sapientinc/HRM ${basename(file)}`,
-  });
-  // Built once through the one loading path before anything is reported: a shape the config does not explain fails here.
-  const { loadPuzzleModel } = await import('../../model/registry.ts');
-  await saveCheckpoint(out, 'hrm', step, [{ role: 'weights', extension: 'safetensors', bytes }]);
-  const { model } = await loadPuzzleModel(out);
+  }, file);
   console.log(`wrote ${out}: the official HRM ${basename(file)} (${model.parameterCount().toLocaleString('en-US')} parameters, hidden ${hrm.hidden}, ${hrm.hLayers}+${hrm.lLayers} layers) for ${taskName}`);
   console.log(`  try: hiero eval --checkpoint ${out}`);
   model.dispose();
@@ -127,10 +142,7 @@ async function importFla(from: string, isDirectory: boolean, configPath: string,
   });
   await checkOutput(out, Boolean(p.values.force));
   const { kind, config, weights } = recurrentFromFla(new Map(state), raw, file);
-  const bytes = encodeSafetensors(weights, { model: kind, config: JSON.stringify(config), step: '0', importedFrom: `flash-linear-attention ${basename(from)}` });
-  await saveCheckpoint(out, kind, 0, [{ role: 'weights', extension: 'safetensors', bytes }]);
-  const { loadTextModel } = await import('../../model/registry.ts');
-  const { model } = await loadTextModel(out);
+  const { model } = await saveImported(out, 0, weights, { model: kind, config: JSON.stringify(config), step: '0', importedFrom: `flash-linear-attention ${basename(from)}` }, file);
   console.log(`wrote ${out}: fla's ${specOf(kind).title} ${basename(from)} (${model.parameterCount().toLocaleString('en-US')} parameters, ${config.layers} layers of width ${config.dim})`);
   console.log(`  try: hiero generate --checkpoint ${out} "The "`);
   model.dispose();
@@ -140,14 +152,14 @@ async function importFla(from: string, isDirectory: boolean, configPath: string,
 /** `hiero export --format fla`: a Hiero HGRN, HGRN2, GLA or Mamba-2 as fla's ForCausalLM (config.json + model.safetensors). */
 export async function exportFla(from: string, out: string): Promise<number> {
   const manifest = await readManifest(from);
-  if (!['hgrn', 'hgrn2', 'gla', 'mamba2'].includes(manifest.kind)) throw new UsageError(`export --format fla: ${from} is a ${manifest.kind} checkpoint; only hgrn, hgrn2, gla and mamba2 map to flash-linear-attention so far`);
+  if (!isFlaModelType(manifest.kind)) throw new UsageError(`export --format fla: ${from} is a ${manifest.kind} checkpoint; only ${FLA_MODEL_TYPES.join(', ')} map to flash-linear-attention so far`);
   const decoded = decodeSafetensors(await readCheckpointFile(from, manifest, 'weights'), from);
   const config = JSON.parse(decoded.metadata.config ?? 'null') as RecurrentConfig | null;
   if (!config) throw new CheckpointError(`${from}: the weights carry no config`);
   const { state, config: fla } = recurrentToFla(decoded.tensors, config);
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'model.safetensors'), encodeSafetensors(state, { format: 'pt' }));
-  await writeFile(join(out, 'config.json'), `${JSON.stringify(fla, null, 2)}\n`);
+  await writeFileAtomic(join(out, 'model.safetensors'), encodeSafetensors(state, { format: 'pt' }));
+  await writeFileAtomic(join(out, 'config.json'), `${JSON.stringify(fla, null, 2)}\n`);
   console.log(`wrote ${join(out, 'model.safetensors')} and config.json: ${state.size} tensors under fla's names`);
   console.log(`  load it there: import fla; from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained('${out}')   (bytes are its tokens: vocab 256)`);
   return 0;
@@ -163,7 +175,7 @@ export async function exportOfficial(from: string, out: string, options: { uncom
   const { state, arch, dataset } = hrmToOfficial(decoded.tensors, config, { compiled: !options.uncompiled, forwardDtype: options.dtype });
   await mkdir(out, { recursive: true });
   const stepFile = join(out, `step_${manifest.step}`);
-  await writeFile(stepFile, encodeTorchCheckpoint(state, `step_${manifest.step}`));
+  await writeFileAtomic(stepFile, encodeTorchCheckpoint(state, `step_${manifest.step}`));
   const task = decoded.metadata.task ?? 'unknown';
   const dataPath = /^sudoku-9x9/.test(task) ? 'data/sudoku-extreme-1k-aug-1000' : `data/hiero-${task.replace(/[^a-z0-9-]/gi, '_')}`;
   const pretrain = {
@@ -171,8 +183,8 @@ export async function exportOfficial(from: string, out: string, options: { uncom
     weight_decay: 1.0, beta1: 0.9, beta2: 0.95, puzzle_emb_lr: 1e-4, puzzle_emb_weight_decay: 1.0,
     project_name: 'hiero-export', run_name: basename(out), checkpoint_path: out, seed: 0, checkpoint_every_eval: false, eval_interval: null, eval_save_outputs: [],
   };
-  await writeFile(join(out, 'all_config.yaml'), stringifyYaml(pretrain));
-  await writeFile(join(out, 'dataset.json'), `${JSON.stringify({ ...dataset, task, note: 'the shapes the dataset at data_path must have (its train/dataset.json) for the weights to load' }, null, 2)}\n`);
+  await writeFileAtomic(join(out, 'all_config.yaml'), stringifyYaml(pretrain));
+  await writeFileAtomic(join(out, 'dataset.json'), `${JSON.stringify({ ...dataset, task, note: 'the shapes the dataset at data_path must have (its train/dataset.json) for the weights to load' }, null, 2)}\n`);
   console.log(`wrote ${stepFile} and ${join(out, 'all_config.yaml')}: ${state.size} tensors under the official names${options.uncompiled ? '' : ' (_orig_mod.: a torch.compile\'d model)'}`);
   console.log(`  load it there: cd HRM && ${options.uncompiled ? 'DISABLE_COMPILE=1 ' : ''}python evaluate.py checkpoint=${stepFile}   (data_path ${dataPath}: vocab ${dataset.vocab_size}, seq_len ${dataset.seq_len}, ${dataset.num_puzzle_identifiers} puzzle id${dataset.num_puzzle_identifiers > 1 ? 's' : ''})`);
   return 0;

@@ -94,7 +94,7 @@ export async function checkOutput(out: string, force: boolean): Promise<void> {
     const resume = m?.kind === 'hrm' ? `continue it with hiero train --resume ${out}, or ` : '';
     throw new UsageError(`${out} holds ${what}; ${resume}pass --force to replace it, or choose another --out`);
   }
-  throw new UsageError(`train: ${out} is not empty and holds no checkpoint; choose another --out (or --force to write there anyway)`);
+  throw new UsageError(`${out} is not empty and holds no checkpoint; choose another --out (or --force to write there anyway)`);
 }
 
 
