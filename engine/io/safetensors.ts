@@ -59,7 +59,8 @@ export function encodeSafetensors(tensors: Map<string, { dtype: DType; shape: re
   return out;
 }
 
-function widenHalf(bits: number): number {
+/** An IEEE half's bits as the number it holds (the .pt reader widens float16 storages with it too). */
+export function widenHalf(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
   const exponent = (bits >> 10) & 0x1f;
   const fraction = bits & 0x3ff;

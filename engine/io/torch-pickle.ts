@@ -6,7 +6,10 @@
 // — a function, a class, `os.system` — is refused by name before anything is built, so a hostile file can fail but
 // never act. Tests: test/torch-checkpoint.test.ts (fixtures written by PyTorch: test/fixtures/torch/).
 
-import { CheckpointError, type HostTensor } from './safetensors.ts';
+import { CheckpointError, widenHalf, type HostTensor } from './safetensors.ts';
+
+const scratchBits = new Uint32Array(1);
+const scratchFloat = new Float32Array(scratchBits.buffer);
 
 /** The element types of torch storages this reader takes. */
 export type TorchDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
@@ -314,8 +317,12 @@ function materialize(v: TorchView, storages: Map<string, Uint8Array>, name: stri
     switch (v.storage.dtype) {
       case 'float32': return words.getFloat32(b, true);
       case 'float64': return words.getFloat64(b, true);
-      case 'float16': return halfToFloat(words.getUint16(b, true));
-      case 'bfloat16': return new Float32Array(new Uint32Array([words.getUint16(b, true) << 16]).buffer)[0];
+      case 'float16': return widenHalf(words.getUint16(b, true));
+      case 'bfloat16': {
+        // bfloat16 is a float32's upper half: shift its bits up through one reused word.
+        scratchBits[0] = words.getUint16(b, true) << 16;
+        return scratchFloat[0];
+      }
       case 'int64': {
         const x = words.getBigInt64(b, true);
         if (x > 2147483647n || x < -2147483648n) fail(`tensor '${name}': the int64 value ${x} does not fit in int32`);
@@ -340,14 +347,6 @@ function materialize(v: TorchView, storages: Map<string, Uint8Array>, name: stri
   return { dtype: v.storage.dtype, shape: [...v.shape], data };
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? Number.NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
 
 /** Whether these bytes look like a torch.save zip (for telling .pt from safetensors without trusting the name). */
 export function isTorchZip(bytes: Uint8Array): boolean {
