@@ -10,9 +10,9 @@
 // sources' kᵀv and a block of the grid is one product: out = (A ⊙ QKᵀ/√K)·V, A[c, s] the sum over the DAG's paths
 // from source s to cell c of the products of their gates. One kernel computes A (one invocation per source, walking
 // its quadrant) with its own backward (the adjoint walk, then a sum over sources per cell); the rest is matmul and
-// mul with theirs. A grid with a side longer than the block (PLSTM_WHOLE and PLSTM_BLOCK: the defaults) is cut into blocks whose edges
-// are sources and targets too (plstmBlockTransfer), and the states leaving a block enter the next along
-// anti-diagonals, one batched product per diagonal: O(N·block²) memory per head for N = X·Y cells where the whole
+// mul with theirs. A grid with a side longer than the block (PLSTM_WHOLE and PLSTM_BLOCK: the defaults) is cut into
+// blocks whose edges are sources and targets too (plstmBlockTransfer), and the states leaving a block enter the next
+// along anti-diagonals, one batched product per diagonal: O(N·block²) memory per head for N = X·Y cells where the whole
 // grid as one block is O(N²). Inside a block the weights are walked, not composed by doubling as in ml-jku/plstm: at
 // a block's size the walk is one dispatch and exact.
 //
@@ -259,7 +259,11 @@ function blocked(q: Tensor, k: Tensor, v: Tensor, gates: PlstmGates, grid: Grid,
   });
 }
 
-/** x [R, ...] with its rows taken in the given order (out[p] = x[order[p]], order a permutation of 0..R−1). */
+/**
+ * x [R, ...] with its rows taken in the given order (out[p] = x[order[p]], order a permutation of 0..R−1). A
+ * permutation's gradient is the inverse permutation's gather, so the backward is one more gather rather than
+ * embedding's scatter-add (whose dispatch is a workgroup row per table row and 64 columns each: bounded in row width).
+ */
 function reorderRows(x: Tensor, order: readonly number[]): Tensor {
   const rows = x.shape[0];
   const gather = (t: Tensor, ids: readonly number[]) => scope(() => embedding(t.reshape([rows, t.size / rows]), tensor(Int32Array.from(ids), [rows], { dtype: 'i32' })).reshape(t.shape));
