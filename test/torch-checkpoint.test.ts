@@ -29,6 +29,7 @@ describe('torch.save checkpoints', () => {
   it('refuses a pickle that names any global but the tensor machinery, by name, and runs nothing', async () => {
     await expect(decodeTorchCheckpoint(read('hostile.pt'), 'hostile.pt')).rejects.toThrow(/hostile\.pt: refusing the global posix\.system: a checkpoint may hold only tensors/);
     expect(existsSync('/tmp/hiero-pwned')).toBe(false);
+    await expect(decodeTorchCheckpoint(read('recursive.pt'), 'recursive.pt')).rejects.toThrow(/recursive\.pt: 'loop(\.0)+' is nested more than 32 containers deep \(or contains itself\)/);
   });
 
   it('names what is wrong with files that are not torch.save zips, or are cut short', async () => {

@@ -8,6 +8,7 @@
 
 import { CheckpointError, widenHalf, type HostTensor } from './safetensors.ts';
 
+const MAX_NESTING = 32;
 const scratchBits = new Uint32Array(1);
 const scratchFloat = new Float32Array(scratchBits.buffer);
 
@@ -372,13 +373,15 @@ export async function decodeTorchCheckpoint(input: ArrayBuffer | Uint8Array, sou
   }
   const tensors = new Map<string, TorchTensor>();
   const values = new Map<string, number | string | boolean | null>();
-  const walk = (v: unknown, name: string) => {
+  // A pickle can nest without bound or hold itself (a memo read back into its own container): a checkpoint nests a few levels.
+  const walk = (v: unknown, name: string, depth = 0) => {
+    if (depth > MAX_NESTING) fail(`'${name}' is nested more than ${MAX_NESTING} containers deep (or contains itself): not a checkpoint's layout`);
     if (v instanceof TorchView) {
       tensors.set(name, materialize(v, storages, name || '(the root)', fail));
     } else if (v instanceof Map) {
-      for (const [k, item] of v) walk(item, name ? `${name}.${String(k)}` : String(k));
+      for (const [k, item] of v) walk(item, name ? `${name}.${String(k)}` : String(k), depth + 1);
     } else if (Array.isArray(v)) {
-      v.forEach((item, i) => walk(item, name ? `${name}.${i}` : String(i)));
+      v.forEach((item, i) => walk(item, name ? `${name}.${i}` : String(i), depth + 1));
     } else if (v === null || ['number', 'string', 'boolean'].includes(typeof v)) {
       values.set(name, v as number | string | boolean | null);
     } else if (v instanceof Uint8Array) {
