@@ -139,7 +139,7 @@ export function hrmToOfficial(weights: Map<string, HostTensor>, config: HRMConfi
   if (config.variant !== 'hrm') throw new CheckpointError(`a TRM checkpoint has no counterpart in the official HRM code (its L and H updates share one network)`);
   if (config.mixer && config.mixer !== 'attention') throw new CheckpointError(`an HRM with mixer ${config.mixer} has no counterpart in the official code (attention only)`);
   const inner = ffnWidth(config);
-  const official = Math.ceil(Math.round((config.expansion * config.hidden * 2) / 3) / OFFICIAL_FFN_MULTIPLE) * OFFICIAL_FFN_MULTIPLE;
+  const official = ffnWidth({ ...config, ffnMultiple: OFFICIAL_FFN_MULTIPLE });
   if (inner > official) throw new CheckpointError(`the SwiGLU width ${inner} is wider than the official code's ${official} for expansion ${config.expansion}: not expressible there`);
   const state = new Map<string, { shape: number[]; data: Float32Array; dtype: 'float32' | 'bfloat16' }>();
   for (const [name, t] of weights) {
