@@ -7,7 +7,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describeAdapter, init, keep, matmul, randn, runtime, scope, setMatmulKernel, shutdown, sync, type Tensor, type WaitPolicy } from '../engine/index.ts';
-import { measureLimits } from '../engine/measure/limits.ts';
+import { measureFma } from '../engine/measure/limits.ts';
 import { measure, option } from '../engine/measure/timing.ts';
 import { createSession } from '../model/hrm-session.ts';
 
@@ -66,30 +66,47 @@ async function waitRows(reps: number): Promise<Row[]> {
   return rows;
 }
 
-/** GFLOP/s of the CPU drivers' kernels ('lanes', the default; 'direct', the one before it) beside the FMA probe. */
+/**
+ * GFLOP/s of the CPU drivers' kernels ('subgroup', the default where the adapter has subgroups; 'lanes', the default
+ * without them; 'direct', the one before both) as shares of the FMA probe. The probe's own reading drifts by tens of
+ * percent over a minute on a shared machine, so every kernel sample is taken right after a probe sample and the
+ * share is the median of those pairs' ratios.
+ */
 async function matmulRows(reps: number): Promise<Row[]> {
-  const limits = await measureLimits(1 << 20, 1 << 14, reps);
-  const rows: Row[] = [{ section: 'matmul', name: 'FMA probe', value: limits.fmaGflops, unit: 'GFLOP/s' }];
+  const probes: number[] = [];
+  const rows: Row[] = [];
   // Square sizes, and the tiny HRM's products (batch 64 × 16 cells): forward x·Wᵀ, input gradient g·W, weight gradient gᵀ·x.
   const shapes: [string, number[], number[], 'plain' | 'bT' | 'aT'][] = [
     ['256³', [256, 256], [256, 256], 'plain'], ['512³', [512, 512], [512, 512], 'plain'], ['1024³', [1024, 1024], [1024, 1024], 'plain'],
     ['1024x32 @ (96x32)ᵀ', [1024, 32], [96, 32], 'bT'], ['1024x96 @ 96x32', [1024, 96], [96, 32], 'plain'], ['(1024x96)ᵀ @ 1024x32', [1024, 96], [1024, 32], 'aT'],
   ];
+  const kernels = (runtime().report.subgroupMinSize ?? 0) >= 4 ? (['subgroup', 'lanes', 'direct'] as const) : (['lanes', 'direct'] as const);
   for (const [name, sa, sb, layout] of shapes) {
     const a0 = randn(sa, { seed: 1 });
     const b0 = randn(sb, { seed: 2 });
     const a = layout === 'aT' ? a0.T : a0;
     const b = layout === 'bT' ? b0.T : b0;
     const flops = 2 * a.shape[0] * a.shape[1] * b.shape[1];
-    for (const kernel of ['lanes', 'direct'] as const) {
+    for (const kernel of kernels) {
       setMatmulKernel(kernel);
-      const m = await measure(() => matmul(a, b), { reps, targetMs: 50 });
-      const gflops = flops / (m.medianMs * 1e6);
-      rows.push({ section: 'matmul', name: `${name}, ${kernel}`, value: gflops, unit: 'GFLOP/s', note: `${((100 * gflops) / limits.fmaGflops).toFixed(0)} % of the FMA probe` });
+      const gflops: number[] = [];
+      const shares: number[] = [];
+      // Calls per sample fixed once, so that every sample repeats a dispatch count the wait pacer knows.
+      const { calls } = await measure(() => matmul(a, b), { reps: 1, targetMs: 50 });
+      await measureFma(1 << 14, 1, { calls: 1 });
+      for (let r = 0; r < reps; r++) {
+        const probe = (await measureFma(1 << 14, 1, { calls: 1, warmup: 0 })).gflops;
+        const m = await measure(() => matmul(a, b), { reps: 1, calls, warmup: 0 });
+        probes.push(probe);
+        gflops.push(flops / (m.medianMs * 1e6));
+        shares.push(gflops[gflops.length - 1] / probe);
+      }
+      rows.push({ section: 'matmul', name: `${name}, ${kernel}`, value: median(gflops), unit: 'GFLOP/s', note: `${(100 * median(shares)).toFixed(0)} % of the FMA probe (pairs ${(100 * Math.min(...shares)).toFixed(0)}–${(100 * Math.max(...shares)).toFixed(0)} %)` });
     }
     setMatmulKernel(null);
     for (const t of [a0, b0]) t.dispose();
   }
+  rows.unshift({ section: 'matmul', name: 'FMA probe', value: median(probes), unit: 'GFLOP/s', note: `median of ${probes.length} samples, one before each kernel sample (${Math.min(...probes).toFixed(1)}–${Math.max(...probes).toFixed(1)})` });
   return rows;
 }
 

@@ -25,6 +25,8 @@ export interface AdapterReport {
   fallback?: string;
   limits: Record<string, number>;
   features: string[];
+  /** The smallest subgroup the adapter runs, where it has the subgroups feature (SwiftShader: 4). */
+  subgroupMinSize?: number;
 }
 
 export interface DeviceOptions {
@@ -226,6 +228,7 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
     ...(fallback && isSoftware(info) ? { fallback } : {}),
     limits,
     features: [...device.features].map(String).sort(),
+    ...(device.features.has('subgroups') && info.subgroupMinSize ? { subgroupMinSize: info.subgroupMinSize } : {}),
   };
   return {
     device,

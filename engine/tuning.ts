@@ -14,7 +14,7 @@ import { runtime } from './context.ts';
 import { HieroError } from './errors.ts';
 import { attention, setAttentionChooser, type AttentionKernel } from './ops/attention.ts';
 import { randn, rand } from './ops/creation.ts';
-import { matmul, setMatmulChooser, setMatmulKernel, type MatmulKernel } from './ops/matmul.ts';
+import { MATMUL_KERNELS, matmul, setMatmulChooser, setMatmulKernel, type MatmulKernel } from './ops/matmul.ts';
 import { scan, setScanChooser, type ScanKernel } from './ops/scan.ts';
 import { setAttentionKernel } from './ops/attention.ts';
 import { keep, scope, type Tensor } from './tensor.ts';
@@ -151,7 +151,7 @@ async function timePerCall(run: () => void, target: number): Promise<number> {
 function matmulBucketOf(shape: number[]): Bucket {
   const [m, k, n] = shape;
   return {
-    key: matmulBucket(m, k, n), shape, candidates: ['lanes', 'direct', 'tiled', 'wide'],
+    key: matmulBucket(m, k, n), shape, candidates: [...MATMUL_KERNELS],
     run: (variant) => {
       const a = randn([m, k], { seed: 1 });
       const b = randn([k, n], { seed: 2 });

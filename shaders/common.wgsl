@@ -36,3 +36,46 @@ fn rotate_half(x_d: f32, x_partner: f32, first_half: bool, cs: f32, sn: f32) -> 
   if (first_half) { return x_d * cs - x_partner * sn; }
   return x_d * cs + x_partner * sn;
 }
+
+// helper: batch_offsets
+// The matmul families' parameters and operands: C[b, m, n] = sum_k A[b, m, k] * B[b, k, n], A and B read through
+// strides (transposed and broadcast views cost no copy), C contiguous.
+struct MatmulParams {
+  batch_shape: vec4<u32>,   // output batch dims (leading ones padded with 1)
+  a_batch: vec4<u32>,       // A's stride for each batch dim (0 where broadcast)
+  b_batch: vec4<u32>,
+  m: u32,
+  n: u32,
+  k: u32,
+  a_offset: u32,
+  a_stride_m: u32,
+  a_stride_k: u32,
+  b_offset: u32,
+  b_stride_k: u32,
+  b_stride_n: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: MatmulParams;
+@group(0) @binding(1) var<storage, read_write> c: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+
+// Base offsets of batch `z` in A and B.
+fn batch_offsets(z: u32) -> vec2<u32> {
+  // The first batch (every batch of an unbatched product) needs none of the divisions, slow on CPU drivers.
+  if (z == 0u) { return vec2<u32>(params.a_offset, params.b_offset); }
+  var rem = z;
+  var oa = params.a_offset;
+  var ob = params.b_offset;
+  for (var d = 3; d >= 0; d--) {
+    let extent = params.batch_shape[d];
+    let idx = rem % extent;
+    rem = rem / extent;
+    oa += idx * params.a_batch[d];
+    ob += idx * params.b_batch[d];
+  }
+  return vec2<u32>(oa, ob);
+}

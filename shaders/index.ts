@@ -10,6 +10,7 @@ import embedding from './embedding.wgsl?raw';
 import gla from './gla.wgsl?raw';
 import loss from './loss.wgsl?raw';
 import matmul from './matmul.wgsl?raw';
+import matmul_subgroup from './matmul_subgroup.wgsl?raw';
 import norm from './norm.wgsl?raw';
 import optim from './optim.wgsl?raw';
 import plstm from './plstm.wgsl?raw';
@@ -22,7 +23,7 @@ import scan from './scan.wgsl?raw';
 import scan2 from './scan2.wgsl?raw';
 import swiglu from './swiglu.wgsl?raw';
 
-const families = { attention, chunk, conv1d, elementwise, embedding, gla, loss, matmul, norm, optim, plstm, probe, random, reduce, rnn, rope, scan, scan2, swiglu } as const;
+const families = { attention, chunk, conv1d, elementwise, embedding, gla, loss, matmul, matmul_subgroup, norm, optim, plstm, probe, random, reduce, rnn, rope, scan, scan2, swiglu } as const;
 
 export type ShaderFamily = keyof typeof families;
 

@@ -14,6 +14,7 @@
 // matmul_direct:  no workgroup memory, 4 x 4 per invocation, below.
 // matmul_lanes:   no workgroup memory, 8 x 8 per invocation with unrolled accumulators (CPU drivers), then
 //                 matmul_lanes_tall, its 16 x 8 form for products of many rows.
+// matmul_subgroup.wgsl holds the CPU drivers' fastest form, which needs the subgroups feature.
 // WG_X, WG_Y and TILE_K are override constants, so tiles can be tuned per adapter without editing the source.
 
 override WG_X: u32 = 16u;
@@ -29,49 +30,14 @@ override TILE_N: u32 = RN * WG_X;
 override A_TILE_SIZE: u32 = TILE_K * TILE_M;
 override B_TILE_SIZE: u32 = TILE_K * TILE_N;
 
-struct MatmulParams {
-  batch_shape: vec4<u32>,   // output batch dims (leading ones padded with 1)
-  a_batch: vec4<u32>,       // A's stride for each batch dim (0 where broadcast)
-  b_batch: vec4<u32>,
-  m: u32,
-  n: u32,
-  k: u32,
-  a_offset: u32,
-  a_stride_m: u32,
-  a_stride_k: u32,
-  b_offset: u32,
-  b_stride_k: u32,
-  b_stride_n: u32,
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: MatmulParams;
-@group(0) @binding(1) var<storage, read_write> c: array<f32>;
-@group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
+// params, c, a, b (bindings 0-3) and batch_offsets(): the batch_offsets helper of common.wgsl, shared with
+// matmul_subgroup.wgsl.
 // The vec4 entry point reads the same bindings as 16-byte words; no entry point uses both views of one binding.
 @group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
 
 var<workgroup> a_tile: array<f32, A_TILE_SIZE>; // [k][m]
 var<workgroup> b_tile: array<f32, B_TILE_SIZE>; // [k][n]
-
-// Base offsets of batch `z` in A and B.
-fn batch_offsets(z: u32) -> vec2<u32> {
-  var rem = z;
-  var oa = params.a_offset;
-  var ob = params.b_offset;
-  for (var d = 3; d >= 0; d--) {
-    let extent = params.batch_shape[d];
-    let idx = rem % extent;
-    rem = rem / extent;
-    oa += idx * params.a_batch[d];
-    ob += idx * params.b_batch[d];
-  }
-  return vec2<u32>(oa, ob);
-}
 
 fn load_a(base: u32, m: u32, k: u32) -> f32 {
   if (m >= params.m || k >= params.k) { return 0.0; }

@@ -5,7 +5,7 @@
 // indexing error (a wrong element) shows up as an O(0.1) difference.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getMatmulTiles, matmul, setMatmulKernel, setMatmulTiles, ShapeError, tensor } from '../engine/index.ts';
+import { getMatmulTiles, MATMUL_KERNELS, matmul, setMatmulKernel, setMatmulTiles, ShapeError, tensor } from '../engine/index.ts';
 import { checkOp, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
@@ -90,13 +90,15 @@ describe('matmul', () => {
   });
 });
 
-// Every kernel variant on every adapter (each is the default somewhere or a tuner's candidate: 'lanes' on CPU drivers, 'tiled' and 'wide'
-// on GPUs by shape), on shapes that cross the 64- and 128-wide tiles, with operands read along each dimension.
-for (const kernel of ['lanes', 'direct', 'tiled', 'wide'] as const) {
+// Every kernel variant on every adapter (each is the default somewhere or a tuner's candidate: 'subgroup' on CPU drivers with
+// subgroups, 'lanes' on those without, 'tiled' and 'wide' on GPUs by shape; 'subgroup' runs as 'lanes' where the adapter
+// lacks subgroups of 4), on shapes that cross the 64- and 128-wide tiles and the subgroup kernel's 32-row blocks, with
+// operands read along each dimension, and k not a multiple of 4 (its tail step).
+for (const kernel of MATMUL_KERNELS) {
   describe(`matmul (${kernel} kernel)`, () => {
     beforeAll(() => setMatmulKernel(kernel));
     afterAll(() => setMatmulKernel(null));
-    const cases: [number, number, number][] = [[132, 36, 260], [128, 8, 128], [7, 13, 5], [4, 4, 4]];
+    const cases: [number, number, number][] = [[132, 36, 260], [128, 8, 128], [7, 13, 5], [4, 4, 4], [70, 3, 33]];
     for (const [m, k, n] of cases) {
       it(`${m}x${k} @ ${k}x${n}, plain and through transposed views`, async () => {
         const a = ref.randomRef([m, k], m + k);

@@ -2,9 +2,9 @@
 // copy bandwidth). Bytes count each tensor read or written once: the minimum traffic the op needs.
 
 import {
-  AdamW, attention, chunkBoundaries, compact, crossEntropy, expandChunks, gatedLinearAttention, gatedLinearAttentionStep, matmul, memory as memoryStats,
+  AdamW, attention, chunkBoundaries, compact, crossEntropy, expandChunks, gatedLinearAttention, gatedLinearAttentionStep, MATMUL_KERNELS, matmul, memory as memoryStats,
   noGrad, rand, randn, resetPeakMemory, rmsNorm, scanRaw, scope, sync,
-  setAttentionKernel, setMatmulKernel, softmax, tensor, zeros, type AttentionKernel, type MatmulKernel, type ScanKernel,
+  setAttentionKernel, setMatmulKernel, softmax, tensor, zeros, type AttentionKernel, type ScanKernel,
   type Tensor,
 } from '../index.ts';
 import type { Limits } from './limits.ts';
@@ -169,7 +169,7 @@ async function variantRows(sizes: Sizes, limits: Limits, reps: number, compute: 
   for (const [m, k, n] of sizes.variants.matmul) {
     const a = randn([m, k], { seed: 1 });
     const b = randn([k, n], { seed: 2 });
-    for (const variant of ['direct', 'tiled', 'wide'] as MatmulKernel[]) {
+    for (const variant of MATMUL_KERNELS.filter((v) => v !== 'lanes')) {
       const r = await forced(setMatmulKernel, variant, () => void matmul(a, b));
       rows.push({ ...compute(`matmul [${variant}]`, `${m}×${k} @ ${k}×${n}`, 2 * m * n * k, r.medianMs, r.dispatches), section: 'variants' });
     }

@@ -21,6 +21,12 @@ export interface MeasureOptions {
   reps?: number;
   /** Milliseconds a timed region should last at least (default: 2 on GPUs, 0 on CPU drivers: one call suffices). */
   targetMs?: number;
+  /**
+   * Calls per timed region, fixed (instead of judged from a first call against targetMs): samples taken one at a
+   * time, interleaved with other measurements, then keep one dispatch count, whose duration the runtime's wait
+   * pacer has learned, so the main thread sleeps through them instead of polling (engine/runtime/waits.ts).
+   */
+  calls?: number;
 }
 
 export async function measure(run: () => void, options: MeasureOptions = {}): Promise<Measurement> {
@@ -31,17 +37,23 @@ export async function measure(run: () => void, options: MeasureOptions = {}): Pr
   for (let i = 0; i < warmup; i++) scope(run);
   await sync();
   const before = rt.stats.dispatches;
-  const first = await rt.timeRegion(() => scope(run));
-  const dispatches = rt.stats.dispatches - before;
-  // Calls per region: enough to reach the target, judged from the first call (at most 4096).
-  const calls = target > 0 ? Math.min(4096, Math.max(1, Math.ceil(target / Math.max(first.milliseconds, 1e-4)))) : 1;
+  let calls = options.calls ?? 1;
+  let method: Measurement['method'] = rt.report.features.includes('timestamp-query') ? 'gpu-timestamps' : 'queue-completion';
+  let dispatches = 0;
+  if (options.calls === undefined) {
+    const first = await rt.timeRegion(() => scope(run));
+    dispatches = rt.stats.dispatches - before;
+    method = first.method;
+    // Calls per region: enough to reach the target, judged from the first call (at most 4096).
+    calls = target > 0 ? Math.min(4096, Math.max(1, Math.ceil(target / Math.max(first.milliseconds, 1e-4)))) : 1;
+  }
   const samples: number[] = [];
-  let method = first.method;
   for (let i = 0; i < reps; i++) {
     // Each call's outputs are freed at once (their buffers serve the next call), so repetition costs no memory.
     const r = await rt.timeRegion(() => { for (let c = 0; c < calls; c++) scope(run); });
     method = r.method;
     samples.push(r.milliseconds / calls);
+    if (options.calls !== undefined && i === 0) dispatches = (rt.stats.dispatches - before) / calls;
   }
   samples.sort((a, b) => a - b);
   return { medianMs: samples[Math.floor(samples.length / 2)], method, dispatches, calls };

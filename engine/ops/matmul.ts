@@ -32,11 +32,17 @@ const CPU_TILES: MatmulTiles = { wgX: 16, wgY: 16, tileK: 16, staged: false };
 let chosen: MatmulTiles | null = null;
 
 /**
- * The kernel for a product: 'lanes' (no workgroup memory, 8 x 8 per invocation unrolled: CPU drivers), 'direct'
- * (no workgroup memory, 4 x 4), 'tiled' (4 x 4 per invocation, staged) or 'wide' (8 x 8 per invocation, 128 x 128
- * tiles: large products on GPUs). 'wide' needs vec4-aligned operands and falls back to 'tiled' otherwise.
+ * The kernel for a product: 'subgroup' (no workgroup memory, 32 x 8 per invocation, A shared between the lanes of a
+ * subgroup of 4: CPU drivers with subgroups, shaders/matmul_subgroup.wgsl), 'lanes' (no workgroup memory, 8 x 8 per
+ * invocation unrolled: CPU drivers without them), 'direct' (no workgroup memory, 4 x 4), 'tiled' (4 x 4 per
+ * invocation, staged) or 'wide' (8 x 8 per invocation, 128 x 128 tiles: large products on GPUs). 'wide' needs
+ * vec4-aligned operands and falls back to 'tiled' otherwise; 'subgroup' needs subgroups of at least 4 lanes and
+ * falls back to 'lanes' otherwise.
  */
-export type MatmulKernel = 'direct' | 'tiled' | 'wide' | 'lanes';
+export type MatmulKernel = 'direct' | 'tiled' | 'wide' | 'lanes' | 'subgroup';
+
+/** Every matmul kernel, for tests and tuners that try them all. */
+export const MATMUL_KERNELS: readonly MatmulKernel[] = ['subgroup', 'lanes', 'direct', 'tiled', 'wide'];
 
 /** Chooses the kernel for an m x k x n product (a tuned choice, when one was measured for this adapter, wins). */
 export type MatmulChooser = (m: number, k: number, n: number) => MatmulKernel | null;
@@ -57,7 +63,7 @@ function kernelFor(m: number, k: number, n: number, tiles: MatmulTiles): MatmulK
   if (forcedKernel) return forcedKernel;
   const tuned = chooser?.(m, k, n);
   if (tuned) return tuned;
-  if (!tiles.staged) return 'lanes';
+  if (!tiles.staged) return subgroupsOfFour() && m >= SUBGROUP_MIN_ROWS ? 'subgroup' : 'lanes';
   // A wide tile pays where the product fills most of its 128 x 128 tiles and there are enough of them.
   return m >= 256 && n >= 256 && k >= 64 ? 'wide' : 'tiled';
 }
@@ -87,6 +93,21 @@ export function getMatmulTiles(): MatmulTiles {
 }
 
 const MAX_BATCH_DIMS = 4;
+/** matmul_subgroup: rows and columns of one invocation's block. */
+const SUBGROUP_ROWS = 32;
+const SUBGROUP_COLS = 8;
+const SUBGROUP_LANES = 4;
+/**
+ * Products of fewer rows keep matmul_lanes: a 32-row block would compute mostly clamped copies of the last row
+ * (bench/speed.ts measured both on SwiftShader: the subgroup form wins from 32 rows on).
+ */
+const SUBGROUP_MIN_ROWS = 24;
+
+/** True where matmul_subgroup can run: the subgroups feature with subgroups of at least 4 lanes. */
+function subgroupsOfFour(): boolean {
+  const report = runtime().report;
+  return report.features.includes('subgroups') && (report.subgroupMinSize ?? 0) >= 4;
+}
 /** matmul_lanes: the 8 x 8 block of one invocation (matmul_lanes_tall: 16 x 8). */
 const LANE_BLOCK = 8;
 /** Rows from which a 'lanes' product takes matmul_lanes_tall. */
@@ -151,7 +172,8 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const bAlongN = lb.strideCol === 1 && aligned(n, lb.strideRow, lb.offset, ...lb.batch);
   const bAlongK = !bAlongN && lb.strideRow === 1 && aligned(k, lb.strideCol, lb.offset, ...lb.batch);
   const tiles = currentTiles();
-  const kernel = kernelFor(m, k, n, tiles);
+  let kernel = kernelFor(m, k, n, tiles);
+  if (kernel === 'subgroup' && !subgroupsOfFour()) kernel = 'lanes';
   const vec4 = kernel !== 'direct' && kernel !== 'lanes' && (aAlongK || aAlongM) && (bAlongN || bAlongK);
   const wide = kernel === 'wide' && vec4 && tiles.tileK % 4 === 0;
 
@@ -163,6 +185,17 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
     .u32(la.offset).u32(la.strideRow).u32(la.strideCol)
     .u32(lb.offset).u32(lb.strideRow).u32(lb.strideCol)
     .build();
+  if (kernel === 'subgroup') {
+    // One subgroup a workgroup: more columns a workgroup measured level on SwiftShader, and fewer workgroups share
+    // the cores less evenly on narrow products.
+    rt.dispatch({
+      family: 'matmul_subgroup', entry: 'matmul_subgroup', overrides: { WG_X: SUBGROUP_LANES },
+      uniforms, outputs: [out.buffer('matmul')], inputs: [a.buffer('matmul'), b.buffer('matmul')],
+      workgroups: [Math.ceil(n / (SUBGROUP_COLS * SUBGROUP_LANES)), Math.ceil(m / SUBGROUP_ROWS), batches],
+      label: `matmul ${formatShape(a.shape)}@${formatShape(b.shape)}`,
+    });
+    return out;
+  }
   if (kernel === 'lanes') {
     // Products of many rows take the 16-row form, 4 invocations a workgroup (shaders/matmul.wgsl, measured there).
     const tall = m >= TALL_MIN_ROWS;
