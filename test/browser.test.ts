@@ -51,6 +51,9 @@ describe('browser', () => {
       expectClose(result.ga, ref.matmul(twoC, ref.transpose(b)).data, tol, 'browser dA');
       expectClose(result.gb, ref.matmul(ref.transpose(a), twoC).data, tol, 'browser dB');
       expect(result.adapter.length).toBeGreaterThan(0);
+      const tallA = ref.Ref.of(Array.from({ length: 280 }, (_, i) => Math.sin(i)), [40, 7]);
+      const tallB = ref.Ref.of(Array.from({ length: 63 }, (_, i) => Math.cos(i)), [7, 9]);
+      expectClose(result.tall, ref.matmul(tallA, tallB).data, tol, `browser 40-row matmul (features: ${result.features.join(', ')})`);
     } finally {
       await browser.close();
     }

@@ -4,7 +4,7 @@ import { init, matmul, tensor } from '../../engine/index.ts';
 
 declare global {
   interface Window {
-    __hiero?: { adapter: string; c: number[]; ga: number[]; gb: number[] } | { error: string };
+    __hiero?: { adapter: string; features: string[]; c: number[]; ga: number[]; gb: number[]; tall: number[] } | { error: string };
   }
 }
 
@@ -14,8 +14,13 @@ async function run() {
   const b = tensor([[0.5, -1], [2, 0.25], [-3, 1]], undefined, { requiresGrad: true });
   const c = matmul(a, b);
   c.square().sum().backward();
+  // 40 rows: the CPU drivers' subgroup kernel where the browser's adapter has subgroups (k = 7: its tail step too).
+  const tallA = tensor(Array.from({ length: 40 }, (_, i) => Array.from({ length: 7 }, (_, k) => Math.sin(i * 7 + k))));
+  const tallB = tensor(Array.from({ length: 7 }, (_, k) => Array.from({ length: 9 }, (_, j) => Math.cos(k * 9 + j))));
   return {
     adapter: `${report.vendor} ${report.architecture} ${report.description}`,
+    features: report.features,
+    tall: Array.from(await matmul(tallA, tallB).toArray()),
     c: Array.from(await c.toArray()),
     ga: Array.from(await a.grad!.toArray()),
     gb: Array.from(await b.grad!.toArray()),
