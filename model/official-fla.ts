@@ -19,14 +19,16 @@
 // (Hiero's language models read bytes: 256). GLA's mixer has fla's names in Hiero already (q/k/v/g_proj, gk_proj.0/1,
 // g_norm_swish_gate, o_proj: fla's defaults expand_k ½, expand_v 1, rank-16 gate, normaliser 16), and so has Mamba-2's
 // (in_proj, conv1d, dt_bias, A_log, D, norm, out_proj: mamba_ssm's), in fla's backbone.layers.{i}.norm/mixer blocks
-// without MLPs (the depthwise conv weight [C, 1, K] is Hiero's [C, K]). RetNet and GateLoop are not mapped yet.
+// without MLPs (the depthwise conv weight [C, 1, K] is Hiero's [C, K]). RetNet's mixer has fla's names too
+// (MultiScaleRetention: q/k/v/g_proj, g_norm_swish_gate, o_proj; expand_k 1, expand_v 2, fla's fixed decays, RoPE
+// and scale). fla has no GateLoop or Griffin model, so those kinds have nothing to map to.
 
 import { CheckpointError, type HostTensor } from '../engine/index.ts';
 import type { RecurrentConfig } from './recurrent-lm.ts';
 
 const BYTES = 256;
 
-/** What of an fla HGRN, HGRN2 or GLA config.json this map reads and writes. */
+/** What of an fla config.json this map reads and writes. */
 export interface FlaRecurrentConfig {
   model_type: FlaModelType;
   hidden_size: number;
@@ -169,6 +171,29 @@ const FLA_MIXERS = {
     toFla: (get) => same(['q_proj.weight', 'k_proj.weight', 'v_proj.weight', 'g_proj.weight', 'gk_proj.0.weight', 'gk_proj.1.weight', 'gk_proj.1.bias', 'g_norm_swish_gate.weight', 'o_proj.weight'], get),
     flaFields: (config) => ({ expand_k: 0.5, expand_v: 1, num_heads: config.heads ?? 4, num_kv_heads: null, feature_map: null, use_output_gate: true, clamp_min: null, use_gk: true, use_gv: false, fuse_norm: true }),
   },
+  retnet: {
+    architecture: 'RetNetForCausalLM',
+    lowerBounds: false,
+    skeleton: FLA_LM,
+    check(_dim, c) {
+      if (c.number('expand_k', 1) !== 1 || c.number('expand_v', 2) !== 2) c.fail(`expand_k ${c.raw.expand_k}, expand_v ${c.raw.expand_v}: Hiero's RetNet has fla's defaults, 1 and 2`);
+      const heads = c.number('num_heads', 8);
+      if (c.raw.num_kv_heads !== undefined && c.raw.num_kv_heads !== null && c.raw.num_kv_heads !== heads) c.fail(`num_kv_heads ${c.raw.num_kv_heads}: Hiero's RetNet has a key and value per head`);
+      if ((c.raw.feature_map ?? null) !== null) c.fail(`feature_map ${JSON.stringify(c.raw.feature_map)}: Hiero applies no feature map to q and k`);
+      if (c.raw.use_short_conv) c.fail("use_short_conv: not mapped (Hiero's RetNet presets have none)");
+      if (c.raw.use_output_gate === false) c.fail("use_output_gate false: Hiero's RetNet always gates its output");
+      return { heads };
+    },
+    // The decay per head (1 − 2^(−5−h)), the scale K^−½ and RoPE (rotate-half over the whole key head, base 10000,
+    // positions from 0) are fixed in both, so the weights are all there is.
+    toHiero: (take, c) => [
+      ...same(['q_proj.weight', 'k_proj.weight', 'v_proj.weight', 'g_proj.weight'], take),
+      ['g_norm_swish_gate.weight', c.raw.fuse_norm === false ? take('g_norm.weight') : take('g_norm_swish_gate.weight')],
+      ['o_proj.weight', take('o_proj.weight')],
+    ],
+    toFla: (get) => same(['q_proj.weight', 'k_proj.weight', 'v_proj.weight', 'g_proj.weight', 'g_norm_swish_gate.weight', 'o_proj.weight'], get),
+    flaFields: (config) => ({ expand_k: 1, expand_v: 2, num_heads: config.heads ?? 8, num_kv_heads: null, feature_map: null, use_output_gate: true, fuse_norm: true }),
+  },
   mamba2: {
     architecture: 'Mamba2ForCausalLM',
     lowerBounds: false,
@@ -212,12 +237,12 @@ export type FlaModelType = keyof typeof FLA_MIXERS;
 export const FLA_MODEL_TYPES = Object.keys(FLA_MIXERS) as FlaModelType[];
 export const isFlaModelType = (v: unknown): v is FlaModelType => typeof v === 'string' && v in FLA_MIXERS;
 
-/** An fla HGRN, HGRN2, GLA or Mamba-2 checkpoint as Hiero's kind of the same name: its config and weights. */
+/** An fla HGRN, HGRN2, GLA, RetNet or Mamba-2 checkpoint as Hiero's kind of the same name: its config and weights. */
 export function recurrentFromFla(state: Map<string, HostTensor>, raw: Record<string, unknown>, origin: string): { kind: FlaModelType; config: RecurrentConfig; weights: Map<string, HostTensor> } {
   const fail = (why: string): never => {
     throw new CheckpointError(`${origin}: ${why}`);
   };
-  const kind = isFlaModelType(raw.model_type) ? raw.model_type : fail(`model_type ${JSON.stringify(raw.model_type)}: only fla's hgrn, hgrn2, gla and mamba2 are mapped (RetNet and GateLoop are not yet)`);
+  const kind = isFlaModelType(raw.model_type) ? raw.model_type : fail(`model_type ${JSON.stringify(raw.model_type)}: only fla's ${FLA_MODEL_TYPES.join(', ')} are mapped (fla has no GateLoop or Griffin model; its other models have no Hiero kind)`);
   const number = (field: string, fallback?: number) => {
     const v = raw[field] ?? fallback;
     return typeof v === 'number' && Number.isFinite(v) ? v : fail(`config.${field} must be a number, got ${JSON.stringify(raw[field])}`);
@@ -264,14 +289,14 @@ export function recurrentFromFla(state: Map<string, HostTensor>, raw: Record<str
   return { kind, config, weights };
 }
 
-/** Hiero's hgrn, hgrn2, gla or mamba2 weights as fla's ForCausalLM checkpoint (config.json fields and safetensors names). */
+/** Hiero's hgrn, hgrn2, gla, retnet or mamba2 weights as fla's ForCausalLM checkpoint (config.json fields and safetensors names). */
 export function recurrentToFla(weights: Map<string, HostTensor>, config: RecurrentConfig): { state: Map<string, HostTensor>; config: FlaRecurrentConfig } {
   const kind = config.mixer;
-  if (!isFlaModelType(kind)) throw new CheckpointError(`a ${kind} LM: only HGRN, HGRN2, GLA and Mamba-2 map to fla so far`);
+  if (!isFlaModelType(kind)) throw new CheckpointError(`a ${kind} LM: only ${FLA_MODEL_TYPES.join(', ')} map to fla (fla has no ${kind} model)`);
   const map: MixerMap = FLA_MIXERS[kind];
   if (kind === 'hgrn' && config.convKernel > 0) throw new CheckpointError(`convKernel ${config.convKernel}: Hiero's short convolution (on the block's input) has no fla counterpart; train with --conv 0 to export`);
   if (kind === 'mamba2' && config.convKernel < 2) throw new CheckpointError(`convKernel ${config.convKernel}: fla's Mamba-2 always convolves x, B and C`);
-  if (kind === 'gla' && config.convKernel > 0) throw new CheckpointError(`convKernel ${config.convKernel}: short convolutions are not mapped for ${kind}`);
+  if ((kind === 'gla' || kind === 'retnet') && config.convKernel > 0) throw new CheckpointError(`convKernel ${config.convKernel}: short convolutions are not mapped for ${kind}`);
   const { prefix, mixerNorm, mixer, finalNorm } = map.skeleton;
   if (map.skeleton.mlp && config.mlpHidden === 0) throw new CheckpointError(`an ${kind.toUpperCase()} without MLPs: fla's blocks always have one`);
   if (!map.skeleton.mlp && config.mlpHidden > 0) throw new CheckpointError(`a ${kind} LM with MLPs (mlpHidden ${config.mlpHidden}): fla's Mamba-2 blocks are the mixer alone; train with --mlp 0 to export`);

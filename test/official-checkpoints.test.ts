@@ -119,7 +119,7 @@ describe('official HRM checkpoints', () => {
     log.mockRestore();
   });
 
-  for (const kind of ['hgrn', 'hgrn2', 'gla', 'mamba2'] as const) it(`fla ${{ hgrn: 'HGRN', hgrn2: 'HGRN2', gla: 'GLA', mamba2: 'Mamba-2' }[kind]}: import gives fla's forward (float64 from its definitions) on bytes; export → import is exact`, async () => {
+  for (const kind of ['hgrn', 'hgrn2', 'gla', 'retnet', 'mamba2'] as const) it(`fla ${{ hgrn: 'HGRN', hgrn2: 'HGRN2', gla: 'GLA', retnet: 'RetNet', mamba2: 'Mamba-2' }[kind]}: import gives fla's forward (float64 from its definitions) on bytes; export → import is exact`, async () => {
     const fixture = join(import.meta.dirname, 'fixtures', `fla-${kind}`);
     const root = temporaryDirectory('hiero-fla');
     const log = quiet();
@@ -134,6 +134,7 @@ describe('official HRM checkpoints', () => {
     for (const [name, t] of original) expect(Array.from(written.get(name)!.data), name).toEqual(Array.from(t.data));
     const shapes = {
       hgrn: { intermediate_size: 32, expand_ratio: 1 }, hgrn2: { intermediate_size: 32, expand_ratio: 4 }, gla: { intermediate_size: 32, expand_k: 0.5, num_heads: 4 },
+      retnet: { intermediate_size: 32, expand_k: 1, expand_v: 2, num_heads: 4 },
       mamba2: { num_heads: 4, head_dim: 8, state_size: 4, conv_kernel: 4 },
     }[kind];
     expect(JSON.parse(readFileSync(join(exported, 'config.json'), 'utf8'))).toMatchObject({ model_type: kind, hidden_size: 16, num_hidden_layers: 2, ...shapes });
@@ -152,7 +153,7 @@ describe('official HRM checkpoints', () => {
     const unmapped = kind === 'mamba2' ? { expand: 3, dt_limit: [0, 1e9] } : { use_short_conv: true };
     writeFileSync(join(root, 'conv.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8').replace('Infinity', '1e999')), ...unmapped }));
     expect(await main(['import', '--from', join(fixture, 'model.safetensors'), '--config', join(root, 'conv.json'), '--out', bad])).toBe(1);
-    expect(err.mock.calls.flat().join('\n')).toMatch({ hgrn: /use_short_conv: fla convolves the i and f projections/, hgrn2: /use_short_conv: Hiero's HGRN2 has no short convolutions/, gla: /use_short_conv: not mapped/, mamba2: /expand 3: Hiero's Mamba-2 has expand 2/ }[kind]);
+    expect(err.mock.calls.flat().join('\n')).toMatch({ hgrn: /use_short_conv: fla convolves the i and f projections/, hgrn2: /use_short_conv: Hiero's HGRN2 has no short convolutions/, gla: /use_short_conv: not mapped/, retnet: /use_short_conv: not mapped/, mamba2: /expand 3: Hiero's Mamba-2 has expand 2/ }[kind]);
     // Shapes the config does not explain fail in the one loading path, before anything is written into --out.
     const wider = join(root, 'wider');
     writeFileSync(join(root, 'wider.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8').replace('Infinity', '1e999')), hidden_size: 32, head_dim: 16, expand_ratio: kind === 'hgrn2' ? 8 : undefined, dt_limit: undefined }));
