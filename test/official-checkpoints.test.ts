@@ -15,6 +15,7 @@ import { decodeSafetensors, readCheckpointFile, readManifest, tensor } from '../
 import { decodeTorchCheckpoint } from '../engine/io/torch-pickle.ts';
 import { main } from '../apps/cli/hiero.ts';
 import { loadPuzzleModel, loadTextModel } from '../model/registry.ts';
+import type { HNetLM } from '../model/hnet.ts';
 import type { RecurrentLM } from '../model/recurrent-lm.ts';
 import { expectClose, temporaryDirectory, useDevice } from './helpers.ts';
 
@@ -160,6 +161,79 @@ describe('official HRM checkpoints', () => {
     expect(await main(['import', '--from', join(fixture, 'model.safetensors'), '--config', join(root, 'wider.json'), '--out', wider])).toBe(1);
     expect(err.mock.calls.flat().join('\n')).toMatch(/shape|must be/);
     expect(existsSync(wider) ? readdirSync(wider) : []).toEqual([]);
+    err.mockRestore();
+  });
+});
+
+// The official H-Net (goombalab/hnet) both ways, on a fixture written by PyTorch (test/fixtures/official-hnet/make.py:
+// torch.save of bfloat16 tensors with residual_proj in float32, Mamba-2 encoder and decoder, attention with a SwiGLU
+// of 100 → 128 inside, a wider inner stage, partial rotary, a local window) and the official forward computed there in
+// float64 from the official definitions. Tolerance: f32 against float64 through two Mamba-2 layers, one attention
+// layer and the EMA over up to 22 chunks, logits of a few units: atol 1e-4 + rtol 1e-4 (the boundary decisions, all
+// at least 0.005 from the threshold, must be the same ones exactly).
+describe('official H-Net checkpoints', () => {
+  const fixture = join(import.meta.dirname, 'fixtures', 'official-hnet');
+
+  it('import gives the official forward (float64 from its definitions) and its chunks; export → import is exact', async () => {
+    const root = temporaryDirectory('hiero-hnet');
+    const log = quiet();
+    const imported = join(root, 'imported');
+    expect(await main(['import', '--from', join(fixture, 'model.pt'), '--config', join(fixture, 'config.json'), '--out', imported])).toBe(0);
+    // A directory with the config and one weights file does too.
+    expect(await main(['import', '--from', fixture, '--out', join(root, 'from-directory')])).toBe(0);
+    const exported = join(root, 'exported');
+    expect(await main(['export', '--checkpoint', imported, '--format', 'official', '--dtype', 'float32', '--out', exported])).toBe(0);
+    const reimported = join(root, 'reimported');
+    expect(await main(['import', '--from', join(exported, 'model.pt'), '--config', join(exported, 'config.json'), '--out', reimported])).toBe(0);
+    log.mockRestore();
+
+    const official = (await decodeTorchCheckpoint(readFileSync(join(fixture, 'model.pt')), 'model.pt')).tensors;
+    const written = (await decodeTorchCheckpoint(readFileSync(join(exported, 'model.pt')), 'model.pt')).tensors;
+    expect([...written.keys()].sort()).toEqual([...official.keys()].sort());
+    for (const [name, t] of official) {
+      expect(written.get(name)!.shape, name).toEqual(t.shape);
+      expect(Array.from(written.get(name)!.data), name).toEqual(Array.from(t.data));
+    }
+    const config = JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8'));
+    // The official SwiGLU rounds 100 up to 128; Hiero's MLP is that width, and it writes it.
+    expect(JSON.parse(readFileSync(join(exported, 'config.json'), 'utf8'))).toMatchObject({ ...config, d_intermediate: [0, 128] });
+    const once = decodeSafetensors(await readCheckpointFile(imported, await readManifest(imported), 'weights')).tensors;
+    const twice = decodeSafetensors(await readCheckpointFile(reimported, await readManifest(reimported), 'weights')).tensors;
+    for (const [name, t] of once) expect(Array.from(twice.get(name)!.data), name).toEqual(Array.from(t.data));
+
+    const expected = JSON.parse(readFileSync(join(fixture, 'expected.json'), 'utf8')) as { texts: string[]; boundaries: number[][]; logits: number[] };
+    const { model } = await loadTextModel(imported);
+    const bytes = expected.texts.flatMap((t) => Array.from(new TextEncoder().encode(t)));
+    const ids = tensor(Int32Array.from(bytes), [expected.texts.length, bytes.length / expected.texts.length], { dtype: 'i32' });
+    const { logits, routes } = await (model as HNetLM).forward(ids);
+    expect(Array.from(await routes[0].chunks.mask.toArray())).toEqual(expected.boundaries.flat());
+    expectClose(await logits.toArray(), expected.logits, { atol: 1e-4, rtol: 1e-4 }, 'official H-Net logits');
+    for (const r of routes) r.chunks.dispose();
+    for (const t of [logits, ids, ...routes.map((r) => r.p)]) t.dispose();
+    model.dispose();
+  });
+
+  it('names what does not map, both ways, before writing anything', async () => {
+    const root = temporaryDirectory('hiero-hnet-bad');
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    // Hiero's shipped H-Net reads bytes with HGRN encoders: the official code has no such layer.
+    expect(await main(['export', '--checkpoint', join(import.meta.dirname, '..', 'model', 'checkpoints', 'hnet-tiny'), '--format', 'official', '--out', join(root, 'x')])).toBe(1);
+    expect(err.mock.calls.flat().join('\n')).toMatch(/encoder is hgrn: the official code has Mamba-2 \('m'\) and attention \('t'\) layers only/);
+    expect(existsSync(join(root, 'x')) ? readdirSync(join(root, 'x')) : []).toEqual([]);
+    const config = JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8'));
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ arch_layout: ['m1t1', ['T1'], 'm1'] }, /mixes layer types/],
+      [{ ssm_cfg: { ...config.ssm_cfg, expand: 3 } }, /expand 3: Hiero's Mamba-2 has expand 2/],
+      [{ d_model: [64, 96, 128] }, /1 stages but d_model 3 widths|stages but d_model/],
+      [{ vocab_size: 32000 }, /a vocabulary of 32000/],
+    ];
+    for (const [change, message] of cases) {
+      writeFileSync(join(root, 'config.json'), JSON.stringify({ ...config, ...change }));
+      const out = join(root, 'out');
+      expect(await main(['import', '--from', join(fixture, 'model.pt'), '--config', join(root, 'config.json'), '--out', out])).toBe(1);
+      expect(err.mock.calls.flat().join('\n')).toMatch(message);
+      expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+    }
     err.mockRestore();
   });
 });

@@ -188,14 +188,14 @@ export async function solve(p: Parsed): Promise<number> {
 
 export const exportSpec: CommandSpec = {
   name: 'export',
-  summary: 'Writes a weights-only copy of a checkpoint (no optimiser state: a fraction of the size), for shipping a\nsolver or serving a model. It evaluates, solves and generates like the original; it cannot be resumed.\nWith --format official (HRM) or fla (HGRN, HGRN2, GLA, Mamba-2): the files the official code loads instead.',
+  summary: 'Writes a weights-only copy of a checkpoint (no optimiser state: a fraction of the size), for shipping a\nsolver or serving a model. It evaluates, solves and generates like the original; it cannot be resumed.\nWith --format official (HRM, H-Net) or fla (HGRN, HGRN2, GLA, RetNet, Mamba-2): the files the official code loads instead.',
   positionals: '',
   options: {
     checkpoint: { type: 'string', help: 'the checkpoint to copy (required)', value: 'DIR' },
     ...NEW_CHECKPOINT_OPTIONS,
-    format: { type: 'choice', choices: ['hiero', 'official', 'fla'], default: 'hiero', help: "official (HRM): step_N and all_config.yaml for the official code's evaluate.py (sapientinc/HRM), SwiGLU zero-padded to its widths; fla (HGRN, HGRN2, GLA, Mamba-2): config.json and model.safetensors for flash-linear-attention" },
+    format: { type: 'choice', choices: ['hiero', 'official', 'fla'], default: 'hiero', help: "official: for HRM, step_N and all_config.yaml for the official code's evaluate.py (sapientinc/HRM); for H-Net, model.pt and config.json for goombalab/hnet's generate.py; SwiGLU zero-padded to the official widths; fla (HGRN, HGRN2, GLA, RetNet, Mamba-2): config.json and model.safetensors for flash-linear-attention" },
     uncompiled: { type: 'boolean', help: 'official: keys without _orig_mod. (for runs with DISABLE_COMPILE=1)' },
-    dtype: { type: 'choice', choices: ['bfloat16', 'float32'], default: 'bfloat16', help: "official: the forward_dtype written (H_init and L_init are stored in it; bfloat16 is the official default)" },
+    dtype: { type: 'choice', choices: ['bfloat16', 'float32'], default: 'bfloat16', help: "official: HRM's forward_dtype (H_init and L_init are stored in it); H-Net's every tensor (the official model is built in bfloat16); float32 keeps them exact" },
   },
 };
 

@@ -12,8 +12,10 @@ import { loadTask } from '../../model/hrm-session.ts';
 import { specOf } from '../../model/kinds/index.ts';
 import type { HRMConfig } from '../../model/hrm.ts';
 import { hrmFromOfficial, hrmToOfficial } from '../../model/official-hrm.ts';
+import type { HNetConfig } from '../../model/hnet.ts';
+import { hnetFromOfficial, hnetToOfficial } from '../../model/official-hnet.ts';
 import { FLA_MODEL_TYPES, isFlaModelType, recurrentFromFla, recurrentToFla } from '../../model/official-fla.ts';
-import { modelFromWeights, type LoadedModel } from '../../model/registry.ts';
+import { kindOfDecoded, modelFromWeights, type LoadedModel } from '../../model/registry.ts';
 import type { RecurrentConfig } from '../../model/recurrent-lm.ts';
 import { TRAIN_OPTIONS } from '../../model/options.ts';
 import { UsageError, type CommandSpec, type Parsed } from './args.ts';
@@ -21,11 +23,11 @@ import { checkOutput, NEW_CHECKPOINT_OPTIONS } from './output.ts';
 
 export const importSpec: CommandSpec = {
   name: 'import',
-  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it; or from a flash-linear-attention HGRN, HGRN2, GLA or Mamba-2 (a\ndirectory with config.json and model.safetensors). The result evaluates and serves like a checkpoint Hiero trained.",
+  summary: "Makes a Hiero checkpoint from the official HRM code's (sapientinc/HRM): a torch.save file (its step_N,\nread without Python; anything but tensors is refused by name and never run) or safetensors, with the\nall_config.yaml beside it; from the official H-Net's (goombalab/hnet: its .pt with --config its JSON config);\nor from a flash-linear-attention HGRN, HGRN2, GLA, RetNet or Mamba-2 (a directory with config.json and\nmodel.safetensors). The result evaluates and serves like a checkpoint Hiero trained.",
   positionals: '',
   options: {
-    from: { type: 'string', help: 'the official checkpoint file (step_N), or its directory (then its latest step_N); or an fla model directory (config.json, model.safetensors)', value: 'PATH' },
-    config: { type: 'string', help: "the official all_config.yaml, or fla's config.json (default: the one beside the checkpoint)", value: 'FILE' },
+    from: { type: 'string', help: "the official checkpoint file (step_N), or its directory (then its latest step_N); the official H-Net's .pt; or an fla model directory (config.json, model.safetensors)", value: 'PATH' },
+    config: { type: 'string', help: "the official all_config.yaml, the official H-Net's JSON config, or fla's config.json (default: the one beside the checkpoint)", value: 'FILE' },
     task: { ...TRAIN_OPTIONS.task, help: "the Hiero task the model is used on (default: from the config's data_path: sudoku → sudoku-9x9-hard; mazes and ARC need --task, maze-N or arc:DIR)" },
     ...NEW_CHECKPOINT_OPTIONS,
   },
@@ -94,7 +96,7 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
   const info = await stat(from).catch(() => null);
   if (!info) throw new UsageError(`import: ${from} does not exist`);
   const flaConfig = (p.values.config as string | undefined)?.endsWith('.json') ? (p.values.config as string) : info.isDirectory() ? join(from, 'config.json') : null;
-  if (flaConfig && (await stat(flaConfig).catch(() => null))) return importFla(from, info.isDirectory(), flaConfig, out, p);
+  if (flaConfig && (await stat(flaConfig).catch(() => null))) return importJson(from, info.isDirectory(), flaConfig, out, p);
   const file = info.isDirectory() ? await latestStep(from) : from;
   const configPath = (p.values.config as string | undefined) ?? join(dirname(file), 'all_config.yaml');
   const configText = await readFile(configPath, 'utf8').catch(() => null);
@@ -125,8 +127,8 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
   return 0;
 }
 
-/** A Hugging Face-style fla checkpoint (config.json + model.safetensors) as a Hiero language model (HGRN, HGRN2, GLA, Mamba-2). */
-async function importFla(from: string, isDirectory: boolean, configPath: string, out: string, p: Parsed): Promise<number> {
+/** A JSON-configured language model: the official H-Net's (arch_layout), else an fla model's (model_type). */
+async function importJson(from: string, isDirectory: boolean, configPath: string, out: string, p: Parsed): Promise<number> {
   if (p.given.has('task')) throw new UsageError('import --task applies to official HRM checkpoints; a language model needs none');
   let raw: Record<string, unknown>;
   try {
@@ -135,6 +137,31 @@ async function importFla(from: string, isDirectory: boolean, configPath: string,
   } catch (error) {
     throw new CheckpointError(`${configPath}: not valid JSON (${(error as Error).message})`);
   }
+  if (!raw || typeof raw !== 'object') throw new CheckpointError(`${configPath}: not a JSON object`);
+  return 'arch_layout' in raw ? importHnet(from, isDirectory, raw, out, p) : importFla(from, isDirectory, raw, out, p);
+}
+
+/** The official H-Net (goombalab/hnet: a torch.save state dict, or safetensors, and its JSON config) as a Hiero H-Net. */
+async function importHnet(from: string, isDirectory: boolean, raw: Record<string, unknown>, out: string, p: Parsed): Promise<number> {
+  let file = from;
+  if (isDirectory) {
+    const candidates = (await readdir(from)).filter((n) => /\.(pt|pth|bin|safetensors)$/.test(n));
+    if (candidates.length !== 1) throw new UsageError(`import: ${from} holds ${candidates.length === 0 ? 'no' : candidates.length} weight files (.pt, .safetensors); pass --from FILE`);
+    file = join(from, candidates[0]);
+  }
+  const state = await officialTensors(file);
+  await checkOutput(out, Boolean(p.values.force));
+  const { config, weights } = hnetFromOfficial(new Map(state), raw, file);
+  const { model } = await saveImported(out, 0, weights, { model: 'hnet', config: JSON.stringify(config), step: '0', importedFrom: `goombalab/hnet ${basename(file)}` }, file);
+  console.log(`wrote ${out}: the official H-Net ${basename(file)} (${model.parameterCount().toLocaleString('en-US')} parameters, ${config.widths.length - 1} chunking stage${config.widths.length > 2 ? 's' : ''}, widths ${config.widths.join('/')})`);
+  console.log(`  the official config holds no training choices: Hiero's are the paper's (target bytes per chunk ${config.ratios.join(', ')}, α ${config.alpha})`);
+  console.log(`  try: hiero generate --checkpoint ${out} "The "`);
+  model.dispose();
+  return 0;
+}
+
+/** A Hugging Face-style fla checkpoint (config.json + model.safetensors) as a Hiero language model (HGRN, HGRN2, GLA, RetNet, Mamba-2). */
+async function importFla(from: string, isDirectory: boolean, raw: Record<string, unknown>, out: string, p: Parsed): Promise<number> {
   const file = isDirectory ? join(from, 'model.safetensors') : from;
   const state = await officialTensors(file).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') throw new UsageError(`import: no ${file} (fla checkpoints saved with save_pretrained hold one model.safetensors; sharded ones are not read)`);
@@ -165,11 +192,26 @@ export async function exportFla(from: string, out: string): Promise<number> {
   return 0;
 }
 
-/** `hiero export --format official`: the official loader's files from a Hiero HRM checkpoint. */
+/** The official H-Net's files: model.pt (a state dict torch.load reads) and config.json (what load_from_pretrained reads). */
+async function exportOfficialHnet(decoded: ReturnType<typeof decodeSafetensors>, from: string, out: string, dtype: 'bfloat16' | 'float32'): Promise<number> {
+  const config = JSON.parse(decoded.metadata.config ?? 'null') as HNetConfig | null;
+  if (!config) throw new CheckpointError(`${from}: the weights carry no config`);
+  const { state, config: official } = hnetToOfficial(decoded.tensors, config, dtype);
+  await mkdir(out, { recursive: true });
+  await writeFileAtomic(join(out, 'model.pt'), encodeTorchCheckpoint(state, 'model'));
+  await writeFileAtomic(join(out, 'config.json'), `${JSON.stringify(official, null, 2)}\n`);
+  console.log(`wrote ${join(out, 'model.pt')} and config.json: ${state.size} tensors under the official names (${dtype})`);
+  console.log(`  load it there: cd hnet && python generate.py --model-path ${join(out, 'model.pt')} --config-path ${join(out, 'config.json')}`);
+  return 0;
+}
+
+/** `hiero export --format official`: the official loader's files from a Hiero HRM or H-Net checkpoint. */
 export async function exportOfficial(from: string, out: string, options: { uncompiled: boolean; dtype: 'bfloat16' | 'float32' }): Promise<number> {
   const manifest = await readManifest(from);
-  if (manifest.kind !== 'hrm') throw new UsageError(`export --format official: ${from} is a ${manifest.kind} checkpoint; the official code exists for HRM only here`);
   const decoded = decodeSafetensors(await readCheckpointFile(from, manifest, 'weights'), from);
+  const kind = kindOfDecoded(decoded, from);
+  if (kind === 'hnet') return exportOfficialHnet(decoded, from, out, options.dtype);
+  if (kind !== 'hrm') throw new UsageError(`export --format official: ${from} is a ${kind} checkpoint; the official code this maps to exists for HRM (sapientinc/HRM) and H-Net (goombalab/hnet)`);
   const config = JSON.parse(decoded.metadata.config ?? 'null') as HRMConfig | null;
   if (!config) throw new CheckpointError(`${from}: the weights carry no config`);
   const { state, arch, dataset } = hrmToOfficial(decoded.tensors, config, { compiled: !options.uncompiled, forwardDtype: options.dtype });

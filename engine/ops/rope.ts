@@ -57,9 +57,12 @@ export function ropeTable(rotary: number, base: number, positions: number): Tens
   return entry.values;
 }
 
-/** Channels of a head that rotate: `fraction` of them, rounded down to an even count. */
+/**
+ * Channels of a head that rotate: `fraction` of them, rounded down to an even count. A fraction written as a count over
+ * the head dim (16/48, from a config's rotary_emb_dim) gives that count back, though 48 · (16/48) is 15.999… in floats.
+ */
 export function rotaryChannels(headDim: number, fraction = 1): number {
-  return 2 * Math.floor((headDim * fraction) / 2);
+  return 2 * Math.floor((headDim * fraction) / 2 + 1e-9);
 }
 
 /** Applies RoPE to x [B, T, H, Dh] along T. */
