@@ -48,10 +48,19 @@ export function stackOptions(stack: StackConfig, ropeBase: number, normEps: numb
   return { heads: stack.heads, conv: stack.conv, rotary: stack.rotary, ropeBase, normEps, attentionNames: ATTENTION_NAMES, stateSize: stack.stateSize, window: stack.window };
 }
 
-/** A stack with another mixer (hiero train hnet --encoder/--main): its depth, heads and MLP kept, a convolution where the mixer needs one. */
-export function withMixer(stack: StackConfig, kind: MixerKind): StackConfig {
+/** mamba_ssm's Mamba-2 head dim (the official H-Net's, which its config cannot change). */
+export const MAMBA2_HEAD_DIM = 64;
+
+/**
+ * A stack with another mixer (hiero train hnet --encoder/--main): its depth, heads and MLP kept, a convolution where
+ * the mixer needs one, and Mamba-2 heads of mamba_ssm's 64 channels where the width allows (so that the model maps to
+ * the official H-Net: model/official-hnet.ts).
+ */
+export function withMixer(stack: StackConfig, kind: MixerKind, width: number): StackConfig {
   const needsConv = kind === 'mamba2' || kind === 'rglru';
-  return { ...stack, kind, conv: needsConv && stack.conv < 2 ? 4 : stack.conv };
+  const mambaHeads = (2 * width) / MAMBA2_HEAD_DIM;
+  const heads = kind === 'mamba2' && Number.isInteger(mambaHeads) ? mambaHeads : stack.heads;
+  return { ...stack, kind, heads, conv: needsConv && stack.conv < 2 ? 4 : stack.conv };
 }
 
 export interface HNetConfig {

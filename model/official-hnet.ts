@@ -23,7 +23,7 @@
 
 import { CheckpointError, type HostTensor } from '../engine/index.ts';
 import type { HNetConfig, StackConfig } from './hnet.ts';
-import { mixerOf } from './hnet.ts';
+import { MAMBA2_HEAD_DIM as MAMBA_HEAD_DIM, mixerOf } from './hnet.ts';
 
 /** The JSON config generate.py reads (HNetConfig with its AttnConfig and SSMConfig). */
 export interface OfficialHNetConfig {
@@ -37,8 +37,6 @@ export interface OfficialHNetConfig {
 }
 type OfficialLayout = (string | OfficialLayout)[];
 
-/** mamba_ssm's Mamba2 head dim, which the official SSMConfig cannot change. */
-const MAMBA_HEAD_DIM = 64;
 /** The official SwiGLU rounds its width up to a multiple of this (hnet/modules/mlp.py, multiple_of). */
 const MLP_MULTIPLE = 128;
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
@@ -163,7 +161,7 @@ export function hnetToOfficial(weights: Map<string, HostTensor>, config: HNetCon
     const width = config.widths[stage];
     if (s.mlp > 0) agree('intermediate', stage, s.mlp, 'MLP width');
     if (kind === 'mamba2') {
-      if ((2 * width) / s.heads !== MAMBA_HEAD_DIM) fail(`${where}: Mamba-2 heads of ${(2 * width) / s.heads} channels; the official code's are ${MAMBA_HEAD_DIM} (train with --heads ${(2 * width) / MAMBA_HEAD_DIM})`);
+      if ((2 * width) / s.heads !== MAMBA_HEAD_DIM) fail(`${where}: Mamba-2 heads of ${(2 * width) / s.heads} channels; the official code's are ${MAMBA_HEAD_DIM} (its width ${width} would need ${(2 * width) / MAMBA_HEAD_DIM} heads)`);
       agree('dState', stage, s.stateSize ?? 16, 'Mamba-2 state size');
       agree('dConv', stage, s.conv, 'convolution width');
       return `${s.mlp > 0 ? 'M' : 'm'}${s.layers}`;

@@ -213,6 +213,32 @@ describe('official H-Net checkpoints', () => {
     model.dispose();
   });
 
+  it('an H-Net trained here with Mamba-2 encoders (--encoder mamba2: 64-channel heads) exports, and imports back to the same logits', async () => {
+    const root = temporaryDirectory('hiero-hnet-trained');
+    const log = quiet();
+    const trained = join(root, 'trained');
+    expect(await main(['train', 'hnet', '--preset', 'tiny', '--encoder', 'mamba2', '--steps', '1', '--batch', '2', '--seq', '32', '--out', trained])).toBe(0);
+    const exported = join(root, 'exported');
+    expect(await main(['export', '--checkpoint', trained, '--format', 'official', '--dtype', 'float32', '--out', exported])).toBe(0);
+    const back = join(root, 'back');
+    expect(await main(['import', '--from', exported, '--out', back])).toBe(0);
+    log.mockRestore();
+    // The official config: the tiny preset's layout with Mamba-2 stacks of 64-channel heads, its SwiGLU of 256.
+    expect(JSON.parse(readFileSync(join(exported, 'config.json'), 'utf8'))).toMatchObject({ arch_layout: ['m1', ['T2'], 'm1'], d_model: [64, 96], d_intermediate: [0, 256] });
+    const ids = tensor(Int32Array.from(new TextEncoder().encode('exported and back, the same chunks')), [1, 34], { dtype: 'i32' });
+    const logitsOf = async (dir: string) => {
+      const { model } = await loadTextModel(dir);
+      const { logits, routes } = await (model as HNetLM).forward(ids);
+      const values = Float32Array.from(await logits.toArray());
+      for (const r of routes) r.chunks.dispose();
+      for (const t of [logits, ...routes.map((r) => r.p)]) t.dispose();
+      model.dispose();
+      return values;
+    };
+    expect(Array.from(await logitsOf(back))).toEqual(Array.from(await logitsOf(trained)));
+    ids.dispose();
+  }, 120_000);
+
   it('names what does not map, both ways, before writing anything', async () => {
     const root = temporaryDirectory('hiero-hnet-bad');
     const err = vi.spyOn(console, 'error').mockImplementation(() => {});

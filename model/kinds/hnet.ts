@@ -36,9 +36,9 @@ export const hnetKind = textKind<HNetConfig, HNetLM>({
   // --encoder sets every encoder's and decoder's mixer, --main the main network's (any row of the mixer table).
   configure: (config, values) => ({
     ...config,
-    encoders: values.encoder ? config.encoders.map((s) => withMixer(s, values.encoder as MixerKind)) : config.encoders,
-    decoders: values.encoder ? config.decoders.map((s) => withMixer(s, values.encoder as MixerKind)) : config.decoders,
-    main: values.main ? withMixer(config.main, values.main as MixerKind) : config.main,
+    encoders: values.encoder ? config.encoders.map((s, i) => withMixer(s, values.encoder as MixerKind, config.widths[i])) : config.encoders,
+    decoders: values.encoder ? config.decoders.map((s, i) => withMixer(s, values.encoder as MixerKind, config.widths[i])) : config.decoders,
+    main: values.main ? withMixer(config.main, values.main as MixerKind, config.widths[config.widths.length - 1]) : config.main,
   }),
   validate: (config) => validateHNetConfig(config as HNetConfig),
   build: (config) => new HNetLM(config),
