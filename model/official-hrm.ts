@@ -106,6 +106,29 @@ export function hrmFromOfficial(state: Map<string, HostTensor>, arch: Record<str
   return { config, weights };
 }
 
+/**
+ * An official ARC model's puzzle embedding in Hiero's order. The official build_arc_dataset.py gives every puzzle, and
+ * every augmented copy of it (`{name}_t{symmetry}_{colours}`), an identifier of its own (0 is blank) and lists them in
+ * the dataset's identifiers.json; Hiero's ARC tasks are the task files of a directory in name order, one identifier
+ * each (its augmentations reuse the task's). So task i takes the official row of the puzzle named as its file; the
+ * rows of augmented copies are left out (a difference in inference, said in README: the official code gives an
+ * augmented puzzle its own embedding, Hiero the task's).
+ */
+export function arcPuzzleRows(weights: Map<string, HostTensor>, config: HRMConfig, taskNames: string[], identifiers: unknown, origin: string): HRMConfig {
+  if (!Array.isArray(identifiers) || !identifiers.every((n) => typeof n === 'string')) throw new CheckpointError(`${origin}: identifiers.json must be a list of puzzle names (build_arc_dataset.py writes one)`);
+  const table = weights.get('puzzle_emb.weight');
+  if (!table) throw new CheckpointError(`${origin}: an ARC model without a puzzle embedding (arch.puzzle_emb_ndim 0): nothing tells the tasks apart`);
+  if (identifiers.length !== table.shape[0]) throw new CheckpointError(`${origin}: identifiers.json names ${identifiers.length} puzzles but the puzzle embedding has ${table.shape[0]} rows: not this model's dataset`);
+  const row = new Map(identifiers.map((name, id) => [name, id]));
+  const missing = taskNames.filter((n) => !row.has(n));
+  if (missing.length) throw new CheckpointError(`${origin}: ${missing.length} of the ${taskNames.length} task(s) were not in the model's dataset (${missing.slice(0, 3).join(', ')}): it has no embedding for them`);
+  const width = table.shape[1];
+  const data = new Float32Array(taskNames.length * width);
+  taskNames.forEach((name, i) => data.set((table.data as Float32Array).subarray(row.get(name)! * width, (row.get(name)! + 1) * width), i * width));
+  weights.set('puzzle_emb.weight', { ...table, shape: [taskNames.length, width], data });
+  return { ...config, puzzleIds: taskNames.length };
+}
+
 /** Pads the SwiGLU of one layer from Hiero's inner width to the official multiple of 256, with zeros. */
 function padSwiGLU(name: string, t: HostTensor, from: number, to: number): HostTensor {
   if (from === to) return t;

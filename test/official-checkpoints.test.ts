@@ -8,14 +8,18 @@
 // grow) and logits of a few units: atol 1e-4 + rtol 1e-4.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { decodeSafetensors, readCheckpointFile, readManifest, tensor } from '../engine/index.ts';
-import { decodeTorchCheckpoint } from '../engine/io/torch-pickle.ts';
+import { stringify as stringifyYaml } from 'yaml';
+import { decodeSafetensors, readCheckpointFile, readManifest, tensor, type HostTensor } from '../engine/index.ts';
+import { decodeTorchCheckpoint, encodeTorchCheckpoint } from '../engine/io/torch-pickle.ts';
 import { main } from '../apps/cli/hiero.ts';
 import { loadPuzzleModel, loadTextModel } from '../model/registry.ts';
 import type { HNetLM } from '../model/hnet.ts';
+import { HRM } from '../model/hrm.ts';
+import { presetConfig } from '../model/hrm-session.ts';
+import { hrmToOfficial } from '../model/official-hrm.ts';
 import type { RecurrentLM } from '../model/recurrent-lm.ts';
 import { expectClose, temporaryDirectory, useDevice } from './helpers.ts';
 
@@ -118,6 +122,45 @@ describe('official HRM checkpoints', () => {
     expect(err.mock.calls.flat().join('\n')).toMatch(/a vocabulary of 11 tokens, but maze-9's has 6/);
     err.mockRestore();
     log.mockRestore();
+  });
+
+  it('ARC: each task takes the official row of the puzzle named as its file (identifiers.json); augmented copies are left out', async () => {
+    const root = temporaryDirectory('hiero-arc-import');
+    const tasks = join(root, 'tasks');
+    mkdirSync(tasks);
+    for (const name of ['flip', 'swap', 'turn']) writeFileSync(join(tasks, `${name}.json`), JSON.stringify({ train: [{ input: [[1, 0]], output: [[0, 1]] }], test: [{ input: [[2, 0]], output: [[0, 2]] }] }));
+    // An official ARC checkpoint of five puzzle rows (the HRM written by the official map), and the identifiers.json
+    // build_arc_dataset.py writes: the blank, then puzzles and augmented copies in the order it met them.
+    const config = { ...presetConfig('hrm', 'tiny', 12, 900, 5), hidden: 8, heads: 2 };
+    const model = new HRM(config);
+    const weights = new Map<string, HostTensor>();
+    for (const [name, t] of model.stateDict()) weights.set(name, { dtype: 'f32', stored: 'F32', shape: [...t.shape], data: Float32Array.from(await t.toArray()) });
+    model.dispose();
+    const { state, arch } = hrmToOfficial(weights, config, { compiled: true, forwardDtype: 'float32' });
+    const run = join(root, 'run');
+    mkdirSync(run);
+    writeFileSync(join(run, 'step_7'), encodeTorchCheckpoint(state, 'step_7'));
+    writeFileSync(join(run, 'all_config.yaml'), stringifyYaml({ arch, data_path: 'data/arc-aug-1000' }));
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const log = quiet();
+    expect(await main(['import', '--from', run, '--task', `arc:${tasks}`, '--out', join(root, 'none')])).toBe(2);
+    expect(err.mock.calls.flat().join('\n')).toMatch(/identifiers\.json .*pass --identifiers FILE/);
+    writeFileSync(join(run, 'identifiers.json'), JSON.stringify(['<blank>', 'swap', 'flip_t3_0123456789', 'turn', 'flip']));
+    const out = join(root, 'imported');
+    expect(await main(['import', '--from', run, '--task', `arc:${tasks}`, '--out', out])).toBe(0);
+    const imported = decodeSafetensors(await readCheckpointFile(out, await readManifest(out), 'weights')).tensors.get('puzzle_emb.weight')!;
+    const table = weights.get('puzzle_emb.weight')!;
+    const width = table.shape[1];
+    const rowOf = (t: HostTensor, i: number) => Array.from((t.data as Float32Array).subarray(i * width, (i + 1) * width));
+    expect(imported.shape).toEqual([3, width]);
+    // Hiero's tasks in file-name order: flip, swap, turn = official rows 4, 1, 3.
+    [4, 1, 3].forEach((official, i) => expect(rowOf(imported, i), `task ${i}`).toEqual(rowOf(table, official)));
+    // A task the model never saw has no embedding: named.
+    writeFileSync(join(tasks, 'zoom.json'), readFileSync(join(tasks, 'flip.json')));
+    expect(await main(['import', '--from', run, '--task', `arc:${tasks}`, '--out', join(root, 'zoom'), '--force'])).toBe(1);
+    expect(err.mock.calls.flat().join('\n')).toMatch(/1 of the 4 task\(s\) were not in the model's dataset \(zoom\)/);
+    log.mockRestore();
+    err.mockRestore();
   });
 
   for (const kind of ['hgrn', 'hgrn2', 'gla', 'retnet', 'mamba2'] as const) it(`fla ${{ hgrn: 'HGRN', hgrn2: 'HGRN2', gla: 'GLA', retnet: 'RetNet', mamba2: 'Mamba-2' }[kind]}: import gives fla's forward (float64 from its definitions) on bytes; export → import is exact`, async () => {

@@ -11,7 +11,7 @@ import {
 import { loadTask } from '../../model/hrm-session.ts';
 import { specOf } from '../../model/kinds/index.ts';
 import type { HRMConfig } from '../../model/hrm.ts';
-import { hrmFromOfficial, hrmToOfficial } from '../../model/official-hrm.ts';
+import { arcPuzzleRows, hrmFromOfficial, hrmToOfficial } from '../../model/official-hrm.ts';
 import type { HNetConfig } from '../../model/hnet.ts';
 import { hnetFromOfficial, hnetToOfficial } from '../../model/official-hnet.ts';
 import { FLA_MODEL_TYPES, isFlaModelType, recurrentFromFla, recurrentToFla } from '../../model/official-fla.ts';
@@ -29,6 +29,7 @@ export const importSpec: CommandSpec = {
     from: { type: 'string', help: "the official checkpoint file (step_N), or its directory (then its latest step_N); the official H-Net's .pt; or an fla model directory (config.json, model.safetensors)", value: 'PATH' },
     config: { type: 'string', help: "the official all_config.yaml, the official H-Net's JSON config, or fla's config.json (default: the one beside the checkpoint)", value: 'FILE' },
     task: { ...TRAIN_OPTIONS.task, help: "the Hiero task the model is used on (default: from the config's data_path: sudoku → sudoku-9x9-hard; mazes and ARC need --task, maze-N or arc:DIR)" },
+    identifiers: { type: 'string', help: "ARC: the official dataset's identifiers.json, which names each puzzle embedding row (default: beside the checkpoint, else in the config's data_path)", value: 'FILE' },
     ...NEW_CHECKPOINT_OPTIONS,
   },
 };
@@ -88,6 +89,22 @@ function taskOfDataPath(dataPath: string, origin: string): string {
   throw new UsageError(`import: ${origin}'s data_path ${JSON.stringify(dataPath)} names no task Hiero knows; pass --task`);
 }
 
+/** The official ARC dataset's identifiers.json: given, beside the checkpoint, or in the run's data_path. */
+async function arcIdentifiers(given: string | undefined, file: string, dataPath: string): Promise<string> {
+  const candidates = given ? [given] : [join(dirname(file), 'identifiers.json'), ...(dataPath ? [join(dataPath, 'identifiers.json')] : [])];
+  for (const c of candidates) if (await stat(c).catch(() => null)) return c;
+  if (given) throw new UsageError(`import: no ${given}`);
+  throw new UsageError(`import: an ARC model's puzzle embedding is indexed by its dataset's identifiers.json (build_arc_dataset.py writes it into the output directory), not found at ${candidates.join(' or ')}; pass --identifiers FILE`);
+}
+
+async function readJson(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new CheckpointError(`${path}: not valid JSON (${(error as Error).message})`);
+  }
+}
+
 export async function importCheckpoint(p: Parsed): Promise<number> {
   const from = p.values.from as string | undefined;
   const out = p.values.out as string | undefined;
@@ -113,7 +130,14 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
   const taskName = (p.values.task as string | undefined) ?? taskOfDataPath(String(config.data_path ?? ''), configPath);
   const task = await loadTask(taskName, { train: 1, test: 1, seed: 1 });
   const state = await officialTensors(file);
-  const { config: hrm, weights } = hrmFromOfficial(state, config.arch as Record<string, unknown>, task.seqLen, file);
+  const imported = hrmFromOfficial(state, config.arch as Record<string, unknown>, task.seqLen, file);
+  const { weights } = imported;
+  let hrm = imported.config;
+  if (!task.arcTasks && p.given.has('identifiers')) throw new UsageError(`import --identifiers applies to ARC models; ${taskName} has no puzzle identifiers`);
+  if (task.arcTasks) {
+    const path = await arcIdentifiers(p.values.identifiers as string | undefined, file, String(config.data_path ?? ''));
+    hrm = arcPuzzleRows(weights, hrm, task.arcTasks.map((t) => t.name), await readJson(path), path);
+  }
   if (hrm.vocab !== task.vocab) throw new CheckpointError(`${file}: a vocabulary of ${hrm.vocab} tokens, but ${taskName}'s has ${task.vocab}`);
   if (hrm.puzzleIds < task.puzzleIds) throw new CheckpointError(`${file}: ${hrm.puzzleIds} puzzle identifiers, but ${taskName} has ${task.puzzleIds} tasks`);
   const step = Number(/step_(\d+)$/.exec(file)?.[1] ?? 0);
@@ -129,7 +153,7 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
 
 /** A JSON-configured language model: the official H-Net's (arch_layout), else an fla model's (model_type). */
 async function importJson(from: string, isDirectory: boolean, configPath: string, out: string, p: Parsed): Promise<number> {
-  if (p.given.has('task')) throw new UsageError('import --task applies to official HRM checkpoints; a language model needs none');
+  for (const name of ['task', 'identifiers']) if (p.given.has(name)) throw new UsageError(`import --${name} applies to official HRM checkpoints; a language model needs none`);
   let raw: Record<string, unknown>;
   try {
     // Python's json writes inf as a bare Infinity (Mamba-2's dt_limit); JSON.parse reads 1e999 as Infinity.
