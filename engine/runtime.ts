@@ -168,6 +168,15 @@ export class Runtime {
     return [Math.ceil(groups / y), y];
   }
 
+  /**
+   * Compiles a kernel off the main thread before its first dispatch (engine/runtime/pipelines.ts): `outputs` and
+   * `inputs` are the numbers of storage bindings its dispatches will have.
+   */
+  prepare(spec: KernelSpec, outputs: number, inputs: number): Promise<void> {
+    this.assertUsable();
+    return this.pipelines.prepare(spec, outputs, inputs);
+  }
+
   dispatch(spec: DispatchSpec): void {
     this.assertUsable();
     const [x, y = 1, z = 1] = spec.workgroups;

@@ -22,62 +22,59 @@ override WG_X: u32 = 4u;
 const ROWS: u32 = 32u;
 const COLS: u32 = 8u;
 
-// Four consecutive k of row `row` (lane l holds k0 + l), broadcast so that every lane holds all four.
-fn spread(row: u32, k0: u32, lane: u32, valid: u32, tail: bool) -> vec4<f32> {
-  var x: f32;
-  if (tail) {
-    x = select(0.0, a[row + min(k0 + lane, params.k - 1u) * params.a_stride_k], lane < valid);
-  } else {
-    x = a[row + (k0 + lane) * params.a_stride_k];
-  }
+// Four consecutive k of row `row` (lane l holds k0 + l; zero past the last k), broadcast so that every lane holds all
+// four.
+fn spread(row: u32, k0: u32, lane: u32) -> vec4<f32> {
+  let k = k0 + lane;
+  let x = select(0.0, a[row + min(k, params.k - 1u) * params.a_stride_k], k < params.k);
   return vec4<f32>(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u));
 }
 
-// B's row k at the columns cols[first..first+3]; zero past the last k (tail steps only).
-fn b_row(cols: ptr<function, array<u32, 8>>, first: u32, k: u32, tail: bool) -> vec4<f32> {
-  if (tail && k >= params.k) { return vec4<f32>(0.0); }
-  let kb = k * params.b_stride_k;
-  return vec4<f32>(b[(*cols)[first] + kb], b[(*cols)[first + 1u] + kb], b[(*cols)[first + 2u] + kb], b[(*cols)[first + 3u] + kb]);
+// B's row k at the columns cols[first..first+3]; zero past the last k (a read of the last row, then discarded:
+// 0 · B would turn an infinite B into NaN).
+fn b_row(cols: ptr<function, array<u32, 8>>, first: u32, k: u32) -> vec4<f32> {
+  let kb = min(k, params.k - 1u) * params.b_stride_k;
+  let v = vec4<f32>(b[(*cols)[first] + kb], b[(*cols)[first + 1u] + kb], b[(*cols)[first + 2u] + kb], b[(*cols)[first + 3u] + kb]);
+  return select(vec4<f32>(0.0), v, k < params.k);
 }
 
 // acc[2i + h] += B[k0..k0+3, columns 4h..4h+3]ᵀ · A[row i, k0..k0+3]: four k for the whole 32 x 8 block.
 fn step4(acc: ptr<function, array<vec4<f32>, 64>>, rows: ptr<function, array<u32, 32>>, cols: ptr<function, array<u32, 8>>,
-         k0: u32, lane: u32, tail: bool) {
-  let valid = params.k - k0;
-  let x0 = mat4x4<f32>(b_row(cols, 0u, k0, tail), b_row(cols, 0u, k0 + 1u, tail), b_row(cols, 0u, k0 + 2u, tail), b_row(cols, 0u, k0 + 3u, tail));
-  let x1 = mat4x4<f32>(b_row(cols, 4u, k0, tail), b_row(cols, 4u, k0 + 1u, tail), b_row(cols, 4u, k0 + 2u, tail), b_row(cols, 4u, k0 + 3u, tail));
-  let y0 = spread((*rows)[0], k0, lane, valid, tail); (*acc)[0] += x0 * y0; (*acc)[1] += x1 * y0;
-  let y1 = spread((*rows)[1], k0, lane, valid, tail); (*acc)[2] += x0 * y1; (*acc)[3] += x1 * y1;
-  let y2 = spread((*rows)[2], k0, lane, valid, tail); (*acc)[4] += x0 * y2; (*acc)[5] += x1 * y2;
-  let y3 = spread((*rows)[3], k0, lane, valid, tail); (*acc)[6] += x0 * y3; (*acc)[7] += x1 * y3;
-  let y4 = spread((*rows)[4], k0, lane, valid, tail); (*acc)[8] += x0 * y4; (*acc)[9] += x1 * y4;
-  let y5 = spread((*rows)[5], k0, lane, valid, tail); (*acc)[10] += x0 * y5; (*acc)[11] += x1 * y5;
-  let y6 = spread((*rows)[6], k0, lane, valid, tail); (*acc)[12] += x0 * y6; (*acc)[13] += x1 * y6;
-  let y7 = spread((*rows)[7], k0, lane, valid, tail); (*acc)[14] += x0 * y7; (*acc)[15] += x1 * y7;
-  let y8 = spread((*rows)[8], k0, lane, valid, tail); (*acc)[16] += x0 * y8; (*acc)[17] += x1 * y8;
-  let y9 = spread((*rows)[9], k0, lane, valid, tail); (*acc)[18] += x0 * y9; (*acc)[19] += x1 * y9;
-  let y10 = spread((*rows)[10], k0, lane, valid, tail); (*acc)[20] += x0 * y10; (*acc)[21] += x1 * y10;
-  let y11 = spread((*rows)[11], k0, lane, valid, tail); (*acc)[22] += x0 * y11; (*acc)[23] += x1 * y11;
-  let y12 = spread((*rows)[12], k0, lane, valid, tail); (*acc)[24] += x0 * y12; (*acc)[25] += x1 * y12;
-  let y13 = spread((*rows)[13], k0, lane, valid, tail); (*acc)[26] += x0 * y13; (*acc)[27] += x1 * y13;
-  let y14 = spread((*rows)[14], k0, lane, valid, tail); (*acc)[28] += x0 * y14; (*acc)[29] += x1 * y14;
-  let y15 = spread((*rows)[15], k0, lane, valid, tail); (*acc)[30] += x0 * y15; (*acc)[31] += x1 * y15;
-  let y16 = spread((*rows)[16], k0, lane, valid, tail); (*acc)[32] += x0 * y16; (*acc)[33] += x1 * y16;
-  let y17 = spread((*rows)[17], k0, lane, valid, tail); (*acc)[34] += x0 * y17; (*acc)[35] += x1 * y17;
-  let y18 = spread((*rows)[18], k0, lane, valid, tail); (*acc)[36] += x0 * y18; (*acc)[37] += x1 * y18;
-  let y19 = spread((*rows)[19], k0, lane, valid, tail); (*acc)[38] += x0 * y19; (*acc)[39] += x1 * y19;
-  let y20 = spread((*rows)[20], k0, lane, valid, tail); (*acc)[40] += x0 * y20; (*acc)[41] += x1 * y20;
-  let y21 = spread((*rows)[21], k0, lane, valid, tail); (*acc)[42] += x0 * y21; (*acc)[43] += x1 * y21;
-  let y22 = spread((*rows)[22], k0, lane, valid, tail); (*acc)[44] += x0 * y22; (*acc)[45] += x1 * y22;
-  let y23 = spread((*rows)[23], k0, lane, valid, tail); (*acc)[46] += x0 * y23; (*acc)[47] += x1 * y23;
-  let y24 = spread((*rows)[24], k0, lane, valid, tail); (*acc)[48] += x0 * y24; (*acc)[49] += x1 * y24;
-  let y25 = spread((*rows)[25], k0, lane, valid, tail); (*acc)[50] += x0 * y25; (*acc)[51] += x1 * y25;
-  let y26 = spread((*rows)[26], k0, lane, valid, tail); (*acc)[52] += x0 * y26; (*acc)[53] += x1 * y26;
-  let y27 = spread((*rows)[27], k0, lane, valid, tail); (*acc)[54] += x0 * y27; (*acc)[55] += x1 * y27;
-  let y28 = spread((*rows)[28], k0, lane, valid, tail); (*acc)[56] += x0 * y28; (*acc)[57] += x1 * y28;
-  let y29 = spread((*rows)[29], k0, lane, valid, tail); (*acc)[58] += x0 * y29; (*acc)[59] += x1 * y29;
-  let y30 = spread((*rows)[30], k0, lane, valid, tail); (*acc)[60] += x0 * y30; (*acc)[61] += x1 * y30;
-  let y31 = spread((*rows)[31], k0, lane, valid, tail); (*acc)[62] += x0 * y31; (*acc)[63] += x1 * y31;
+         k0: u32, lane: u32) {
+  let x0 = mat4x4<f32>(b_row(cols, 0u, k0), b_row(cols, 0u, k0 + 1u), b_row(cols, 0u, k0 + 2u), b_row(cols, 0u, k0 + 3u));
+  let x1 = mat4x4<f32>(b_row(cols, 4u, k0), b_row(cols, 4u, k0 + 1u), b_row(cols, 4u, k0 + 2u), b_row(cols, 4u, k0 + 3u));
+  let y0 = spread((*rows)[0], k0, lane); (*acc)[0] += x0 * y0; (*acc)[1] += x1 * y0;
+  let y1 = spread((*rows)[1], k0, lane); (*acc)[2] += x0 * y1; (*acc)[3] += x1 * y1;
+  let y2 = spread((*rows)[2], k0, lane); (*acc)[4] += x0 * y2; (*acc)[5] += x1 * y2;
+  let y3 = spread((*rows)[3], k0, lane); (*acc)[6] += x0 * y3; (*acc)[7] += x1 * y3;
+  let y4 = spread((*rows)[4], k0, lane); (*acc)[8] += x0 * y4; (*acc)[9] += x1 * y4;
+  let y5 = spread((*rows)[5], k0, lane); (*acc)[10] += x0 * y5; (*acc)[11] += x1 * y5;
+  let y6 = spread((*rows)[6], k0, lane); (*acc)[12] += x0 * y6; (*acc)[13] += x1 * y6;
+  let y7 = spread((*rows)[7], k0, lane); (*acc)[14] += x0 * y7; (*acc)[15] += x1 * y7;
+  let y8 = spread((*rows)[8], k0, lane); (*acc)[16] += x0 * y8; (*acc)[17] += x1 * y8;
+  let y9 = spread((*rows)[9], k0, lane); (*acc)[18] += x0 * y9; (*acc)[19] += x1 * y9;
+  let y10 = spread((*rows)[10], k0, lane); (*acc)[20] += x0 * y10; (*acc)[21] += x1 * y10;
+  let y11 = spread((*rows)[11], k0, lane); (*acc)[22] += x0 * y11; (*acc)[23] += x1 * y11;
+  let y12 = spread((*rows)[12], k0, lane); (*acc)[24] += x0 * y12; (*acc)[25] += x1 * y12;
+  let y13 = spread((*rows)[13], k0, lane); (*acc)[26] += x0 * y13; (*acc)[27] += x1 * y13;
+  let y14 = spread((*rows)[14], k0, lane); (*acc)[28] += x0 * y14; (*acc)[29] += x1 * y14;
+  let y15 = spread((*rows)[15], k0, lane); (*acc)[30] += x0 * y15; (*acc)[31] += x1 * y15;
+  let y16 = spread((*rows)[16], k0, lane); (*acc)[32] += x0 * y16; (*acc)[33] += x1 * y16;
+  let y17 = spread((*rows)[17], k0, lane); (*acc)[34] += x0 * y17; (*acc)[35] += x1 * y17;
+  let y18 = spread((*rows)[18], k0, lane); (*acc)[36] += x0 * y18; (*acc)[37] += x1 * y18;
+  let y19 = spread((*rows)[19], k0, lane); (*acc)[38] += x0 * y19; (*acc)[39] += x1 * y19;
+  let y20 = spread((*rows)[20], k0, lane); (*acc)[40] += x0 * y20; (*acc)[41] += x1 * y20;
+  let y21 = spread((*rows)[21], k0, lane); (*acc)[42] += x0 * y21; (*acc)[43] += x1 * y21;
+  let y22 = spread((*rows)[22], k0, lane); (*acc)[44] += x0 * y22; (*acc)[45] += x1 * y22;
+  let y23 = spread((*rows)[23], k0, lane); (*acc)[46] += x0 * y23; (*acc)[47] += x1 * y23;
+  let y24 = spread((*rows)[24], k0, lane); (*acc)[48] += x0 * y24; (*acc)[49] += x1 * y24;
+  let y25 = spread((*rows)[25], k0, lane); (*acc)[50] += x0 * y25; (*acc)[51] += x1 * y25;
+  let y26 = spread((*rows)[26], k0, lane); (*acc)[52] += x0 * y26; (*acc)[53] += x1 * y26;
+  let y27 = spread((*rows)[27], k0, lane); (*acc)[54] += x0 * y27; (*acc)[55] += x1 * y27;
+  let y28 = spread((*rows)[28], k0, lane); (*acc)[56] += x0 * y28; (*acc)[57] += x1 * y28;
+  let y29 = spread((*rows)[29], k0, lane); (*acc)[58] += x0 * y29; (*acc)[59] += x1 * y29;
+  let y30 = spread((*rows)[30], k0, lane); (*acc)[60] += x0 * y30; (*acc)[61] += x1 * y30;
+  let y31 = spread((*rows)[31], k0, lane); (*acc)[62] += x0 * y31; (*acc)[63] += x1 * y31;
 }
 
 // Row m of C at the invocation's eight columns (those inside n), written out: a vector indexed by a loop variable
@@ -148,9 +145,9 @@ fn matmul_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   rows[30] = bases.x + min(m0 + 30u, last_m) * params.a_stride_m;
   rows[31] = bases.x + min(m0 + 31u, last_m) * params.a_stride_m;
   var acc: array<vec4<f32>, 64>;
-  var k0 = 0u;
-  for (; k0 + 4u <= params.k; k0 += 4u) { step4(&acc, &rows, &cols, k0, lane, false); }
-  if (k0 < params.k) { step4(&acc, &rows, &cols, k0, lane, true); }
+  // One copy of the step, masked past the last k, serves the tail too: a second, unmasked copy for whole steps ran
+  // no faster and doubled the compile time (SwiftShader compiles this kernel in about a second).
+  for (var k0 = 0u; k0 < params.k; k0 += 4u) { step4(&acc, &rows, &cols, k0, lane); }
   let base = wid.z * params.m * params.n;
   store_row(m0 + 0u, n0, base, acc[0], acc[1]);
   store_row(m0 + 1u, n0, base, acc[2], acc[3]);

@@ -5,7 +5,7 @@
 // indexing error (a wrong element) shows up as an O(0.1) difference.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getMatmulTiles, MATMUL_KERNELS, matmul, setMatmulKernel, setMatmulTiles, ShapeError, tensor } from '../engine/index.ts';
+import { getMatmulTiles, MATMUL_KERNELS, matmul, prepareMatmul, runtime, setMatmulKernel, setMatmulTiles, ShapeError, tensor } from '../engine/index.ts';
 import { checkOp, useDevice } from './helpers.ts';
 import * as ref from './reference.ts';
 
@@ -27,6 +27,19 @@ const SHAPES: [number[], number[]][] = [
 ];
 
 describe('matmul', () => {
+  // First in the file, so that no product has compiled the kernel yet.
+  it('prepareMatmul compiles the CPU drivers\' subgroup kernel ahead: the first product then creates no pipeline', async () => {
+    const rt = runtime();
+    await prepareMatmul();
+    const before = rt.stats.pipelines;
+    const c = matmul(tensor(Array.from({ length: 40 }, (_, i) => [i % 3, 1])), tensor([[1, 2, 3], [4, 5, 6]]));
+    const ready = rt.report.software && (rt.report.subgroupMinSize ?? 0) >= 4;
+    // Where the adapter has no such kernel (a GPU, a CPU driver without subgroups) preparing compiles nothing.
+    if (ready) expect(rt.stats.pipelines).toBe(before);
+    expect(Array.from(await c.toArray()).slice(0, 6)).toEqual([4, 5, 6, 5, 7, 9]);
+    c.dispose();
+  });
+
   for (const [sa, sb] of SHAPES) {
     it(`${JSON.stringify(sa)} @ ${JSON.stringify(sb)}`, async () => {
       const a = ref.randomRef(sa, sa.length * 7 + sa[0]);

@@ -10,7 +10,7 @@
 
 import {
   AbortError, decodeSafetensors, deviceLost, encodeSafetensors, GPUExecutionError, HieroError, init, isInitialised, memory,
-  readWeights, runtime, shutdownQuietly, type AdapterReport, type DecodedCheckpoint, type DeviceOptions,
+  prepareMatmul, readWeights, runtime, shutdownQuietly, type AdapterReport, type DecodedCheckpoint, type DeviceOptions,
 } from '../../engine/index.ts';
 import { quickBenchmark, type QuickResult } from '../../engine/measure/quick.ts';
 import { chunkText, type HNetLM } from '../../model/hnet.ts';
@@ -181,6 +181,9 @@ export class HieroService {
       const weights = await readWeights(source);
       const loaded = modelFromWeights(weights.decoded, weights.origin);
       this.replaceModel(loaded, { decoded: weights.decoded, origin: weights.origin, step: weights.step ?? stepOf(weights.decoded) });
+      // A loaded model is ready to answer: the kernel a CPU driver takes a second to compile is compiled now, off the
+      // main thread, not inside the first request (where an abort could not stop it).
+      await prepareMatmul();
       return this.describe();
     });
   }

@@ -104,6 +104,18 @@ const SUBGROUP_LANES = 4;
  */
 const SUBGROUP_MIN_ROWS = 16;
 
+/** matmul_subgroup's one pipeline: one output, two inputs, WG_X = SUBGROUP_LANES. */
+const SUBGROUP_KERNEL = { family: 'matmul_subgroup', entry: 'matmul_subgroup', overrides: { WG_X: SUBGROUP_LANES } } as const;
+
+/**
+ * Compiles, off the main thread, the matmul kernel the adapter will use that is slow to compile: matmul_subgroup on a
+ * CPU driver (written out for registers, it takes SwiftShader about a second; every other kernel a tenth or less).
+ * Awaited where a first request should not wait for it (the worker's load); elsewhere the first product compiles it.
+ */
+export async function prepareMatmul(): Promise<void> {
+  if (!currentTiles().staged && subgroupsOfFour() && !forcedKernel) await runtime().prepare(SUBGROUP_KERNEL, 1, 2);
+}
+
 /** True where matmul_subgroup can run: the subgroups feature with subgroups of at least 4 lanes. */
 function subgroupsOfFour(): boolean {
   const report = runtime().report;
@@ -190,7 +202,7 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
     // One subgroup a workgroup: more columns a workgroup measured level on SwiftShader, and fewer workgroups share
     // the cores less evenly on narrow products.
     rt.dispatch({
-      family: 'matmul_subgroup', entry: 'matmul_subgroup', overrides: { WG_X: SUBGROUP_LANES },
+      ...SUBGROUP_KERNEL,
       uniforms, outputs: [out.buffer('matmul')], inputs: [a.buffer('matmul'), b.buffer('matmul')],
       workgroups: [Math.ceil(n / (SUBGROUP_COLS * SUBGROUP_LANES)), Math.ceil(m / SUBGROUP_ROWS), batches],
       label: `matmul ${formatShape(a.shape)}@${formatShape(b.shape)}`,

@@ -37,6 +37,14 @@ export interface PipelineErrors {
   created(): void;
 }
 
+function constantsOf(spec: KernelSpec): Record<string, number> {
+  const constants: Record<string, number> = {};
+  for (const [name, value] of Object.entries(spec.overrides ?? {})) constants[name] = Number(value);
+  return constants;
+}
+
+const labelOf = (spec: KernelSpec, outputs: number, inputs: number, constants: Record<string, number>) => `${spec.family}:${spec.entry}:${outputs}/${inputs}:${JSON.stringify(constants)}`;
+
 export class PipelineCache {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly variants = new Map<string, Map<string, Map<number, PipelineVariant[]>>>();
@@ -46,6 +54,31 @@ export class PipelineCache {
 
   /** The cached pipeline of a kernel variant: looked up by a hash of the override values, then checked exactly. */
   variant(spec: KernelSpec, outputs: number, inputs: number): PipelineVariant {
+    const { bucket, found, count } = this.lookup(spec, outputs, inputs);
+    if (found) return found;
+    const created = this.create(spec, outputs, inputs, count);
+    bucket.push(created);
+    return created;
+  }
+
+  /**
+   * Compiles a kernel variant off the main thread (createComputePipelineAsync) and caches it, so that its first
+   * dispatch finds it ready. For kernels whose compilation on a CPU driver takes long; a dispatch that comes first
+   * compiles it at once as usual, and the background one is then dropped.
+   */
+  async prepare(spec: KernelSpec, outputs: number, inputs: number): Promise<void> {
+    if (this.lookup(spec, outputs, inputs).found) return;
+    const module = this.module(spec.family, spec.source);
+    const constants = constantsOf(spec);
+    const layout = this.layout(outputs, inputs);
+    const pipeline = await this.device.createComputePipelineAsync({ label: labelOf(spec, outputs, inputs, constants), layout: layout.pipeline, compute: { module, entryPoint: spec.entry, constants } });
+    const { bucket, found, count } = this.lookup(spec, outputs, inputs);
+    if (found) return;
+    this.errors.created();
+    bucket.push({ outputs, inputs, count, constants, pipeline, group: layout.group });
+  }
+
+  private lookup(spec: KernelSpec, outputs: number, inputs: number): { bucket: PipelineVariant[]; found: PipelineVariant | null; count: number } {
     let byEntry = this.variants.get(spec.family);
     if (!byEntry) this.variants.set(spec.family, (byEntry = new Map()));
     let byHash = byEntry.get(spec.entry);
@@ -65,12 +98,10 @@ export class PipelineCache {
         if (v.outputs !== outputs || v.inputs !== inputs || v.count !== count) continue;
         let same = true;
         if (overrides) for (const name in overrides) if (v.constants[name] !== +overrides[name]) { same = false; break; }
-        if (same) return v;
+        if (same) return { bucket, found: v, count };
       }
     } else byHash.set(hash, (bucket = []));
-    const created = this.create(spec, outputs, inputs, count);
-    bucket.push(created);
-    return created;
+    return { bucket, found: null, count };
   }
 
   private module(family: ShaderFamily | GeneratedFamily, source?: string): GPUShaderModule {
@@ -93,9 +124,8 @@ export class PipelineCache {
 
   private create(spec: KernelSpec, outputs: number, inputs: number, count: number): PipelineVariant {
     const module = this.module(spec.family, spec.source);
-    const constants: Record<string, number> = {};
-    for (const [name, value] of Object.entries(spec.overrides ?? {})) constants[name] = Number(value);
-    const label = `${spec.family}:${spec.entry}:${outputs}/${inputs}:${JSON.stringify(constants)}`;
+    const constants = constantsOf(spec);
+    const label = labelOf(spec, outputs, inputs, constants);
     const layout = this.layout(outputs, inputs);
     this.device.pushErrorScope('validation');
     const pipeline = this.device.createComputePipeline({ label, layout: layout.pipeline, compute: { module, entryPoint: spec.entry, constants } });
