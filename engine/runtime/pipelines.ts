@@ -49,14 +49,18 @@ export class PipelineCache {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly variants = new Map<string, Map<string, Map<number, PipelineVariant[]>>>();
   private readonly layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
+  /** Where the last lookup that found nothing would put the variant, and its override count (no allocation per dispatch). */
+  private missedBucket: PipelineVariant[] = [];
+  private missedCount = 0;
 
   constructor(private readonly device: GPUDevice, private readonly errors: PipelineErrors) {}
 
   /** The cached pipeline of a kernel variant: looked up by a hash of the override values, then checked exactly. */
   variant(spec: KernelSpec, outputs: number, inputs: number): PipelineVariant {
-    const { bucket, found, count } = this.lookup(spec, outputs, inputs);
+    const found = this.lookup(spec, outputs, inputs);
     if (found) return found;
-    const created = this.create(spec, outputs, inputs, count);
+    const bucket = this.missedBucket;
+    const created = this.create(spec, outputs, inputs, this.missedCount);
     bucket.push(created);
     return created;
   }
@@ -67,18 +71,22 @@ export class PipelineCache {
    * compiles it at once as usual, and the background one is then dropped.
    */
   async prepare(spec: KernelSpec, outputs: number, inputs: number): Promise<void> {
-    if (this.lookup(spec, outputs, inputs).found) return;
+    if (this.lookup(spec, outputs, inputs)) return;
     const module = this.module(spec.family, spec.source);
     const constants = constantsOf(spec);
     const layout = this.layout(outputs, inputs);
-    const pipeline = await this.device.createComputePipelineAsync({ label: labelOf(spec, outputs, inputs, constants), layout: layout.pipeline, compute: { module, entryPoint: spec.entry, constants } });
-    const { bucket, found, count } = this.lookup(spec, outputs, inputs);
-    if (found) return;
+    let pipeline: GPUComputePipeline;
+    try {
+      pipeline = await this.device.createComputePipelineAsync({ label: labelOf(spec, outputs, inputs, constants), layout: layout.pipeline, compute: { module, entryPoint: spec.entry, constants } });
+    } catch {
+      return; // (a lost device, an invalid kernel) left to the first dispatch, which compiles it and names the error
+    }
+    if (this.lookup(spec, outputs, inputs)) return;
     this.errors.created();
-    bucket.push({ outputs, inputs, count, constants, pipeline, group: layout.group });
+    this.missedBucket.push({ outputs, inputs, count: this.missedCount, constants, pipeline, group: layout.group });
   }
 
-  private lookup(spec: KernelSpec, outputs: number, inputs: number): { bucket: PipelineVariant[]; found: PipelineVariant | null; count: number } {
+  private lookup(spec: KernelSpec, outputs: number, inputs: number): PipelineVariant | null {
     let byEntry = this.variants.get(spec.family);
     if (!byEntry) this.variants.set(spec.family, (byEntry = new Map()));
     let byHash = byEntry.get(spec.entry);
@@ -98,10 +106,12 @@ export class PipelineCache {
         if (v.outputs !== outputs || v.inputs !== inputs || v.count !== count) continue;
         let same = true;
         if (overrides) for (const name in overrides) if (v.constants[name] !== +overrides[name]) { same = false; break; }
-        if (same) return { bucket, found: v, count };
+        if (same) return v;
       }
     } else byHash.set(hash, (bucket = []));
-    return { bucket, found: null, count };
+    this.missedBucket = bucket;
+    this.missedCount = count;
+    return null;
   }
 
   private module(family: ShaderFamily | GeneratedFamily, source?: string): GPUShaderModule {
