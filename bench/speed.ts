@@ -6,7 +6,7 @@
 // Prints a table and writes bench/results/speed-<adapter>-<date>.json.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { describeAdapter, init, keep, matmul, randn, runtime, scope, setMatmulKernel, shutdown, sync, type Tensor, type WaitPolicy } from '../engine/index.ts';
+import { describeAdapter, init, keep, matmul, randn, runtime, scope, setMatmulKernel, shutdown, subgroupMatmulRuns, sync, type Tensor, type WaitPolicy } from '../engine/index.ts';
 import { measureFma } from '../engine/measure/limits.ts';
 import { measure, option } from '../engine/measure/timing.ts';
 import { createSession } from '../model/hrm-session.ts';
@@ -80,7 +80,7 @@ async function matmulRows(reps: number): Promise<Row[]> {
     ['256³', [256, 256], [256, 256], 'plain'], ['512³', [512, 512], [512, 512], 'plain'], ['1024³', [1024, 1024], [1024, 1024], 'plain'],
     ['1024x32 @ (96x32)ᵀ', [1024, 32], [96, 32], 'bT'], ['1024x96 @ 96x32', [1024, 96], [96, 32], 'plain'], ['(1024x96)ᵀ @ 1024x32', [1024, 96], [1024, 32], 'aT'],
   ];
-  const kernels = (runtime().report.subgroupMinSize ?? 0) >= 4 ? (['subgroup', 'lanes', 'direct'] as const) : (['lanes', 'direct'] as const);
+  const kernels = subgroupMatmulRuns() ? (['subgroup', 'lanes', 'direct'] as const) : (['lanes', 'direct'] as const);
   for (const [name, sa, sb, layout] of shapes) {
     const a0 = randn(sa, { seed: 1 });
     const b0 = randn(sb, { seed: 2 });

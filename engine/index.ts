@@ -23,7 +23,7 @@ export type { UnaryOpName, BinaryOpName } from './ops/elementwise.ts';
 export { sum, mean, max, min, argmax, argmin, logsumexp } from './ops/reduce.ts';
 export { reshape, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, expand, detach } from './ops/views.ts';
 export type { SliceSpec } from './ops/views.ts';
-export { matmul, setMatmulTiles, getMatmulTiles, setMatmulKernel, setMatmulChooser, MATMUL_KERNELS, prepareMatmul } from './ops/matmul.ts';
+export { matmul, setMatmulTiles, getMatmulTiles, setMatmulKernel, setMatmulChooser, MATMUL_KERNELS, prepareMatmul, subgroupMatmulRuns } from './ops/matmul.ts';
 export { addRmsNorm, rmsNorm, softmax, logSoftmax } from './ops/norm.ts';
 export { crossEntropy } from './ops/loss.ts';
 export { embedding } from './ops/embedding.ts';

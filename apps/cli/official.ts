@@ -97,9 +97,10 @@ async function arcIdentifiers(given: string | undefined, file: string, dataPath:
   throw new UsageError(`import: an ARC model's puzzle embedding is indexed by its dataset's identifiers.json (build_arc_dataset.py writes it into the output directory), not found at ${candidates.join(' or ')}; pass --identifiers FILE`);
 }
 
+/** A JSON file; Python's json writes inf as a bare Infinity (Mamba-2's dt_limit), read here as 1e999, which is Infinity. */
 async function readJson(path: string): Promise<unknown> {
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    return JSON.parse((await readFile(path, 'utf8')).replace(/(?<=[:\[,]\s*)(-?)Infinity\b/g, (_, sign: string) => `${sign}1e999`));
   } catch (error) {
     throw new CheckpointError(`${path}: not valid JSON (${(error as Error).message})`);
   }
@@ -154,13 +155,7 @@ export async function importCheckpoint(p: Parsed): Promise<number> {
 /** A JSON-configured language model: the official H-Net's (arch_layout), else an fla model's (model_type). */
 async function importJson(from: string, isDirectory: boolean, configPath: string, out: string, p: Parsed): Promise<number> {
   for (const name of ['task', 'identifiers']) if (p.given.has(name)) throw new UsageError(`import --${name} applies to official HRM checkpoints; a language model needs none`);
-  let raw: Record<string, unknown>;
-  try {
-    // Python's json writes inf as a bare Infinity (Mamba-2's dt_limit); JSON.parse reads 1e999 as Infinity.
-    raw = JSON.parse((await readFile(configPath, 'utf8')).replace(/(?<=[:\[,]\s*)(-?)Infinity\b/g, (_, sign: string) => `${sign}1e999`));
-  } catch (error) {
-    throw new CheckpointError(`${configPath}: not valid JSON (${(error as Error).message})`);
-  }
+  const raw = (await readJson(configPath)) as Record<string, unknown>;
   if (!raw || typeof raw !== 'object') throw new CheckpointError(`${configPath}: not a JSON object`);
   return 'arch_layout' in raw ? importHnet(from, isDirectory, raw, out, p) : importFla(from, isDirectory, raw, out, p);
 }

@@ -2,7 +2,7 @@
 // copy bandwidth). Bytes count each tensor read or written once: the minimum traffic the op needs.
 
 import {
-  AdamW, attention, chunkBoundaries, compact, crossEntropy, expandChunks, gatedLinearAttention, gatedLinearAttentionStep, MATMUL_KERNELS, matmul, memory as memoryStats,
+  AdamW, attention, chunkBoundaries, compact, crossEntropy, expandChunks, gatedLinearAttention, gatedLinearAttentionStep, MATMUL_KERNELS, matmul, memory as memoryStats, subgroupMatmulRuns,
   noGrad, rand, randn, resetPeakMemory, rmsNorm, scanRaw, scope, sync,
   setAttentionKernel, setMatmulKernel, softmax, tensor, zeros, type AttentionKernel, type ScanKernel,
   type Tensor,
@@ -169,7 +169,8 @@ async function variantRows(sizes: Sizes, limits: Limits, reps: number, compute: 
   for (const [m, k, n] of sizes.variants.matmul) {
     const a = randn([m, k], { seed: 1 });
     const b = randn([k, n], { seed: 2 });
-    for (const variant of MATMUL_KERNELS.filter((v) => v !== 'lanes')) {
+    // 'subgroup' only where it runs as itself (elsewhere it would be 'lanes' under another name).
+    for (const variant of MATMUL_KERNELS.filter((v) => v !== 'lanes' && (v !== 'subgroup' || subgroupMatmulRuns()))) {
       const r = await forced(setMatmulKernel, variant, () => void matmul(a, b));
       rows.push({ ...compute(`matmul [${variant}]`, `${m}×${k} @ ${k}×${n}`, 2 * m * n * k, r.medianMs, r.dispatches), section: 'variants' });
     }

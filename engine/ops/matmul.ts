@@ -63,7 +63,7 @@ function kernelFor(m: number, k: number, n: number, tiles: MatmulTiles): MatmulK
   if (forcedKernel) return forcedKernel;
   const tuned = chooser?.(m, k, n);
   if (tuned) return tuned;
-  if (!tiles.staged) return subgroupsOfFour() && m >= SUBGROUP_MIN_ROWS ? 'subgroup' : 'lanes';
+  if (!tiles.staged) return subgroupMatmulRuns() && m >= SUBGROUP_MIN_ROWS ? 'subgroup' : 'lanes';
   // A wide tile pays where the product fills most of its 128 x 128 tiles and there are enough of them.
   return m >= 256 && n >= 256 && k >= 64 ? 'wide' : 'tiled';
 }
@@ -109,15 +109,15 @@ const SUBGROUP_KERNEL = { family: 'matmul_subgroup', entry: 'matmul_subgroup', o
 
 /**
  * Compiles, off the main thread, the matmul kernel the adapter will use that is slow to compile: matmul_subgroup on a
- * CPU driver (written out for registers, it takes SwiftShader about a second; every other kernel a tenth or less).
+ * CPU driver (written out for registers, it takes SwiftShader about a second, matmul_lanes a tenth of that).
  * Awaited where a first request should not wait for it (the worker's load); elsewhere the first product compiles it.
  */
 export async function prepareMatmul(): Promise<void> {
-  if (!currentTiles().staged && subgroupsOfFour() && !forcedKernel) await runtime().prepare(SUBGROUP_KERNEL, 1, 2);
+  if (!currentTiles().staged && subgroupMatmulRuns() && !forcedKernel) await runtime().prepare(SUBGROUP_KERNEL, 1, 2);
 }
 
-/** True where matmul_subgroup can run: the subgroups feature with subgroups of at least 4 lanes. */
-function subgroupsOfFour(): boolean {
+/** True where matmul_subgroup can run: the subgroups feature with subgroups of at least 4 lanes (elsewhere it runs as 'lanes'). */
+export function subgroupMatmulRuns(): boolean {
   const report = runtime().report;
   return report.features.includes('subgroups') && (report.subgroupMinSize ?? 0) >= 4;
 }
@@ -186,7 +186,7 @@ function matmulRaw(a: Tensor, b: Tensor): Tensor {
   const bAlongK = !bAlongN && lb.strideRow === 1 && aligned(k, lb.strideCol, lb.offset, ...lb.batch);
   const tiles = currentTiles();
   let kernel = kernelFor(m, k, n, tiles);
-  if (kernel === 'subgroup' && !subgroupsOfFour()) kernel = 'lanes';
+  if (kernel === 'subgroup' && !subgroupMatmulRuns()) kernel = 'lanes';
   const vec4 = kernel !== 'direct' && kernel !== 'lanes' && (aAlongK || aAlongM) && (bAlongN || bAlongK);
   const wide = kernel === 'wide' && vec4 && tiles.tileK % 4 === 0;
 
