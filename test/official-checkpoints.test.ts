@@ -155,6 +155,13 @@ describe('official HRM checkpoints', () => {
     expect(imported.shape).toEqual([3, width]);
     // Hiero's tasks in file-name order: flip, swap, turn = official rows 4, 1, 3.
     [4, 1, 3].forEach((official, i) => expect(rowOf(imported, i), `task ${i}`).toEqual(rowOf(table, official)));
+    // Exported, the rows are named in Hiero's task order, so the export imports back to the same rows.
+    const exported = join(root, 'exported');
+    expect(await main(['export', '--checkpoint', out, '--format', 'official', '--dtype', 'float32', '--out', exported])).toBe(0);
+    expect(JSON.parse(readFileSync(join(exported, 'identifiers.json'), 'utf8'))).toEqual(['flip', 'swap', 'turn']);
+    const back = join(root, 'back');
+    expect(await main(['import', '--from', exported, '--task', `arc:${tasks}`, '--out', back])).toBe(0);
+    expect(Array.from(decodeSafetensors(await readCheckpointFile(back, await readManifest(back), 'weights')).tensors.get('puzzle_emb.weight')!.data)).toEqual(Array.from(imported.data));
     // A task the model never saw has no embedding: named.
     writeFileSync(join(tasks, 'zoom.json'), readFileSync(join(tasks, 'flip.json')));
     expect(await main(['import', '--from', run, '--task', `arc:${tasks}`, '--out', join(root, 'zoom'), '--force'])).toBe(1);

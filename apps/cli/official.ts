@@ -9,6 +9,7 @@ import {
   init, readManifest, saveCheckpoint, writeFileAtomic, type HostTensor,
 } from '../../engine/index.ts';
 import { loadTask } from '../../model/hrm-session.ts';
+import { loadArcDirectory } from '../../model/tasks/arc.ts';
 import { specOf } from '../../model/kinds/index.ts';
 import type { HRMConfig } from '../../model/hrm.ts';
 import { arcPuzzleRows, hrmFromOfficial, hrmToOfficial } from '../../model/official-hrm.ts';
@@ -246,6 +247,13 @@ export async function exportOfficial(from: string, out: string, options: { uncom
   };
   await writeFileAtomic(join(out, 'all_config.yaml'), stringifyYaml(pretrain));
   await writeFileAtomic(join(out, 'dataset.json'), `${JSON.stringify({ ...dataset, task, note: 'the shapes the dataset at data_path must have (its train/dataset.json) for the weights to load' }, null, 2)}\n`);
+  if (task.startsWith('arc:')) {
+    // The puzzle embedding's rows are Hiero's tasks in file-name order: identifiers.json names them, as
+    // build_arc_dataset.py's does for its own rows (and as `hiero import` reads it back).
+    const names = await loadArcDirectory(task.slice(4)).then((tasks) => tasks.map((t) => t.name), () => null);
+    if (names && names.length === config.puzzleIds) await writeFileAtomic(join(out, 'identifiers.json'), `${JSON.stringify(names)}\n`);
+    else console.log(`  no identifiers.json: ${task.slice(4)} ${names ? `holds ${names.length} tasks, the model ${config.puzzleIds}` : 'cannot be read'}; the official dataset must number its puzzles as the model's rows are`);
+  }
   console.log(`wrote ${stepFile} and ${join(out, 'all_config.yaml')}: ${state.size} tensors under the official names${options.uncompiled ? '' : ' (_orig_mod.: a torch.compile\'d model)'}`);
   console.log(`  load it there: cd HRM && ${options.uncompiled ? 'DISABLE_COMPILE=1 ' : ''}python evaluate.py checkpoint=${stepFile}   (data_path ${dataPath}: vocab ${dataset.vocab_size}, seq_len ${dataset.seq_len}, ${dataset.num_puzzle_identifiers} puzzle id${dataset.num_puzzle_identifiers > 1 ? 's' : ''})`);
   return 0;
